@@ -1,0 +1,68 @@
+//! The `meridian` binary: parses arguments and presents results; the work lives in the library
+//! crates. Data goes to stdout, everything else (progress, diagnostics) to stderr.
+//!
+//! Exit codes: 0 success, 1 the thing asked about failed or is invalid, 2 unusable input (an
+//! unreadable file, bad arguments).
+
+mod lambda;
+mod pipeline_cmds;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "meridian", version, about = "Multi-region delivery for serverless applications")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Global {
+    /// Where Meridian keeps its state: journal, artifact stores, local regions, logs.
+    #[arg(long, global = true, env = "MERIDIAN_DATA_DIR", default_value = ".meridian")]
+    pub data_dir: PathBuf,
+    /// How listings and results are printed on stdout.
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check pipeline definitions and explain every mistake.
+    Validate(pipeline_cmds::ValidateArgs),
+    /// Draw a pipeline's stages, actions, regions and artifact flow.
+    Graph(pipeline_cmds::GraphArgs),
+    /// Serve the local regions' Lambda APIs (Invoke and Runtime) on one port.
+    Serve(lambda::ServeArgs),
+    /// Manage and invoke functions in local regions.
+    #[command(subcommand)]
+    Lambda(lambda::LambdaCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => pipeline_cmds::validate(args, &cli.global),
+        Command::Graph(args) => pipeline_cmds::graph(args, &cli.global),
+        Command::Serve(args) => lambda::serve(args, &cli.global),
+        Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
