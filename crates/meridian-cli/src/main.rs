@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "meridian", version, about = "Multi-region delivery for serverless applications")]
+#[command(
+    name = "meridian",
+    version,
+    about = "Multi-region delivery for serverless applications"
+)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -24,7 +28,12 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Global {
     /// Where Meridian keeps its state: journal, artifact stores, local regions, logs.
-    #[arg(long, global = true, env = "MERIDIAN_DATA_DIR", default_value = ".meridian")]
+    #[arg(
+        long,
+        global = true,
+        env = "MERIDIAN_DATA_DIR",
+        default_value = ".meridian"
+    )]
     pub data_dir: PathBuf,
     /// How listings and results are printed on stdout.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]

@@ -9,7 +9,7 @@ pub mod region;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use digest::Digest;
-pub use region::{RegionId, RegionError, KNOWN_REGIONS};
+pub use region::{RegionError, RegionId, KNOWN_REGIONS};
 
 /// The account id local regions report in ARNs (AWS's documentation account).
 pub const LOCAL_ACCOUNT_ID: &str = "123456789012";

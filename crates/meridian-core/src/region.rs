@@ -162,6 +162,9 @@ mod tests {
             err.to_string(),
             "`us-esat-1` is not an AWS region name (did you mean `us-east-1`?)"
         );
-        assert_eq!(RegionId::new("mars-north-1").unwrap_err().suggestion(), None);
+        assert_eq!(
+            RegionId::new("mars-north-1").unwrap_err().suggestion(),
+            None
+        );
     }
 }

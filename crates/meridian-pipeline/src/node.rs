@@ -1,0 +1,516 @@
+//! A YAML/JSON document tree in which every node keeps its span.
+//!
+//! Both YAML (with CloudFormation's short-form tags) and JSON are read through one event parser, so
+//! all three definition formats share positions, duplicate-key detection and tag handling. Short-form
+//! tags (`!Ref X`, `!GetAtt A.B`, `!Sub ...`) are normalised here, in one pass, to the JSON form
+//! (`{"Ref": "X"}`, `{"Fn::GetAtt": ["A", "B"]}`, ...).
+
+use crate::diag::Diagnostic;
+use crate::source::{FileId, SourceFile, Span};
+use std::collections::HashMap;
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub span: Span,
+    pub value: Value,
+}
+
+#[derive(Clone, Debug)]
+pub enum Value {
+    /// A scalar as written; `plain` is false for quoted and block scalars, which are always strings.
+    Scalar {
+        text: String,
+        plain: bool,
+    },
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    pub fn scalar(text: impl Into<String>, span: Span) -> Node {
+        Node {
+            span,
+            value: Value::Scalar {
+                text: text.into(),
+                plain: false,
+            },
+        }
+    }
+
+    /// The scalar's text, when the node is a scalar that is not null.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Scalar { text, .. } if !self.is_null() => Some(text),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(&self.value, Value::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.value {
+            Value::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value of the first entry whose key is exactly `key`.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    /// A plain `true`/`false`/`yes`/`no`, or a quoted `"true"`/`"false"` as CloudFormation accepts.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self.as_str()?.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "on" => Some(true),
+            "false" | "no" | "off" => Some(false),
+            _ => None,
+        }
+    }
+
+    /// When the node is a one-entry map whose key is an intrinsic function (`Ref`, `Fn::*`,
+    /// `Condition`), its name and argument.
+    pub fn intrinsic(&self) -> Option<(&str, &Node)> {
+        let entries = self.as_map()?;
+        if entries.len() != 1 {
+            return None;
+        }
+        let (k, v) = &entries[0];
+        let name = k.as_str()?;
+        (name == "Ref" || name == "Condition" || name.starts_with("Fn::")).then_some((name, v))
+    }
+
+    /// A short description of the node's kind, for messages.
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar { .. } if self.is_null() => "nothing (null)",
+            Value::Scalar { .. } => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The node as JSON: plain scalars that read as numbers or booleans become those.
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Scalar { .. } if self.is_null() => serde_json::Value::Null,
+            Value::Scalar { text, plain } => {
+                if *plain {
+                    if let Ok(i) = text.parse::<i64>() {
+                        return i.into();
+                    }
+                    if let Some(f) = text
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                    {
+                        if text
+                            .chars()
+                            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
+                        {
+                            return serde_json::Value::Number(f);
+                        }
+                    }
+                    match text.as_str() {
+                        "true" | "True" | "TRUE" => return true.into(),
+                        "false" | "False" | "FALSE" => return false.into(),
+                        _ => {}
+                    }
+                }
+                serde_json::Value::String(text.clone())
+            }
+            Value::Seq(items) => items.iter().map(Node::to_json).collect(),
+            Value::Map(entries) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in entries {
+                    m.insert(k.as_str().unwrap_or_default().to_string(), v.to_json());
+                }
+                serde_json::Value::Object(m)
+            }
+        }
+    }
+}
+
+/// Parses a YAML or JSON document (the first one of a stream) into a spanned tree.
+///
+/// Syntax errors come back as a diagnostic with the position. Duplicate keys and unknown tags are
+/// pushed to `diags` as errors: CloudFormation and CodePipeline reject both.
+pub fn parse(
+    file_id: FileId,
+    file: &SourceFile,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Node, Diagnostic> {
+    let is_json = file.text.trim_start().starts_with('{');
+    if is_json {
+        // serde_json's messages are the clearest for JSON syntax; the tree itself comes from the YAML
+        // parser below, which reads JSON too and gives positions for every node.
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&file.text) {
+            let offset = file.offset_of(e.line(), e.column());
+            let msg = e.to_string();
+            let msg = msg.split(" at line").next().unwrap_or(&msg).to_string();
+            return Err(Diagnostic::error(
+                "syntax",
+                format!("invalid JSON: {msg}"),
+            )
+            .at(Span::new(file_id, offset, 1))
+            .help("fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)"));
+        }
+    }
+    let char_to_byte = if file.text.is_ascii() {
+        None
+    } else {
+        let mut v: Vec<u32> = file.text.char_indices().map(|(i, _)| i as u32).collect();
+        v.push(file.text.len() as u32);
+        Some(v)
+    };
+    let mut builder = Builder {
+        file_id,
+        text: &file.text,
+        char_to_byte,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        root: None,
+        diags: Vec::new(),
+    };
+    let mut parser = Parser::new_from_str(&file.text);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let m = e.marker();
+        let offset = builder.byte(m.index());
+        return Err(Diagnostic::error("syntax", format!("invalid YAML: {}", e.info()))
+            .at(Span::new(file_id, offset, 1))
+            .help("fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"));
+    }
+    diags.append(&mut builder.diags);
+    let root = builder.root.unwrap_or(Node {
+        span: Span::new(file_id, 0, 0),
+        value: Value::Scalar {
+            text: String::new(),
+            plain: true,
+        },
+    });
+    check_duplicate_keys(&root, diags);
+    Ok(root)
+}
+
+fn check_duplicate_keys(node: &Node, diags: &mut Vec<Diagnostic>) {
+    match &node.value {
+        Value::Map(entries) => {
+            let mut seen: HashMap<&str, &Node> = HashMap::new();
+            for (k, v) in entries {
+                if let Some(name) = k.as_str() {
+                    if let Some(first) = seen.get(name) {
+                        diags.push(
+                            Diagnostic::error(
+                                "duplicate-key",
+                                format!("the key `{name}` appears twice in this mapping"),
+                            )
+                            .at(k.span)
+                            .label("written again here")
+                            .related(first.span, "first written here")
+                            .help("remove one of the two entries; only one value can be kept"),
+                        );
+                    } else {
+                        seen.insert(name, k);
+                    }
+                }
+                check_duplicate_keys(v, diags);
+            }
+        }
+        Value::Seq(items) => items.iter().for_each(|n| check_duplicate_keys(n, diags)),
+        Value::Scalar { .. } => {}
+    }
+}
+
+enum Frame {
+    Seq {
+        start: usize,
+        items: Vec<Node>,
+        anchor: usize,
+        tag: Option<(String, usize)>,
+    },
+    Map {
+        start: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+        anchor: usize,
+        tag: Option<(String, usize)>,
+    },
+}
+
+struct Builder<'a> {
+    file_id: FileId,
+    text: &'a str,
+    char_to_byte: Option<Vec<u32>>,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Node>,
+    root: Option<Node>,
+    diags: Vec<Diagnostic>,
+}
+
+const INTRINSIC_TAGS: &[&str] = &[
+    "Base64",
+    "Cidr",
+    "FindInMap",
+    "GetAtt",
+    "GetAZs",
+    "ImportValue",
+    "Join",
+    "Select",
+    "Split",
+    "Sub",
+    "Transform",
+    "And",
+    "Equals",
+    "If",
+    "Not",
+    "Or",
+    "GetParam",
+    "Length",
+    "ToJsonString",
+];
+
+impl Builder<'_> {
+    fn byte(&self, char_index: usize) -> usize {
+        match &self.char_to_byte {
+            None => char_index.min(self.text.len()),
+            Some(map) => map
+                .get(char_index)
+                .copied()
+                .unwrap_or(self.text.len() as u32) as usize,
+        }
+    }
+
+    /// Length of a scalar's source text starting at `start`.
+    fn scalar_len(&self, start: usize, value: &str, style: TScalarStyle) -> usize {
+        let rest = &self.text[start.min(self.text.len())..];
+        match style {
+            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
+                let q = if style == TScalarStyle::SingleQuoted {
+                    '\''
+                } else {
+                    '"'
+                };
+                let mut escaped = false;
+                for (i, c) in rest.char_indices().skip(1) {
+                    if q == '"' && c == '\\' && !escaped {
+                        escaped = true;
+                        continue;
+                    }
+                    if c == q && !escaped {
+                        if q == '\'' && rest[i + 1..].starts_with('\'') {
+                            continue;
+                        }
+                        return i + 1;
+                    }
+                    escaped = false;
+                }
+                rest.len()
+            }
+            TScalarStyle::Plain if !value.contains('\n') && rest.starts_with(value) => value.len(),
+            _ => rest.find('\n').unwrap_or(rest.len()),
+        }
+    }
+
+    fn push_node(&mut self, node: Node, anchor: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
+                None => *key = Some(node),
+                Some(k) => entries.push((k, node)),
+            },
+        }
+    }
+
+    /// Applies a short-form tag: intrinsic functions become their JSON form.
+    fn apply_tag(&mut self, node: Node, tag: Option<(String, usize)>) -> Node {
+        let Some((tag, tag_start)) = tag else {
+            return node;
+        };
+        let span = Span::new(
+            self.file_id,
+            tag_start,
+            node.span.end().saturating_sub(tag_start),
+        );
+        if let Some(name) = tag.strip_prefix('!').filter(|t| !t.starts_with('!')) {
+            let key = match name {
+                "Ref" => "Ref".to_string(),
+                "Condition" => "Condition".to_string(),
+                n if INTRINSIC_TAGS.contains(&n) => format!("Fn::{n}"),
+                _ => {
+                    self.diags.push(
+                        Diagnostic::error("unknown-tag", format!("unknown tag `{tag}`"))
+                            .at(Span::new(self.file_id, tag_start, tag.len()))
+                            .help("CloudFormation's short forms are !Ref, !Sub, !GetAtt, !Join, !If, !Select, !Split, !FindInMap, !ImportValue, !Base64, !GetAZs, !Cidr, !Equals, !And, !Or, !Not and !Condition"),
+                    );
+                    return node;
+                }
+            };
+            let arg = if name == "GetAtt" {
+                // `!GetAtt Res.Attr` is the list form `[Res, Attr]` in JSON.
+                match node.as_str() {
+                    Some(s) if !matches!(node.value, Value::Seq(_)) => {
+                        let (res, attr) = s.split_once('.').unwrap_or((s, ""));
+                        Node {
+                            span: node.span,
+                            value: Value::Seq(vec![
+                                Node::scalar(res, node.span),
+                                Node::scalar(attr, node.span),
+                            ]),
+                        }
+                    }
+                    _ => node,
+                }
+            } else {
+                node
+            };
+            return Node {
+                span,
+                value: Value::Map(vec![(
+                    Node::scalar(key, Span::new(self.file_id, tag_start, tag.len())),
+                    arg,
+                )]),
+            };
+        }
+        // Standard tags (`!!str`, `!!int`, ...): a `!!str` forces a string; the rest are kept as is.
+        if tag == "!!str" {
+            if let Value::Scalar { text, .. } = node.value {
+                return Node {
+                    span: node.span,
+                    value: Value::Scalar { text, plain: false },
+                };
+            }
+        }
+        node
+    }
+
+    fn tag_start(&self, start: usize) -> usize {
+        // The parser reports the node after its tag; look back on the same line for `!Name `.
+        let before = &self.text[..start.min(self.text.len())];
+        let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+        before[line_start..]
+            .rfind('!')
+            .map(|i| {
+                // Include a `!!` handle.
+                let i = line_start + i;
+                if i > 0 && self.text.as_bytes()[i - 1] == b'!' {
+                    i - 1
+                } else {
+                    i
+                }
+            })
+            .unwrap_or(start)
+    }
+}
+
+fn tag_name(tag: &Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    tag.as_ref().map(|t| format!("{}{}", t.handle, t.suffix))
+}
+
+impl MarkedEventReceiver for Builder<'_> {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        let at = self.byte(mark.index());
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let len = self.scalar_len(at, &text, style);
+                let plain = style == TScalarStyle::Plain;
+                let node = Node {
+                    span: Span::new(self.file_id, at, len),
+                    value: Value::Scalar { text, plain },
+                };
+                let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
+                let node = self.apply_tag(node, tag);
+                self.push_node(node, anchor);
+            }
+            Event::SequenceStart(anchor, tag) => {
+                let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
+                self.stack.push(Frame::Seq {
+                    start: at,
+                    items: Vec::new(),
+                    anchor,
+                    tag,
+                });
+            }
+            Event::MappingStart(anchor, tag) => {
+                let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
+                self.stack.push(Frame::Map {
+                    start: at,
+                    entries: Vec::new(),
+                    key: None,
+                    anchor,
+                    tag,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (start, value, anchor, tag) = match self.stack.pop() {
+                    Some(Frame::Seq {
+                        start,
+                        items,
+                        anchor,
+                        tag,
+                    }) => (start, Value::Seq(items), anchor, tag),
+                    Some(Frame::Map {
+                        start,
+                        entries,
+                        anchor,
+                        tag,
+                        ..
+                    }) => (start, Value::Map(entries), anchor, tag),
+                    None => return,
+                };
+                let end = if self.text[..at.min(self.text.len())].ends_with(['}', ']'])
+                    || self.text[at.min(self.text.len())..].starts_with(['}', ']'])
+                {
+                    (at + 1).min(self.text.len())
+                } else {
+                    self.text[..at.min(self.text.len())].trim_end().len()
+                };
+                let node = Node {
+                    span: Span::new(self.file_id, start, end.saturating_sub(start).max(1)),
+                    value,
+                };
+                let node = self.apply_tag(node, tag);
+                self.push_node(node, anchor);
+            }
+            Event::Alias(id) => {
+                let node = match self.anchors.get(&id) {
+                    Some(n) => n.clone(),
+                    None => Node {
+                        span: Span::new(self.file_id, at, 1),
+                        value: Value::Scalar {
+                            text: String::new(),
+                            plain: true,
+                        },
+                    },
+                };
+                self.push_node(node, 0);
+            }
+            Event::StreamStart
+            | Event::StreamEnd
+            | Event::DocumentStart
+            | Event::DocumentEnd
+            | Event::Nothing => {}
+        }
+    }
+}
