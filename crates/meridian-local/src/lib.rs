@@ -1,0 +1,28 @@
+//! The local region's Lambda host: functions run as plain OS processes behind the real Lambda
+//! Runtime API, and are invoked through the real Invoke API, so that unmodified runtime clients
+//! (`awslambdaric`, `lambda_runtime`) and unmodified callers (boto3, the AWS CLI) work against it.
+//!
+//! What it holds: the registry of functions, versions and aliases per region (SQLite under the
+//! data directory, shared by every `meridian` process), code packages by digest, execution
+//! environments (one process each), and invocation metrics in one-minute buckets.
+//!
+//! What it must not do: talk to AWS, depend on the engine or the CLI, or contain deployment
+//! policy (traffic schedules, alarms and judging belong to the engine; this crate only runs and
+//! measures what it is told to). Servers bind 127.0.0.1 only.
+
+pub mod code;
+pub mod error;
+pub mod host;
+pub mod invoke_api;
+pub mod metrics;
+pub mod model;
+mod sandbox;
+mod store;
+
+pub use error::{LambdaError, Result};
+pub use host::{ConfigUpdate, HostConfig, InvokeRequest, InvokeResponse, LambdaHost, Resolved};
+pub use invoke_api::{serve_invoke_api, InvokeApiConfig};
+pub use metrics::MinuteBucket;
+pub use model::{
+    Alias, CodeSource, FunctionRef, FunctionSpec, FunctionVersion, RuntimeKind, LATEST,
+};
