@@ -28,9 +28,7 @@ pub fn code_dir(data_dir: &Path, region: &RegionId, sha: &Digest) -> PathBuf {
 pub fn store(data_dir: &Path, region: &RegionId, source: &CodeSource) -> Result<StoredCode> {
     let bytes = match source {
         CodeSource::ZipBytes(b) => b.clone(),
-        CodeSource::ZipFile(p) => {
-            std::fs::read(p).map_err(|e| LambdaError::io("read the code package", p, e))?
-        }
+        CodeSource::ZipFile(p) => std::fs::read(p).map_err(|e| LambdaError::io("read the code package", p, e))?,
         CodeSource::Directory(d) => zip_directory(d)?,
     };
     let sha = Digest::of(&bytes);
@@ -77,9 +75,9 @@ fn unpack(bytes: &[u8], dir: &Path) -> Result<()> {
                 std::fs::create_dir_all(p).map_err(|e| LambdaError::io("create", p, e))?;
             }
             let mut data = Vec::with_capacity(entry.size() as usize);
-            entry.read_to_end(&mut data).map_err(|e| {
-                LambdaError::InvalidZipFile(format!("entry `{}`: {e}", entry.name()))
-            })?;
+            entry
+                .read_to_end(&mut data)
+                .map_err(|e| LambdaError::InvalidZipFile(format!("entry `{}`: {e}", entry.name())))?;
             std::fs::write(&out, &data).map_err(|e| LambdaError::io("write", &out, e))?;
             #[cfg(unix)]
             if let Some(mode) = entry.unix_mode() {
@@ -131,12 +129,9 @@ pub fn zip_directory(dir: &Path) -> Result<Vec<u8>> {
             .last_modified_time(zip::DateTime::default())
             .unix_permissions(mode);
         let name = rel.to_string_lossy().replace('\\', "/");
-        let zerr = |e: zip::result::ZipError| {
-            LambdaError::Service(format!("failed to zip {}: {e}", path.display()))
-        };
+        let zerr = |e: zip::result::ZipError| LambdaError::Service(format!("failed to zip {}: {e}", path.display()));
         w.start_file(name, opts).map_err(zerr)?;
-        w.write_all(&data)
-            .map_err(|e| LambdaError::io("zip", &path, e))?;
+        w.write_all(&data).map_err(|e| LambdaError::io("zip", &path, e))?;
     }
     let cursor = w
         .finish()
@@ -149,9 +144,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in rd {
         let entry = entry.map_err(|e| LambdaError::io("read directory", dir, e))?;
         let path = entry.path();
-        let ft = entry
-            .file_type()
-            .map_err(|e| LambdaError::io("read", &path, e))?;
+        let ft = entry.file_type().map_err(|e| LambdaError::io("read", &path, e))?;
         if ft.is_dir() {
             if entry.file_name() == "__pycache__" {
                 continue;
@@ -178,11 +171,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(
-                src.join("bootstrap"),
-                std::fs::Permissions::from_mode(0o755),
-            )
-            .unwrap();
+            std::fs::set_permissions(src.join("bootstrap"), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let a = zip_directory(&src).unwrap();
         let b = zip_directory(&src).unwrap();
@@ -190,17 +179,11 @@ mod tests {
         let region = RegionId::new("us-east-1").unwrap();
         let stored = store(&base, &region, &CodeSource::Directory(src.clone())).unwrap();
         let dir = code_dir(&base, &region, &stored.sha256);
-        assert_eq!(
-            std::fs::read_to_string(dir.join("lib/a.txt")).unwrap(),
-            "hello"
-        );
+        assert_eq!(std::fs::read_to_string(dir.join("lib/a.txt")).unwrap(), "hello");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join("bootstrap"))
-                .unwrap()
-                .permissions()
-                .mode();
+            let mode = std::fs::metadata(dir.join("bootstrap")).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o755);
         }
         let err = store(&base, &region, &CodeSource::ZipBytes(b"not a zip".to_vec())).unwrap_err();

@@ -22,9 +22,7 @@ pub enum LambdaError {
         limit: u32,
         reason: &'static str,
     },
-    #[error(
-        "{kind} payload of {size} bytes exceeds the maximum allowed payload size ({limit} bytes)"
-    )]
+    #[error("{kind} payload of {size} bytes exceeds the maximum allowed payload size ({limit} bytes)")]
     RequestTooLarge {
         kind: &'static str,
         size: usize,
@@ -74,9 +72,7 @@ impl LambdaError {
             LambdaError::ResourceConflict(_) => "ResourceConflictException",
             LambdaError::InvalidZipFile(_) => "InvalidZipFileException",
             LambdaError::InvalidRuntime(_) => "InvalidParameterValueException",
-            LambdaError::Store { .. } | LambdaError::Io { .. } | LambdaError::Service(_) => {
-                "ServiceException"
-            }
+            LambdaError::Store { .. } | LambdaError::Io { .. } | LambdaError::Service(_) => "ServiceException",
         }
     }
 
@@ -97,11 +93,7 @@ impl LambdaError {
         }
     }
 
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        source: std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         LambdaError::Io {
             action,
             path: path.into(),

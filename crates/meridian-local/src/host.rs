@@ -7,12 +7,10 @@ use crate::code;
 use crate::error::{LambdaError, Result};
 use crate::metrics::{minute_of, MinuteBucket, Outcome, Recorder};
 use crate::model::{
-    function_arn, validate_alias_name, Alias, CodeSource, FunctionRef, FunctionSpec,
-    FunctionVersion, RuntimeKind, LATEST,
+    function_arn, validate_alias_name, Alias, CodeSource, FunctionRef, FunctionSpec, FunctionVersion, RuntimeKind,
+    LATEST,
 };
-use crate::sandbox::{
-    Env, EnvResult, InitFailure, Invocation, Launch, RuntimeReply, MAX_RESPONSE_BYTES,
-};
+use crate::sandbox::{Env, EnvResult, InitFailure, Invocation, Launch, RuntimeReply, MAX_RESPONSE_BYTES};
 use crate::store::Store;
 use base64::Engine as _;
 use bytes::Bytes;
@@ -202,17 +200,10 @@ impl LambdaHost {
     pub fn open(cfg: HostConfig) -> Result<Self> {
         let store = Store::open(&cfg.data_dir)?;
         let runtime_dir = cfg.data_dir.join("runtime");
-        std::fs::create_dir_all(&runtime_dir)
-            .map_err(|e| LambdaError::io("create", &runtime_dir, e))?;
+        std::fs::create_dir_all(&runtime_dir).map_err(|e| LambdaError::io("create", &runtime_dir, e))?;
         for (name, text) in [
-            (
-                "python_bootstrap.py",
-                include_str!("bootstrap/python_bootstrap.py"),
-            ),
-            (
-                "node_bootstrap.js",
-                include_str!("bootstrap/node_bootstrap.js"),
-            ),
+            ("python_bootstrap.py", include_str!("bootstrap/python_bootstrap.py")),
+            ("node_bootstrap.js", include_str!("bootstrap/node_bootstrap.js")),
         ] {
             let path = runtime_dir.join(name);
             if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
@@ -253,12 +244,7 @@ impl LambdaHost {
     // ---- registry ---------------------------------------------------------------------------
 
     /// Creates a function; its code becomes `$LATEST`.
-    pub fn create_function(
-        &self,
-        region: &RegionId,
-        spec: FunctionSpec,
-        code: &CodeSource,
-    ) -> Result<FunctionVersion> {
+    pub fn create_function(&self, region: &RegionId, spec: FunctionSpec, code: &CodeSource) -> Result<FunctionVersion> {
         spec.validate()?;
         let stored = code::store(&self.inner.cfg.data_dir, region, code)?;
         let v = FunctionVersion {
@@ -276,11 +262,7 @@ impl LambdaHost {
             last_modified: self.now(),
             revision_id: self.new_id(),
         };
-        if !self
-            .inner
-            .store
-            .create_function(&v, spec.reserved_concurrency)?
-        {
+        if !self.inner.store.create_function(&v, spec.reserved_concurrency)? {
             return Err(LambdaError::ResourceConflict(format!(
                 "Function already exist: {}",
                 v.function_arn()
@@ -299,12 +281,7 @@ impl LambdaHost {
     }
 
     /// Replaces the code of `$LATEST`.
-    pub fn update_function_code(
-        &self,
-        region: &RegionId,
-        name: &str,
-        code: &CodeSource,
-    ) -> Result<FunctionVersion> {
+    pub fn update_function_code(&self, region: &RegionId, name: &str, code: &CodeSource) -> Result<FunctionVersion> {
         let mut v = self.latest(region, name)?;
         let stored = code::store(&self.inner.cfg.data_dir, region, code)?;
         v.code_sha256 = stored.sha256;
@@ -347,17 +324,8 @@ impl LambdaHost {
     }
 
     /// Sets (`Some`) or removes (`None`) a function's reserved concurrency.
-    pub fn put_function_concurrency(
-        &self,
-        region: &RegionId,
-        name: &str,
-        reserved: Option<u32>,
-    ) -> Result<()> {
-        if self
-            .inner
-            .store
-            .set_reserved_concurrency(region, name, reserved)?
-        {
+    pub fn put_function_concurrency(&self, region: &RegionId, name: &str, reserved: Option<u32>) -> Result<()> {
+        if self.inner.store.set_reserved_concurrency(region, name, reserved)? {
             Ok(())
         } else {
             Err(LambdaError::FunctionNotFound {
@@ -367,12 +335,7 @@ impl LambdaHost {
     }
 
     /// Publishes `$LATEST` as an immutable numbered version.
-    pub fn publish_version(
-        &self,
-        region: &RegionId,
-        name: &str,
-        description: Option<&str>,
-    ) -> Result<FunctionVersion> {
+    pub fn publish_version(&self, region: &RegionId, name: &str, description: Option<&str>) -> Result<FunctionVersion> {
         self.inner
             .store
             .publish_version(region, name, description, self.now(), self.new_id())?
@@ -475,12 +438,7 @@ impl LambdaHost {
         if let Some(d) = description {
             a.description = d.to_string();
         }
-        self.check_alias_target(
-            region,
-            name,
-            &a.function_version,
-            &a.additional_version_weights,
-        )?;
+        self.check_alias_target(region, name, &a.function_version, &a.additional_version_weights)?;
         a.revision_id = self.new_id();
         self.inner.store.put_alias(&a, false)?;
         Ok(a)
@@ -508,9 +466,7 @@ impl LambdaHost {
             });
         }
         let mut pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
-        pools
-            .idle
-            .retain(|k, _| !(k.0 == region.as_str() && k.1 == name));
+        pools.idle.retain(|k, _| !(k.0 == region.as_str() && k.1 == name));
         Ok(())
     }
 
@@ -525,13 +481,13 @@ impl LambdaHost {
         let r = FunctionRef::parse(function)?;
         let region = r.region.clone().unwrap_or_else(|| region.clone());
         let q = merge_qualifier(&r, qualifier)?;
-        let reserved = self
-            .inner
-            .store
-            .function_exists(&region, &r.name)?
-            .ok_or_else(|| LambdaError::FunctionNotFound {
-                arn: function_arn(&region, &r.name),
-            })?;
+        let reserved =
+            self.inner
+                .store
+                .function_exists(&region, &r.name)?
+                .ok_or_else(|| LambdaError::FunctionNotFound {
+                    arn: function_arn(&region, &r.name),
+                })?;
         let version = match q.as_deref() {
             None | Some(LATEST) => LATEST.to_string(),
             Some(v) if v.chars().all(|c| c.is_ascii_digit()) => v.to_string(),
@@ -567,22 +523,17 @@ impl LambdaHost {
 
     /// Finds what an invocation would run, picking a version of a weighted alias. This is all a
     /// `DryRun` invocation does.
-    pub fn resolve(
-        &self,
-        region: &RegionId,
-        function: &str,
-        qualifier: Option<&str>,
-    ) -> Result<Resolved> {
+    pub fn resolve(&self, region: &RegionId, function: &str, qualifier: Option<&str>) -> Result<Resolved> {
         let r = FunctionRef::parse(function)?;
         let region = r.region.clone().unwrap_or_else(|| region.clone());
         let q = merge_qualifier(&r, qualifier)?;
-        let reserved = self
-            .inner
-            .store
-            .function_exists(&region, &r.name)?
-            .ok_or_else(|| LambdaError::FunctionNotFound {
-                arn: function_arn(&region, &r.name),
-            })?;
+        let reserved =
+            self.inner
+                .store
+                .function_exists(&region, &r.name)?
+                .ok_or_else(|| LambdaError::FunctionNotFound {
+                    arn: function_arn(&region, &r.name),
+                })?;
         let base = function_arn(&region, &r.name);
         let (version, alias) = match q.as_deref() {
             None => (LATEST.to_string(), None),
@@ -697,12 +648,7 @@ impl LambdaHost {
             .reserved_concurrency
             .unwrap_or(inner.cfg.max_concurrency_per_function);
         // Take a concurrency slot, and a warm environment when one is idle.
-        let pool_key: PoolKey = (
-            fkey.0.clone(),
-            fkey.1.clone(),
-            v.version.clone(),
-            v.revision_id.clone(),
-        );
+        let pool_key: PoolKey = (fkey.0.clone(), fkey.1.clone(), v.version.clone(), v.revision_id.clone());
         let (concurrency, warm) = {
             let mut pools = inner.pools.lock().unwrap_or_else(|e| e.into_inner());
             let running = pools.inflight.get(&fkey).copied().unwrap_or(0);
@@ -746,18 +692,22 @@ impl LambdaHost {
         };
 
         let request_id = self.new_id();
-        let started = Instant::now();
         let start_ms = self.now();
-        let mut log =
-            format!("START RequestId: {request_id} Version: {}\n", v.version).into_bytes();
+        let mut log = format!("START RequestId: {request_id} Version: {}\n", v.version).into_bytes();
         let cold_start = warm.is_none();
+        let call_started = Instant::now();
         let env = match warm {
             Some(env) => Ok(env),
             None => self.start_env(&resolved).await,
         };
+        // Duration is the function's own time, as Lambda reports it; a cold start's init is
+        // reported separately (Init Duration).
+        let mut started = Instant::now();
+
         let timeout = Duration::from_secs(v.timeout as u64);
         let (payload, function_error, env_back, init_ms) = match env {
             Err((failure, init_logs)) => {
+                started = call_started;
                 log.extend_from_slice(&init_logs);
                 let (payload, line) = init_failure_payload(&request_id, failure);
                 log.extend_from_slice(line.as_bytes());
@@ -768,7 +718,7 @@ impl LambdaHost {
                     let mut fresh = env.fresh.lock().unwrap_or_else(|e| e.into_inner());
                     std::mem::replace(&mut *fresh, false).then_some(env.init_duration)
                 };
-                let deadline = start_ms + timeout.as_millis() as i64;
+                let deadline = self.now() + timeout.as_millis() as i64;
                 let inv = Invocation {
                     request_id: request_id.clone(),
                     payload: if req.payload.is_empty() {
@@ -779,10 +729,7 @@ impl LambdaHost {
                     deadline_ms: deadline,
                     invoked_arn: resolved.invoked_arn.clone(),
                     trace_id: trace_id(start_ms, &request_id),
-                    client_context: req
-                        .client_context
-                        .as_deref()
-                        .and_then(decode_client_context),
+                    client_context: req.client_context.as_deref().and_then(decode_client_context),
                     cognito_identity: None,
                 };
                 let result = env.run(inv, timeout).await;
@@ -791,14 +738,10 @@ impl LambdaHost {
                 }
                 log.extend_from_slice(&env.take_logs());
                 match result {
-                    EnvResult::Reply(RuntimeReply::Response(body)) => {
-                        (body, None, Some(env), init_ms)
-                    }
+                    EnvResult::Reply(RuntimeReply::Response(body)) => (body, None, Some(env), init_ms),
                     EnvResult::Reply(RuntimeReply::Error { error_type, body }) => {
                         let body = if body.is_empty() {
-                            Bytes::from(
-                                json!({"errorType": error_type, "errorMessage": ""}).to_string(),
-                            )
+                            Bytes::from(json!({"errorType": error_type, "errorMessage": ""}).to_string())
                         } else {
                             body
                         };
@@ -819,8 +762,7 @@ impl LambdaHost {
                     EnvResult::TimedOut => {
                         let msg = format!("Task timed out after {}.00 seconds", v.timeout);
                         log.extend_from_slice(
-                            format!("{} {request_id} {msg}\n", crate::model::iso8601(self.now()))
-                                .as_bytes(),
+                            format!("{} {request_id} {msg}\n", crate::model::iso8601(self.now())).as_bytes(),
                         );
                         let body = json!({"errorType": "Sandbox.Timedout", "errorMessage": format!("RequestId: {request_id} Error: {msg}")});
                         (
@@ -831,9 +773,7 @@ impl LambdaHost {
                         )
                     }
                     EnvResult::Exited(status) => {
-                        let msg = format!(
-                            "RequestId: {request_id} Error: Runtime exited with error: {status}"
-                        );
+                        let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
                         log.extend_from_slice(format!("{msg}\nRuntime.ExitError\n").as_bytes());
                         let body = json!({"errorType": "Runtime.ExitError", "errorMessage": msg});
                         (
@@ -910,32 +850,17 @@ impl LambdaHost {
         let path = dir.join(format!("{}.log", v.function_name));
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&dir)?;
-            let mut f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)?;
+            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
             f.write_all(log)
         };
         if let Err(e) = write() {
-            eprintln!(
-                "warning: failed to append to the function log {}: {e}",
-                path.display()
-            );
+            eprintln!("warning: failed to append to the function log {}: {e}", path.display());
         }
     }
 
-    async fn start_env(
-        &self,
-        r: &Resolved,
-    ) -> std::result::Result<Arc<Env>, (InitFailure, Vec<u8>)> {
+    async fn start_env(&self, r: &Resolved) -> std::result::Result<Arc<Env>, (InitFailure, Vec<u8>)> {
         let launch = self.launch(r).await.map_err(|f| (f, Vec::new()))?;
-        match Env::start(
-            launch,
-            "AWS_LAMBDA_RUNTIME_API",
-            self.inner.cfg.init_timeout,
-        )
-        .await
-        {
+        match Env::start(launch, "AWS_LAMBDA_RUNTIME_API", self.inner.cfg.init_timeout).await {
             Ok(env) => Ok(env),
             Err(f) => Err((f, Vec::new())),
         }
@@ -964,10 +889,7 @@ impl LambdaHost {
             ("AWS_LAMBDA_FUNCTION_NAME", v.function_name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION", v.version.clone()),
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", v.memory_size.to_string()),
-            (
-                "AWS_LAMBDA_LOG_GROUP_NAME",
-                format!("/aws/lambda/{}", v.function_name),
-            ),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", v.function_name)),
             ("AWS_LAMBDA_LOG_STREAM_NAME", stream),
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_EXECUTION_ENV", format!("AWS_Lambda_{}", v.runtime)),
@@ -975,10 +897,7 @@ impl LambdaHost {
             ("AWS_DEFAULT_REGION", region),
             ("_HANDLER", v.handler.clone()),
             ("LAMBDA_TASK_ROOT", task_root.to_string_lossy().into_owned()),
-            (
-                "LAMBDA_RUNTIME_DIR",
-                inner.runtime_dir.to_string_lossy().into_owned(),
-            ),
+            ("LAMBDA_RUNTIME_DIR", inner.runtime_dir.to_string_lossy().into_owned()),
             ("TZ", ":UTC".into()),
             ("LANG", "en_US.UTF-8".into()),
         ] {
@@ -1004,10 +923,7 @@ impl LambdaHost {
             RuntimeKind::Python { minor } => {
                 let (python, version) = self.python().await.map_err(InitFailure::Spawn)?;
                 self.warn_version(&v.runtime, &format!("3.{minor}"), &version, "Python");
-                env.push((
-                    "PYTHONPATH".into(),
-                    task_root.to_string_lossy().into_owned(),
-                ));
+                env.push(("PYTHONPATH".into(), task_root.to_string_lossy().into_owned()));
                 env.push(("PYTHONUNBUFFERED".into(), "1".into()));
                 env.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
                 if task_root.join("awslambdaric").is_dir() {
@@ -1018,10 +934,7 @@ impl LambdaHost {
                 } else {
                     (
                         python,
-                        vec![inner
-                            .runtime_dir
-                            .join("python_bootstrap.py")
-                            .into_os_string()],
+                        vec![inner.runtime_dir.join("python_bootstrap.py").into_os_string()],
                     )
                 }
             }
@@ -1031,10 +944,7 @@ impl LambdaHost {
                 }
                 env.push((
                     "NODE_PATH".into(),
-                    task_root
-                        .join("node_modules")
-                        .to_string_lossy()
-                        .into_owned(),
+                    task_root.join("node_modules").to_string_lossy().into_owned(),
                 ));
                 (
                     inner.cfg.node.clone(),
@@ -1061,9 +971,7 @@ impl LambdaHost {
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(runtime.to_string())
         {
-            eprintln!(
-                "warning: functions with runtime {runtime} run on the local {language} {local}, not {wanted}"
-            );
+            eprintln!("warning: functions with runtime {runtime} run on the local {language} {local}, not {wanted}");
         }
     }
 
@@ -1085,13 +993,8 @@ impl LambdaHost {
                 let text = String::from_utf8_lossy(&o.stdout).into_owned();
                 let mut lines = text.lines();
                 match (lines.next(), lines.next()) {
-                    (Some(exe), Some(ver)) if !exe.is_empty() => {
-                        Ok((PathBuf::from(exe), ver.to_string()))
-                    }
-                    _ => Err(format!(
-                        "`{}` did not report its executable",
-                        cfg.python.display()
-                    )),
+                    (Some(exe), Some(ver)) if !exe.is_empty() => Ok((PathBuf::from(exe), ver.to_string())),
+                    _ => Err(format!("`{}` did not report its executable", cfg.python.display())),
                 }
             }
             Ok(o) => Err(format!(
@@ -1137,13 +1040,7 @@ impl LambdaHost {
         for list in pools.idle.values_mut() {
             let before = list.len();
             list.retain(|env| {
-                env.is_alive()
-                    && env
-                        .last_used
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .elapsed()
-                        < idle_for
+                env.is_alive() && env.last_used.lock().unwrap_or_else(|e| e.into_inner()).elapsed() < idle_for
             });
             reaped += before - list.len();
         }
@@ -1184,17 +1081,11 @@ impl LambdaHost {
         until: EpochMillis,
     ) -> Result<Vec<MinuteBucket>> {
         self.flush_metrics()?;
-        let rows = self.inner.store.read_metrics(
-            region,
-            function,
-            qualifier.unwrap_or(""),
-            minute_of(since),
-            until,
-        )?;
-        Ok(rows
-            .iter()
-            .map(|(m, b)| MinuteBucket::from_pending(*m, b))
-            .collect())
+        let rows = self
+            .inner
+            .store
+            .read_metrics(region, function, qualifier.unwrap_or(""), minute_of(since), until)?;
+        Ok(rows.iter().map(|(m, b)| MinuteBucket::from_pending(*m, b)).collect())
     }
 
     /// Starts the background work of a long-running host: metrics flushed every second and idle
@@ -1250,9 +1141,7 @@ fn init_failure_payload(request_id: &str, failure: InitFailure) -> (Bytes, Strin
         InitFailure::Exited(status) => {
             let msg = format!("RequestId: {request_id} Error: Runtime exited with error: {status}");
             (
-                Bytes::from(
-                    json!({"errorType": "Runtime.ExitError", "errorMessage": msg}).to_string(),
-                ),
+                Bytes::from(json!({"errorType": "Runtime.ExitError", "errorMessage": msg}).to_string()),
                 format!("{msg}\nRuntime.ExitError\n"),
             )
         }
@@ -1262,19 +1151,14 @@ fn init_failure_payload(request_id: &str, failure: InitFailure) -> (Bytes, Strin
                 d.as_secs_f64()
             );
             (
-                Bytes::from(
-                    json!({"errorType": "Sandbox.Timedout", "errorMessage": msg}).to_string(),
-                ),
+                Bytes::from(json!({"errorType": "Sandbox.Timedout", "errorMessage": msg}).to_string()),
                 format!("{msg}\n"),
             )
         }
         InitFailure::Spawn(why) => {
             let msg = format!("RequestId: {request_id} Error: {why}");
             (
-                Bytes::from(
-                    json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg})
-                        .to_string(),
-                ),
+                Bytes::from(json!({"errorType": "Runtime.InvalidEntrypoint", "errorMessage": msg}).to_string()),
                 format!("{msg}\n"),
             )
         }

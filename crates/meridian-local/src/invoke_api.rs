@@ -26,11 +26,7 @@ pub struct InvokeApiConfig {
 type Body = Full<Bytes>;
 
 /// Serves the API on `listener` until the task is dropped.
-pub async fn serve_invoke_api(
-    host: LambdaHost,
-    listener: tokio::net::TcpListener,
-    cfg: InvokeApiConfig,
-) {
+pub async fn serve_invoke_api(host: LambdaHost, listener: tokio::net::TcpListener, cfg: InvokeApiConfig) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -167,15 +163,10 @@ fn weights_from(v: &Value) -> Result<Option<BTreeMap<String, f64>>, LambdaError>
         None | Some(Value::Null) => Ok(None),
         Some(rc) => {
             let mut out = BTreeMap::new();
-            if let Some(map) = rc
-                .get("AdditionalVersionWeights")
-                .and_then(Value::as_object)
-            {
+            if let Some(map) = rc.get("AdditionalVersionWeights").and_then(Value::as_object) {
                 for (k, w) in map {
                     let w = w.as_f64().ok_or_else(|| {
-                        LambdaError::InvalidParameterValue(format!(
-                            "weight of version {k} is not a number"
-                        ))
+                        LambdaError::InvalidParameterValue(format!("weight of version {k} is not a number"))
                     })?;
                     out.insert(k.clone(), w);
                 }
@@ -191,15 +182,9 @@ async fn route_inner(
     req: Request<Incoming>,
     api_request_id: &str,
 ) -> Result<Response<Body>, LambdaError> {
-    let region = match req
-        .headers()
-        .get("authorization")
-        .and_then(|h| h.to_str().ok())
-    {
+    let region = match req.headers().get("authorization").and_then(|h| h.to_str().ok()) {
         Some(auth) => match region_from_authorization(auth) {
-            Some(r) => {
-                RegionId::new(r).map_err(|e| LambdaError::InvalidParameterValue(e.to_string()))?
-            }
+            Some(r) => RegionId::new(r).map_err(|e| LambdaError::InvalidParameterValue(e.to_string()))?,
             None => cfg.default_region.clone(),
         },
         None => cfg.default_region.clone(),
@@ -207,11 +192,7 @@ async fn route_inner(
     let path = req.uri().path().to_string();
     let params = query_params(req.uri().query());
     let method = req.method().clone();
-    let segments: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect();
+    let segments: Vec<String> = path.trim_matches('/').split('/').map(percent_decode).collect();
     let seg: Vec<&str> = segments.iter().map(String::as_str).collect();
     let qualifier = params.get("Qualifier").cloned();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v, api_request_id));
@@ -219,14 +200,8 @@ async fn route_inner(
 
     match (&method, seg.as_slice()) {
         (&Method::POST, ["2015-03-31", "functions", function, "invocations"]) => {
-            let header = |n: &str| {
-                req.headers()
-                    .get(n)
-                    .and_then(|h| h.to_str().ok())
-                    .map(str::to_string)
-            };
-            let invocation_type =
-                header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
+            let header = |n: &str| req.headers().get(n).and_then(|h| h.to_str().ok()).map(str::to_string);
+            let invocation_type = header("x-amz-invocation-type").unwrap_or_else(|| "RequestResponse".into());
             let tail = header("x-amz-log-type").as_deref() == Some("Tail");
             let client_context = header("x-amz-client-context");
             let function = function.to_string();
@@ -295,8 +270,7 @@ async fn route_inner(
         }
         (&Method::GET, ["2015-03-31", "functions", function]) => {
             let (v, reserved) = host.get_function(&region, function, qualifier.as_deref())?;
-            let location =
-                crate::code::code_dir(&host.config().data_dir, &v.region, &v.code_sha256);
+            let location = crate::code::code_dir(&host.config().data_dir, &v.region, &v.code_sha256);
             let mut out = json!({
                 "Configuration": v.to_aws_json(reserved),
                 "Code": {"RepositoryType": "S3", "Location": format!("file://{}", location.display())},
@@ -322,11 +296,7 @@ async fn route_inner(
         (&Method::POST, ["2015-03-31", "functions", function, "versions"]) => {
             let name = function_name(function)?;
             let body = body_json(&read_body(req, 1 << 20).await?)?;
-            let v = host.publish_version(
-                &region,
-                &name,
-                body.get("Description").and_then(Value::as_str),
-            )?;
+            let v = host.publish_version(&region, &name, body.get("Description").and_then(Value::as_str))?;
             created(v.to_aws_json(None))
         }
         (&Method::GET, ["2015-03-31", "functions", function, "aliases"]) => {
@@ -342,11 +312,9 @@ async fn route_inner(
             let name = function_name(function)?;
             let body = body_json(&read_body(req, 1 << 20).await?)?;
             let field = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
-            let alias = field("Name")
-                .ok_or_else(|| LambdaError::InvalidParameterValue("Name is required".into()))?;
-            let version = field("FunctionVersion").ok_or_else(|| {
-                LambdaError::InvalidParameterValue("FunctionVersion is required".into())
-            })?;
+            let alias = field("Name").ok_or_else(|| LambdaError::InvalidParameterValue("Name is required".into()))?;
+            let version = field("FunctionVersion")
+                .ok_or_else(|| LambdaError::InvalidParameterValue("FunctionVersion is required".into()))?;
             let weights = weights_from(&body)?.unwrap_or_default();
             let a = host.create_alias(
                 &region,

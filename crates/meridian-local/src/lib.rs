@@ -23,6 +23,4 @@ pub use error::{LambdaError, Result};
 pub use host::{ConfigUpdate, HostConfig, InvokeRequest, InvokeResponse, LambdaHost, Resolved};
 pub use invoke_api::{serve_invoke_api, InvokeApiConfig};
 pub use metrics::MinuteBucket;
-pub use model::{
-    Alias, CodeSource, FunctionRef, FunctionSpec, FunctionVersion, RuntimeKind, LATEST,
-};
+pub use model::{Alias, CodeSource, FunctionRef, FunctionSpec, FunctionVersion, RuntimeKind, LATEST};

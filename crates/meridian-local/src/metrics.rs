@@ -244,12 +244,7 @@ mod tests {
         assert!(all.iter().all(|(k, _)| k.minute == 60_000));
         let live = &all[3].1;
         assert_eq!(
-            (
-                live.invocations,
-                live.errors,
-                live.throttles,
-                live.max_concurrency
-            ),
+            (live.invocations, live.errors, live.throttles, live.max_concurrency),
             (1, 1, 1, 3)
         );
         assert!(r.drain().is_empty());

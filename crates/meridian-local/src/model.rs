@@ -31,10 +31,7 @@ impl RuntimeKind {
                 if let Some(minor) = runtime.strip_prefix("python3.") {
                     let minor = minor.parse().map_err(|_| bad())?;
                     Ok(RuntimeKind::Python { minor })
-                } else if let Some(major) = runtime
-                    .strip_prefix("nodejs")
-                    .and_then(|r| r.strip_suffix(".x"))
-                {
+                } else if let Some(major) = runtime.strip_prefix("nodejs").and_then(|r| r.strip_suffix(".x")) {
                     let major: u32 = major.parse().map_err(|_| bad())?;
                     if (18..=24).contains(&major) {
                         Ok(RuntimeKind::Node { major })
@@ -129,12 +126,7 @@ const RESERVED_ENV: &[&str] = &[
 ];
 
 pub(crate) fn validate_function_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || name.len() > 64
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
+    if name.is_empty() || name.len() > 64 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         return Err(LambdaError::InvalidParameterValue(format!(
             "function name `{name}` must be 1 to 64 letters, digits, hyphens or underscores"
         )));
@@ -143,11 +135,8 @@ pub(crate) fn validate_function_name(name: &str) -> Result<()> {
 }
 
 pub(crate) fn validate_alias_name(name: &str) -> Result<()> {
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if name.is_empty() || name.len() > 128 || !chars_ok || name.chars().all(|c| c.is_ascii_digit())
-    {
+    let chars_ok = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if name.is_empty() || name.len() > 128 || !chars_ok || name.chars().all(|c| c.is_ascii_digit()) {
         return Err(LambdaError::InvalidParameterValue(format!(
             "alias name `{name}` must be 1 to 128 letters, digits, hyphens or underscores, and not all digits"
         )));
@@ -244,11 +233,7 @@ pub struct Alias {
 
 impl Alias {
     pub fn arn(&self) -> String {
-        format!(
-            "{}:{}",
-            function_arn(&self.region, &self.function_name),
-            self.name
-        )
+        format!("{}:{}", function_arn(&self.region, &self.function_name), self.name)
     }
 
     /// `AliasConfiguration` as the Lambda API returns it.
@@ -261,8 +246,7 @@ impl Alias {
             "RevisionId": self.revision_id,
         });
         if !self.additional_version_weights.is_empty() {
-            v["RoutingConfig"] =
-                json!({"AdditionalVersionWeights": self.additional_version_weights});
+            v["RoutingConfig"] = json!({"AdditionalVersionWeights": self.additional_version_weights});
         }
         v
     }
@@ -308,16 +292,11 @@ pub struct FunctionRef {
 
 impl FunctionRef {
     pub fn parse(input: &str) -> Result<Self> {
-        let bad = || {
-            LambdaError::InvalidParameterValue(format!(
-                "`{input}` is not a function name, ARN or partial ARN"
-            ))
-        };
+        let bad =
+            || LambdaError::InvalidParameterValue(format!("`{input}` is not a function name, ARN or partial ARN"));
         let parts: Vec<&str> = input.split(':').collect();
         let (region, rest): (Option<&str>, &[&str]) = match parts.as_slice() {
-            ["arn", "aws", "lambda", region, _account, "function", rest @ ..] => {
-                (Some(*region), rest)
-            }
+            ["arn", "aws", "lambda", region, _account, "function", rest @ ..] => (Some(*region), rest),
             [_account, "function", rest @ ..] => (None, rest),
             rest => (None, rest),
         };
@@ -328,9 +307,7 @@ impl FunctionRef {
         };
         validate_function_name(name)?;
         let region = match region {
-            Some(r) => Some(
-                RegionId::new(r).map_err(|e| LambdaError::InvalidParameterValue(e.to_string()))?,
-            ),
+            Some(r) => Some(RegionId::new(r).map_err(|e| LambdaError::InvalidParameterValue(e.to_string()))?),
             None => None,
         };
         if qualifier.as_deref() == Some("") {
@@ -350,13 +327,9 @@ mod tests {
 
     #[test]
     fn parses_names_arns_and_partial_arns() {
-        let r =
-            FunctionRef::parse("arn:aws:lambda:eu-west-1:123456789012:function:f:live").unwrap();
+        let r = FunctionRef::parse("arn:aws:lambda:eu-west-1:123456789012:function:f:live").unwrap();
         assert_eq!(r.region.unwrap().as_str(), "eu-west-1");
-        assert_eq!(
-            (r.name.as_str(), r.qualifier.as_deref()),
-            ("f", Some("live"))
-        );
+        assert_eq!((r.name.as_str(), r.qualifier.as_deref()), ("f", Some("live")));
         let r = FunctionRef::parse("123456789012:function:f").unwrap();
         assert_eq!((r.region, r.name.as_str(), r.qualifier), (None, "f", None));
         let r = FunctionRef::parse("f:7").unwrap();
@@ -376,10 +349,7 @@ mod tests {
             RuntimeKind::parse("nodejs20.x").unwrap(),
             RuntimeKind::Node { major: 20 }
         );
-        assert_eq!(
-            RuntimeKind::parse("provided.al2023").unwrap(),
-            RuntimeKind::Provided
-        );
+        assert_eq!(RuntimeKind::parse("provided.al2023").unwrap(), RuntimeKind::Provided);
         assert!(RuntimeKind::parse("java21").is_err());
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000+0000");
         assert_eq!(iso8601(1_709_210_096_789), "2024-02-29T12:34:56.789+0000");

@@ -129,9 +129,9 @@ impl Env {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| InitFailure::Spawn(format!("failed to bind a Runtime API port: {e}")))?;
-        let addr = listener.local_addr().map_err(|e| {
-            InitFailure::Spawn(format!("failed to read the Runtime API address: {e}"))
-        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| InitFailure::Spawn(format!("failed to read the Runtime API address: {e}")))?;
         let (tx, rx) = mpsc::channel(1);
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
@@ -233,10 +233,7 @@ impl Env {
     /// deadline (then the process is killed, as Lambda does).
     pub(crate) async fn run(&self, inv: Invocation, timeout: Duration) -> EnvResult {
         let (reply_tx, reply_rx) = oneshot::channel();
-        let pending = Pending {
-            inv,
-            reply: reply_tx,
-        };
+        let pending = Pending { inv, reply: reply_tx };
         let mut exit = self.exit.clone();
         if self.tx.send(pending).await.is_err() {
             return EnvResult::Exited("the Runtime API stopped".into());
@@ -270,10 +267,7 @@ impl Env {
                 return;
             }
             let quiet = Duration::from_millis(3).min(until - now);
-            if tokio::time::timeout(quiet, self.log_activity.notified())
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(quiet, self.log_activity.notified()).await.is_err() {
                 return;
             }
         }
@@ -306,11 +300,7 @@ fn describe_exit(s: std::process::ExitStatus) -> String {
     }
 }
 
-async fn pump_logs(
-    mut from: impl tokio::io::AsyncRead + Unpin,
-    logs: Arc<Mutex<Vec<u8>>>,
-    activity: Arc<Notify>,
-) {
+async fn pump_logs(mut from: impl tokio::io::AsyncRead + Unpin, logs: Arc<Mutex<Vec<u8>>>, activity: Arc<Notify>) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match from.read(&mut buf).await {
@@ -358,10 +348,7 @@ fn reply(status: StatusCode, body: serde_json::Value) -> Response<Body> {
         .expect("static response parts are valid")
 }
 
-async fn handle(
-    req: Request<Incoming>,
-    shared: Arc<Shared>,
-) -> Result<Response<Body>, std::convert::Infallible> {
+async fn handle(req: Request<Incoming>, shared: Arc<Shared>) -> Result<Response<Body>, std::convert::Infallible> {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     let Some(rest) = path.strip_prefix(RUNTIME_PREFIX) else {
@@ -399,9 +386,7 @@ async fn handle(
             };
             if *kind == "response" {
                 if body.len() > MAX_RESPONSE_BYTES {
-                    let _ = current
-                        .reply
-                        .send(RuntimeReply::ResponseTooLarge(body.len()));
+                    let _ = current.reply.send(RuntimeReply::ResponseTooLarge(body.len()));
                     return Ok(reply(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         json!({
@@ -457,11 +442,7 @@ fn error_type_from(header: Option<String>, body: &[u8]) -> String {
         .or_else(|| {
             serde_json::from_slice::<serde_json::Value>(body)
                 .ok()
-                .and_then(|v| {
-                    v.get("errorType")
-                        .and_then(|t| t.as_str())
-                        .map(str::to_string)
-                })
+                .and_then(|v| v.get("errorType").and_then(|t| t.as_str()).map(str::to_string))
         })
         .unwrap_or_else(|| "Unhandled".to_string())
 }
@@ -474,11 +455,7 @@ async fn next(shared: &Shared) -> Response<Body> {
         let mut rx = shared.invocations.lock().await;
         rx.recv().await
     };
-    let Some(Pending {
-        inv: p,
-        reply: p_reply,
-    }) = pending
-    else {
+    let Some(Pending { inv: p, reply: p_reply }) = pending else {
         return reply(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({"errorMessage": "the environment is shutting down", "errorType": "ShuttingDown"}),

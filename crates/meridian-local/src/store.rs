@@ -43,14 +43,12 @@ CREATE TABLE IF NOT EXISTS lambda_metrics (
     PRIMARY KEY (region, name, qualifier, minute));
 ";
 
-const VERSION_COLS: &str =
-    "region, name, version, runtime, handler, memory_size, timeout, environment, \
+const VERSION_COLS: &str = "region, name, version, runtime, handler, memory_size, timeout, environment, \
      description, code_sha256, code_size, last_modified, revision_id";
 
 impl Store {
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|e| LambdaError::io("create the data directory", data_dir, e))?;
+        std::fs::create_dir_all(data_dir).map_err(|e| LambdaError::io("create the data directory", data_dir, e))?;
         let path = data_dir.join("local-lambda.sqlite");
         let err = |source| LambdaError::Store {
             path: path.clone(),
@@ -58,10 +56,8 @@ impl Store {
         };
         let conn = Connection::open(&path).map_err(err)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Store {
             path,
@@ -106,12 +102,7 @@ impl Store {
         })
     }
 
-    pub fn set_reserved_concurrency(
-        &self,
-        region: &RegionId,
-        name: &str,
-        reserved: Option<u32>,
-    ) -> Result<bool> {
+    pub fn set_reserved_concurrency(&self, region: &RegionId, name: &str, reserved: Option<u32>) -> Result<bool> {
         self.with(|c| {
             Ok(c.execute(
                 "UPDATE lambda_functions SET reserved_concurrency = ?3 WHERE region = ?1 AND name = ?2",
@@ -132,12 +123,7 @@ impl Store {
         })
     }
 
-    pub fn get_version(
-        &self,
-        region: &RegionId,
-        name: &str,
-        version: &str,
-    ) -> Result<Option<FunctionVersion>> {
+    pub fn get_version(&self, region: &RegionId, name: &str, version: &str) -> Result<Option<FunctionVersion>> {
         self.with(|c| {
             c.prepare_cached(&format!(
                 "SELECT {VERSION_COLS} FROM lambda_versions WHERE region = ?1 AND name = ?2 AND version = ?3"
@@ -265,8 +251,7 @@ impl Store {
 
     /// Inserts (`create = true`, false if it exists) or replaces (false if it is missing) an alias.
     pub fn put_alias(&self, a: &Alias, create: bool) -> Result<bool> {
-        let weights =
-            serde_json::to_string(&a.additional_version_weights).expect("weights serialize");
+        let weights = serde_json::to_string(&a.additional_version_weights).expect("weights serialize");
         self.with(|c| {
             let sql = if create {
                 "INSERT OR IGNORE INTO lambda_aliases (region, name, alias, function_version, weights, description, revision_id) \
@@ -383,10 +368,7 @@ fn insert_version(c: &Connection, v: &FunctionVersion) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn conversion_error(
-    i: usize,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> rusqlite::Error {
+fn conversion_error(i: usize, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
 }
 
@@ -402,8 +384,7 @@ fn row_to_version(r: &rusqlite::Row<'_>) -> rusqlite::Result<FunctionVersion> {
         handler: r.get(4)?,
         memory_size: r.get(5)?,
         timeout: r.get(6)?,
-        environment: serde_json::from_str::<BTreeMap<String, String>>(&env)
-            .map_err(|e| conversion_error(7, e))?,
+        environment: serde_json::from_str::<BTreeMap<String, String>>(&env).map_err(|e| conversion_error(7, e))?,
         description: r.get(8)?,
         code_sha256: sha.parse::<Digest>().map_err(|e| conversion_error(9, e))?,
         code_size: r.get::<_, i64>(10)? as u64,
@@ -420,8 +401,7 @@ fn row_to_alias(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alias> {
         function_name: r.get(1)?,
         name: r.get(2)?,
         function_version: r.get(3)?,
-        additional_version_weights: serde_json::from_str(&weights)
-            .map_err(|e| conversion_error(4, e))?,
+        additional_version_weights: serde_json::from_str(&weights).map_err(|e| conversion_error(4, e))?,
         description: r.get(5)?,
         revision_id: r.get(6)?,
     })

@@ -2,9 +2,7 @@
 //! real Runtime API, through the Rust API and through the Invoke API over HTTP.
 
 use meridian_core::RegionId;
-use meridian_local::{
-    CodeSource, FunctionSpec, HostConfig, InvokeApiConfig, InvokeRequest, LambdaError, LambdaHost,
-};
+use meridian_local::{CodeSource, FunctionSpec, HostConfig, InvokeApiConfig, InvokeRequest, LambdaError, LambdaHost};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -12,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn fixtures(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
@@ -48,8 +44,7 @@ fn python_fn(host: &LambdaHost, name: &str, handler: &str, timeout: u32) {
 }
 
 fn json_of(b: &[u8]) -> Value {
-    serde_json::from_slice(b)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
+    serde_json::from_slice(b).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(b)))
 }
 
 #[tokio::test]
@@ -60,12 +55,7 @@ async fn python_function_gets_the_standard_environment_and_stays_warm() {
         .invoke(&us(), InvokeRequest::new("echo", r#"{"a": [1, 2]}"#))
         .await
         .unwrap();
-    assert_eq!(
-        r.function_error,
-        None,
-        "{}",
-        String::from_utf8_lossy(&r.payload)
-    );
+    assert_eq!(r.function_error, None, "{}", String::from_utf8_lossy(&r.payload));
     assert!(r.cold_start);
     assert_eq!(r.executed_version, "$LATEST");
     let v = json_of(&r.payload);
@@ -85,10 +75,7 @@ async fn python_function_gets_the_standard_environment_and_stays_warm() {
     assert!(Path::new(env["LAMBDA_TASK_ROOT"].as_str().unwrap())
         .join("handler.py")
         .is_file());
-    assert_eq!(
-        v["arn"],
-        "arn:aws:lambda:us-east-1:123456789012:function:echo"
-    );
+    assert_eq!(v["arn"], "arn:aws:lambda:us-east-1:123456789012:function:echo");
     assert_eq!(v["request_id"], r.request_id.as_str());
     let remaining = v["remaining_ms"].as_i64().unwrap();
     assert!(
@@ -96,16 +83,9 @@ async fn python_function_gets_the_standard_environment_and_stays_warm() {
         "deadline is the timeout away: {remaining}"
     );
 
-    let again = host
-        .invoke(&us(), InvokeRequest::new("echo", "{}"))
-        .await
-        .unwrap();
+    let again = host.invoke(&us(), InvokeRequest::new("echo", "{}")).await.unwrap();
     assert!(!again.cold_start);
-    assert_eq!(
-        json_of(&again.payload)["pid"],
-        v["pid"],
-        "a warm environment is reused"
-    );
+    assert_eq!(json_of(&again.payload)["pid"], v["pid"], "a warm environment is reused");
     assert_eq!(host.warm_environments(&us(), "echo"), 1);
 }
 
@@ -122,10 +102,7 @@ async fn registry_is_shared_through_the_data_directory() {
     assert_eq!(v1.version, "1");
     assert_eq!(v1.code_sha256, created.code_sha256);
     // Publishing again without a change returns the same version, as AWS does.
-    assert_eq!(
-        a.publish_version(&us(), "tagged", None).unwrap().version,
-        "1"
-    );
+    assert_eq!(a.publish_version(&us(), "tagged", None).unwrap().version, "1");
     let env: BTreeMap<String, String> = [("TAG".to_string(), "two".to_string())].into();
     a.update_function_configuration(
         &us(),
@@ -150,26 +127,14 @@ async fn registry_is_shared_through_the_data_directory() {
         .map(|v| v.version)
         .collect();
     assert_eq!(versions, ["$LATEST", "1", "2"]);
-    assert_eq!(
-        b.get_alias(&us(), "tagged", "live")
-            .unwrap()
-            .function_version,
-        "1"
-    );
-    let live = b
-        .invoke(&us(), InvokeRequest::new("tagged:live", ""))
-        .await
-        .unwrap();
+    assert_eq!(b.get_alias(&us(), "tagged", "live").unwrap().function_version, "1");
+    let live = b.invoke(&us(), InvokeRequest::new("tagged:live", "")).await.unwrap();
     assert_eq!(
         (json_of(&live.payload), live.executed_version.as_str()),
         (json!("one"), "1")
     );
-    b.update_alias(&us(), "tagged", "live", Some("2"), None, None)
-        .unwrap();
-    let live = a
-        .invoke(&us(), InvokeRequest::new("tagged:live", ""))
-        .await
-        .unwrap();
+    b.update_alias(&us(), "tagged", "live", Some("2"), None, None).unwrap();
+    let live = a.invoke(&us(), InvokeRequest::new("tagged:live", "")).await.unwrap();
     assert_eq!(
         (json_of(&live.payload), live.executed_version.as_str()),
         (json!("two"), "2")
@@ -214,29 +179,17 @@ async fn failures_are_reported_as_lambda_reports_them() {
         (Some("ValueError"), Some("boom: 42"))
     );
 
-    let r = host
-        .invoke(&us(), InvokeRequest::new("crash", "{}"))
-        .await
-        .unwrap();
+    let r = host.invoke(&us(), InvokeRequest::new("crash", "{}")).await.unwrap();
     assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
     let e = json_of(&r.payload);
     assert_eq!(e["errorType"], "Runtime.ExitError");
-    assert!(
-        e["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("exit status 3"),
-        "{e}"
-    );
+    assert!(e["errorMessage"].as_str().unwrap().contains("exit status 3"), "{e}");
 
     let started = Instant::now();
     let mut req = InvokeRequest::new("sleepy", r#"{"seconds": 30}"#);
     req.tail_logs = true;
     let r = host.invoke(&us(), req).await.unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "killed at the deadline"
-    );
+    assert!(started.elapsed() < Duration::from_secs(5), "killed at the deadline");
     let e = json_of(&r.payload);
     assert_eq!(e["errorType"], "Sandbox.Timedout");
     assert!(
@@ -246,10 +199,7 @@ async fn failures_are_reported_as_lambda_reports_them() {
             .ends_with("Task timed out after 1.00 seconds"),
         "{e}"
     );
-    assert!(r
-        .log_text()
-        .unwrap()
-        .contains("Task timed out after 1.00 seconds"));
+    assert!(r.log_text().unwrap().contains("Task timed out after 1.00 seconds"));
     // The timed-out environment is gone; the next call starts a new one and works.
     let r = host
         .invoke(&us(), InvokeRequest::new("sleepy", r#"{"seconds": 0}"#))
@@ -257,36 +207,18 @@ async fn failures_are_reported_as_lambda_reports_them() {
         .unwrap();
     assert!(r.cold_start && r.function_error.is_none());
 
-    let r = host
-        .invoke(&us(), InvokeRequest::new("noinit", "{}"))
-        .await
-        .unwrap();
+    let r = host.invoke(&us(), InvokeRequest::new("noinit", "{}")).await.unwrap();
     assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
     let e = json_of(&r.payload);
     assert_eq!(e["errorType"], "Runtime.ImportModuleError");
-    assert!(e["errorMessage"]
-        .as_str()
-        .unwrap()
-        .contains("missing_module"));
+    assert!(e["errorMessage"].as_str().unwrap().contains("missing_module"));
 
-    let r = host
-        .invoke(&us(), InvokeRequest::new("big", "{}"))
-        .await
-        .unwrap();
-    assert_eq!(
-        json_of(&r.payload)["errorType"],
-        "Function.ResponseSizeTooLarge"
-    );
+    let r = host.invoke(&us(), InvokeRequest::new("big", "{}")).await.unwrap();
+    assert_eq!(json_of(&r.payload)["errorType"], "Function.ResponseSizeTooLarge");
 
     let huge = format!("\"{}\"", "y".repeat(6 * 1024 * 1024));
-    let err = host
-        .invoke(&us(), InvokeRequest::new("fail", huge))
-        .await
-        .unwrap_err();
-    assert_eq!(
-        (err.error_type(), err.http_status()),
-        ("RequestTooLargeException", 413)
-    );
+    let err = host.invoke(&us(), InvokeRequest::new("fail", huge)).await.unwrap_err();
+    assert_eq!((err.error_type(), err.http_status()), ("RequestTooLargeException", 413));
     let err = host
         .invoke(&us(), InvokeRequest::new("fail", "{not json"))
         .await
@@ -295,10 +227,7 @@ async fn failures_are_reported_as_lambda_reports_them() {
         (err.error_type(), err.http_status()),
         ("InvalidRequestContentException", 400)
     );
-    let err = host
-        .invoke(&us(), InvokeRequest::new("nope", "{}"))
-        .await
-        .unwrap_err();
+    let err = host.invoke(&us(), InvokeRequest::new("nope", "{}")).await.unwrap_err();
     assert_eq!(
         (err.error_type(), err.http_status()),
         ("ResourceNotFoundException", 404)
@@ -320,20 +249,14 @@ async fn logs_are_captured_per_invocation() {
         let r = host.invoke(&us(), req).await.unwrap();
         let log = r.log_text().unwrap();
         assert!(
-            log.starts_with(&format!(
-                "START RequestId: {} Version: $LATEST\n",
-                r.request_id
-            )),
+            log.starts_with(&format!("START RequestId: {} Version: $LATEST\n", r.request_id)),
             "{log}"
         );
         assert_eq!(log.matches("hello from the function").count(), 1, "{log}");
         assert!(log.contains(&format!("END RequestId: {}", r.request_id)));
         assert!(log.contains("REPORT RequestId:") && log.contains("Memory Size: 128 MB"));
     }
-    let file = host
-        .config()
-        .data_dir
-        .join("regions/us-east-1/lambda/logs/logger.log");
+    let file = host.config().data_dir.join("regions/us-east-1/lambda/logs/logger.log");
     let text = std::fs::read_to_string(file).unwrap();
     assert_eq!(text.matches("hello from the function").count(), 2);
 }
@@ -342,12 +265,8 @@ async fn logs_are_captured_per_invocation() {
 async fn scales_out_to_the_concurrency_limit_then_throttles() {
     let host = host("concurrency");
     python_fn(&host, "slow", "handler.sleep", 5);
-    host.put_function_concurrency(&us(), "slow", Some(2))
-        .unwrap();
-    let call = |h: LambdaHost| async move {
-        h.invoke(&us(), InvokeRequest::new("slow", r#"{"seconds": 0.8}"#))
-            .await
-    };
+    host.put_function_concurrency(&us(), "slow", Some(2)).unwrap();
+    let call = |h: LambdaHost| async move { h.invoke(&us(), InvokeRequest::new("slow", r#"{"seconds": 0.8}"#)).await };
     let (a, b, c) = tokio::join!(call(host.clone()), call(host.clone()), async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         host.invoke(&us(), InvokeRequest::new("slow", r#"{"seconds": 0}"#))
@@ -360,22 +279,16 @@ async fn scales_out_to_the_concurrency_limit_then_throttles() {
         "two environments ran side by side"
     );
     let err = c.unwrap_err();
-    assert_eq!(
-        (err.error_type(), err.http_status()),
-        ("TooManyRequestsException", 429)
-    );
+    assert_eq!((err.error_type(), err.http_status()), ("TooManyRequestsException", 429));
     assert_eq!(host.warm_environments(&us(), "slow"), 2);
     // Reserved concurrency 0 throttles everything, as on AWS.
-    host.put_function_concurrency(&us(), "slow", Some(0))
-        .unwrap();
+    host.put_function_concurrency(&us(), "slow", Some(0)).unwrap();
     assert!(matches!(
         host.invoke(&us(), InvokeRequest::new("slow", "{}")).await,
         Err(LambdaError::TooManyRequests { .. })
     ));
     let now = meridian_core::SystemClock.now_millis_for_test();
-    let m = host
-        .metrics(&us(), "slow", None, now - 120_000, now + 60_000)
-        .unwrap();
+    let m = host.metrics(&us(), "slow", None, now - 120_000, now + 60_000).unwrap();
     let total = |f: fn(&meridian_local::MinuteBucket) -> u64| m.iter().map(f).sum::<u64>();
     assert_eq!(total(|b| b.invocations), 2);
     assert_eq!(total(|b| b.throttles), 2);
@@ -398,9 +311,7 @@ async fn idle_environments_are_reaped() {
     cfg.idle_timeout = Duration::from_millis(200);
     let host = LambdaHost::open(cfg).unwrap();
     python_fn(&host, "echo", "handler.echo", 3);
-    host.invoke(&us(), InvokeRequest::new("echo", "{}"))
-        .await
-        .unwrap();
+    host.invoke(&us(), InvokeRequest::new("echo", "{}")).await.unwrap();
     assert_eq!(host.reap_idle(), 0);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(host.reap_idle(), 1);
@@ -433,8 +344,7 @@ async fn weighted_alias_sends_the_weighted_share_and_reports_the_version() {
     .unwrap();
     host.publish_version(&us(), "canary", None).unwrap();
     let weights: BTreeMap<String, f64> = [("2".to_string(), 0.1)].into();
-    host.create_alias(&us(), "canary", "live", "1", weights, "")
-        .unwrap();
+    host.create_alias(&us(), "canary", "live", "1", weights, "").unwrap();
 
     let n = 10_000;
     let mut green = 0;
@@ -496,14 +406,10 @@ async fn event_invocations_are_retried_twice() {
         .insert("RECORD_FILE".into(), record.display().to_string());
     host.create_function(&us(), spec, &CodeSource::Directory(fixtures("python")))
         .unwrap();
-    host.invoke_event(&us(), InvokeRequest::new("flaky", "{}"))
-        .unwrap();
+    host.invoke_event(&us(), InvokeRequest::new("flaky", "{}")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let calls = std::fs::read_to_string(&record)
-            .unwrap_or_default()
-            .lines()
-            .count();
+        let calls = std::fs::read_to_string(&record).unwrap_or_default().lines().count();
         if calls >= 3 || Instant::now() > deadline {
             break;
         }
@@ -515,9 +421,7 @@ async fn event_invocations_are_retried_twice() {
         3,
         "one call and two retries"
     );
-    assert!(host
-        .invoke_event(&us(), InvokeRequest::new("missing", "{}"))
-        .is_err());
+    assert!(host.invoke_event(&us(), InvokeRequest::new("missing", "{}")).is_err());
 }
 
 #[tokio::test]
@@ -532,12 +436,7 @@ async fn node_functions_run_with_our_bootstrap() {
     let mut req = InvokeRequest::new("nodefn", r#"{"x": 1}"#);
     req.tail_logs = true;
     let r = host.invoke(&us(), req).await.unwrap();
-    assert_eq!(
-        r.function_error,
-        None,
-        "{}",
-        String::from_utf8_lossy(&r.payload)
-    );
+    assert_eq!(r.function_error, None, "{}", String::from_utf8_lossy(&r.payload));
     let v = json_of(&r.payload);
     assert_eq!(v["echo"], json!({"x": 1}));
     assert_eq!(
@@ -562,7 +461,10 @@ fn http(
     body: &str,
 ) -> (u16, BTreeMap<String, String>, String) {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -573,14 +475,7 @@ fn http(
     s.read_to_string(&mut out).unwrap();
     let (head, body) = out.split_once("\r\n\r\n").unwrap();
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
     let headers = lines
         .filter_map(|l| l.split_once(": "))
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
@@ -604,12 +499,11 @@ async fn invoke_api_speaks_the_lambda_wire_protocol() {
     tokio::spawn(meridian_local::serve_invoke_api(
         host.clone(),
         listener,
-        InvokeApiConfig {
-            default_region: us(),
-        },
+        InvokeApiConfig { default_region: us() },
     ));
 
-    let signed_eu = "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-west-1/lambda/aws4_request, SignedHeaders=host, Signature=00";
+    let signed_eu =
+        "AWS4-HMAC-SHA256 Credential=AKID/20250101/eu-west-1/lambda/aws4_request, SignedHeaders=host, Signature=00";
     let (status, h, body) = tokio::task::spawn_blocking(move || {
         http(
             port,
@@ -692,10 +586,9 @@ async fn invoke_api_speaks_the_lambda_wire_protocol() {
         ),
     ];
     for (method, path, headers, body, want, error_type) in cases {
-        let (status, h, text) =
-            tokio::task::spawn_blocking(move || http(port, method, path, &headers, body))
-                .await
-                .unwrap();
+        let (status, h, text) = tokio::task::spawn_blocking(move || http(port, method, path, &headers, body))
+            .await
+            .unwrap();
         assert_eq!(status, want, "{method} {path}: {text}");
         assert_eq!(
             h.get("x-amzn-errortype").map(String::as_str),
