@@ -28,12 +28,7 @@ struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Global {
     /// Where Meridian keeps its state: journal, artifact stores, local regions, logs.
-    #[arg(
-        long,
-        global = true,
-        env = "MERIDIAN_DATA_DIR",
-        default_value = ".meridian"
-    )]
+    #[arg(long, global = true, env = "MERIDIAN_DATA_DIR", default_value = ".meridian")]
     pub data_dir: PathBuf,
     /// How listings and results are printed on stdout.
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]

@@ -111,11 +111,7 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
                 "pipelines": loaded.pipelines.iter().map(summary).collect::<Vec<_>>(),
             });
             if args.expanded {
-                out["expanded"] = loaded
-                    .pipelines
-                    .iter()
-                    .map(|p| json!({"pipeline": p}))
-                    .collect();
+                out["expanded"] = loaded.pipelines.iter().map(|p| json!({"pipeline": p})).collect();
             }
             println!("{}", serde_json::to_string_pretty(&out)?);
         }
@@ -123,10 +119,7 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
             print_diagnostics(&loaded);
             if args.expanded {
                 for p in &loaded.pipelines {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&json!({ "pipeline": p }))?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&json!({ "pipeline": p }))?);
                 }
             }
             let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -155,18 +148,13 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
 }
 
 pub fn graph(args: GraphArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_files(
-        std::slice::from_ref(&args.file),
-        &options(&args.params, &args.pipeline),
-    );
+    let loaded = load_files(std::slice::from_ref(&args.file), &options(&args.params, &args.pipeline));
     if loaded.unreadable || loaded.pipelines.is_empty() {
         print_diagnostics(&loaded);
         return Ok(exit_code(&loaded));
     }
     if loaded.has_errors() {
-        eprintln!(
-            "note: the definition has errors (run `meridian validate`); drawing it as written"
-        );
+        eprintln!("note: the definition has errors (run `meridian validate`); drawing it as written");
     }
     let format = match args.format {
         GraphKind::Text => GraphFormat::Text,

@@ -56,10 +56,7 @@ pub struct RegionId(String);
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegionError {
     #[error("`{name}` is not an AWS region name{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
-    Unknown {
-        name: String,
-        suggestion: Option<String>,
-    },
+    Unknown { name: String, suggestion: Option<String> },
 }
 
 impl RegionError {
@@ -162,9 +159,6 @@ mod tests {
             err.to_string(),
             "`us-esat-1` is not an AWS region name (did you mean `us-east-1`?)"
         );
-        assert_eq!(
-            RegionId::new("mars-north-1").unwrap_err().suggestion(),
-            None
-        );
+        assert_eq!(RegionId::new("mars-north-1").unwrap_err().suggestion(), None);
     }
 }

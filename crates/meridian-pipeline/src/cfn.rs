@@ -144,34 +144,20 @@ pub(crate) fn read_template(
     }
     if pipelines.is_empty() {
         diags.push(
-            Diagnostic::error(
-                "no-pipeline",
-                "the template declares no AWS::CodePipeline::Pipeline",
-            )
-            .at(root.get("Resources").map(|r| r.span).unwrap_or(root.span))
-            .help("add a resource with `Type: AWS::CodePipeline::Pipeline`"),
+            Diagnostic::error("no-pipeline", "the template declares no AWS::CodePipeline::Pipeline")
+                .at(root.get("Resources").map(|r| r.span).unwrap_or(root.span))
+                .help("add a resource with `Type: AWS::CodePipeline::Pipeline`"),
         );
     }
     pipelines
 }
 
-fn read_parameters(
-    root: &Node,
-    overrides: &BTreeMap<String, String>,
-    ctx: &mut Ctx,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn read_parameters(root: &Node, overrides: &BTreeMap<String, String>, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) {
     let declared = root.get("Parameters").and_then(Node::as_map).unwrap_or(&[]);
     for (k, v) in declared {
         let Some(name) = k.as_str() else { continue };
         let default = v.get("Default").and_then(|d| match &d.value {
-            Value::Seq(items) => Some(
-                items
-                    .iter()
-                    .filter_map(Node::as_str)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            Value::Seq(items) => Some(items.iter().filter_map(Node::as_str).collect::<Vec<_>>().join(",")),
             _ => d.as_str().map(str::to_string),
         });
         let value = overrides.get(name).cloned().or(default);
@@ -226,10 +212,7 @@ fn check_allowed(name: &str, value: &str, decl: &Node, given: bool, diags: &mut 
                     "parameter-not-allowed",
                     format!("{origin} is not one of the allowed values of parameter `{name}`"),
                 )
-                .at(decl
-                    .get("AllowedValues")
-                    .map(|n| n.span)
-                    .unwrap_or(decl.span))
+                .at(decl.get("AllowedValues").map(|n| n.span).unwrap_or(decl.span))
                 .help(format!("use one of: {}", values.join(", "))),
             );
         }
@@ -241,10 +224,7 @@ fn check_allowed(name: &str, value: &str, decl: &Node, given: bool, diags: &mut 
                     "parameter-not-allowed",
                     format!("{origin} does not match the AllowedPattern of parameter `{name}`"),
                 )
-                .at(decl
-                    .get("AllowedPattern")
-                    .map(|n| n.span)
-                    .unwrap_or(decl.span))
+                .at(decl.get("AllowedPattern").map(|n| n.span).unwrap_or(decl.span))
                 .help(format!("give a value that matches `{pattern}`")),
             ),
             _ => {}
@@ -267,11 +247,7 @@ fn read_project(props: &Node, diags: &mut Vec<Diagnostic>) -> BuildProject {
     }
     if let Some(env) = props.get("Environment") {
         bp.image = env.get("Image").and_then(Node::as_str).map(str::to_string);
-        for v in env
-            .get("EnvironmentVariables")
-            .and_then(Node::as_seq)
-            .unwrap_or(&[])
-        {
+        for v in env.get("EnvironmentVariables").and_then(Node::as_seq).unwrap_or(&[]) {
             let Some(mut o) = Obj::new(v, "an environment variable", diags) else {
                 continue;
             };
@@ -282,11 +258,8 @@ fn read_project(props: &Node, diags: &mut Vec<Diagnostic>) -> BuildProject {
                 .map(|x| x.0)
                 .unwrap_or_else(|| "PLAINTEXT".into());
             o.finish(diags);
-            bp.environment_variables.push(EnvironmentVariable {
-                name,
-                value,
-                var_type,
-            });
+            bp.environment_variables
+                .push(EnvironmentVariable { name, value, var_type });
         }
     }
     bp.timeout_in_minutes = props
@@ -301,12 +274,7 @@ fn scalar(text: String, span: Span) -> Node {
 }
 
 /// Ref semantics: a parameter's value, a pseudo parameter, or a resource's physical id.
-fn resolve_ref(
-    name: &str,
-    span: Span,
-    ctx: &mut Ctx,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<String> {
+fn resolve_ref(name: &str, span: Span, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<String> {
     if let Some(p) = ctx.params.get(name) {
         return Some(match &p.value {
             Some(v) => v.clone(),
@@ -378,11 +346,8 @@ fn eval_condition(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> bo
                 }
                 None => {
                     diags.push(
-                        Diagnostic::error(
-                            "unknown-condition",
-                            format!("condition `{name}` is not declared"),
-                        )
-                        .at(arg.span),
+                        Diagnostic::error("unknown-condition", format!("condition `{name}` is not declared"))
+                            .at(arg.span),
                     );
                     false
                 }
@@ -444,19 +409,13 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                     diags.push(
                         Diagnostic::error(
                             "unknown-reference",
-                            format!(
-                                "`GetAtt {}` names no resource of the template",
-                                parts.join(".")
-                            ),
+                            format!("`GetAtt {}` names no resource of the template", parts.join(".")),
                         )
                         .at(span)
                         .help("fix the resource's logical id"),
                     );
                 }
-                Some(scalar(
-                    placeholder(ctx, format!("GetAtt {}", parts.join("."))),
-                    span,
-                ))
+                Some(scalar(placeholder(ctx, format!("GetAtt {}", parts.join("."))), span))
             }
             "Fn::ImportValue" => {
                 let v = eval(arg, ctx, diags)
@@ -467,11 +426,7 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
             "Fn::Sub" => Some(scalar(eval_sub(arg, ctx, diags), span)),
             "Fn::Join" => {
                 let items = arg.as_seq().unwrap_or(&[]);
-                let delim = items
-                    .first()
-                    .and_then(Node::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let delim = items.first().and_then(Node::as_str).unwrap_or_default().to_string();
                 let list = items.get(1).and_then(|l| eval(l, ctx, diags));
                 let parts: Vec<String> = list
                     .as_ref()
@@ -493,11 +448,8 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                     (Some(i), Some(l)) if i < l.len() => Some(l[i].clone()),
                     _ => {
                         diags.push(
-                            Diagnostic::error(
-                                "invalid-intrinsic",
-                                "Fn::Select needs an index within its list",
-                            )
-                            .at(span),
+                            Diagnostic::error("invalid-intrinsic", "Fn::Select needs an index within its list")
+                                .at(span),
                         );
                         None
                     }
@@ -505,11 +457,7 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
             }
             "Fn::Split" => {
                 let items = arg.as_seq().unwrap_or(&[]);
-                let delim = items
-                    .first()
-                    .and_then(Node::as_str)
-                    .unwrap_or(",")
-                    .to_string();
+                let delim = items.first().and_then(Node::as_str).unwrap_or(",").to_string();
                 let s = items
                     .get(1)
                     .and_then(|n| eval(n, ctx, diags))
@@ -517,11 +465,7 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                     .unwrap_or_default();
                 Some(Node {
                     span,
-                    value: Value::Seq(
-                        s.split(delim.as_str())
-                            .map(|p| scalar(p.to_string(), span))
-                            .collect(),
-                    ),
+                    value: Value::Seq(s.split(delim.as_str()).map(|p| scalar(p.to_string(), span)).collect()),
                 })
             }
             "Fn::If" => {
@@ -541,11 +485,8 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                     Some(v) => *v,
                     None => {
                         diags.push(
-                            Diagnostic::error(
-                                "unknown-condition",
-                                format!("condition `{cond}` is not declared"),
-                            )
-                            .at(items[0].span),
+                            Diagnostic::error("unknown-condition", format!("condition `{cond}` is not declared"))
+                                .at(items[0].span),
                         );
                         false
                     }
@@ -605,9 +546,7 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                 })
             }
             "Fn::ToJsonString" => {
-                let v = eval(arg, ctx, diags)
-                    .map(|n| n.to_json())
-                    .unwrap_or_default();
+                let v = eval(arg, ctx, diags).map(|n| n.to_json()).unwrap_or_default();
                 Some(scalar(v.to_string(), span))
             }
             "Fn::Length" => {
@@ -656,11 +595,7 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
 fn eval_sub(arg: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> String {
     let (template, vars) = match &arg.value {
         Value::Seq(items) => (
-            items
-                .first()
-                .and_then(Node::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            items.first().and_then(Node::as_str).unwrap_or_default().to_string(),
             items.get(1),
         ),
         _ => (arg.as_str().unwrap_or_default().to_string(), None),
@@ -686,10 +621,7 @@ fn eval_sub(arg: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> String {
             eval(v, ctx, diags)
                 .and_then(|n| n.as_str().map(str::to_string))
                 .unwrap_or_default()
-        } else if let Some((res, attr)) = var
-            .split_once('.')
-            .filter(|(r, _)| ctx.resources.contains_key(*r))
-        {
+        } else if let Some((res, attr)) = var.split_once('.').filter(|(r, _)| ctx.resources.contains_key(*r)) {
             placeholder(ctx, format!("GetAtt {res}.{attr}"))
         } else {
             resolve_ref(var, arg.span, ctx, diags).unwrap_or_default()
@@ -705,11 +637,7 @@ fn base64_encode(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -171,10 +171,7 @@ impl MietteView {
             for (rs, text) in &d.related {
                 if rs.file == span.file {
                     let len = f.snippet(*rs).len().max(1);
-                    labels.push(LabeledSpan::new_with_span(
-                        Some(text.clone()),
-                        (rs.start as usize, len),
-                    ));
+                    labels.push(LabeledSpan::new_with_span(Some(text.clone()), (rs.start as usize, len)));
                 } else {
                     let rf = sources.get(rs.file);
                     let (l, c) = rf.line_col(rs.start as usize);
@@ -216,9 +213,7 @@ impl miette::Diagnostic for MietteView {
         })
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.help
-            .as_ref()
-            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)

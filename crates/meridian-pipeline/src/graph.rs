@@ -28,19 +28,12 @@ fn groups(actions: &[Action]) -> BTreeMap<i64, Vec<&Action>> {
 }
 
 fn names(list: &[crate::model::ArtifactRef]) -> String {
-    list.iter()
-        .map(|a| a.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    list.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 fn text(p: &Pipeline) -> String {
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "pipeline {} ({:?}, {:?})",
-        p.name, p.pipeline_type, p.execution_mode
-    );
+    let _ = writeln!(s, "pipeline {} ({:?}, {:?})", p.name, p.pipeline_type, p.execution_mode);
     if !p.artifact_stores.is_empty() {
         let _ = writeln!(
             s,
@@ -64,26 +57,12 @@ fn text(p: &Pipeline) -> String {
             };
             let _ = writeln!(s, "   run order {order}{parallel}");
             for a in actions {
-                let region = a
-                    .region
-                    .as_deref()
-                    .map(|r| format!(" @ {r}"))
-                    .unwrap_or_default();
+                let region = a.region.as_deref().map(|r| format!(" @ {r}")).unwrap_or_default();
                 let flow = match (a.input_artifacts.is_empty(), a.output_artifacts.is_empty()) {
                     (true, true) => String::new(),
-                    _ => format!(
-                        "  [{}] -> [{}]",
-                        names(&a.input_artifacts),
-                        names(&a.output_artifacts)
-                    ),
+                    _ => format!("  [{}] -> [{}]", names(&a.input_artifacts), names(&a.output_artifacts)),
                 };
-                let _ = writeln!(
-                    s,
-                    "     - {} ({}/{}){region}{flow}",
-                    a.name,
-                    a.category(),
-                    a.provider()
-                );
+                let _ = writeln!(s, "     - {} ({}/{}){region}{flow}", a.name, a.category(), a.provider());
             }
         }
     }
@@ -126,11 +105,7 @@ fn mermaid(p: &Pipeline) -> String {
     for (si, st) in p.stages.iter().enumerate() {
         let _ = writeln!(s, "  subgraph stage{si}[\"{}\"]", quote(&st.name));
         for (ai, a) in st.actions.iter().enumerate() {
-            let region = a
-                .region
-                .as_deref()
-                .map(|r| format!("<br/>{r}"))
-                .unwrap_or_default();
+            let region = a.region.as_deref().map(|r| format!("<br/>{r}")).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "    {}[\"{}<br/>{}{region}<br/>run order {}\"]",
@@ -154,17 +129,9 @@ fn dot(p: &Pipeline) -> String {
         quote(&p.name)
     );
     for (si, st) in p.stages.iter().enumerate() {
-        let _ = writeln!(
-            s,
-            "  subgraph cluster_{si} {{\n    label=\"{}\";",
-            quote(&st.name)
-        );
+        let _ = writeln!(s, "  subgraph cluster_{si} {{\n    label=\"{}\";", quote(&st.name));
         for (ai, a) in st.actions.iter().enumerate() {
-            let region = a
-                .region
-                .as_deref()
-                .map(|r| format!("\\n{r}"))
-                .unwrap_or_default();
+            let region = a.region.as_deref().map(|r| format!("\\n{r}")).unwrap_or_default();
             let _ = writeln!(
                 s,
                 "    {} [label=\"{}\\n{}{region}\\nrun order {}\"];",

@@ -64,11 +64,8 @@ pub fn load_files(paths: &[PathBuf], opts: &LoadOptions) -> Loaded {
             Err(e) => {
                 out.unreadable = true;
                 out.diagnostics.push(
-                    Diagnostic::error(
-                        "unreadable",
-                        format!("cannot read `{}`: {e}", path.display()),
-                    )
-                    .help("check the path and the file's permissions"),
+                    Diagnostic::error("unreadable", format!("cannot read `{}`: {e}", path.display()))
+                        .help("check the path and the file's permissions"),
                 );
             }
         }
@@ -80,9 +77,7 @@ pub fn load_files(paths: &[PathBuf], opts: &LoadOptions) -> Loaded {
 /// Reads, expands and validates one definition given as text (`name` is shown in diagnostics).
 pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
     let mut out = Loaded::default();
-    let id = out
-        .sources
-        .add(SourceFile::new(name, None, text.to_string()));
+    let id = out.sources.add(SourceFile::new(name, None, text.to_string()));
     read_one(id, &mut out, opts);
     finish(&mut out, opts);
     out
@@ -94,7 +89,7 @@ fn read_one(id: source::FileId, out: &mut Loaded, opts: &LoadOptions) {
         Ok(root) => root,
         Err(d) => {
             out.unreadable = true;
-            out.diagnostics.push(d);
+            out.diagnostics.push(*d);
             return;
         }
     };
@@ -111,8 +106,7 @@ fn read_one(id: source::FileId, out: &mut Loaded, opts: &LoadOptions) {
     if native::is_native(&root) {
         out.pipelines.extend(native::read_native(&root, d));
     } else if cfn::is_template(&root) {
-        out.pipelines
-            .extend(cfn::read_template(&root, &opts.params, d));
+        out.pipelines.extend(cfn::read_template(&root, &opts.params, d));
     } else if let Some(inner) = root.get("pipeline").filter(|p| p.as_map().is_some()) {
         // `aws codepipeline get-pipeline` output: `pipeline` and `metadata`.
         out.pipelines.extend(read::read_pipeline(

@@ -111,9 +111,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Every action with its stage, in pipeline order.
     pub fn actions(&self) -> impl Iterator<Item = (&Stage, &Action)> {
-        self.stages
-            .iter()
-            .flat_map(|s| s.actions.iter().map(move |a| (s, a)))
+        self.stages.iter().flat_map(|s| s.actions.iter().map(move |a| (s, a)))
     }
 
     /// The regions the pipeline has artifact stores in (the single store counts as no region).

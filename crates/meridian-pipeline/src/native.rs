@@ -18,18 +18,12 @@ pub(crate) fn is_native(root: &Node) -> bool {
 /// Names of CodeDeploy's predefined Lambda deployment configurations and the custom forms Meridian
 /// accepts (`Canary<N>Percent<M>Minutes`, `Linear<N>PercentEvery<M>Minute(s)`).
 pub fn is_deployment_preference(s: &str) -> bool {
-    let re = regex::Regex::new(
-        r"^(AllAtOnce|Canary\d{1,3}Percent\d+Minutes?|Linear\d{1,3}PercentEvery\d+Minutes?)$",
-    )
-    .expect("static regex");
+    let re = regex::Regex::new(r"^(AllAtOnce|Canary\d{1,3}Percent\d+Minutes?|Linear\d{1,3}PercentEvery\d+Minutes?)$")
+        .expect("static regex");
     re.is_match(s.strip_prefix("CodeDeployDefault.Lambda").unwrap_or(s))
 }
 
-fn string_map(
-    node: Option<&Node>,
-    what: &str,
-    diags: &mut Vec<Diagnostic>,
-) -> BTreeMap<String, (String, Span)> {
+fn string_map(node: Option<&Node>, what: &str, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, (String, Span)> {
     let mut out = BTreeMap::new();
     let Some(node) = node else { return out };
     match node.as_map() {
@@ -52,10 +46,7 @@ fn string_map(
         None => diags.push(
             Diagnostic::error(
                 "wrong-type",
-                format!(
-                    "{what} must be a mapping of names to values, found {}",
-                    node.kind()
-                ),
+                format!("{what} must be a mapping of names to values, found {}", node.kind()),
             )
             .at(node.span)
             .help("write one `Name: value` per line"),
@@ -83,11 +74,7 @@ fn o_strings(n: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(String, Span)> {
             Some(s) => Some((s.to_string(), i.span)),
             None => {
                 diags.push(
-                    Diagnostic::error(
-                        "wrong-type",
-                        format!("expected a region name, found {}", i.kind()),
-                    )
-                    .at(i.span),
+                    Diagnostic::error("wrong-type", format!("expected a region name, found {}", i.kind())).at(i.span),
                 );
                 None
             }
@@ -163,14 +150,9 @@ fn read_window(node: &Node, region: &str, diags: &mut Vec<Diagnostic>) -> Option
         match expanded {
             Some(days) => w.days.extend(days.into_iter().map(str::to_string)),
             None => diags.push(
-                Diagnostic::error(
-                    "invalid-window",
-                    format!("`{d}` is not a day or a range of days"),
-                )
-                .at(span)
-                .help(
-                    "write days as mon, tue, wed, thu, fri, sat, sun, or a range such as mon-fri",
-                ),
+                Diagnostic::error("invalid-window", format!("`{d}` is not a day or a range of days"))
+                    .at(span)
+                    .help("write days as mon, tue, wed, thu, fri, sat, sun, or a range such as mon-fri"),
             ),
         }
     }
@@ -234,12 +216,9 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
         match ExecutionMode::parse(&mode.to_ascii_uppercase()) {
             Some(m) => p.execution_mode = m,
             None => d.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    format!("`{mode}` is not an execution mode"),
-                )
-                .at(span)
-                .help("use QUEUED, SUPERSEDED or PARALLEL"),
+                Diagnostic::error("invalid-value", format!("`{mode}` is not an execution mode"))
+                    .at(span)
+                    .help("use QUEUED, SUPERSEDED or PARALLEL"),
             ),
         }
     }
@@ -285,16 +264,21 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                     .help("add `regions: [eu-west-1]`"),
             );
         }
+        let mut unique = Vec::new();
         for (r, span) in &regions {
-            if let Some(first) = seen_regions.insert(r.clone(), *span) {
+            if let Some(first) = seen_regions.get(r).copied() {
                 d.push(
                     Diagnostic::error("duplicate-region", format!("region `{r}` is in two waves"))
                         .at(*span)
                         .related(first, "first listed here")
                         .help("a region is deployed once per execution: keep it in one wave"),
                 );
+            } else {
+                seen_regions.insert(r.clone(), *span);
+                unique.push((r.clone(), *span));
             }
         }
+        let regions = unique;
         let approval = wo.get("approval").and_then(Node::as_bool).unwrap_or(false);
         wo.finish(d);
         waves.push((
@@ -319,9 +303,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                         )
                         .at(span)
                         .related(*wspan, "the first wave")
-                        .help(format!(
-                            "put `{h}` in the first wave: the primary region deploys first"
-                        )),
+                        .help(format!("put `{h}` in the first wave: the primary region deploys first")),
                     );
                 }
             }
@@ -335,10 +317,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
     let (store_type, store_pattern) = match o.get("artifact-store") {
         Some(n) => match Obj::new(n, "`artifact-store`", d) {
             Some(mut so) => {
-                let t = so
-                    .string("type", d)
-                    .map(|x| x.0)
-                    .unwrap_or_else(|| "Local".into());
+                let t = so.string("type", d).map(|x| x.0).unwrap_or_else(|| "Local".into());
                 let l = so
                     .string("location", d)
                     .map(|x| x.0)
@@ -393,10 +372,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                     let Some(mut ro) = Obj::new(v, format!("the settings of `{r}`"), d) else {
                         continue;
                     };
-                    region_params.insert(
-                        r.clone(),
-                        string_map(ro.get("parameters"), "`parameters`", d),
-                    );
+                    region_params.insert(r.clone(), string_map(ro.get("parameters"), "`parameters`", d));
                     if let Some(w) = ro.get("window") {
                         if let Some(w) = read_window(w, &r, d) {
                             windows.insert(r.clone(), w);
@@ -406,11 +382,8 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                 }
             }
             None => d.push(
-                Diagnostic::error(
-                    "wrong-type",
-                    "`regions` must be a mapping of region names to settings",
-                )
-                .at(regions.span),
+                Diagnostic::error("wrong-type", "`regions` must be a mapping of region names to settings")
+                    .at(regions.span),
             ),
         }
     }
@@ -420,55 +393,41 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
         name: "Source".into(),
         ..Default::default()
     };
-    match o.get("source") {
-        Some(sn) => {
-            if let Some(mut so) = Obj::new(sn, "`source`", d) {
-                let branch = so
-                    .string("branch", d)
-                    .map(|x| x.0)
-                    .unwrap_or_else(|| "main".into());
-                let mut a = action("Source".into(), ("Source", "Meridian", "LocalGit"), sn.span);
-                if let Some((path, span)) = so.string("path", d) {
-                    a.configuration.insert("RepositoryPath".into(), path);
-                    a.loc.set("configuration.RepositoryPath", span);
-                } else if let Some((repo, span)) = so.string("github", d) {
-                    a = action(
-                        "Source".into(),
-                        ("Source", "AWS", "CodeStarSourceConnection"),
-                        sn.span,
-                    );
-                    a.configuration.insert("FullRepositoryId".into(), repo);
-                    a.configuration
-                        .insert("ConnectionArn".into(), "{{aws:CodeStar connection}}".into());
-                    a.loc.set("configuration.FullRepositoryId", span);
-                } else if let Some((repo, span)) = so.string("codecommit", d) {
-                    a = action("Source".into(), ("Source", "AWS", "CodeCommit"), sn.span);
-                    a.configuration.insert("RepositoryName".into(), repo);
-                    a.loc.set("configuration.RepositoryName", span);
-                } else {
-                    d.push(
-                        Diagnostic::error("missing-field", "`source` names no repository")
-                            .at(sn.span)
-                            .help("add `path: .` (a local git repository), `github: owner/repo` or `codecommit: name`"),
-                    );
-                }
-                let key = if a.provider() == "CodeCommit" || a.provider() == "LocalGit" {
-                    "BranchName"
-                } else {
-                    "BranchName"
-                };
-                a.configuration.insert(key.into(), branch);
-                a.output_artifacts = art("SourceOutput");
-                a.namespace = Some("SourceVariables".into());
-                so.finish(d);
-                source_stage.actions.push(a);
-            }
+    // No `source` means the git repository the definition is in, on `main`.
+    let default_source;
+    let sn = match o.get("source") {
+        Some(sn) => sn,
+        None => {
+            default_source = Node {
+                span: root.span,
+                value: Value::Map(Vec::new()),
+            };
+            &default_source
         }
-        None => d.push(
-            Diagnostic::error("missing-field", "the definition has no `source`")
-                .at(root.span)
-                .help("add `source: {path: .}` for the git repository this file is in"),
-        ),
+    };
+    if let Some(mut so) = Obj::new(sn, "`source`", d) {
+        let branch = so.string("branch", d).map(|x| x.0).unwrap_or_else(|| "main".into());
+        let mut a = action("Source".into(), ("Source", "Meridian", "LocalGit"), sn.span);
+        if let Some((repo, span)) = so.string("github", d) {
+            a = action("Source".into(), ("Source", "AWS", "CodeStarSourceConnection"), sn.span);
+            a.configuration.insert("FullRepositoryId".into(), repo);
+            a.configuration
+                .insert("ConnectionArn".into(), "{{aws:CodeStar connection}}".into());
+            a.loc.set("configuration.FullRepositoryId", span);
+        } else if let Some((repo, span)) = so.string("codecommit", d) {
+            a = action("Source".into(), ("Source", "AWS", "CodeCommit"), sn.span);
+            a.configuration.insert("RepositoryName".into(), repo);
+            a.loc.set("configuration.RepositoryName", span);
+        } else {
+            let (path, span) = so.string("path", d).unwrap_or_else(|| (".".into(), sn.span));
+            a.configuration.insert("RepositoryPath".into(), path);
+            a.loc.set("configuration.RepositoryPath", span);
+        }
+        a.configuration.insert("BranchName".into(), branch);
+        a.output_artifacts = art("SourceOutput");
+        a.namespace = Some("SourceVariables".into());
+        so.finish(d);
+        source_stage.actions.push(a);
     }
     source_stage.loc.node = o.key_span("source");
     p.stages.push(source_stage);
@@ -495,8 +454,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
             bo.finish(d);
             let project_name = format!("{}-build", p.name);
             let mut a = action("Build".into(), ("Build", "AWS", "CodeBuild"), bn.span);
-            a.configuration
-                .insert("ProjectName".into(), project_name.clone());
+            a.configuration.insert("ProjectName".into(), project_name.clone());
             a.input_artifacts = art("SourceOutput");
             a.output_artifacts = art("BuildOutput");
             a.namespace = Some("BuildVariables".into());
@@ -530,12 +488,9 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
         };
         if commands.is_empty() {
             d.push(
-                Diagnostic::error(
-                    "missing-field",
-                    format!("validation step `{name}` has no `commands`"),
-                )
-                .at(vn.span)
-                .help("add `commands: [./scripts/smoke-test.sh]`"),
+                Diagnostic::error("missing-field", format!("validation step `{name}` has no `commands`"))
+                    .at(vn.span)
+                    .help("add `commands: [./scripts/smoke-test.sh]`"),
             );
         }
         vo.finish(d);
@@ -544,10 +499,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
     if let Some(dn) = o.get("deploy") {
         if let Some(mut dobj) = Obj::new(dn, "`deploy`", d) {
             let template = dobj.string("template", d);
-            let stack = dobj
-                .string("stack", d)
-                .map(|x| x.0)
-                .unwrap_or_else(|| p.name.clone());
+            let stack = dobj.string("stack", d).map(|x| x.0).unwrap_or_else(|| p.name.clone());
             if let Some((pref, span)) = dobj.string("preference", d) {
                 if !is_deployment_preference(&pref) {
                     d.push(
@@ -601,28 +553,19 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                 st.loc.set("name", *wspan);
                 let mut order = 1;
                 if wave.approval {
-                    st.actions.push(action(
-                        "Approve".into(),
-                        ("Approval", "AWS", "Manual"),
-                        *wspan,
-                    ));
+                    st.actions
+                        .push(action("Approve".into(), ("Approval", "AWS", "Manual"), *wspan));
                     order = 2;
                 }
                 for (r, rspan) in regions {
-                    let mut a = action(
-                        format!("Deploy-{r}"),
-                        ("Deploy", "AWS", "CloudFormation"),
-                        *rspan,
-                    );
+                    let mut a = action(format!("Deploy-{r}"), ("Deploy", "AWS", "CloudFormation"), *rspan);
                     a.run_order = order;
                     a.region = Some(r.clone());
                     a.loc.set("region", *rspan);
                     a.namespace = Some(format!("Deploy-{r}"));
                     a.input_artifacts = art("PackagedOutput");
-                    let mut merged: BTreeMap<String, String> = params
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.0.clone()))
-                        .collect();
+                    let mut merged: BTreeMap<String, String> =
+                        params.iter().map(|(k, v)| (k.clone(), v.0.clone())).collect();
                     for (k, v) in region_params.get(r).into_iter().flatten() {
                         merged.insert(k.clone(), v.0.clone());
                     }
@@ -644,13 +587,10 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                     }
                     st.actions.push(a);
                     for (vname, commands, vspan) in &validate_steps {
-                        let mut v = action(
-                            format!("Validate-{vname}-{r}"),
-                            ("Compute", "AWS", "Commands"),
-                            *vspan,
-                        );
+                        let mut v = action(format!("Validate-{vname}-{r}"), ("Compute", "AWS", "Commands"), *vspan);
                         v.run_order = order + 1;
                         v.region = Some(r.clone());
+                        v.loc.set("region", *rspan);
                         v.commands = commands.clone();
                         v.input_artifacts = art("SourceOutput");
                         st.actions.push(v);
@@ -714,21 +654,9 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
             }
             for ev in po.list("environmentVariables", diags) {
                 project.environment_variables.push(EnvironmentVariable {
-                    name: ev
-                        .get("name")
-                        .and_then(Node::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    value: ev
-                        .get("value")
-                        .and_then(Node::as_str)
-                        .unwrap_or_default()
-                        .into(),
-                    var_type: ev
-                        .get("type")
-                        .and_then(Node::as_str)
-                        .unwrap_or("PLAINTEXT")
-                        .into(),
+                    name: ev.get("name").and_then(Node::as_str).unwrap_or_default().into(),
+                    value: ev.get("value").and_then(Node::as_str).unwrap_or_default().into(),
+                    var_type: ev.get("type").and_then(Node::as_str).unwrap_or("PLAINTEXT").into(),
                 });
             }
             project.image = po.string("image", diags).map(|x| x.0);
@@ -741,21 +669,14 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
     if let Some(dn) = o.get("delivery") {
         if let Some(mut dobj) = Obj::new(dn, "the delivery plan", diags) {
             let mut del = Delivery {
-                home_region: dobj
-                    .string("homeRegion", diags)
-                    .map(|x| x.0)
-                    .unwrap_or_default(),
+                home_region: dobj.string("homeRegion", diags).map(|x| x.0).unwrap_or_default(),
                 deployment_preference: dobj.string("deploymentPreference", diags).map(|x| x.0),
                 max_parallel_regions: dobj.int("maxParallelRegions", diags).map(|x| x.0),
                 ..Default::default()
             };
             for w in dobj.list("waves", diags) {
                 del.waves.push(Wave {
-                    name: w
-                        .get("name")
-                        .and_then(Node::as_str)
-                        .unwrap_or_default()
-                        .into(),
+                    name: w.get("name").and_then(Node::as_str).unwrap_or_default().into(),
                     regions: w.get("regions").map(o_strings_any).unwrap_or_default(),
                     approval: w.get("approval").and_then(Node::as_bool).unwrap_or(false),
                 });
@@ -770,11 +691,7 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
             ext.delivery = Some(del);
         }
     }
-    ext.placeholders = o
-        .strings("placeholders", diags)
-        .into_iter()
-        .map(|x| x.0)
-        .collect();
+    ext.placeholders = o.strings("placeholders", diags).into_iter().map(|x| x.0).collect();
     o.finish(diags);
     ext
 }

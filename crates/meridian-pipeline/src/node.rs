@@ -113,15 +113,8 @@ impl Node {
                     if let Ok(i) = text.parse::<i64>() {
                         return i.into();
                     }
-                    if let Some(f) = text
-                        .parse::<f64>()
-                        .ok()
-                        .and_then(serde_json::Number::from_f64)
-                    {
-                        if text
-                            .chars()
-                            .all(|c| c.is_ascii_digit() || c == '.' || c == '-')
-                        {
+                    if let Some(f) = text.parse::<f64>().ok().and_then(serde_json::Number::from_f64) {
+                        if text.chars().all(|c| c.is_ascii_digit() || c == '.' || c == '-') {
                             return serde_json::Value::Number(f);
                         }
                     }
@@ -149,11 +142,7 @@ impl Node {
 ///
 /// Syntax errors come back as a diagnostic with the position. Duplicate keys and unknown tags are
 /// pushed to `diags` as errors: CloudFormation and CodePipeline reject both.
-pub fn parse(
-    file_id: FileId,
-    file: &SourceFile,
-    diags: &mut Vec<Diagnostic>,
-) -> Result<Node, Diagnostic> {
+pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Result<Node, Box<Diagnostic>> {
     let is_json = file.text.trim_start().starts_with('{');
     if is_json {
         // serde_json's messages are the clearest for JSON syntax; the tree itself comes from the YAML
@@ -162,12 +151,13 @@ pub fn parse(
             let offset = file.offset_of(e.line(), e.column());
             let msg = e.to_string();
             let msg = msg.split(" at line").next().unwrap_or(&msg).to_string();
-            return Err(Diagnostic::error(
-                "syntax",
-                format!("invalid JSON: {msg}"),
-            )
-            .at(Span::new(file_id, offset, 1))
-            .help("fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)"));
+            return Err(Box::new(
+                Diagnostic::error("syntax", format!("invalid JSON: {msg}"))
+                    .at(Span::new(file_id, offset, 1))
+                    .help(
+                        "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)",
+                    ),
+            ));
         }
     }
     let char_to_byte = if file.text.is_ascii() {
@@ -190,9 +180,11 @@ pub fn parse(
     if let Err(e) = parser.load(&mut builder, false) {
         let m = e.marker();
         let offset = builder.byte(m.index());
-        return Err(Diagnostic::error("syntax", format!("invalid YAML: {}", e.info()))
-            .at(Span::new(file_id, offset, 1))
-            .help("fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"));
+        return Err(Box::new(
+            Diagnostic::error("syntax", format!("invalid YAML: {}", e.info()))
+                .at(Span::new(file_id, offset, 1))
+                .help("fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"),
+        ));
     }
     diags.append(&mut builder.diags);
     let root = builder.root.unwrap_or(Node {
@@ -287,10 +279,7 @@ impl Builder<'_> {
     fn byte(&self, char_index: usize) -> usize {
         match &self.char_to_byte {
             None => char_index.min(self.text.len()),
-            Some(map) => map
-                .get(char_index)
-                .copied()
-                .unwrap_or(self.text.len() as u32) as usize,
+            Some(map) => map.get(char_index).copied().unwrap_or(self.text.len() as u32) as usize,
         }
     }
 
@@ -299,11 +288,7 @@ impl Builder<'_> {
         let rest = &self.text[start.min(self.text.len())..];
         match style {
             TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => {
-                let q = if style == TScalarStyle::SingleQuoted {
-                    '\''
-                } else {
-                    '"'
-                };
+                let q = if style == TScalarStyle::SingleQuoted { '\'' } else { '"' };
                 let mut escaped = false;
                 for (i, c) in rest.char_indices().skip(1) {
                     if q == '"' && c == '\\' && !escaped {
@@ -348,11 +333,7 @@ impl Builder<'_> {
         let Some((tag, tag_start)) = tag else {
             return node;
         };
-        let span = Span::new(
-            self.file_id,
-            tag_start,
-            node.span.end().saturating_sub(tag_start),
-        );
+        let span = Span::new(self.file_id, tag_start, node.span.end().saturating_sub(tag_start));
         if let Some(name) = tag.strip_prefix('!').filter(|t| !t.starts_with('!')) {
             let key = match name {
                 "Ref" => "Ref".to_string(),
@@ -374,10 +355,7 @@ impl Builder<'_> {
                         let (res, attr) = s.split_once('.').unwrap_or((s, ""));
                         Node {
                             span: node.span,
-                            value: Value::Seq(vec![
-                                Node::scalar(res, node.span),
-                                Node::scalar(attr, node.span),
-                            ]),
+                            value: Value::Seq(vec![Node::scalar(res, node.span), Node::scalar(attr, node.span)]),
                         }
                     }
                     _ => node,
@@ -506,11 +484,7 @@ impl MarkedEventReceiver for Builder<'_> {
                 };
                 self.push_node(node, 0);
             }
-            Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd
-            | Event::Nothing => {}
+            Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
         }
     }
 }

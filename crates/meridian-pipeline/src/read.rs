@@ -32,11 +32,7 @@ pub(crate) fn key_matches(actual: &str, wanted: &str) -> bool {
 }
 
 impl<'a> Obj<'a> {
-    pub fn new(
-        node: &'a Node,
-        what: impl Into<String>,
-        diags: &mut Vec<Diagnostic>,
-    ) -> Option<Self> {
+    pub fn new(node: &'a Node, what: impl Into<String>, diags: &mut Vec<Diagnostic>) -> Option<Self> {
         let what = what.into();
         match node.as_map() {
             Some(entries) => Some(Obj {
@@ -47,12 +43,9 @@ impl<'a> Obj<'a> {
             }),
             None => {
                 diags.push(
-                    Diagnostic::error(
-                        "wrong-type",
-                        format!("{what} must be a mapping, found {}", node.kind()),
-                    )
-                    .at(node.span)
-                    .help("write it as `Key: value` entries"),
+                    Diagnostic::error("wrong-type", format!("{what} must be a mapping, found {}", node.kind()))
+                        .at(node.span)
+                        .help("write it as `Key: value` entries"),
                 );
                 None
             }
@@ -79,11 +72,7 @@ impl<'a> Obj<'a> {
     }
 
     /// A string value. Numbers and booleans are taken as written.
-    pub fn string(
-        &mut self,
-        key: &'static str,
-        diags: &mut Vec<Diagnostic>,
-    ) -> Option<(String, Span)> {
+    pub fn string(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(String, Span)> {
         let v = self.get(key)?;
         match v.as_str() {
             Some(s) => Some((s.to_string(), v.span)),
@@ -91,11 +80,7 @@ impl<'a> Obj<'a> {
                 diags.push(
                     Diagnostic::error(
                         "wrong-type",
-                        format!(
-                            "`{key}` of {} must be a string, found {}",
-                            self.what,
-                            v.kind()
-                        ),
+                        format!("`{key}` of {} must be a string, found {}", self.what, v.kind()),
                     )
                     .at(v.span)
                     .help(format!("write `{key}` as a single value")),
@@ -113,10 +98,7 @@ impl<'a> Obj<'a> {
                 diags.push(
                     Diagnostic::error(
                         "wrong-type",
-                        format!(
-                            "`{key}` of {} must be a whole number, found `{s}`",
-                            self.what
-                        ),
+                        format!("`{key}` of {} must be a whole number, found `{s}`", self.what),
                     )
                     .at(span)
                     .help(format!("write `{key}` as a number such as 1")),
@@ -134,11 +116,7 @@ impl<'a> Obj<'a> {
                 diags.push(
                     Diagnostic::error(
                         "wrong-type",
-                        format!(
-                            "`{key}` of {} must be a list, found {}",
-                            self.what,
-                            v.kind()
-                        ),
+                        format!("`{key}` of {} must be a list, found {}", self.what, v.kind()),
                     )
                     .at(v.span)
                     .help(format!("write `{key}` as a list, one `- item` per line")),
@@ -148,11 +126,7 @@ impl<'a> Obj<'a> {
         }
     }
 
-    pub fn strings(
-        &mut self,
-        key: &'static str,
-        diags: &mut Vec<Diagnostic>,
-    ) -> Vec<(String, Span)> {
+    pub fn strings(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Vec<(String, Span)> {
         self.list(key, diags)
             .iter()
             .filter_map(|n| match n.as_str() {
@@ -181,12 +155,7 @@ impl<'a> Obj<'a> {
             let suggestion = self
                 .asked
                 .iter()
-                .map(|a| {
-                    (
-                        edit_distance(&name.to_ascii_lowercase(), &a.to_ascii_lowercase()),
-                        *a,
-                    )
-                })
+                .map(|a| (edit_distance(&name.to_ascii_lowercase(), &a.to_ascii_lowercase()), *a))
                 .filter(|(d, _)| *d <= 3)
                 .min();
             let help = match suggestion {
@@ -231,9 +200,7 @@ pub(crate) fn read_pipeline(
         ),
     }
     p.role_arn = o.string("roleArn", diags).map(|(s, _)| s);
-    p.version = o
-        .int("version", diags)
-        .and_then(|(v, _)| u64::try_from(v).ok());
+    p.version = o.int("version", diags).and_then(|(v, _)| u64::try_from(v).ok());
     if let Some(store) = o.get("artifactStore") {
         p.artifact_store = read_store(store, diags);
     }
@@ -289,12 +256,9 @@ pub(crate) fn read_pipeline(
         match ExecutionMode::parse(&mode) {
             Some(m) => p.execution_mode = m,
             None => diags.push(
-                Diagnostic::error(
-                    "invalid-value",
-                    format!("`{mode}` is not an execution mode"),
-                )
-                .at(span)
-                .help("use QUEUED, SUPERSEDED or PARALLEL"),
+                Diagnostic::error("invalid-value", format!("`{mode}` is not an execution mode"))
+                    .at(span)
+                    .help("use QUEUED, SUPERSEDED or PARALLEL"),
             ),
         }
     }
@@ -343,11 +307,7 @@ pub(crate) fn read_pipeline(
         p.meridian = crate::native::read_extensions(ext, diags);
     }
     // Fields CloudFormation accepts that do not change how the pipeline runs.
-    for k in [
-        "restartExecutionOnUpdate",
-        "disableInboundStageTransitions",
-        "tags",
-    ] {
+    for k in ["restartExecutionOnUpdate", "disableInboundStageTransitions", "tags"] {
         let _ = o.get(k);
     }
     o.finish(diags);
@@ -358,10 +318,7 @@ fn read_store(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<ArtifactStore>
     let mut o = Obj::new(node, "an artifact store", diags)?;
     let mut s = ArtifactStore::default();
     s.loc.node = Some(node.span);
-    s.store_type = o
-        .string("type", diags)
-        .map(|(t, _)| t)
-        .unwrap_or_else(|| "S3".into());
+    s.store_type = o.string("type", diags).map(|(t, _)| t).unwrap_or_else(|| "S3".into());
     match o.string("location", diags) {
         Some((l, span)) => {
             s.location = l;
@@ -377,10 +334,7 @@ fn read_store(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<ArtifactStore>
         if let Some(mut ko) = Obj::new(k, "an encryption key", diags) {
             s.encryption_key = Some(EncryptionKey {
                 id: ko.string("id", diags).map(|x| x.0).unwrap_or_default(),
-                key_type: ko
-                    .string("type", diags)
-                    .map(|x| x.0)
-                    .unwrap_or_else(|| "KMS".into()),
+                key_type: ko.string("type", diags).map(|x| x.0).unwrap_or_else(|| "KMS".into()),
             });
             ko.finish(diags);
         }
@@ -393,16 +347,8 @@ fn read_filter(node: Option<&Node>, diags: &mut Vec<Diagnostic>) -> Option<Inclu
     let node = node?;
     let mut o = Obj::new(node, "a git filter", diags)?;
     let f = IncludeExclude {
-        includes: o
-            .strings("includes", diags)
-            .into_iter()
-            .map(|x| x.0)
-            .collect(),
-        excludes: o
-            .strings("excludes", diags)
-            .into_iter()
-            .map(|x| x.0)
-            .collect(),
+        includes: o.strings("includes", diags).into_iter().map(|x| x.0).collect(),
+        excludes: o.strings("excludes", diags).into_iter().map(|x| x.0).collect(),
     };
     o.finish(diags);
     Some(f)
@@ -429,10 +375,7 @@ fn read_trigger(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Trigger> {
                     };
                     let filter = GitFilter {
                         events: if is_pr {
-                            fo.strings("events", diags)
-                                .into_iter()
-                                .map(|x| x.0)
-                                .collect()
+                            fo.strings("events", diags).into_iter().map(|x| x.0).collect()
                         } else {
                             Vec::new()
                         },
@@ -459,11 +402,7 @@ fn read_trigger(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Trigger> {
     Some(t)
 }
 
-fn read_conditions(
-    node: &Node,
-    what: &'static str,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<StageConditions> {
+fn read_conditions(node: &Node, what: &'static str, diags: &mut Vec<Diagnostic>) -> Option<StageConditions> {
     let mut o = Obj::new(node, what, diags)?;
     let mut c = StageConditions::default();
     c.loc.node = Some(node.span);
@@ -482,11 +421,7 @@ fn read_conditions(
             }
         }
     }
-    c.conditions = o
-        .list("conditions", diags)
-        .iter()
-        .map(Node::to_json)
-        .collect();
+    c.conditions = o.list("conditions", diags).iter().map(Node::to_json).collect();
     o.finish(diags);
     Some(c)
 }
@@ -512,12 +447,8 @@ fn read_stage(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Stage> {
             st.actions.push(action);
         }
     }
-    st.on_failure = o
-        .get("onFailure")
-        .and_then(|n| read_conditions(n, "onFailure", diags));
-    st.on_success = o
-        .get("onSuccess")
-        .and_then(|n| read_conditions(n, "onSuccess", diags));
+    st.on_failure = o.get("onFailure").and_then(|n| read_conditions(n, "onFailure", diags));
+    st.on_success = o.get("onSuccess").and_then(|n| read_conditions(n, "onSuccess", diags));
     st.before_entry = o
         .get("beforeEntry")
         .and_then(|n| read_conditions(n, "beforeEntry", diags));
@@ -597,9 +528,12 @@ fn read_action(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Action> {
             }
         }
         None => diags.push(
-            Diagnostic::error("missing-field", format!("the action `{}` has no `actionTypeId`", a.name))
-                .at(node.span)
-                .help("add `actionTypeId: {category: Deploy, owner: AWS, provider: CloudFormation, version: '1'}`"),
+            Diagnostic::error(
+                "missing-field",
+                format!("the action `{}` has no `actionTypeId`", a.name),
+            )
+            .at(node.span)
+            .help("add `actionTypeId: {category: Deploy, owner: AWS, provider: CloudFormation, version: '1'}`"),
         ),
     }
     if let Some((n, s)) = o.int("runOrder", diags) {
@@ -666,11 +600,7 @@ fn read_action(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Action> {
             _ => {}
         }
     }
-    a.output_variables = o
-        .strings("outputVariables", diags)
-        .into_iter()
-        .map(|x| x.0)
-        .collect();
+    a.output_variables = o.strings("outputVariables", diags).into_iter().map(|x| x.0).collect();
     o.finish(diags);
     Some(a)
 }

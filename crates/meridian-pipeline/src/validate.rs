@@ -50,14 +50,7 @@ const fn spec(
 const AWS: &[&str] = &["AWS"];
 
 pub const PROVIDERS: &[ProviderSpec] = &[
-    spec(
-        "Source",
-        AWS,
-        "S3",
-        &["S3Bucket", "S3ObjectKey"],
-        (0, 0),
-        (1, 1),
-    ),
+    spec("Source", AWS, "S3", &["S3Bucket", "S3ObjectKey"], (0, 0), (1, 1)),
     spec(
         "Source",
         AWS,
@@ -93,14 +86,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[
     ),
     spec("Build", AWS, "CodeBuild", &["ProjectName"], (1, 5), (0, 5)),
     spec("Test", AWS, "CodeBuild", &["ProjectName"], (1, 5), (0, 5)),
-    spec(
-        "Build",
-        &["Meridian"],
-        "Package",
-        &["TemplatePath"],
-        (1, 5),
-        (1, 1),
-    ),
+    spec("Build", &["Meridian"], "Package", &["TemplatePath"], (1, 5), (1, 1)),
     spec("Approval", AWS, "Manual", &[], (0, 0), (0, 0)),
     spec(
         "Deploy",
@@ -126,14 +112,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         (1, 1),
         (0, 0),
     ),
-    spec(
-        "Deploy",
-        AWS,
-        "ECS",
-        &["ClusterName", "ServiceName"],
-        (1, 1),
-        (0, 0),
-    ),
+    spec("Deploy", AWS, "ECS", &["ClusterName", "ServiceName"], (1, 1), (0, 0)),
     spec(
         "Deploy",
         AWS,
@@ -147,14 +126,7 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         (1, 3),
         (0, 0),
     ),
-    spec(
-        "Deploy",
-        AWS,
-        "S3",
-        &["BucketName", "Extract"],
-        (1, 1),
-        (0, 0),
-    ),
+    spec("Deploy", AWS, "S3", &["BucketName", "Extract"], (1, 1), (0, 0)),
     spec(
         "Deploy",
         AWS,
@@ -178,20 +150,11 @@ pub const PROVIDERS: &[ProviderSpec] = &[
         (0, 0),
     ),
     spec("Invoke", AWS, "Lambda", &["FunctionName"], (0, 5), (0, 5)),
-    spec(
-        "Invoke",
-        AWS,
-        "StepFunctions",
-        &["StateMachineArn"],
-        (0, 1),
-        (0, 1),
-    ),
+    spec("Invoke", AWS, "StepFunctions", &["StateMachineArn"], (0, 1), (0, 1)),
     spec("Compute", AWS, "Commands", &[], (1, 10), (0, 1)),
 ];
 
-const CATEGORIES: &[&str] = &[
-    "Source", "Build", "Test", "Deploy", "Approval", "Invoke", "Compute",
-];
+const CATEGORIES: &[&str] = &["Source", "Build", "Test", "Deploy", "Approval", "Invoke", "Compute"];
 const CFN_MODES: &[&str] = &[
     "CREATE_UPDATE",
     "CHANGE_SET_REPLACE",
@@ -199,16 +162,12 @@ const CFN_MODES: &[&str] = &[
     "DELETE_ONLY",
     "REPLACE_ON_FAILURE",
 ];
-const CODEPIPELINE_VARIABLES: &[&str] = &[
-    "PipelineExecutionId",
-    "PipelineName",
-    "PipelineExecutionStartTime",
-];
+const CODEPIPELINE_VARIABLES: &[&str] = &["PipelineExecutionId", "PipelineName", "PipelineExecutionStartTime"];
 
 pub fn find_provider(t: &ActionTypeId) -> Option<&'static ProviderSpec> {
-    PROVIDERS.iter().find(|p| {
-        p.provider == t.provider && p.category == t.category && p.owners.contains(&t.owner.as_str())
-    })
+    PROVIDERS
+        .iter()
+        .find(|p| p.provider == t.provider && p.category == t.category && p.owners.contains(&t.owner.as_str()))
 }
 
 fn name_ok(name: &str, extra: &str) -> bool {
@@ -225,12 +184,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
     let pspan = p.loc.node;
     if !p.name.is_empty() && !name_ok(&p.name, ".@") {
         d.push(
-            Diagnostic::error(
-                "invalid-name",
-                format!("`{}` is not a valid pipeline name", p.name),
-            )
-            .at_opt(p.loc.at("name"))
-            .help("use at most 100 letters, digits and . @ - _"),
+            Diagnostic::error("invalid-name", format!("`{}` is not a valid pipeline name", p.name))
+                .at_opt(p.loc.at("name"))
+                .help("use at most 100 letters, digits and . @ - _"),
         );
     }
     check_stores(p, &mut d);
@@ -291,12 +247,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
         }
         if !name_ok(&v.name, "@") || v.name.len() > 128 {
             d.push(
-                Diagnostic::error(
-                    "invalid-name",
-                    format!("`{}` is not a valid variable name", v.name),
-                )
-                .at_opt(v.loc.at("name"))
-                .help("use letters, digits and @ - _"),
+                Diagnostic::error("invalid-name", format!("`{}` is not a valid variable name", v.name))
+                    .at_opt(v.loc.at("name"))
+                    .help("use letters, digits and @ - _"),
             );
         }
     }
@@ -305,12 +258,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
     let mut stage_names: HashMap<&str, Option<Span>> = HashMap::new();
     for s in &p.stages {
         if let Some(first) = stage_names.insert(&s.name, s.loc.at("name")) {
-            let mut diag = Diagnostic::error(
-                "duplicate-stage",
-                format!("two stages are named `{}`", s.name),
-            )
-            .at_opt(s.loc.at("name"))
-            .help("stage names are unique in a pipeline: rename one of them");
+            let mut diag = Diagnostic::error("duplicate-stage", format!("two stages are named `{}`", s.name))
+                .at_opt(s.loc.at("name"))
+                .help("stage names are unique in a pipeline: rename one of them");
             if let Some(f) = first {
                 diag = diag.related(f, "first used here");
             }
@@ -318,12 +268,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
         }
         if !s.name.is_empty() && !name_ok(&s.name, ".@") {
             d.push(
-                Diagnostic::error(
-                    "invalid-name",
-                    format!("`{}` is not a valid stage name", s.name),
-                )
-                .at_opt(s.loc.at("name"))
-                .help("use at most 100 letters, digits and . @ - _"),
+                Diagnostic::error("invalid-name", format!("`{}` is not a valid stage name", s.name))
+                    .at_opt(s.loc.at("name"))
+                    .help("use at most 100 letters, digits and . @ - _"),
             );
         }
         if s.actions.is_empty() {
@@ -361,12 +308,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
             }
             if !a.name.is_empty() && !name_ok(&a.name, ".@") {
                 d.push(
-                    Diagnostic::error(
-                        "invalid-name",
-                        format!("`{}` is not a valid action name", a.name),
-                    )
-                    .at_opt(a.loc.at("name"))
-                    .help("use at most 100 letters, digits and . @ - _"),
+                    Diagnostic::error("invalid-name", format!("`{}` is not a valid action name", a.name))
+                        .at_opt(a.loc.at("name"))
+                        .help("use at most 100 letters, digits and . @ - _"),
                 );
             }
         }
@@ -379,16 +323,30 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
             let is_source = a.category() == "Source";
             if i == 0 && !is_source {
                 d.push(
-                    Diagnostic::error("first-stage-not-source", format!("the first stage `{}` has `{}`, a {} action; the first stage holds only source actions", s.name, a.name, a.category()))
-                        .at_opt(a.loc.at("category"))
-                        .help("move this action to a later stage, after the source stage"),
+                    Diagnostic::error(
+                        "first-stage-not-source",
+                        format!(
+                            "the first stage `{}` has `{}`, a {} action; the first stage holds only source actions",
+                            s.name,
+                            a.name,
+                            a.category()
+                        ),
+                    )
+                    .at_opt(a.loc.at("category"))
+                    .help("move this action to a later stage, after the source stage"),
                 );
             }
             if i > 0 && is_source {
                 d.push(
-                    Diagnostic::error("source-not-first", format!("source action `{}` is in stage `{}`; source actions belong in the first stage", a.name, s.name))
-                        .at_opt(a.loc.at("category"))
-                        .help("move it to the first stage"),
+                    Diagnostic::error(
+                        "source-not-first",
+                        format!(
+                            "source action `{}` is in stage `{}`; source actions belong in the first stage",
+                            a.name, s.name
+                        ),
+                    )
+                    .at_opt(a.loc.at("category"))
+                    .help("move it to the first stage"),
                 );
             }
         }
@@ -403,31 +361,37 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
 fn check_stores(p: &Pipeline, d: &mut Vec<Diagnostic>) {
     if p.artifact_store.is_some() && !p.artifact_stores.is_empty() {
         d.push(
-            Diagnostic::error("both-artifact-stores", "the pipeline has both `artifactStore` and `artifactStores`")
-                .at_opt(p.loc.at("artifactStores"))
-                .help("keep `artifactStores` (one per region) and move the single store into it under its region"),
+            Diagnostic::error(
+                "both-artifact-stores",
+                "the pipeline has both `artifactStore` and `artifactStores`",
+            )
+            .at_opt(p.loc.at("artifactStores"))
+            .help("keep `artifactStores` (one per region) and move the single store into it under its region"),
         );
     }
-    if p.artifact_store.is_none() && p.artifact_stores.is_empty() {
+    let native_without_regions =
+        p.format == SourceFormat::Native && p.meridian.delivery.as_ref().is_none_or(|d| d.waves.is_empty());
+    if p.artifact_store.is_none() && p.artifact_stores.is_empty() && !native_without_regions {
         d.push(
             Diagnostic::error("no-artifact-store", "the pipeline has no artifact store")
                 .at_opt(p.loc.at("name"))
                 .help("add `artifactStore` (one region) or `artifactStores` with a store for every region the pipeline acts in"),
         );
     }
+    let mut reported = Vec::new();
     for (region, store) in &p.artifact_stores {
         if let Err(e) = RegionId::new(region) {
             d.push(region_error(&e, store.loc.at("region"), "artifact store"));
+            reported.push(store.loc.at("region"));
         }
     }
     for (s, a) in p.actions() {
         let Some(region) = &a.region else { continue };
         if let Err(e) = RegionId::new(region) {
-            d.push(region_error(
-                &e,
-                a.loc.at("region"),
-                &format!("action `{}`", a.name),
-            ));
+            // The native format writes a region once for its store and its actions: say it once.
+            if !reported.contains(&a.loc.at("region")) {
+                d.push(region_error(&e, a.loc.at("region"), &format!("action `{}`", a.name)));
+            }
             continue;
         }
         if p.artifact_store.is_some() && p.artifact_stores.is_empty() {
@@ -470,9 +434,7 @@ fn region_error(e: &meridian_core::RegionError, span: Option<Span>, what: &str) 
     Diagnostic::error("invalid-region", format!("{e}, in {what}"))
         .at_opt(span)
         .help(match e.suggestion() {
-            Some(s) => format!(
-                "did you mean `{s}`? Region names look like us-east-1, eu-west-1, ap-southeast-2"
-            ),
+            Some(s) => format!("did you mean `{s}`? Region names look like us-east-1, eu-west-1, ap-southeast-2"),
             None => "use an AWS region name such as us-east-1, eu-west-1 or ap-southeast-2".into(),
         })
 }
@@ -537,12 +499,9 @@ fn check_conditions(s: &Stage, d: &mut Vec<Diagnostic>) {
         if let Some(rc) = &f.retry_configuration {
             if !["FAILED_ACTIONS", "ALL_ACTIONS"].contains(&rc.retry_mode.as_str()) {
                 d.push(
-                    Diagnostic::error(
-                        "invalid-value",
-                        format!("`{}` is not a retry mode", rc.retry_mode),
-                    )
-                    .at_opt(f.loc.at("retryMode"))
-                    .help("use FAILED_ACTIONS or ALL_ACTIONS"),
+                    Diagnostic::error("invalid-value", format!("`{}` is not a retry mode", rc.retry_mode))
+                        .at_opt(f.loc.at("retryMode"))
+                        .help("use FAILED_ACTIONS or ALL_ACTIONS"),
                 );
             }
         }
@@ -554,17 +513,31 @@ fn check_actions(p: &Pipeline, d: &mut Vec<Diagnostic>) {
         let t = &a.action_type_id;
         if a.run_order < 1 || a.run_order > limits::MAX_RUN_ORDER {
             d.push(
-                Diagnostic::error("invalid-run-order", format!("action `{}` has run order {}; run orders go from 1 to {}", a.name, a.run_order, limits::MAX_RUN_ORDER))
-                    .at_opt(a.loc.at("runOrder"))
-                    .help("use 1 for actions that run first; actions with the same run order run together"),
+                Diagnostic::error(
+                    "invalid-run-order",
+                    format!(
+                        "action `{}` has run order {}; run orders go from 1 to {}",
+                        a.name,
+                        a.run_order,
+                        limits::MAX_RUN_ORDER
+                    ),
+                )
+                .at_opt(a.loc.at("runOrder"))
+                .help("use 1 for actions that run first; actions with the same run order run together"),
             );
         }
         if let Some(tm) = a.timeout_in_minutes {
             if !limits::TIMEOUT_MINUTES.contains(&tm) {
                 d.push(
-                    Diagnostic::error("invalid-timeout", format!("action `{}` has a timeout of {tm} minutes; CodePipeline allows 5 to 86400", a.name))
-                        .at_opt(a.loc.at("timeoutInMinutes"))
-                        .help("give `timeoutInMinutes` between 5 and 86400"),
+                    Diagnostic::error(
+                        "invalid-timeout",
+                        format!(
+                            "action `{}` has a timeout of {tm} minutes; CodePipeline allows 5 to 86400",
+                            a.name
+                        ),
+                    )
+                    .at_opt(a.loc.at("timeoutInMinutes"))
+                    .help("give `timeoutInMinutes` between 5 and 86400"),
                 );
             }
         }
@@ -582,10 +555,7 @@ fn check_actions(p: &Pipeline, d: &mut Vec<Diagnostic>) {
         let spec = match find_provider(t) {
             Some(spec) => spec,
             None => {
-                let elsewhere: Vec<&ProviderSpec> = PROVIDERS
-                    .iter()
-                    .filter(|p| p.provider == t.provider)
-                    .collect();
+                let elsewhere: Vec<&ProviderSpec> = PROVIDERS.iter().filter(|p| p.provider == t.provider).collect();
                 if let Some(other) = elsewhere
                     .iter()
                     .find(|p| p.owners.contains(&t.owner.as_str()))
@@ -625,16 +595,14 @@ fn check_actions(p: &Pipeline, d: &mut Vec<Diagnostic>) {
         };
         for key in spec.required {
             if !a.configuration.contains_key(*key) {
-                let similar = a.configuration.keys().find(|k| {
-                    edit_distance(&k.to_ascii_lowercase(), &key.to_ascii_lowercase()) <= 2
-                });
+                let similar = a
+                    .configuration
+                    .keys()
+                    .find(|k| edit_distance(&k.to_ascii_lowercase(), &key.to_ascii_lowercase()) <= 2);
                 d.push(
                     Diagnostic::error(
                         "missing-configuration",
-                        format!(
-                            "{} action `{}` needs `{key}` in its configuration",
-                            t.provider, a.name
-                        ),
+                        format!("{} action `{}` needs `{key}` in its configuration", t.provider, a.name),
                     )
                     .at_opt(
                         similar
@@ -669,9 +637,7 @@ fn check_actions(p: &Pipeline, d: &mut Vec<Diagnostic>) {
 }
 
 fn check_counts(s: &Stage, a: &Action, spec: Option<&ProviderSpec>, d: &mut Vec<Diagnostic>) {
-    let (imax, omax) = spec
-        .map(|s| (s.inputs.1, s.outputs.1))
-        .unwrap_or((100, 100));
+    let (imax, omax) = spec.map(|s| (s.inputs.1, s.outputs.1)).unwrap_or((100, 100));
     let (imin, omin) = spec.map(|s| (s.inputs.0, s.outputs.0)).unwrap_or((0, 0));
     for (kind, n, min, max) in [
         ("input", a.input_artifacts.len(), imin, imax),
@@ -684,9 +650,25 @@ fn check_counts(s: &Stage, a: &Action, spec: Option<&ProviderSpec>, d: &mut Vec<
                 format!("{min} to {max}")
             };
             d.push(
-                Diagnostic::error("artifact-count", format!("action `{}` of stage `{}` has {n} {kind} artifact(s); {} actions take {range}", a.name, s.name, a.provider()))
-                    .at_opt(a.loc.at(if kind == "input" { "inputArtifacts.0" } else { "outputArtifacts.0" }).or(a.loc.at("name")))
-                    .help(format!("give `{kind}Artifacts` {range} entries")),
+                Diagnostic::error(
+                    "artifact-count",
+                    format!(
+                        "action `{}` of stage `{}` has {n} {kind} artifact(s); {} actions take {range}",
+                        a.name,
+                        s.name,
+                        a.provider()
+                    ),
+                )
+                .at_opt(
+                    a.loc
+                        .at(if kind == "input" {
+                            "inputArtifacts.0"
+                        } else {
+                            "outputArtifacts.0"
+                        })
+                        .or(a.loc.at("name")),
+                )
+                .help(format!("give `{kind}Artifacts` {range} entries")),
             );
         }
     }
@@ -698,12 +680,9 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
     };
     if !CFN_MODES.contains(&mode) {
         d.push(
-            Diagnostic::error(
-                "invalid-value",
-                format!("`{mode}` is not a CloudFormation action mode"),
-            )
-            .at_opt(a.loc.at("configuration.ActionMode"))
-            .help(format!("use one of {}", CFN_MODES.join(", "))),
+            Diagnostic::error("invalid-value", format!("`{mode}` is not a CloudFormation action mode"))
+                .at_opt(a.loc.at("configuration.ActionMode"))
+                .help(format!("use one of {}", CFN_MODES.join(", "))),
         );
         return;
     }
@@ -718,10 +697,7 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
             d.push(
                 Diagnostic::error(
                     "missing-configuration",
-                    format!(
-                        "CloudFormation action `{}` in mode {mode} needs `{key}`",
-                        a.name
-                    ),
+                    format!("CloudFormation action `{}` in mode {mode} needs `{key}`", a.name),
                 )
                 .at_opt(a.loc.at("configuration.ActionMode"))
                 .help(format!("add `{key}` to the configuration")),
@@ -730,17 +706,13 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
     }
     if let Some(caps) = a.config("Capabilities") {
         for c in caps.split(',').map(str::trim) {
-            if ![
-                "CAPABILITY_IAM",
-                "CAPABILITY_NAMED_IAM",
-                "CAPABILITY_AUTO_EXPAND",
-            ]
-            .contains(&c)
-            {
+            if !["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"].contains(&c) {
                 d.push(
                     Diagnostic::error("invalid-value", format!("`{c}` is not a capability"))
                         .at_opt(a.loc.at("configuration.Capabilities"))
-                        .help("use CAPABILITY_IAM, CAPABILITY_NAMED_IAM and CAPABILITY_AUTO_EXPAND, separated by commas"),
+                        .help(
+                            "use CAPABILITY_IAM, CAPABILITY_NAMED_IAM and CAPABILITY_AUTO_EXPAND, separated by commas",
+                        ),
                 );
             }
         }
@@ -751,10 +723,7 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
                 d.push(
                     Diagnostic::error(
                         "invalid-json",
-                        format!(
-                            "ParameterOverrides of action `{}` is not a JSON object: {e}",
-                            a.name
-                        ),
+                        format!("ParameterOverrides of action `{}` is not a JSON object: {e}", a.name),
                     )
                     .at_opt(a.loc.at("configuration.ParameterOverrides"))
                     .help("write it as a JSON object such as {\"Stage\": \"prod\"}"),
@@ -776,9 +745,15 @@ fn check_codebuild(p: &Pipeline, a: &Action, d: &mut Vec<Diagnostic>) {
                 .unwrap_or(false);
             if !ok {
                 d.push(
-                    Diagnostic::error("invalid-json", format!("EnvironmentVariables of action `{}` is not a JSON list of {{name, value, type}}", a.name))
-                        .at_opt(a.loc.at("configuration.EnvironmentVariables"))
-                        .help("write it as [{\"name\":\"STAGE\",\"value\":\"prod\",\"type\":\"PLAINTEXT\"}]"),
+                    Diagnostic::error(
+                        "invalid-json",
+                        format!(
+                            "EnvironmentVariables of action `{}` is not a JSON list of {{name, value, type}}",
+                            a.name
+                        ),
+                    )
+                    .at_opt(a.loc.at("configuration.EnvironmentVariables"))
+                    .help("write it as [{\"name\":\"STAGE\",\"value\":\"prod\",\"type\":\"PLAINTEXT\"}]"),
                 );
             }
         }
@@ -829,9 +804,18 @@ fn check_codebuild(p: &Pipeline, a: &Action, d: &mut Vec<Diagnostic>) {
             && !name.contains("{{aws:")
         {
             d.push(
-                Diagnostic::warning("unknown-project", format!("ProjectName `{name}` of action `{}` is not a CodeBuild project of this definition", a.name))
-                    .at_opt(a.loc.at("configuration.ProjectName"))
-                    .help(format!("the projects declared here are: {}; a local build needs the project's buildspec", projects.keys().cloned().collect::<Vec<_>>().join(", "))),
+                Diagnostic::warning(
+                    "unknown-project",
+                    format!(
+                        "ProjectName `{name}` of action `{}` is not a CodeBuild project of this definition",
+                        a.name
+                    ),
+                )
+                .at_opt(a.loc.at("configuration.ProjectName"))
+                .help(format!(
+                    "the projects declared here are: {}; a local build needs the project's buildspec",
+                    projects.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
             );
         }
     }
@@ -842,10 +826,7 @@ fn artifact_file_refs(a: &Action) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     for key in ["TemplatePath", "TemplateConfiguration"] {
         if let Some(v) = a.config(key) {
-            out.push((
-                key,
-                v.split_once("::").map(|x| x.0).unwrap_or(v).to_string(),
-            ));
+            out.push((key, v.split_once("::").map(|x| x.0).unwrap_or(v).to_string()));
         }
     }
     if let Some(po) = a.config("ParameterOverrides") {
@@ -910,18 +891,21 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
                 let span = a.loc.at(&format!("outputArtifacts.{i}"));
                 if !name_ok(&o.name, "") {
                     d.push(
-                        Diagnostic::error(
-                            "invalid-name",
-                            format!("`{}` is not a valid artifact name", o.name),
-                        )
-                        .at_opt(span)
-                        .help("use at most 100 letters, digits, - and _"),
+                        Diagnostic::error("invalid-name", format!("`{}` is not a valid artifact name", o.name))
+                            .at_opt(span)
+                            .help("use at most 100 letters, digits, - and _"),
                     );
                 }
                 if let Some((_, _, first, fs)) = produced.get(o.name.as_str()) {
-                    let mut diag = Diagnostic::error("duplicate-artifact", format!("output artifact `{}` of action `{}` is also produced by action `{}` (stage `{}`)", o.name, a.name, first.name, fs.name))
-                        .at_opt(span)
-                        .help("output artifact names are unique in a pipeline: rename one");
+                    let mut diag = Diagnostic::error(
+                        "duplicate-artifact",
+                        format!(
+                            "output artifact `{}` of action `{}` is also produced by action `{}` (stage `{}`)",
+                            o.name, a.name, first.name, fs.name
+                        ),
+                    )
+                    .at_opt(span)
+                    .help("output artifact names are unique in a pipeline: rename one");
                     if let Some(fspan) = first.loc.exact("outputArtifacts.0") {
                         diag = diag.related(fspan, "first produced here");
                     }
@@ -934,29 +918,29 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
                 let span = a.loc.at("namespace");
                 if !name_ok(ns, "@") {
                     d.push(
-                        Diagnostic::error(
-                            "invalid-name",
-                            format!("`{ns}` is not a valid namespace"),
-                        )
-                        .at_opt(span)
-                        .help("use letters, digits and @ - _"),
+                        Diagnostic::error("invalid-name", format!("`{ns}` is not a valid namespace"))
+                            .at_opt(span)
+                            .help("use letters, digits and @ - _"),
                     );
                 }
                 if ns == "codepipeline" || ns == "variables" {
                     d.push(
-                        Diagnostic::error(
-                            "reserved-namespace",
-                            format!("`{ns}` is a reserved namespace"),
-                        )
-                        .at_opt(span)
-                        .help("choose another namespace for this action"),
+                        Diagnostic::error("reserved-namespace", format!("`{ns}` is a reserved namespace"))
+                            .at_opt(span)
+                            .help("choose another namespace for this action"),
                     );
                 }
                 if let Some((_, _, first)) = namespaces.get(ns.as_str()) {
                     d.push(
-                        Diagnostic::error("duplicate-namespace", format!("namespace `{ns}` of action `{}` is already declared by action `{}`", a.name, first.name))
-                            .at_opt(span)
-                            .help("namespaces are unique in a pipeline"),
+                        Diagnostic::error(
+                            "duplicate-namespace",
+                            format!(
+                                "namespace `{ns}` of action `{}` is already declared by action `{}`",
+                                a.name, first.name
+                            ),
+                        )
+                        .at_opt(span)
+                        .help("namespaces are unique in a pipeline"),
                     );
                 } else {
                     namespaces.insert(ns, (si, a.run_order, a));
@@ -975,15 +959,9 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
                         let when = if std::ptr::eq(*pa, a) {
                             "itself".to_string()
                         } else if *psi == si && *pro == a.run_order {
-                            format!(
-                                "action `{}`, which runs at the same time (run order {pro})",
-                                pa.name
-                            )
+                            format!("action `{}`, which runs at the same time (run order {pro})", pa.name)
                         } else {
-                            format!(
-                                "action `{}` of stage `{}`, which runs later",
-                                pa.name, ps.name
-                            )
+                            format!("action `{}` of stage `{}`, which runs later", pa.name, ps.name)
                         };
                         d.push(
                             Diagnostic::error("input-not-yet-produced", format!("action `{}` takes `{}` as input, but it is produced by {when}", a.name, inp.name))
@@ -999,13 +977,22 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
                             .filter(|(dd, _)| *dd <= 3)
                             .min();
                         d.push(
-                            Diagnostic::error("unknown-input-artifact", format!("action `{}` takes `{}` as input, but no earlier action produces it", a.name, inp.name))
-                                .at_opt(span)
-                                .label("no action outputs this artifact")
-                                .help(match hint {
-                                    Some((_, k)) => format!("did you mean `{k}`?"),
-                                    None => format!("add it to the outputArtifacts of an earlier action (produced so far: {})", produced.keys().cloned().collect::<Vec<_>>().join(", ")),
-                                }),
+                            Diagnostic::error(
+                                "unknown-input-artifact",
+                                format!(
+                                    "action `{}` takes `{}` as input, but no earlier action produces it",
+                                    a.name, inp.name
+                                ),
+                            )
+                            .at_opt(span)
+                            .label("no action outputs this artifact")
+                            .help(match hint {
+                                Some((_, k)) => format!("did you mean `{k}`?"),
+                                None => format!(
+                                    "add it to the outputArtifacts of an earlier action (produced so far: {})",
+                                    produced.keys().cloned().collect::<Vec<_>>().join(", ")
+                                ),
+                            }),
                         );
                     }
                 }
