@@ -280,6 +280,15 @@ impl LambdaHost {
             })
     }
 
+    /// Stops the warm environments of `$LATEST` once its code or configuration changed: they run
+    /// a revision no call will ask for again.
+    fn retire_latest(&self, region: &RegionId, name: &str) {
+        let mut pools = self.inner.pools.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .idle
+            .retain(|k, _| !(k.0 == region.as_str() && k.1 == name && k.2 == LATEST));
+    }
+
     /// Replaces the code of `$LATEST`.
     pub fn update_function_code(&self, region: &RegionId, name: &str, code: &CodeSource) -> Result<FunctionVersion> {
         let mut v = self.latest(region, name)?;
@@ -289,6 +298,7 @@ impl LambdaHost {
         v.last_modified = self.now();
         v.revision_id = self.new_id();
         self.inner.store.put_latest(&v)?;
+        self.retire_latest(region, name);
         Ok(v)
     }
 
@@ -320,6 +330,7 @@ impl LambdaHost {
         v.last_modified = self.now();
         v.revision_id = self.new_id();
         self.inner.store.put_latest(&v)?;
+        self.retire_latest(region, name);
         Ok(v)
     }
 
