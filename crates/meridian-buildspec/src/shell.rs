@@ -1,0 +1,251 @@
+//! One long-lived shell that runs a build's commands one at a time, so that `cd` and `export`
+//! carry over from one command to the next (buildspec 0.2).
+//!
+//! Each command is sent on the shell's standard input as an `eval` of a single-quoted string,
+//! with its own standard input from /dev/null (so a command can never read the commands that
+//! follow it), followed by a `printf` of a marker line holding a random nonce and `$?`. The shell's
+//! stdout and stderr share one pipe, read by a thread that turns it into lines and exit statuses.
+//! The shell leads a new process group, so a timeout or a stop kills everything it started.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+enum Event {
+    Line(String),
+    Status(i32),
+    Eof,
+}
+
+/// How one command ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ran {
+    Exit(i32),
+    /// The shell itself exited (an `exit` in the command, or a kill): its status.
+    ShellExited(i32),
+    TimedOut,
+    Stopped,
+}
+
+impl Ran {
+    pub fn ok(self) -> bool {
+        self == Ran::Exit(0)
+    }
+}
+
+pub struct Shell {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    rx: Receiver<Event>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    nonce: String,
+    alive: bool,
+}
+
+/// Quotes a string for the shell in single quotes (which keep every byte as written).
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl Shell {
+    /// Starts `program` (bash or sh) reading commands from a pipe, in `cwd`, with `env` added to
+    /// the inherited environment.
+    pub fn start(program: &str, cwd: &Path, env: &[(String, String)]) -> io::Result<Shell> {
+        let mut cmd = Command::new(program);
+        if program.ends_with("bash") {
+            cmd.args(["--noprofile", "--norc"]);
+        }
+        cmd.arg("-s")
+            .current_dir(cwd)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
+        let mut nonce_bytes = [0u8; 8];
+        getrandom::fill(&mut nonce_bytes).map_err(|e| io::Error::other(e.to_string()))?;
+        let nonce = format!("MERIDIAN-{}", hex::encode(nonce_bytes));
+        let marker = format!("\u{1e}{nonce} ");
+        let (tx, rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(Event::Eof);
+                        return;
+                    }
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf);
+                        let line = line.trim_end_matches(['\n', '\r']);
+                        match line.find(&marker) {
+                            Some(at) => {
+                                if at > 0 {
+                                    let _ = tx.send(Event::Line(line[..at].to_string()));
+                                }
+                                let code = line[at + marker.len()..].trim().parse().unwrap_or(1);
+                                let _ = tx.send(Event::Status(code));
+                            }
+                            None => {
+                                let _ = tx.send(Event::Line(line.to_string()));
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        let mut shell = Shell {
+            stdin: child.stdin.take(),
+            child,
+            rx,
+            reader: Some(reader),
+            nonce,
+            alive: true,
+        };
+        shell.send("exec 2>&1\n")?;
+        Ok(shell)
+    }
+
+    pub fn alive(&self) -> bool {
+        self.alive
+    }
+
+    fn send(&mut self, text: &str) -> io::Result<()> {
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| io::Error::other("the shell's input is closed"))?;
+        stdin.write_all(text.as_bytes())?;
+        stdin.flush()
+    }
+
+    /// Runs one command; every output line goes to `on_line` as it comes.
+    pub fn run(
+        &mut self,
+        command: &str,
+        deadline: Instant,
+        stop: Option<&AtomicBool>,
+        on_line: &mut dyn FnMut(&str),
+    ) -> Ran {
+        let script = format!(
+            "__meridian_cmd={}\neval \"$__meridian_cmd\" </dev/null\nprintf '\\036%s %d\\n' {} \"$?\"\n",
+            quote(command),
+            self.nonce
+        );
+        if self.send(&script).is_err() {
+            // The shell is gone; drain what it said and report its status.
+            return self.wait_exit(deadline, stop, on_line);
+        }
+        loop {
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.kill();
+                return Ran::Stopped;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.kill();
+                return Ran::TimedOut;
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            match self.rx.recv_timeout(wait) {
+                Ok(Event::Line(l)) => on_line(&l),
+                Ok(Event::Status(code)) => return Ran::Exit(code),
+                Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    self.alive = false;
+                    return Ran::ShellExited(self.reap(deadline));
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn wait_exit(&mut self, deadline: Instant, stop: Option<&AtomicBool>, on_line: &mut dyn FnMut(&str)) -> Ran {
+        loop {
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                self.kill();
+                return Ran::Stopped;
+            }
+            match self.rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Event::Line(l)) => on_line(&l),
+                Ok(Event::Status(_)) => {}
+                Ok(Event::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                    self.alive = false;
+                    return Ran::ShellExited(self.reap(deadline));
+                }
+                Err(RecvTimeoutError::Timeout) if Instant::now() >= deadline => {
+                    self.kill();
+                    return Ran::TimedOut;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn reap(&mut self, deadline: Instant) -> i32 {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(st)) => {
+                    #[cfg(unix)]
+                    if let Some(sig) = std::os::unix::process::ExitStatusExt::signal(&st) {
+                        return 128 + sig;
+                    }
+                    return st.code().unwrap_or(1);
+                }
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    self.kill();
+                    return 137;
+                }
+            }
+        }
+    }
+
+    /// Kills the shell's whole process group (everything the build started that did not leave
+    /// it), then reaps the shell.
+    pub fn kill(&mut self) {
+        #[cfg(unix)]
+        {
+            let pgid = self.child.id() as libc::pid_t;
+            // SAFETY: killpg only sends a signal; the group is the one the shell leads.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stdin = None;
+        self.alive = false;
+        // Not joined: a process that left the group may still hold the pipe open; the reader ends
+        // on its own when the pipe closes.
+        self.reader.take();
+    }
+
+    /// Ends the shell: closes its input, lets it exit, then kills whatever it left running.
+    pub fn finish(mut self) {
+        self.stdin = None;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.kill();
+    }
+}
+
+impl Drop for Shell {
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            self.kill();
+        }
+    }
+}
