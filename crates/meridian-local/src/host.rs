@@ -19,7 +19,6 @@ use meridian_core::{Clock, RegionId, SystemClock};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -163,6 +162,7 @@ struct Inner {
     python: OnceLock<std::result::Result<(PathBuf, String), String>>,
     node_version: OnceLock<Option<String>>,
     warned: Mutex<std::collections::HashSet<String>>,
+    logs: crate::logs::LogWriter,
 }
 
 /// The Lambda host. Cheap to clone; clones share everything.
@@ -225,6 +225,7 @@ impl LambdaHost {
                 python: OnceLock::new(),
                 node_version: OnceLock::new(),
                 warned: Mutex::new(Default::default()),
+                logs: crate::logs::LogWriter::start(),
             }),
         })
     }
@@ -824,7 +825,6 @@ impl LambdaHost {
             Some(duration.as_micros() as u64),
             concurrency,
         );
-        self.append_log_file(v, &log);
         if let Some(env) = env_back {
             if env.is_alive() {
                 *env.last_used.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
@@ -836,6 +836,7 @@ impl LambdaHost {
             let tail = &log[log.len().saturating_sub(TAIL_BYTES)..];
             base64::engine::general_purpose::STANDARD.encode(tail)
         });
+        self.append_log_file(v, log);
         Ok(InvokeResponse {
             request_id,
             payload,
@@ -848,25 +849,23 @@ impl LambdaHost {
     }
 
     /// Appends an invocation's log to `<data-dir>/regions/<region>/lambda/logs/<function>.log`,
-    /// the local stand-in for the function's CloudWatch log group.
-    fn append_log_file(&self, v: &FunctionVersion, log: &[u8]) {
-        let dir = self
+    /// the local stand-in for the function's CloudWatch log group (written in the background).
+    fn append_log_file(&self, v: &FunctionVersion, log: Vec<u8>) {
+        let path = self
             .inner
             .cfg
             .data_dir
             .join("regions")
             .join(v.region.as_str())
             .join("lambda")
-            .join("logs");
-        let path = dir.join(format!("{}.log", v.function_name));
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-            f.write_all(log)
-        };
-        if let Err(e) = write() {
-            eprintln!("warning: failed to append to the function log {}: {e}", path.display());
-        }
+            .join("logs")
+            .join(format!("{}.log", v.function_name));
+        self.inner.logs.append(path, log);
+    }
+
+    /// Waits until every invocation log so far is on disk.
+    pub fn flush_logs(&self) {
+        self.inner.logs.flush();
     }
 
     async fn start_env(&self, r: &Resolved) -> std::result::Result<Arc<Env>, (InitFailure, Vec<u8>)> {
@@ -1124,6 +1123,7 @@ impl LambdaHost {
             env.kill_now();
         }
         drop(pools);
+        self.flush_logs();
         self.flush_metrics()
     }
 }

@@ -14,6 +14,7 @@ pub mod code;
 pub mod error;
 pub mod host;
 pub mod invoke_api;
+mod logs;
 pub mod metrics;
 pub mod model;
 mod sandbox;

@@ -8,7 +8,7 @@ use crate::model::{validate_alias_name, Alias, FunctionVersion, LATEST};
 use meridian_core::clock::EpochMillis;
 use meridian_core::{Digest, RegionId};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +16,25 @@ use std::time::Duration;
 pub struct Store {
     path: PathBuf,
     conn: Mutex<Connection>,
+    cache: Mutex<ReadCache>,
+}
+
+/// Rows read on the invoke path, kept until the database changes. Another process's commit
+/// changes `PRAGMA data_version`; this connection's own writes clear the cache directly.
+#[derive(Default)]
+struct ReadCache {
+    data_version: i64,
+    versions: HashMap<(String, String, String), Option<FunctionVersion>>,
+    functions: HashMap<(String, String), Option<Option<u32>>>,
+    aliases: HashMap<(String, String, String), Option<Alias>>,
+}
+
+impl ReadCache {
+    fn clear(&mut self) {
+        self.versions.clear();
+        self.functions.clear();
+        self.aliases.clear();
+    }
 }
 
 const SCHEMA: &str = "
@@ -62,15 +81,48 @@ impl Store {
         Ok(Store {
             path,
             conn: Mutex::new(conn),
+            cache: Mutex::new(ReadCache::default()),
         })
     }
 
+    /// Runs `f` on the connection. Anything may have been written, so the read cache is dropped.
     fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut conn).map_err(|source| LambdaError::Store {
+        let result = f(&mut conn).map_err(|source| LambdaError::Store {
             path: self.path.clone(),
             source,
-        })
+        });
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        result
+    }
+
+    /// A read through the cache, valid while no process has committed a change.
+    fn cached<K: std::hash::Hash + Eq, V: Clone>(
+        &self,
+        pick: impl Fn(&mut ReadCache) -> &mut HashMap<K, V>,
+        key: K,
+        load: impl FnOnce(&Connection) -> rusqlite::Result<V>,
+    ) -> Result<V> {
+        let err = |source| LambdaError::Store {
+            path: self.path.clone(),
+            source,
+        };
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut st| st.query_row([], |r| r.get(0)))
+            .map_err(err)?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.data_version != version {
+            cache.clear();
+            cache.data_version = version;
+        }
+        if let Some(v) = pick(&mut cache).get(&key) {
+            return Ok(v.clone());
+        }
+        let v = load(&conn).map_err(err)?;
+        pick(&mut cache).insert(key, v.clone());
+        Ok(v)
     }
 
     /// Inserts a new function (its `$LATEST`); a conflict if the name is taken in the region.
@@ -113,24 +165,34 @@ impl Store {
 
     /// `None` if the function does not exist; `Some(reserved concurrency)` otherwise.
     pub fn function_exists(&self, region: &RegionId, name: &str) -> Result<Option<Option<u32>>> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT reserved_concurrency FROM lambda_functions WHERE region = ?1 AND name = ?2",
-                params![region.as_str(), name],
-                |r| r.get::<_, Option<u32>>(0),
-            )
-            .optional()
-        })
+        let key = (region.as_str().to_string(), name.to_string());
+        self.cached(
+            |c| &mut c.functions,
+            key,
+            |c| {
+                c.query_row(
+                    "SELECT reserved_concurrency FROM lambda_functions WHERE region = ?1 AND name = ?2",
+                    params![region.as_str(), name],
+                    |r| r.get::<_, Option<u32>>(0),
+                )
+                .optional()
+            },
+        )
     }
 
     pub fn get_version(&self, region: &RegionId, name: &str, version: &str) -> Result<Option<FunctionVersion>> {
-        self.with(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {VERSION_COLS} FROM lambda_versions WHERE region = ?1 AND name = ?2 AND version = ?3"
-            ))?
-            .query_row(params![region.as_str(), name, version], row_to_version)
-            .optional()
-        })
+        let key = (region.as_str().to_string(), name.to_string(), version.to_string());
+        self.cached(
+            |c| &mut c.versions,
+            key,
+            |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {VERSION_COLS} FROM lambda_versions WHERE region = ?1 AND name = ?2 AND version = ?3"
+                ))?
+                .query_row(params![region.as_str(), name, version], row_to_version)
+                .optional()
+            },
+        )
     }
 
     /// `$LATEST` first, then published versions in number order.
@@ -228,14 +290,19 @@ impl Store {
         if validate_alias_name(alias).is_err() {
             return Ok(None);
         }
-        self.with(|c| {
-            c.prepare_cached(
-                "SELECT region, name, alias, function_version, weights, description, revision_id \
+        let key = (region.as_str().to_string(), name.to_string(), alias.to_string());
+        self.cached(
+            |c| &mut c.aliases,
+            key,
+            |c| {
+                c.prepare_cached(
+                    "SELECT region, name, alias, function_version, weights, description, revision_id \
                  FROM lambda_aliases WHERE region = ?1 AND name = ?2 AND alias = ?3",
-            )?
-            .query_row(params![region.as_str(), name, alias], row_to_alias)
-            .optional()
-        })
+                )?
+                .query_row(params![region.as_str(), name, alias], row_to_alias)
+                .optional()
+            },
+        )
     }
 
     pub fn list_aliases(&self, region: &RegionId, name: &str) -> Result<Vec<Alias>> {

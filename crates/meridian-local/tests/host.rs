@@ -117,6 +117,9 @@ async fn registry_is_shared_through_the_data_directory() {
     assert_eq!(v2.version, "2");
     a.create_alias(&us(), "tagged", "live", "1", BTreeMap::new(), "")
         .unwrap();
+    // `a` reads (and caches) the alias before `b` changes it below.
+    let first = a.invoke(&us(), InvokeRequest::new("tagged:live", "")).await.unwrap();
+    assert_eq!(first.executed_version, "1");
 
     // A second host on the same directory (as another `meridian` process would be) sees it all.
     let b = LambdaHost::open(HostConfig::new(&dir)).unwrap();
@@ -256,6 +259,7 @@ async fn logs_are_captured_per_invocation() {
         assert!(log.contains(&format!("END RequestId: {}", r.request_id)));
         assert!(log.contains("REPORT RequestId:") && log.contains("Memory Size: 128 MB"));
     }
+    host.flush_logs();
     let file = host.config().data_dir.join("regions/us-east-1/lambda/logs/logger.log");
     let text = std::fs::read_to_string(file).unwrap();
     assert_eq!(text.matches("hello from the function").count(), 2);
