@@ -136,6 +136,21 @@ fn walk_into(
 
 /// Copies a directory tree (files, permissions, and symbolic links as links).
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    copy_tree_except(from, to, &[])
+}
+
+/// Copies a directory tree, leaving out the directories in `skip` (canonical paths), such as the
+/// copy's own destination when it lies inside the source.
+pub fn copy_tree_except(from: &Path, to: &Path, skip: &[PathBuf]) -> io::Result<()> {
+    fs::create_dir_all(to)?;
+    let mut skip = skip.to_vec();
+    if let Ok(c) = to.canonicalize() {
+        skip.push(c);
+    }
+    copy_into(from, to, &skip)
+}
+
+fn copy_into(from: &Path, to: &Path, skip: &[PathBuf]) -> io::Result<()> {
     fs::create_dir_all(to)?;
     for e in fs::read_dir(from)? {
         let e = e?;
@@ -147,7 +162,10 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             let _ = fs::remove_file(&dst);
             symlink(&target, &dst)?;
         } else if ft.is_dir() {
-            copy_tree(&src, &dst)?;
+            if skip.iter().any(|s| src.canonicalize().is_ok_and(|c| &c == s)) {
+                continue;
+            }
+            copy_into(&src, &dst, skip)?;
         } else {
             fs::copy(&src, &dst)?;
         }

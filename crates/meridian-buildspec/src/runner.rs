@@ -6,7 +6,7 @@
 //! secret values masked in every log line, and then its reports, artifacts and cache.
 
 use crate::artifacts;
-use crate::files::{copy_tree, glob_match};
+use crate::files::{copy_tree, copy_tree_except, glob_match};
 use crate::reports::{self, Counts};
 use crate::secrets::{Kind, SecretStore};
 use crate::shell::{quote, Ran, Shell};
@@ -83,6 +83,9 @@ pub struct BuildContext {
     pub on_log: Option<LogSink>,
     /// Set to true to stop the build: its process tree is killed.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Directories inside the source that are not copied (Meridian's data directory, say). The
+    /// work directory never is.
+    pub exclude: Vec<PathBuf>,
 }
 
 impl BuildContext {
@@ -107,6 +110,7 @@ impl BuildContext {
             log_file: None,
             on_log: None,
             stop: None,
+            exclude: Vec::new(),
         }
     }
 }
@@ -297,12 +301,15 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
         return Err(BuildError::WorkDirInUse(ctx.work_dir.clone()));
     }
     let src = ctx.work_dir.join("src");
-    copy_tree(&ctx.source_dir, &src).map_err(io_err("copy the source into", &src))?;
+    fs::create_dir_all(&ctx.work_dir).map_err(io_err("create", &ctx.work_dir))?;
+    let mut skip: Vec<PathBuf> = ctx.exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
+    skip.extend(ctx.work_dir.canonicalize().ok());
+    copy_tree_except(&ctx.source_dir, &src, &skip).map_err(io_err("copy the source into", &src))?;
     let src = src.canonicalize().map_err(io_err("read", &src))?;
     let mut secondary_dirs = Vec::new();
     for (id, dir) in &ctx.secondary_sources {
         let to = ctx.work_dir.join(format!("src-{id}"));
-        copy_tree(dir, &to).map_err(io_err("copy a secondary source into", &to))?;
+        copy_tree_except(dir, &to, &skip).map_err(io_err("copy a secondary source into", &to))?;
         secondary_dirs.push((id.clone(), to.canonicalize().map_err(io_err("read", &to))?));
     }
     let log_path = ctx.log_file.clone().unwrap_or_else(|| ctx.work_dir.join("build.log"));

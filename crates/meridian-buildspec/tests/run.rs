@@ -558,3 +558,22 @@ fn output_is_streamed_live_in_order() {
         "`one` arrived before the command ended"
     );
 }
+
+#[test]
+fn a_work_directory_inside_the_source_is_not_copied_into_itself() {
+    let root = tmp("inside");
+    let src = source(&root, &[("a.txt", "a"), (".meridian/keys/secrets.key", "k")]);
+    let parsed = parse_str(
+        "b.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [ls -A > listing]\n",
+    );
+    let mut ctx = BuildContext::new("p", &src, src.join(".meridian/builds/one"));
+    ctx.exclude = vec![src.join(".meridian")];
+    let o = run_build(parsed.spec.as_ref().unwrap(), &ctx).unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    assert_eq!(
+        fs::read_to_string(o.src_dir.join("listing")).unwrap(),
+        "a.txt\nlisting\n",
+        "no .meridian"
+    );
+}

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 the thing asked about failed or is invalid, 2 unusable input (an
 //! unreadable file, bad arguments).
 
+mod build_cmds;
 mod lambda;
 mod pipeline_cmds;
 
@@ -52,6 +53,11 @@ enum Command {
     /// Manage and invoke functions in local regions.
     #[command(subcommand)]
     Lambda(lambda::LambdaCommand),
+    /// Run a buildspec on its own, as CodeBuild would (without Docker); `--plan` only checks it.
+    Build(build_cmds::BuildArgs),
+    /// The local regions' parameter and secrets stores (encrypted at rest).
+    #[command(subcommand)]
+    Secrets(build_cmds::SecretsCommand),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +67,8 @@ fn main() -> ExitCode {
         Command::Graph(args) => pipeline_cmds::graph(args, &cli.global),
         Command::Serve(args) => lambda::serve(args, &cli.global),
         Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
+        Command::Build(a) => build_cmds::build(a, &cli.global),
+        Command::Secrets(c) => build_cmds::secrets(c, &cli.global),
     };
     match result {
         Ok(code) => code,

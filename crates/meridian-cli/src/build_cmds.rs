@@ -1,0 +1,352 @@
+//! `meridian build` (run a buildspec on its own, like CodeBuild's local agent without Docker) and
+//! `meridian secrets` (the local regions' parameter and secrets stores).
+//!
+//! Exit codes of `meridian build`: 0 the build succeeded (or, with `--plan`, the buildspec is
+//! valid); 1 the build failed, timed out or was stopped, or the buildspec is invalid; 2 it could
+//! not be run at all (unreadable buildspec, missing secret, no shell).
+
+use crate::{Global, OutputFormat};
+use anyhow::Context;
+use meridian_buildspec::runner::{EnvVar, Status};
+use meridian_buildspec::{parse_file, plan, run_build, BuildContext, BuildOutcome, SecretKind, SecretStore};
+use serde_json::json;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not NAME=VALUE")),
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// The source directory to build (it is copied; the build never changes it).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The buildspec (default: buildspec.yml in DIR). A relative path that does not exist from
+    /// here is looked up in DIR, as CodeBuild does.
+    #[arg(long)]
+    pub buildspec: Option<PathBuf>,
+    /// A variable, NAME=VALUE (repeatable); overrides the buildspec's.
+    #[arg(long = "env", value_parser = parse_kv)]
+    pub env: Vec<(String, String)>,
+    /// Copy the artifacts here: the primary artifact's files at the top, each secondary
+    /// artifact in a directory named after its identifier.
+    #[arg(long)]
+    pub output_dir: Option<PathBuf>,
+    /// The local region the build runs in (AWS_REGION, its parameter and secrets stores).
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Build timeout in minutes.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
+    /// Stream the build's log to stderr as it runs.
+    #[arg(long, short)]
+    pub verbose: bool,
+    /// Check the buildspec and print what would run, without running anything.
+    #[arg(long)]
+    pub plan: bool,
+    /// The project name (build ids, and the cache kept between builds).
+    #[arg(long, default_value = "local")]
+    pub project: String,
+}
+
+fn buildspec_path(args: &BuildArgs) -> PathBuf {
+    match &args.buildspec {
+        None => args.dir.join("buildspec.yml"),
+        Some(p) if p.is_absolute() || p.exists() => p.clone(),
+        Some(p) => args.dir.join(p),
+    }
+}
+
+fn color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    let path = buildspec_path(&args);
+    let parsed = match parse_file(&path) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot read the buildspec `{}`: {e}", path.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    eprint!("{}", parsed.render_diagnostics(color()));
+    let Some(spec) = parsed.spec.as_ref().filter(|_| !parsed.has_errors()) else {
+        let errors = parsed.diagnostics.iter().filter(|d| d.is_error()).count();
+        eprintln!("invalid buildspec: {errors} error(s)");
+        if global.output == OutputFormat::Json {
+            let diags: Vec<_> = parsed.diagnostics.iter().map(|d| d.to_json(&parsed.sources)).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"valid": false, "diagnostics": diags}))?
+            );
+        }
+        return Ok(ExitCode::from(1));
+    };
+    if args.plan {
+        match global.output {
+            OutputFormat::Text => print!("{}", plan::render(spec)),
+            OutputFormat::Json => {
+                let diags: Vec<_> = parsed.diagnostics.iter().map(|d| d.to_json(&parsed.sources)).collect();
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"valid": true, "diagnostics": diags, "plan": plan::render(spec)})
+                    )?
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let builds = global.data_dir.join("builds");
+    std::fs::create_dir_all(&builds).with_context(|| format!("failed to create `{}`", builds.display()))?;
+    let mut ctx = BuildContext::new(&args.project, &args.dir, PathBuf::new());
+    let uuid = ctx.build_id.rsplit(':').next().unwrap_or_default().to_string();
+    ctx.work_dir = builds.join(&uuid);
+    ctx.region = args.region.clone();
+    ctx.timeout = Duration::from_secs(args.timeout.max(1) * 60);
+    ctx.cache_dir = Some(global.data_dir.join("cache").join(&args.project));
+    // The data directory is often inside the source (`.meridian/`): never copy it into a build.
+    ctx.exclude = vec![global.data_dir.clone()];
+    ctx.env = args.env.iter().map(|(k, v)| EnvVar::plain(k, v)).collect();
+    ctx.initiator = std::env::var("USER")
+        .map(|u| format!("meridian/{u}"))
+        .unwrap_or("meridian".into());
+    ctx.resolved_source_version = git_head(&args.dir);
+    if !spec.env.parameter_store.is_empty() || !spec.env.secrets_manager.is_empty() {
+        ctx.secrets = Some(SecretStore::open(&global.data_dir)?);
+    }
+    if args.verbose {
+        ctx.on_log = Some(Arc::new(|line: &str| eprintln!("{line}")));
+    }
+    eprintln!(
+        "build {} started (log: {})",
+        ctx.build_id,
+        ctx.work_dir.join("build.log").display()
+    );
+    let outcome = match run_build(spec, &ctx) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: the build could not run: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if let Some(out) = &args.output_dir {
+        copy_artifacts(&outcome, out)?;
+    }
+    let _ = std::fs::write(
+        ctx.work_dir.join("outcome.json"),
+        serde_json::to_vec_pretty(&outcome).unwrap_or_default(),
+    );
+    // The copies of the sources and the collected artifacts are not kept: only the log and the
+    // outcome stay under <data-dir>/builds/<build-id>/.
+    for entry in std::fs::read_dir(&ctx.work_dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => print_outcome(&outcome, args.output_dir.as_deref()),
+    }
+    Ok(if outcome.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn git_head(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(dir)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn copy_artifacts(outcome: &BuildOutcome, out: &Path) -> anyhow::Result<()> {
+    for a in &outcome.artifacts {
+        let to = match &a.identifier {
+            None => out.to_path_buf(),
+            Some(id) => out.join(id),
+        };
+        meridian_buildspec::files::copy_tree(&a.dir, &to)
+            .with_context(|| format!("failed to copy artifacts to `{}`", to.display()))?;
+    }
+    Ok(())
+}
+
+fn print_outcome(o: &BuildOutcome, output_dir: Option<&Path>) {
+    println!(
+        "build {} {} in {:.1}s",
+        o.build_id,
+        o.status.as_str(),
+        o.duration_ms as f64 / 1000.0
+    );
+    for p in &o.phases {
+        let msg = p.message.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+        println!(
+            "  {:<16} {:<9} {:>7.2}s{msg}",
+            p.name,
+            p.status.as_str(),
+            p.duration_ms as f64 / 1000.0
+        );
+    }
+    for r in &o.reports {
+        println!(
+            "  report {}: {} tests, {} passed, {} failed, {} skipped",
+            r.group, r.counts.total, r.counts.passed, r.counts.failed, r.counts.skipped
+        );
+    }
+    for a in &o.artifacts {
+        let label = a.identifier.as_deref().unwrap_or("primary");
+        let place = match output_dir {
+            Some(d) => match &a.identifier {
+                None => format!(" -> {}", d.display()),
+                Some(id) => format!(" -> {}", d.join(id).display()),
+            },
+            None => String::new(),
+        };
+        println!("  artifact {label}: {} files{place}", a.files);
+    }
+    for (k, v) in &o.exported_variables {
+        println!("  exported {k}={v}");
+    }
+    for w in &o.warnings {
+        eprintln!("warning: {w}");
+    }
+    if o.status != Status::Succeeded {
+        eprintln!("log: {}", o.log_file.display());
+    }
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum KindArg {
+    Parameter,
+    Secret,
+}
+
+impl From<KindArg> for SecretKind {
+    fn from(k: KindArg) -> Self {
+        match k {
+            KindArg::Parameter => SecretKind::Parameter,
+            KindArg::Secret => SecretKind::Secret,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct Where {
+    /// The local region whose store to use.
+    #[arg(long)]
+    pub region: String,
+    /// Parameter Store (`parameter-store`) or Secrets Manager (`secrets-manager`).
+    #[arg(long, value_enum, default_value_t = KindArg::Secret)]
+    pub kind: KindArg,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Store a value (for a secret: a new version, labelled AWSCURRENT).
+    Put {
+        #[command(flatten)]
+        at: Where,
+        name: String,
+        /// The value; read from standard input when left out (keeps it out of shell history).
+        value: Option<String>,
+    },
+    /// Print a value.
+    Get {
+        #[command(flatten)]
+        at: Where,
+        name: String,
+        /// A version stage, such as AWSPREVIOUS (secrets).
+        #[arg(long)]
+        version_stage: Option<String>,
+        /// A version id (secrets).
+        #[arg(long)]
+        version_id: Option<String>,
+    },
+    /// List names (never values).
+    List {
+        #[command(flatten)]
+        at: Where,
+    },
+}
+
+pub fn secrets(cmd: SecretsCommand, global: &Global) -> anyhow::Result<ExitCode> {
+    let store = SecretStore::open(&global.data_dir)?;
+    match cmd {
+        SecretsCommand::Put { at, name, value } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut s = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut s)
+                        .context("failed to read the value from stdin")?;
+                    s.strip_suffix('\n').map(str::to_string).unwrap_or(s)
+                }
+            };
+            let kind: SecretKind = at.kind.into();
+            let id = store.put(&at.region, kind, &name, &value)?;
+            match global.output {
+                OutputFormat::Json => println!(
+                    "{}",
+                    json!({"name": name, "kind": kind.as_str(), "region": at.region, "versionId": id})
+                ),
+                OutputFormat::Text => eprintln!("stored {} `{name}` in {} (version {id})", kind.as_str(), at.region),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SecretsCommand::Get {
+            at,
+            name,
+            version_stage,
+            version_id,
+        } => {
+            let kind: SecretKind = at.kind.into();
+            match store.get_version(&at.region, kind, &name, version_stage.as_deref(), version_id.as_deref())? {
+                Some(v) => {
+                    match global.output {
+                        OutputFormat::Json => println!("{}", json!({"name": name, "value": v})),
+                        OutputFormat::Text => println!("{v}"),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("error: no {} `{name}` in {}", kind.as_str(), at.region);
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        SecretsCommand::List { at } => {
+            let kind: SecretKind = at.kind.into();
+            let listed = store.list(&at.region, kind)?;
+            match global.output {
+                OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&listed)?),
+                OutputFormat::Text => {
+                    for l in &listed {
+                        println!("{}\t{} version(s)\tupdated {}", l.name, l.versions, l.updated);
+                    }
+                    if listed.is_empty() {
+                        eprintln!("no {}s in {}", kind.as_str(), at.region);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
