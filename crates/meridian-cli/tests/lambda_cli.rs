@@ -266,3 +266,33 @@ fn serve_sees_functions_created_by_another_process() {
     assert_eq!(status, 404);
     assert!(body.contains("Function not found"));
 }
+
+#[test]
+fn a_runtime_other_than_the_local_interpreter_runs_with_a_warning() {
+    let data = temp_dir("version-warning");
+    ok(
+        &data,
+        &[
+            "lambda",
+            "create-function",
+            "--function-name",
+            "old",
+            "--runtime",
+            "python3.8",
+            "--handler",
+            "handler.tag",
+            "--code-dir",
+            fixtures().to_str().unwrap(),
+            "--environment",
+            "TAG=still runs",
+        ],
+    );
+    let out = meridian(&data, &["lambda", "invoke", "old"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "\"still runs\"");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: functions with runtime python3.8 run on the local Python 3."),
+        "{stderr}"
+    );
+}

@@ -486,3 +486,17 @@ async fn next(shared: &Shared) -> Response<Body> {
     });
     resp
 }
+
+#[cfg(test)]
+mod tests {
+    use super::error_type_from;
+
+    #[test]
+    fn error_type_comes_from_the_header_then_the_body() {
+        let body = br#"{"errorType": "MyError", "errorMessage": "m"}"#;
+        assert_eq!(error_type_from(Some("Runtime.Header".into()), body), "Runtime.Header");
+        assert_eq!(error_type_from(None, body), "MyError");
+        assert_eq!(error_type_from(Some(String::new()), body), "MyError");
+        assert_eq!(error_type_from(None, b"not json"), "Unhandled");
+    }
+}

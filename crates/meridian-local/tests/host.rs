@@ -622,3 +622,25 @@ async fn invoke_api_speaks_the_lambda_wire_protocol() {
         "arn:aws:lambda:eu-west-1:123456789012:function:echo"
     );
 }
+
+#[tokio::test]
+async fn init_that_takes_too_long_fails_the_invocation() {
+    let mut cfg = HostConfig::new(temp_dir("init-timeout"));
+    cfg.init_timeout = Duration::from_millis(700);
+    let host = LambdaHost::open(cfg).unwrap();
+    python_fn(&host, "slowinit", "slow_init.handler", 3);
+    let started = Instant::now();
+    let r = host.invoke(&us(), InvokeRequest::new("slowinit", "{}")).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
+    let e = json_of(&r.payload);
+    assert_eq!(e["errorType"], "Sandbox.Timedout");
+    assert!(
+        e["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("Init timed out after 0.70 seconds"),
+        "{e}"
+    );
+    assert_eq!(host.warm_environments(&us(), "slowinit"), 0);
+}
