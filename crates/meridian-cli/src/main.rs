@@ -5,6 +5,7 @@
 //! unreadable file, bad arguments).
 
 mod build_cmds;
+mod engine_cmds;
 mod lambda;
 mod pipeline_cmds;
 
@@ -48,6 +49,21 @@ enum Command {
     Validate(pipeline_cmds::ValidateArgs),
     /// Draw a pipeline's stages, actions, regions and artifact flow.
     Graph(pipeline_cmds::GraphArgs),
+    /// Start an execution of a pipeline and run it to its end.
+    Run(engine_cmds::RunArgs),
+    /// Continue an execution whose process ended (started automatically by any command).
+    Resume(engine_cmds::ExecArg),
+    /// Past and running executions.
+    #[command(subcommand)]
+    Executions(engine_cmds::ExecutionsCommand),
+    /// Approve (or reject) a manual approval action that is waiting.
+    Approve(engine_cmds::ApproveArgs),
+    /// Run the failed stage of a failed or stopped execution again, then the stages after it.
+    Retry(engine_cmds::RetryArgs),
+    /// Stop an execution: running actions finish first, or are killed with --abandon.
+    Stop(engine_cmds::StopArgs),
+    /// Print an action's log.
+    Logs(engine_cmds::LogsArgs),
     /// Serve the local regions' Lambda APIs (Invoke and Runtime) on one port.
     Serve(lambda::ServeArgs),
     /// Manage and invoke functions in local regions.
@@ -61,10 +77,22 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Behave as a Unix tool when stdout is closed early (`meridian executions list | head`).
+    // SAFETY: restoring the default SIGPIPE disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => pipeline_cmds::validate(args, &cli.global),
         Command::Graph(args) => pipeline_cmds::graph(args, &cli.global),
+        Command::Run(a) => engine_cmds::run(a, &cli.global),
+        Command::Resume(a) => engine_cmds::resume(a, &cli.global),
+        Command::Executions(c) => engine_cmds::executions(c, &cli.global),
+        Command::Approve(a) => engine_cmds::approve(a, &cli.global),
+        Command::Retry(a) => engine_cmds::retry(a, &cli.global),
+        Command::Stop(a) => engine_cmds::stop(a, &cli.global),
+        Command::Logs(a) => engine_cmds::logs(a, &cli.global),
         Command::Serve(args) => lambda::serve(args, &cli.global),
         Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
         Command::Build(a) => build_cmds::build(a, &cli.global),

@@ -67,3 +67,36 @@ mod tests {
         assert!(SystemClock.now_millis() > 1_600_000_000_000);
     }
 }
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for seconds since the Unix epoch (UTC), as AWS prints dates.
+pub fn format_rfc3339(epoch_secs: i64) -> String {
+    let days = epoch_secs.div_euclid(86_400);
+    let secs = epoch_secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian calendar).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod format_tests {
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(super::format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::format_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::format_rfc3339(1_795_300_000), "2026-11-21T22:26:40Z");
+        assert_eq!(super::format_rfc3339(-1), "1969-12-31T23:59:59Z");
+    }
+}

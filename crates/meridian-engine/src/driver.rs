@@ -1,0 +1,969 @@
+//! The driver: performs what the journal records. It runs stages one after another, the actions
+//! of a stage grouped by run order (a group's actions at once, in every region), replicates input
+//! artifacts to each action's region first, applies execution modes across processes through the
+//! journal, and recovers executions whose process died.
+
+use crate::artifacts::{self, ArtifactStore, ObjectArtifactStore};
+use crate::journal::{ArtifactRow, ExecutionRow, Journal, JournalError, NewAction, StageEntry};
+use crate::providers::{ActionContext, Log, Registry, RunEnv};
+use crate::state::{ActionEvent, ActionStatus, ExecutionEvent, ExecutionStatus};
+use crate::variables::{self, Namespaces};
+use meridian_pipeline::model::{Action, ExecutionMode, Pipeline, Stage};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Artifact(#[from] artifacts::ArtifactError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Called with an execution id when a process finds an execution whose owner died: the CLI starts
+/// a `meridian resume` for it.
+pub type OrphanHook = Arc<dyn Fn(&str) + Send + Sync>;
+
+pub struct Engine {
+    pub data_dir: PathBuf,
+    pub journal: Arc<Journal>,
+    pub registry: Registry,
+    /// Live log lines (`--verbose`): action name and line.
+    pub echo: Option<crate::providers::Echo>,
+    pub on_orphan: Option<OrphanHook>,
+}
+
+/// Default action timeouts (minutes), as CodePipeline's.
+fn default_timeout_minutes(a: &Action) -> i64 {
+    match a.category() {
+        "Approval" => 7 * 24 * 60,
+        _ => 60,
+    }
+}
+
+/// The pipeline's own region: where actions without `region` run and the single store lives.
+pub fn home_region(p: &Pipeline, requested: Option<&str>) -> String {
+    if let Some(r) = requested {
+        return r.to_string();
+    }
+    if let Some(d) = &p.meridian.delivery {
+        if !d.home_region.is_empty() {
+            return d.home_region.clone();
+        }
+    }
+    if p.artifact_stores.is_empty() || p.artifact_stores.contains_key("us-east-1") {
+        return "us-east-1".into();
+    }
+    p.artifact_stores
+        .keys()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| "us-east-1".into())
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Where a store's objects live locally: a `Local` store's path (relative to the data directory),
+/// or, for an S3 bucket run locally, `s3/<bucket>` under the data directory.
+pub fn store_root(data_dir: &Path, store_type: &str, location: &str) -> PathBuf {
+    match store_type {
+        "Local" if Path::new(location).is_absolute() => PathBuf::from(location),
+        "Local" => data_dir.join(location),
+        _ => data_dir.join("s3").join(sanitize(location)),
+    }
+}
+
+pub fn region_stores(p: &Pipeline, env: &RunEnv) -> Result<BTreeMap<String, Arc<dyn ArtifactStore>>> {
+    let mut out: BTreeMap<String, Arc<dyn ArtifactStore>> = BTreeMap::new();
+    for (region, s) in &p.artifact_stores {
+        let root = store_root(&env.data_dir, &s.store_type, &s.location);
+        out.insert(region.clone(), Arc::new(ObjectArtifactStore::local(region, &root)?));
+    }
+    if let Some(s) = &p.artifact_store {
+        let root = store_root(&env.data_dir, &s.store_type, &s.location);
+        out.insert(
+            env.home_region.clone(),
+            Arc::new(ObjectArtifactStore::local(&env.home_region, &root)?),
+        );
+    }
+    Ok(out)
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 16];
+    use std::io::Read;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = crate::journal::now_millis() as u128 ^ ((std::process::id() as u128) << 64);
+        b = t.to_le_bytes();
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// The stored form of an execution's definition and run environment.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stored {
+    env: RunEnv,
+    /// Only this stage runs (a ROLLBACK execution).
+    only_stage: Option<usize>,
+}
+
+enum StageOutcome {
+    Succeeded,
+    Failed(String),
+    Stopped,
+}
+
+impl Engine {
+    pub fn open(data_dir: &Path) -> Result<Engine> {
+        Ok(Engine {
+            data_dir: data_dir.to_path_buf(),
+            journal: Arc::new(Journal::open(data_dir)?),
+            registry: Registry::local(),
+            echo: None,
+            on_orphan: None,
+        })
+    }
+
+    /// Records a new execution (every stage and action `Pending`) and returns its id.
+    pub fn start(&self, p: &Pipeline, env: RunEnv, trigger: &str) -> Result<String> {
+        self.start_with(p, env, trigger, None)
+    }
+
+    fn start_with(&self, p: &Pipeline, env: RunEnv, trigger: &str, only_stage: Option<usize>) -> Result<String> {
+        let id = new_id();
+        let definition = serde_json::json!({ "pipeline": p }).to_string();
+        let context = serde_json::to_string(&Stored {
+            env: env.clone(),
+            only_stage,
+        })
+        .unwrap_or_default();
+        let stages: Vec<String> = p.stages.iter().map(|s| s.name.clone()).collect();
+        let regions: Vec<String> = p
+            .stages
+            .iter()
+            .flat_map(|s| s.actions.iter())
+            .map(|a| a.region.clone().unwrap_or_else(|| env.home_region.clone()))
+            .collect();
+        let mut actions = Vec::new();
+        let mut i = 0;
+        for (si, s) in p.stages.iter().enumerate() {
+            for a in &s.actions {
+                actions.push(NewAction {
+                    stage_idx: si,
+                    name: &a.name,
+                    region: &regions[i],
+                    run_order: a.run_order,
+                    provider: &a.action_type_id.provider,
+                    namespace: a.namespace.as_deref(),
+                });
+                i += 1;
+            }
+        }
+        let mode = match p.execution_mode {
+            ExecutionMode::Queued => "QUEUED",
+            ExecutionMode::Superseded => "SUPERSEDED",
+            ExecutionMode::Parallel => "PARALLEL",
+        };
+        self.journal
+            .create_execution(&id, &p.name, mode, &definition, &context, trigger, &stages, &actions)?;
+        Ok(id)
+    }
+
+    fn load(&self, row: &ExecutionRow) -> Result<(Pipeline, Stored)> {
+        let loaded = meridian_pipeline::load_str("journal", &row.definition, &Default::default());
+        let p = loaded.pipelines.into_iter().next().ok_or_else(|| {
+            EngineError::Invalid(format!(
+                "the journal's copy of execution {}'s pipeline cannot be read",
+                row.id
+            ))
+        })?;
+        let stored: Stored = serde_json::from_str(&row.context)
+            .map_err(|e| EngineError::Invalid(format!("the journal's run context of {} is unreadable: {e}", row.id)))?;
+        Ok((p, stored))
+    }
+
+    fn orphan(&self, id: &str) {
+        if let Some(hook) = &self.on_orphan {
+            hook(id);
+        }
+    }
+
+    /// Runs an execution (new, resumed or retried) to its end.
+    pub async fn drive(&self, id: &str) -> Result<ExecutionStatus> {
+        let row = self.journal.execution(id)?;
+        let (p, stored) = self.load(&row)?;
+        let env = Arc::new(stored.env);
+        let stores = region_stores(&p, &env)?;
+
+        // Stop with --abandon: a watcher flips every running action's cancel signal.
+        let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);
+        let watcher = {
+            let journal = self.journal.clone();
+            let id = id.to_string();
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(r) = journal.execution(&id) {
+                        if r.stop_mode.as_deref() == Some("abandon") {
+                            let _ = abandon_tx.send(true);
+                            return;
+                        }
+                        if r.status.is_terminal() {
+                            return;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let result = self
+            .drive_inner(&row, &p, &env, &stores, stored.only_stage, abandon_rx)
+            .await;
+        watcher.abort();
+        let status = result?;
+        if self.journal.executions(None)?.iter().all(|e| e.status.is_terminal()) {
+            if let Err(e) = self.gc(&p, &stores, env.retain).await {
+                eprintln!("note: artifact garbage collection failed: {e}");
+            }
+        }
+        Ok(status)
+    }
+
+    fn stop_mode(&self, id: &str) -> Result<Option<String>> {
+        Ok(self.journal.execution(id)?.stop_mode)
+    }
+
+    async fn drive_inner(
+        &self,
+        row: &ExecutionRow,
+        p: &Pipeline,
+        env: &Arc<RunEnv>,
+        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+        only_stage: Option<usize>,
+        abandon: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<ExecutionStatus> {
+        let id = row.id.as_str();
+        if row.mode == "QUEUED" {
+            let mut said = None;
+            while let Some(ahead) = self.journal.queued_ahead(&row.pipeline, row.seq)? {
+                if said.as_deref() != Some(ahead.id.as_str()) {
+                    self.journal
+                        .set_waiting(id, Some(&format!("queued behind execution {}", ahead.id)))?;
+                    said = Some(ahead.id.clone());
+                }
+                if !crate::journal::owner_alive(ahead.owner_pid, ahead.owner_start) {
+                    self.orphan(&ahead.id);
+                }
+                if self.stop_mode(id)?.is_some() {
+                    return Ok(self
+                        .journal
+                        .execution_event(id, ExecutionEvent::Stop, Some("stopped while queued"))?);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if said.is_some() {
+                self.journal.set_waiting(id, None)?;
+            }
+        }
+        let stage_rows = self.journal.stages(id)?;
+        for (si, stage) in p.stages.iter().enumerate() {
+            if only_stage.is_some_and(|o| o != si) {
+                continue;
+            }
+            if stage_rows.get(si).map(|s| s.status) == Some(ActionStatus::Succeeded) {
+                continue;
+            }
+            if row.mode == "SUPERSEDED" {
+                let mut orphan_said = false;
+                loop {
+                    match self.journal.try_enter_stage(&row.pipeline, row.seq, id, &stage.name)? {
+                        StageEntry::Entered => break,
+                        StageEntry::Superseded(by) => {
+                            let reason = format!("superseded by execution {by} at stage {}", stage.name);
+                            return Ok(self
+                                .journal
+                                .execution_event(id, ExecutionEvent::Supersede, Some(&reason))?);
+                        }
+                        StageEntry::Wait { holder, holder_alive } => {
+                            if !holder_alive && !orphan_said {
+                                self.orphan(&holder);
+                                orphan_said = true;
+                            }
+                            if self.stop_mode(id)?.is_some() {
+                                return Ok(self.journal.execution_event(
+                                    id,
+                                    ExecutionEvent::Stop,
+                                    Some("stopped while waiting"),
+                                )?);
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            }
+            if self.stop_mode(id)?.is_some() {
+                return Ok(self
+                    .journal
+                    .execution_event(id, ExecutionEvent::Stop, Some("stopped by request"))?);
+            }
+            let mut outcome = self.run_stage(row, p, si, stage, env, stores, abandon.clone()).await?;
+            if let StageOutcome::Failed(reason) = &outcome {
+                let on_failure = stage
+                    .on_failure
+                    .as_ref()
+                    .and_then(|f| f.result.clone())
+                    .unwrap_or_else(|| "FAIL".into());
+                match on_failure.as_str() {
+                    "RETRY" => {
+                        let all = stage
+                            .on_failure
+                            .as_ref()
+                            .and_then(|f| f.retry_configuration.as_ref())
+                            .is_some_and(|r| r.retry_mode == "ALL_ACTIONS");
+                        self.reset_stage(id, si, &stage.name, all, &format!("automatic retry after: {reason}"))?;
+                        outcome = self.run_stage(row, p, si, stage, env, stores, abandon.clone()).await?;
+                    }
+                    "ROLLBACK" => {
+                        let last_good = self
+                            .journal
+                            .executions(Some(&row.pipeline))?
+                            .into_iter()
+                            .rev()
+                            .find(|e| e.status == ExecutionStatus::Succeeded && e.seq < row.seq);
+                        let reason = match last_good {
+                            Some(good) => {
+                                let rb = self.start_rollback(p, env, &good, si, id)?;
+                                format!(
+                                    "{reason}; stage {} rolled back by execution {rb} to the artifacts of {}",
+                                    stage.name, good.id
+                                )
+                            }
+                            None => format!("{reason}; no earlier successful execution to roll back to"),
+                        };
+                        outcome = StageOutcome::Failed(reason);
+                    }
+                    _ => {}
+                }
+            }
+            match outcome {
+                StageOutcome::Succeeded => {}
+                StageOutcome::Failed(reason) => {
+                    return Ok(self.journal.execution_event(id, ExecutionEvent::Fail, Some(&reason))?);
+                }
+                StageOutcome::Stopped => {
+                    return Ok(self
+                        .journal
+                        .execution_event(id, ExecutionEvent::Stop, Some("stopped by request"))?);
+                }
+            }
+        }
+        Ok(self.journal.execution_event(id, ExecutionEvent::Succeed, None)?)
+    }
+
+    /// A ROLLBACK: a new execution that re-runs one stage with an earlier execution's artifacts.
+    fn start_rollback(
+        &self,
+        p: &Pipeline,
+        env: &RunEnv,
+        good: &ExecutionRow,
+        stage: usize,
+        failed: &str,
+    ) -> Result<String> {
+        let rb = self.start_with(
+            p,
+            env.clone(),
+            &format!("Rollback of {failed} to {}", good.id),
+            Some(stage),
+        )?;
+        let arts = self.journal.artifacts(&good.id)?;
+        self.journal.write(|tx| {
+            for a in &arts {
+                tx.execute(
+                    "INSERT OR REPLACE INTO artifacts (execution_id, name, digest, size, region) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![rb, a.name, a.digest, a.size, a.region],
+                )?;
+            }
+            Ok(())
+        })?;
+        if let Some(hook) = &self.on_orphan {
+            // The rollback runs in its own process, like a recovered execution.
+            let journal = self.journal.clone();
+            journal.write(|tx| {
+                tx.execute(
+                    "UPDATE executions SET owner_pid = NULL, owner_start = NULL WHERE id = ?1",
+                    [&rb],
+                )?;
+                Ok(())
+            })?;
+            hook(&rb);
+        }
+        Ok(rb)
+    }
+
+    fn reset_stage(&self, id: &str, si: usize, stage: &str, all: bool, why: &str) -> Result<()> {
+        for a in self
+            .journal
+            .actions(id)?
+            .into_iter()
+            .filter(|a| a.stage_idx == si as i64)
+        {
+            let redo = match a.status {
+                ActionStatus::Failed | ActionStatus::Abandoned => true,
+                ActionStatus::Succeeded => all,
+                _ => false,
+            };
+            if redo {
+                self.journal
+                    .reset_action(id, si, stage, &a.name, ActionEvent::Retry, why)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_stage(
+        &self,
+        row: &ExecutionRow,
+        p: &Pipeline,
+        si: usize,
+        stage: &Stage,
+        env: &Arc<RunEnv>,
+        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+        abandon: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<StageOutcome> {
+        let id = row.id.as_str();
+        self.journal
+            .stage_event(id, si, &stage.name, ActionStatus::InProgress)?;
+        let mut groups: BTreeMap<i64, Vec<&Action>> = BTreeMap::new();
+        for a in &stage.actions {
+            groups.entry(a.run_order).or_default().push(a);
+        }
+        for (_, group) in groups {
+            if self.stop_mode(id)?.is_some() {
+                self.journal.stage_event(id, si, &stage.name, ActionStatus::Abandoned)?;
+                return Ok(StageOutcome::Stopped);
+            }
+            let done: BTreeSet<String> = self
+                .journal
+                .actions(id)?
+                .into_iter()
+                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Succeeded)
+                .map(|a| a.name)
+                .collect();
+            let runs = group
+                .iter()
+                .filter(|a| !done.contains(&a.name))
+                .map(|a| self.run_action(row, p, si, stage, a, env, stores, abandon.clone()));
+            let results = futures::future::join_all(runs).await;
+            let mut failures = Vec::new();
+            let mut abandoned = false;
+            for r in results {
+                match r? {
+                    ActionStatus::Failed => failures.push(()),
+                    ActionStatus::Abandoned => abandoned = true,
+                    _ => {}
+                }
+            }
+            // Failures recorded by recovery count too.
+            let failed: Vec<String> = self
+                .journal
+                .actions(id)?
+                .into_iter()
+                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Failed)
+                .map(|a| {
+                    format!(
+                        "action {} ({}) failed: {}",
+                        a.name,
+                        a.region,
+                        a.error.unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !failed.is_empty() {
+                self.journal.stage_event(id, si, &stage.name, ActionStatus::Failed)?;
+                return Ok(StageOutcome::Failed(format!(
+                    "stage {} failed: {}",
+                    stage.name,
+                    failed.join("; ")
+                )));
+            }
+            if abandoned {
+                self.journal.stage_event(id, si, &stage.name, ActionStatus::Abandoned)?;
+                return Ok(StageOutcome::Stopped);
+            }
+        }
+        self.journal.stage_event(id, si, &stage.name, ActionStatus::Succeeded)?;
+        Ok(StageOutcome::Succeeded)
+    }
+
+    fn namespaces(&self, id: &str, p: &Pipeline, env: &RunEnv, started: i64) -> Result<Namespaces> {
+        let mut ns = Namespaces::new();
+        for a in self.journal.actions(id)? {
+            if let (Some(space), ActionStatus::Succeeded) = (a.namespace, a.status) {
+                let vars = ns.entry(space).or_default();
+                for (k, v) in a.output_variables {
+                    vars.insert(k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+                }
+            }
+        }
+        ns.insert("variables".into(), env.variables.clone().into_iter().collect());
+        let cp = ns.entry("codepipeline".into()).or_default();
+        cp.insert("PipelineExecutionId".into(), id.to_string());
+        cp.insert("PipelineName".into(), p.name.clone());
+        cp.insert(
+            "PipelineExecutionStartTime".into(),
+            meridian_core::clock::format_rfc3339(started / 1000),
+        );
+        Ok(ns)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_action(
+        &self,
+        row: &ExecutionRow,
+        p: &Pipeline,
+        si: usize,
+        stage: &Stage,
+        a: &Action,
+        env: &Arc<RunEnv>,
+        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+        mut abandon: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<ActionStatus> {
+        let id = row.id.as_str();
+        let region = a.region.clone().unwrap_or_else(|| env.home_region.clone());
+        let fail = |msg: String| -> Result<ActionStatus> {
+            Ok(self.journal.action_finished(
+                id,
+                si,
+                &stage.name,
+                &a.name,
+                ActionEvent::Fail,
+                Some(&msg),
+                &[],
+                &Default::default(),
+            )?)
+        };
+        let Some(store) = stores.get(&region).cloned() else {
+            return fail(format!(
+                "region {region} has no artifact store: add one to the pipeline's artifactStores"
+            ));
+        };
+        // Resolve variables.
+        let ns = self.namespaces(id, p, env, row.started_at)?;
+        let mut resolved = a.clone();
+        for v in resolved.configuration.values_mut() {
+            match variables::resolve(v, &ns) {
+                Ok(r) => *v = r,
+                Err(e) => return fail(e),
+            }
+        }
+        for c in resolved.commands.iter_mut() {
+            match variables::resolve(c, &ns) {
+                Ok(r) => *c = r,
+                Err(e) => return fail(e),
+            }
+        }
+        let attempt_dir = self
+            .data_dir
+            .join("executions")
+            .join(id)
+            .join(sanitize(&stage.name))
+            .join(sanitize(&a.name));
+        let rows = self.journal.actions(id)?;
+        let attempt = rows
+            .iter()
+            .find(|r| r.stage_idx == si as i64 && r.name == a.name)
+            .map(|r| r.attempt + 1)
+            .unwrap_or(1);
+        let work = attempt_dir.join(format!("attempt-{attempt}"));
+        let log_path = attempt_dir.join(format!("attempt-{attempt}.log"));
+        let _ = std::fs::remove_dir_all(&work);
+        if let Err(e) = std::fs::create_dir_all(&work) {
+            return fail(format!("failed to create the work directory {}: {e}", work.display()));
+        }
+        let echo = self.echo.clone().map(|f| {
+            let prefix = format!("[{} {region}] ", a.name);
+            Arc::new(move |l: &str| f(&format!("{prefix}{l}"))) as crate::providers::Echo
+        });
+        let log = match Log::create(&log_path, echo) {
+            Ok(l) => l,
+            Err(e) => return fail(format!("failed to create the log {}: {e}", log_path.display())),
+        };
+        // Inputs: replicate to this region's store, verify, unpack.
+        let produced: BTreeMap<String, ArtifactRow> = self
+            .journal
+            .artifacts(id)?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let mut inputs = Vec::new();
+        for inp in &a.input_artifacts {
+            let Some(art) = produced.get(&inp.name) else {
+                return fail(format!(
+                    "input artifact {} was not produced by an earlier action",
+                    inp.name
+                ));
+            };
+            let digest: meridian_core::Digest = match art.digest.parse() {
+                Ok(d) => d,
+                Err(e) => return fail(format!("the journal's digest of {} is unreadable: {e}", inp.name)),
+            };
+            if art.region != region {
+                let Some(src) = stores.get(&art.region) else {
+                    return fail(format!(
+                        "artifact {} is in region {}, which has no artifact store",
+                        inp.name, art.region
+                    ));
+                };
+                match store.replicate_from(src.as_ref(), &digest).await {
+                    Ok(0) => log.line(&format!(
+                        "artifact {} ({digest}) is already in the {region} store",
+                        inp.name
+                    )),
+                    Ok(n) => log.line(&format!(
+                        "replicated artifact {} ({n} bytes) from {} to {region}, digest verified",
+                        inp.name, art.region
+                    )),
+                    Err(e) => return fail(format!("failed to replicate artifact {} to {region}: {e}", inp.name)),
+                }
+            }
+            let zip = work.join(format!("{}.zip", sanitize(&inp.name)));
+            let dir = work.join("inputs").join(sanitize(&inp.name));
+            if let Err(e) = store.get_to_file(&digest, &zip).await {
+                return fail(format!("failed to fetch artifact {}: {e}", inp.name));
+            }
+            let (z, d) = (zip.clone(), dir.clone());
+            match tokio::task::spawn_blocking(move || artifacts::unpack(&z, &d)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return fail(e.to_string()),
+                Err(e) => return fail(format!("unpacking failed: {e}")),
+            }
+            let _ = std::fs::remove_file(&zip);
+            inputs.push((inp.name.clone(), dir));
+        }
+        let mut outputs = Vec::new();
+        for o in &a.output_artifacts {
+            let dir = work.join("outputs").join(sanitize(&o.name));
+            let _ = std::fs::create_dir_all(&dir);
+            outputs.push((o.name.clone(), dir));
+        }
+        let provider = self.registry.get(a);
+        // Write-ahead: the journal says InProgress before anything of the action runs.
+        let resolved_json = serde_json::to_string(&resolved.configuration).unwrap_or_default();
+        let attempt = self.journal.action_started(
+            id,
+            si,
+            &stage.name,
+            &a.name,
+            &resolved_json,
+            &log_path.display().to_string(),
+        )?;
+        let Some(provider) = provider else {
+            let t = &a.action_type_id;
+            let msg = format!(
+                "provider {} ({}/{}) is not implemented in local regions yet",
+                t.provider, t.category, t.owner
+            );
+            log.line(&msg);
+            return Ok(self.journal.action_finished(
+                id,
+                si,
+                &stage.name,
+                &a.name,
+                ActionEvent::Fail,
+                Some(&msg),
+                &[],
+                &Default::default(),
+            )?);
+        };
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
+        let ctx = ActionContext {
+            execution_id: id.to_string(),
+            pipeline: p.name.clone(),
+            stage: stage.name.clone(),
+            stage_idx: si,
+            action: resolved,
+            attempt,
+            region: region.clone(),
+            work_dir: work.clone(),
+            inputs,
+            outputs: outputs.clone(),
+            log: log.clone(),
+            cancel: cancel_rx,
+            journal: self.journal.clone(),
+            env: env.clone(),
+        };
+        let minutes = a.timeout_in_minutes.unwrap_or_else(|| default_timeout_minutes(a));
+        let timeout = env.scaled(Duration::from_secs(minutes as u64 * 60));
+        let fut = provider.run(&ctx);
+        tokio::pin!(fut);
+        enum End {
+            Done(std::result::Result<crate::providers::ActionOutput, String>),
+            TimedOut,
+            Abandoned,
+        }
+        let end = tokio::select! {
+            r = &mut fut => End::Done(r),
+            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = abandon.wait_for(|a| *a) => End::Abandoned,
+        };
+        let end = match end {
+            End::Done(r) => End::Done(r),
+            other => {
+                let _ = cancel_tx.send(true);
+                let _ = tokio::time::timeout(Duration::from_secs(10), &mut fut).await;
+                other
+            }
+        };
+        let (ev, error, vars) = match end {
+            End::Done(Ok(out)) => (ActionEvent::Succeed, None, out.variables),
+            End::Done(Err(msg)) => (ActionEvent::Fail, Some(msg), Default::default()),
+            End::TimedOut if a.category() == "Approval" => (
+                ActionEvent::Fail,
+                Some(format!(
+                    "the approval expired after {minutes} minutes without a decision"
+                )),
+                Default::default(),
+            ),
+            End::TimedOut => (
+                ActionEvent::Fail,
+                Some(format!("timed out after {minutes} minutes; its processes were killed")),
+                Default::default(),
+            ),
+            End::Abandoned => (
+                ActionEvent::Abandon,
+                Some("abandoned by `meridian stop --abandon`".to_string()),
+                Default::default(),
+            ),
+        };
+        if let Some(e) = &error {
+            log.line(e);
+        }
+        let mut rows = Vec::new();
+        if ev == ActionEvent::Succeed {
+            for (name, dir) in &outputs {
+                let zip = work.join(format!("{}.out.zip", sanitize(name)));
+                let (d, z) = (dir.clone(), zip.clone());
+                let packed = tokio::task::spawn_blocking(move || artifacts::pack_dir(&d, &z)).await;
+                let stored = match packed {
+                    Ok(Ok(())) => store.put_file(&zip).await.map_err(|e| e.to_string()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = std::fs::remove_file(&zip);
+                match stored {
+                    Ok((digest, size)) => {
+                        log.line(&format!(
+                            "output artifact {name}: {digest} ({size} bytes) in the {region} store"
+                        ));
+                        rows.push(ArtifactRow {
+                            name: name.clone(),
+                            digest: digest.to_string(),
+                            size: size as i64,
+                            region: region.clone(),
+                        });
+                    }
+                    Err(e) => {
+                        let msg = format!("failed to store output artifact {name}: {e}");
+                        return Ok(self.journal.action_finished(
+                            id,
+                            si,
+                            &stage.name,
+                            &a.name,
+                            ActionEvent::Fail,
+                            Some(&msg),
+                            &[],
+                            &Default::default(),
+                        )?);
+                    }
+                }
+            }
+        }
+        Ok(self
+            .journal
+            .action_finished(id, si, &stage.name, &a.name, ev, error.as_deref(), &rows, &vars)?)
+    }
+
+    /// Deletes stored artifacts that no retained execution references.
+    pub async fn gc(
+        &self,
+        _p: &Pipeline,
+        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+        keep: usize,
+    ) -> Result<usize> {
+        let keep = keep.max(1);
+        let retained = self.journal.retained_digests(keep)?;
+        let mut deleted = 0;
+        for store in stores.values() {
+            for d in store.list().await? {
+                if !retained.contains(&d.to_string()) {
+                    store.delete(&d).await?;
+                    deleted += 1;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Executions whose process died while they were in progress.
+    pub fn orphans(&self) -> Result<Vec<ExecutionRow>> {
+        Ok(self.journal.orphans()?)
+    }
+
+    /// Takes over an orphaned execution and repairs its journal: actions that were in progress
+    /// are resumed when safe to repeat and failed otherwise; a stopping execution is stopped.
+    /// Returns whether the execution should now be driven, or `None` when another process took it.
+    pub fn take_over(&self, id: &str) -> Result<Option<bool>> {
+        let row = self.journal.execution(id)?;
+        if row.status.is_terminal() || crate::journal::owner_alive(row.owner_pid, row.owner_start) {
+            return Ok(None);
+        }
+        if !self
+            .journal
+            .claim(id, row.owner_pid, self.journal.pid(), self.journal.self_start())?
+        {
+            return Ok(None);
+        }
+        let (p, _) = self.load(&row)?;
+        let dead = row.owner_pid.unwrap_or(0);
+        let stopping = row.stop_mode.is_some();
+        for a in self
+            .journal
+            .actions(id)?
+            .into_iter()
+            .filter(|a| a.status == ActionStatus::InProgress)
+        {
+            let si = a.stage_idx as usize;
+            let stage = &p.stages[si].name;
+            let model = p.stages[si].actions.iter().find(|x| x.name == a.name);
+            let safe = model
+                .and_then(|m| self.registry.get(m).map(|pr| pr.safe_to_repeat(m)))
+                .unwrap_or(false);
+            if stopping {
+                let why = format!("abandoned: the meridian process (pid {dead}) stopping it ended");
+                self.journal.action_finished(
+                    id,
+                    si,
+                    stage,
+                    &a.name,
+                    ActionEvent::Abandon,
+                    Some(&why),
+                    &[],
+                    &Default::default(),
+                )?;
+            } else if safe {
+                let why = format!(
+                    "the meridian process running it (pid {dead}) ended; {} is safe to repeat, so it runs again",
+                    a.provider
+                );
+                self.journal
+                    .reset_action(id, si, stage, &a.name, ActionEvent::Resume, &why)?;
+            } else {
+                let why = format!(
+                    "interrupted: the meridian process running it (pid {dead}) ended while it was in progress; a {} action is not safe to repeat, so it is marked failed (run `meridian retry {id}` to run it again)",
+                    a.provider
+                );
+                self.journal.action_finished(
+                    id,
+                    si,
+                    stage,
+                    &a.name,
+                    ActionEvent::Fail,
+                    Some(&why),
+                    &[],
+                    &Default::default(),
+                )?;
+            }
+        }
+        if stopping {
+            self.journal
+                .execution_event(id, ExecutionEvent::Stop, Some("stopped (its process had ended)"))?;
+            return Ok(Some(false));
+        }
+        Ok(Some(true))
+    }
+
+    /// `meridian approve`: records the decision for the action's current attempt.
+    pub fn approve(&self, id: &str, action: &str, approved: bool, comment: Option<&str>) -> Result<()> {
+        let a = self
+            .journal
+            .actions(id)?
+            .into_iter()
+            .find(|a| a.name == action)
+            .ok_or_else(|| JournalError::NoSuchAction(id.to_string(), action.to_string()))?;
+        if a.provider != "Manual" {
+            return Err(EngineError::Invalid(format!(
+                "action `{action}` is a {} action, not a manual approval",
+                a.provider
+            )));
+        }
+        if a.status != ActionStatus::InProgress {
+            return Err(EngineError::Invalid(format!(
+                "action `{action}` is {}, not waiting for approval",
+                a.status
+            )));
+        }
+        Ok(self
+            .journal
+            .record_approval(id, a.stage_idx as usize, action, a.attempt, approved, comment)?)
+    }
+
+    /// `meridian retry`: makes a failed or stopped execution run its failed stage again (only the
+    /// failed actions, or all of the stage's actions), then the stages after it.
+    pub fn prepare_retry(&self, id: &str, all_actions: bool) -> Result<String> {
+        let row = self.journal.execution(id)?;
+        if !matches!(row.status, ExecutionStatus::Failed | ExecutionStatus::Stopped) {
+            return Err(EngineError::Invalid(format!(
+                "execution {id} is {}: only a failed or stopped execution can be retried",
+                row.status
+            )));
+        }
+        let (p, _) = self.load(&row)?;
+        let stages = self.journal.stages(id)?;
+        let Some(stage) = stages
+            .iter()
+            .find(|s| s.status != ActionStatus::Succeeded && s.status != ActionStatus::Pending)
+            .or(stages.iter().find(|s| s.status != ActionStatus::Succeeded))
+        else {
+            return Err(EngineError::Invalid(format!("execution {id} has no stage to retry")));
+        };
+        let si = stage.idx as usize;
+        self.reset_stage(id, si, &p.stages[si].name, all_actions, "retried by `meridian retry`")?;
+        self.journal.execution_event(id, ExecutionEvent::Retry, None)?;
+        Ok(p.stages[si].name.clone())
+    }
+
+    /// `meridian stop`: asks the execution's driver to stop (and with `abandon`, to kill its
+    /// running actions now).
+    pub fn stop(&self, id: &str, abandon: bool, reason: &str) -> Result<ExecutionStatus> {
+        Ok(self.journal.request_stop(id, abandon, reason)?)
+    }
+}

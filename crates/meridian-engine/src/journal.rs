@@ -1,0 +1,827 @@
+//! The execution journal: one SQLite database (WAL) per data directory.
+//!
+//! Every state change is one committed transaction, written *before* its effect is carried out
+//! (an action is recorded `InProgress` before its process starts), so a process killed at any
+//! instant leaves a journal that says exactly what may have happened. Several `meridian` processes
+//! share the journal; SQLite's locking serialises their transactions.
+//!
+//! Fault injection: `MERIDIAN_FAULT_KILL_AFTER_WRITES=N` makes the process SIGKILL itself right
+//! after its Nth committed write, which is how the tests kill it at every state transition.
+
+use crate::state::{ActionEvent, ActionStatus, ExecutionEvent, ExecutionStatus, IllegalTransition};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Illegal(#[from] IllegalTransition),
+    #[error("no execution `{0}` in this data directory")]
+    NoSuchExecution(String),
+    #[error("execution `{0}` has no action `{1}`")]
+    NoSuchAction(String, String),
+    #[error("{0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, JournalError>;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT UNIQUE NOT NULL,
+    pipeline TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_reason TEXT,
+    definition TEXT NOT NULL,
+    context TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    owner_pid INTEGER,
+    owner_start INTEGER,
+    waiting TEXT,
+    stop_mode TEXT
+);
+CREATE INDEX IF NOT EXISTS executions_by_pipeline ON executions (pipeline, seq);
+CREATE TABLE IF NOT EXISTS stages (
+    execution_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    ended_at INTEGER,
+    PRIMARY KEY (execution_id, idx)
+);
+CREATE TABLE IF NOT EXISTS actions (
+    execution_id TEXT NOT NULL,
+    stage_idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    region TEXT NOT NULL,
+    run_order INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    namespace TEXT,
+    status TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    started_at INTEGER,
+    ended_at INTEGER,
+    error TEXT,
+    output_variables TEXT NOT NULL DEFAULT '{}',
+    resolved_configuration TEXT,
+    log_path TEXT,
+    PRIMARY KEY (execution_id, stage_idx, name)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    execution_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    region TEXT NOT NULL,
+    PRIMARY KEY (execution_id, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    execution_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    stage TEXT,
+    action TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_execution ON events (execution_id, seq);
+CREATE TABLE IF NOT EXISTS approvals (
+    execution_id TEXT NOT NULL,
+    stage_idx INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    approved INTEGER NOT NULL,
+    comment TEXT,
+    decided_at INTEGER NOT NULL,
+    PRIMARY KEY (execution_id, stage_idx, action, attempt)
+);
+CREATE TABLE IF NOT EXISTS stage_locks (
+    pipeline TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    execution_id TEXT NOT NULL,
+    PRIMARY KEY (pipeline, stage)
+);
+"#;
+
+pub fn now_millis() -> i64 {
+    use meridian_core::Clock;
+    meridian_core::SystemClock.now_millis()
+}
+
+/// The start time of a process (clock ticks since boot), to tell a live owner from a reused pid.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: count fields after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub fn owner_alive(pid: Option<i64>, start: Option<i64>) -> bool {
+    match (pid, start) {
+        (Some(pid), Some(start)) => process_start_time(pid as u32) == Some(start as u64),
+        _ => false,
+    }
+}
+
+pub struct Journal {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+    writes: AtomicU64,
+    kill_after: Option<u64>,
+    pid: u32,
+    start: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRow {
+    pub seq: i64,
+    pub id: String,
+    pub pipeline: String,
+    pub mode: String,
+    pub status: ExecutionStatus,
+    pub status_reason: Option<String>,
+    pub trigger: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub waiting: Option<String>,
+    #[serde(skip)]
+    pub definition: String,
+    #[serde(skip)]
+    pub context: String,
+    #[serde(skip)]
+    pub owner_pid: Option<i64>,
+    #[serde(skip)]
+    pub owner_start: Option<i64>,
+    #[serde(skip)]
+    pub stop_mode: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StageRow {
+    pub idx: i64,
+    pub name: String,
+    pub status: ActionStatus,
+    pub attempt: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActionRow {
+    pub stage_idx: i64,
+    pub name: String,
+    pub region: String,
+    pub run_order: i64,
+    pub provider: String,
+    pub namespace: Option<String>,
+    pub status: ActionStatus,
+    pub attempt: i64,
+    pub started_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub error: Option<String>,
+    pub output_variables: serde_json::Map<String, serde_json::Value>,
+    pub log_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub stage: Option<String>,
+    pub action: Option<String>,
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactRow {
+    pub name: String,
+    pub digest: String,
+    pub size: i64,
+    pub region: String,
+}
+
+/// A new action row, written when its execution is created.
+pub struct NewAction<'a> {
+    pub stage_idx: usize,
+    pub name: &'a str,
+    pub region: &'a str,
+    pub run_order: i64,
+    pub provider: &'a str,
+    pub namespace: Option<&'a str>,
+}
+
+fn exec_from_row(r: &rusqlite::Row) -> rusqlite::Result<ExecutionRow> {
+    let status: String = r.get("status")?;
+    Ok(ExecutionRow {
+        seq: r.get("seq")?,
+        id: r.get("id")?,
+        pipeline: r.get("pipeline")?,
+        mode: r.get("mode")?,
+        status: status
+            .parse()
+            .map_err(|e: String| rusqlite::Error::InvalidColumnName(e))?,
+        status_reason: r.get("status_reason")?,
+        trigger: r.get("trigger")?,
+        started_at: r.get("started_at")?,
+        ended_at: r.get("ended_at")?,
+        waiting: r.get("waiting")?,
+        definition: r.get("definition")?,
+        context: r.get("context")?,
+        owner_pid: r.get("owner_pid")?,
+        owner_start: r.get("owner_start")?,
+        stop_mode: r.get("stop_mode")?,
+    })
+}
+
+fn action_from_row(r: &rusqlite::Row) -> rusqlite::Result<ActionRow> {
+    let status: String = r.get("status")?;
+    let vars: String = r.get("output_variables")?;
+    Ok(ActionRow {
+        stage_idx: r.get("stage_idx")?,
+        name: r.get("name")?,
+        region: r.get("region")?,
+        run_order: r.get("run_order")?,
+        provider: r.get("provider")?,
+        namespace: r.get("namespace")?,
+        status: status
+            .parse()
+            .map_err(|e: String| rusqlite::Error::InvalidColumnName(e))?,
+        attempt: r.get("attempt")?,
+        started_at: r.get("started_at")?,
+        ended_at: r.get("ended_at")?,
+        error: r.get("error")?,
+        output_variables: serde_json::from_str(&vars).unwrap_or_default(),
+        log_path: r.get("log_path")?,
+    })
+}
+
+impl Journal {
+    pub fn open(data_dir: &Path) -> Result<Journal> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            JournalError::Corrupt(format!(
+                "cannot create the data directory `{}`: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let path = data_dir.join("journal.db");
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        let pid = std::process::id();
+        Ok(Journal {
+            conn: Mutex::new(conn),
+            path,
+            writes: AtomicU64::new(0),
+            kill_after: std::env::var("MERIDIAN_FAULT_KILL_AFTER_WRITES")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            pid,
+            start: process_start_time(pid).unwrap_or(0),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction and commits it; counts the write for fault injection.
+    pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        drop(conn);
+        let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.kill_after == Some(n) {
+            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn)
+    }
+
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    fn event(
+        tx: &rusqlite::Transaction,
+        exec: &str,
+        kind: &str,
+        stage: Option<&str>,
+        action: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<()> {
+        tx.execute(
+            "INSERT INTO events (execution_id, at, kind, stage, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![exec, now_millis(), kind, stage, action, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Records a new execution with all its stages and actions `Pending`, owned by this process.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_execution(
+        &self,
+        id: &str,
+        pipeline: &str,
+        mode: &str,
+        definition: &str,
+        context: &str,
+        trigger: &str,
+        stages: &[String],
+        actions: &[NewAction],
+    ) -> Result<i64> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO executions (id, pipeline, mode, status, definition, context, trigger, started_at, owner_pid, owner_start)
+                 VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![id, pipeline, mode, definition, context, trigger, now_millis(), self.pid, self.start as i64],
+            )?;
+            let seq = tx.last_insert_rowid();
+            for (i, s) in stages.iter().enumerate() {
+                tx.execute("INSERT INTO stages (execution_id, idx, name, status) VALUES (?1, ?2, ?3, 'Pending')", params![id, i as i64, s])?;
+            }
+            for a in actions {
+                tx.execute(
+                    "INSERT INTO actions (execution_id, stage_idx, name, region, run_order, provider, namespace, status)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'Pending')",
+                    params![id, a.stage_idx as i64, a.name, a.region, a.run_order, a.provider, a.namespace],
+                )?;
+            }
+            Self::event(tx, id, "ExecutionStarted", None, None, Some(trigger))?;
+            Ok(seq)
+        })
+    }
+
+    fn exec_status(tx: &Connection, id: &str) -> Result<ExecutionStatus> {
+        let s: Option<String> = tx
+            .query_row("SELECT status FROM executions WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        let s = s.ok_or_else(|| JournalError::NoSuchExecution(id.to_string()))?;
+        s.parse().map_err(JournalError::Corrupt)
+    }
+
+    /// Applies an execution event; terminal statuses release the execution's stage locks.
+    pub fn execution_event(&self, id: &str, ev: ExecutionEvent, reason: Option<&str>) -> Result<ExecutionStatus> {
+        self.write(|tx| {
+            let next = Self::exec_status(tx, id)?.apply(ev)?;
+            let ended = next.is_terminal().then(now_millis);
+            tx.execute(
+                "UPDATE executions SET status = ?2, status_reason = COALESCE(?3, status_reason), ended_at = ?4, waiting = NULL,
+                 stop_mode = CASE WHEN ?2 = 'InProgress' THEN NULL ELSE stop_mode END WHERE id = ?1",
+                params![id, next.to_string(), reason, ended],
+            )?;
+            if next.is_terminal() {
+                tx.execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;
+            }
+            if ev == ExecutionEvent::Retry {
+                tx.execute("UPDATE executions SET status_reason = NULL, owner_pid = ?2, owner_start = ?3 WHERE id = ?1", params![id, self.pid, self.start as i64])?;
+            }
+            Self::event(tx, id, &format!("Execution{next}"), None, None, reason)?;
+            Ok(next)
+        })
+    }
+
+    pub fn request_stop(&self, id: &str, abandon: bool, reason: &str) -> Result<ExecutionStatus> {
+        self.write(|tx| {
+            let cur = Self::exec_status(tx, id)?;
+            let next = if cur == ExecutionStatus::Stopping {
+                cur
+            } else {
+                cur.apply(ExecutionEvent::StopRequested)?
+            };
+            let mode = if abandon { "abandon" } else { "wait" };
+            tx.execute(
+                "UPDATE executions SET status = ?2, stop_mode = ?3, status_reason = ?4 WHERE id = ?1",
+                params![id, next.to_string(), mode, reason],
+            )?;
+            Self::event(tx, id, "StopRequested", None, None, Some(&format!("{mode}: {reason}")))?;
+            Ok(next)
+        })
+    }
+
+    pub fn set_waiting(&self, id: &str, waiting: Option<&str>) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("UPDATE executions SET waiting = ?2 WHERE id = ?1", params![id, waiting])?;
+            if let Some(w) = waiting {
+                Self::event(tx, id, "Waiting", None, None, Some(w))?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn stage_event(&self, id: &str, idx: usize, name: &str, status: ActionStatus) -> Result<()> {
+        self.write(|tx| {
+            let now = now_millis();
+            match status {
+                ActionStatus::InProgress => tx.execute(
+                    "UPDATE stages SET status = 'InProgress', attempt = attempt + 1, started_at = ?3, ended_at = NULL WHERE execution_id = ?1 AND idx = ?2",
+                    params![id, idx as i64, now],
+                )?,
+                other => tx.execute(
+                    "UPDATE stages SET status = ?3, ended_at = ?4 WHERE execution_id = ?1 AND idx = ?2",
+                    params![id, idx as i64, other.to_string(), now],
+                )?,
+            };
+            Self::event(tx, id, &format!("Stage{status}"), Some(name), None, None)?;
+            Ok(())
+        })
+    }
+
+    fn action_status(tx: &Connection, id: &str, stage: usize, name: &str) -> Result<ActionStatus> {
+        let s: Option<String> = tx
+            .query_row(
+                "SELECT status FROM actions WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
+                params![id, stage as i64, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        s.ok_or_else(|| JournalError::NoSuchAction(id.to_string(), name.to_string()))?
+            .parse()
+            .map_err(JournalError::Corrupt)
+    }
+
+    /// Records that an action starts, with its resolved configuration and log file: written
+    /// before the action's process exists.
+    pub fn action_started(
+        &self,
+        id: &str,
+        stage: usize,
+        stage_name: &str,
+        name: &str,
+        resolved: &str,
+        log_path: &str,
+    ) -> Result<i64> {
+        self.write(|tx| {
+            let next = Self::action_status(tx, id, stage, name)?.apply(ActionEvent::Start)?;
+            tx.execute(
+                "UPDATE actions SET status = ?4, attempt = attempt + 1, started_at = ?5, ended_at = NULL, error = NULL,
+                 resolved_configuration = ?6, log_path = ?7 WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
+                params![
+                    id,
+                    stage as i64,
+                    name,
+                    next.to_string(),
+                    now_millis(),
+                    resolved,
+                    log_path
+                ],
+            )?;
+            let attempt: i64 = tx.query_row(
+                "SELECT attempt FROM actions WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
+                params![id, stage as i64, name],
+                |r| r.get(0),
+            )?;
+            Self::event(tx, id, "ActionInProgress", Some(stage_name), Some(name), None)?;
+            Ok(attempt)
+        })
+    }
+
+    /// Records an action's end, with its output artifacts and variables, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    pub fn action_finished(
+        &self,
+        id: &str,
+        stage: usize,
+        stage_name: &str,
+        name: &str,
+        ev: ActionEvent,
+        error: Option<&str>,
+        outputs: &[ArtifactRow],
+        variables: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<ActionStatus> {
+        self.write(|tx| {
+            let next = Self::action_status(tx, id, stage, name)?.apply(ev)?;
+            tx.execute(
+                "UPDATE actions SET status = ?4, ended_at = ?5, error = ?6, output_variables = ?7
+                 WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
+                params![id, stage as i64, name, next.to_string(), now_millis(), error, serde_json::Value::Object(variables.clone()).to_string()],
+            )?;
+            for o in outputs {
+                tx.execute(
+                    "INSERT OR REPLACE INTO artifacts (execution_id, name, digest, size, region) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, o.name, o.digest, o.size, o.region],
+                )?;
+            }
+            Self::event(tx, id, &format!("Action{next}"), Some(stage_name), Some(name), error)?;
+            Ok(next)
+        })
+    }
+
+    /// Moves actions back to `Pending` (retry, resume), recording why.
+    pub fn reset_action(
+        &self,
+        id: &str,
+        stage: usize,
+        stage_name: &str,
+        name: &str,
+        ev: ActionEvent,
+        why: &str,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let next = Self::action_status(tx, id, stage, name)?.apply(ev)?;
+            tx.execute(
+                "UPDATE actions SET status = ?4 WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
+                params![id, stage as i64, name, next.to_string()],
+            )?;
+            Self::event(
+                tx,
+                id,
+                &format!("Action{ev:?}"),
+                Some(stage_name),
+                Some(name),
+                Some(why),
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn execution(&self, id: &str) -> Result<ExecutionRow> {
+        self.read(|c| {
+            c.query_row("SELECT * FROM executions WHERE id = ?1", [id], exec_from_row)
+                .optional()?
+                .ok_or_else(|| JournalError::NoSuchExecution(id.to_string()))
+        })
+    }
+
+    /// Finds an execution by its id or a unique prefix of it.
+    pub fn resolve_id(&self, prefix: &str) -> Result<String> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT id FROM executions WHERE id LIKE ?1 || '%' ORDER BY seq")?;
+            let ids: Vec<String> = st.query_map([prefix], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            match ids.len() {
+                1 => Ok(ids.into_iter().next().unwrap_or_default()),
+                0 => Err(JournalError::NoSuchExecution(prefix.to_string())),
+                n => Err(JournalError::Corrupt(format!(
+                    "`{prefix}` matches {n} executions: give more of the id"
+                ))),
+            }
+        })
+    }
+
+    pub fn executions(&self, pipeline: Option<&str>) -> Result<Vec<ExecutionRow>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT * FROM executions WHERE (?1 IS NULL OR pipeline = ?1) ORDER BY seq")?;
+            let rows = st
+                .query_map([pipeline], exec_from_row)?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn stages(&self, id: &str) -> Result<Vec<StageRow>> {
+        self.read(|c| {
+            let mut st = c.prepare("SELECT * FROM stages WHERE execution_id = ?1 ORDER BY idx")?;
+            let rows = st
+                .query_map([id], |r| {
+                    let status: String = r.get("status")?;
+                    Ok(StageRow {
+                        idx: r.get("idx")?,
+                        name: r.get("name")?,
+                        status: status
+                            .parse()
+                            .map_err(|e: String| rusqlite::Error::InvalidColumnName(e))?,
+                        attempt: r.get("attempt")?,
+                        started_at: r.get("started_at")?,
+                        ended_at: r.get("ended_at")?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn actions(&self, id: &str) -> Result<Vec<ActionRow>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT * FROM actions WHERE execution_id = ?1 ORDER BY stage_idx, run_order, rowid")?;
+            let rows = st.query_map([id], action_from_row)?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn events(&self, id: &str) -> Result<Vec<EventRow>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT seq, at, kind, stage, action, detail FROM events WHERE execution_id = ?1 ORDER BY seq",
+            )?;
+            let rows = st
+                .query_map([id], |r| {
+                    Ok(EventRow {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        kind: r.get(2)?,
+                        stage: r.get(3)?,
+                        action: r.get(4)?,
+                        detail: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn artifacts(&self, id: &str) -> Result<Vec<ArtifactRow>> {
+        self.read(|c| {
+            let mut st =
+                c.prepare("SELECT name, digest, size, region FROM artifacts WHERE execution_id = ?1 ORDER BY name")?;
+            let rows = st
+                .query_map([id], |r| {
+                    Ok(ArtifactRow {
+                        name: r.get(0)?,
+                        digest: r.get(1)?,
+                        size: r.get(2)?,
+                        region: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// Digests referenced by the newest `keep` executions of every pipeline.
+    pub fn retained_digests(&self, keep: usize) -> Result<std::collections::BTreeSet<String>> {
+        self.read(|c| {
+            let mut st = c.prepare(
+                "SELECT a.digest FROM artifacts a JOIN executions e ON e.id = a.execution_id
+                 WHERE e.seq IN (SELECT seq FROM executions e2 WHERE e2.pipeline = e.pipeline ORDER BY seq DESC LIMIT ?1)
+                    OR e.status IN ('InProgress', 'Stopping')",
+            )?;
+            let rows = st.query_map([keep as i64], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })
+    }
+
+    pub fn record_approval(
+        &self,
+        id: &str,
+        stage: usize,
+        action: &str,
+        attempt: i64,
+        approved: bool,
+        comment: Option<&str>,
+    ) -> Result<()> {
+        self.write(|tx| {
+            let status = Self::action_status(tx, id, stage, action)?;
+            if status != ActionStatus::InProgress {
+                return Err(JournalError::Corrupt(format!("action `{action}` is {status}, not waiting for approval")));
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO approvals (execution_id, stage_idx, action, attempt, approved, comment, decided_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![id, stage as i64, action, attempt, approved, comment, now_millis()],
+            )?;
+            let detail = format!("{}{}", if approved { "approved" } else { "rejected" }, comment.map(|c| format!(": {c}")).unwrap_or_default());
+            Self::event(tx, id, "ApprovalRecorded", None, Some(action), Some(&detail))?;
+            Ok(())
+        })
+    }
+
+    pub fn approval(
+        &self,
+        id: &str,
+        stage: usize,
+        action: &str,
+        attempt: i64,
+    ) -> Result<Option<(bool, Option<String>)>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT approved, comment FROM approvals WHERE execution_id = ?1 AND stage_idx = ?2 AND action = ?3 AND attempt = ?4",
+                params![id, stage as i64, action, attempt],
+                |r| Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?)),
+            )
+            .optional()?)
+        })
+    }
+
+    /// SUPERSEDED mode: tries to move `id` into `stage` of its pipeline. Returns `Entered`, or
+    /// `Wait(holder)` while another execution holds the stage, or `Superseded(by)` when a newer
+    /// execution waits at the same boundary.
+    pub fn try_enter_stage(&self, pipeline: &str, seq: i64, id: &str, stage: &str) -> Result<StageEntry> {
+        self.write(|tx| {
+            let holder: Option<(String, String, Option<i64>, Option<i64>)> = tx
+                .query_row(
+                    "SELECT l.execution_id, e.status, e.owner_pid, e.owner_start FROM stage_locks l JOIN executions e ON e.id = l.execution_id
+                     WHERE l.pipeline = ?1 AND l.stage = ?2",
+                    params![pipeline, stage],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let newer: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM executions WHERE pipeline = ?1 AND seq > ?2 AND waiting = ?3 AND status = 'InProgress' ORDER BY seq DESC LIMIT 1",
+                    params![pipeline, seq, format!("stage {stage}")],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let free = match &holder {
+                None => true,
+                Some((h, status, _, _)) => h == id || status != "InProgress" && status != "Stopping",
+            };
+            if free {
+                tx.execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;
+                tx.execute("INSERT OR REPLACE INTO stage_locks (pipeline, stage, execution_id) VALUES (?1, ?2, ?3)", params![pipeline, stage, id])?;
+                tx.execute("UPDATE executions SET waiting = NULL WHERE id = ?1", [id])?;
+                return Ok(StageEntry::Entered);
+            }
+            if let Some(newer) = newer {
+                return Ok(StageEntry::Superseded(newer));
+            }
+            let (h, _, pid, start) = holder.unwrap_or_default();
+            tx.execute("UPDATE executions SET waiting = ?2 WHERE id = ?1", params![id, format!("stage {stage}")])?;
+            Ok(StageEntry::Wait { holder: h, holder_alive: owner_alive(pid, start) })
+        })
+    }
+
+    /// QUEUED mode: the oldest unfinished execution of the pipeline that is older than `seq`.
+    pub fn queued_ahead(&self, pipeline: &str, seq: i64) -> Result<Option<ExecutionRow>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT * FROM executions WHERE pipeline = ?1 AND seq < ?2 AND status IN ('InProgress', 'Stopping') ORDER BY seq LIMIT 1",
+                params![pipeline, seq],
+                exec_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Executions left in progress by processes that no longer exist.
+    pub fn orphans(&self) -> Result<Vec<ExecutionRow>> {
+        let rows = self.read(|c| {
+            let mut st =
+                c.prepare("SELECT * FROM executions WHERE status IN ('InProgress', 'Stopping') ORDER BY seq")?;
+            let rows: Vec<ExecutionRow> = st.query_map([], exec_from_row)?.collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })?;
+        Ok(rows
+            .into_iter()
+            .filter(|r| !owner_alive(r.owner_pid, r.owner_start))
+            .collect())
+    }
+
+    /// Takes over an orphaned execution; false when another process took it first.
+    pub fn claim(&self, id: &str, old_pid: Option<i64>, new_pid: u32, new_start: u64) -> Result<bool> {
+        self.write(|tx| {
+            let n = tx.execute(
+                "UPDATE executions SET owner_pid = ?3, owner_start = ?4 WHERE id = ?1 AND owner_pid IS ?2 AND status IN ('InProgress', 'Stopping')",
+                params![id, old_pid, new_pid as i64, new_start as i64],
+            )?;
+            if n == 1 {
+                Self::event(tx, id, "Recovered", None, None, Some(&format!("taken over by pid {new_pid} from pid {}", old_pid.unwrap_or(0))))?;
+            }
+            Ok(n == 1)
+        })
+    }
+
+    /// Makes this process the owner of an execution (before `meridian retry` drives it).
+    pub fn own(&self, id: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE executions SET owner_pid = ?2, owner_start = ?3 WHERE id = ?1",
+                params![id, self.pid, self.start as i64],
+            )?;
+            Ok(())
+        })
+    }
+
+    pub fn self_start(&self) -> u64 {
+        self.start
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StageEntry {
+    Entered,
+    Wait { holder: String, holder_alive: bool },
+    Superseded(String),
+}

@@ -1,0 +1,20 @@
+//! Meridian's engine: runs pipelines the way CodePipeline does, on one machine.
+//!
+//! - [`journal`]: the crash-safe record of every execution (SQLite, WAL), written before effects.
+//! - [`state`]: the pure state machines.
+//! - [`artifacts`]: deterministic zip artifacts, per-region stores, verified replication.
+//! - [`providers`]: what actions do (source, commands, approval, ...), behind a trait.
+//! - [`driver`]: scheduling (stages, run orders, regions in parallel), execution modes, recovery.
+//!
+//! It must not know about the CLI or terminals: it reports through the journal.
+
+pub mod artifacts;
+pub mod driver;
+pub mod journal;
+pub mod providers;
+pub mod state;
+pub mod variables;
+
+pub use driver::{Engine, EngineError};
+pub use providers::RunEnv;
+pub use state::{ActionStatus, ExecutionStatus};

@@ -1,0 +1,73 @@
+//! Running a shell script as a process group whose output goes to the action's log, and which is
+//! killed whole (every child too) on cancel.
+
+use super::Log;
+use std::path::Path;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+pub enum ShellEnd {
+    Exited(i32),
+    Killed,
+}
+
+/// Runs `script` with `bash` in `cwd`; returns how it ended.
+pub async fn run(
+    script: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    log: &Log,
+    cancel: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<ShellEnd, String> {
+    let mut cmd = tokio::process::Command::new("bash");
+    cmd.arg("-c")
+        .arg(script)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.process_group(0).kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("failed to start bash in `{}`: {e}", cwd.display()))?;
+    let pgid = child.id().map(|p| p as i32);
+    let out = child.stdout.take().map(|s| pump(BufReader::new(s), log.clone()));
+    let err = child.stderr.take().map(|s| pump(BufReader::new(s), log.clone()));
+    let status = tokio::select! {
+        s = child.wait() => Some(s.map_err(|e| format!("failed to wait for bash: {e}"))?),
+        _ = cancel.wait_for(|c| *c) => None,
+    };
+    if status.is_none() {
+        if let Some(pgid) = pgid {
+            // SAFETY: killpg(2) has no memory-safety preconditions.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+        let _ = child.wait().await;
+    }
+    for t in [out, err].into_iter().flatten() {
+        let _ = t.await;
+    }
+    Ok(match status {
+        None => ShellEnd::Killed,
+        Some(s) => ShellEnd::Exited(s.code().unwrap_or(-1)),
+    })
+}
+
+fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(r: BufReader<R>, log: Log) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = r.lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            log.line(&line);
+        }
+    })
+}
+
+/// Quotes a value for bash.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
