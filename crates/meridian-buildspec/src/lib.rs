@@ -6,12 +6,15 @@
 //!   commands, phase transitions, `finally`, timeouts that kill the process tree, masked secrets,
 //!   reports ([`reports`]), artifacts ([`artifacts`]) and cache.
 //! - [`secrets`]: the local regions' encrypted parameter store and secrets store.
+//! - [`package`]: a CloudFormation/SAM template packaged once per region, as `aws cloudformation
+//!   package` does for one, into the caller's per-region stores, with deterministic zips.
 //!
 //! What this crate must not do: talk to AWS, know about pipelines or executions (the engine calls
 //! it), or print anything itself (logs go to the caller's sink and to the build's log file).
 
 pub mod artifacts;
 pub mod files;
+pub mod package;
 pub mod plan;
 pub mod reports;
 pub mod runner;
