@@ -405,7 +405,7 @@ impl Reader<'_> {
                 }
             },
         };
-        let run_as = find(&entries, "run-as").and_then(|n| self.string(n, "run-as"));
+        let run_as = find(&entries, "run-as").and_then(|n| self.run_as(n));
         for key in ["proxy", "batch"] {
             if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(key)) {
                 let what = if key == "proxy" {
@@ -536,6 +536,15 @@ impl Reader<'_> {
         }
         if let Some(v) = find(&m, "git-credential-helper") {
             env.git_credential_helper = self.bool(v, "git-credential-helper");
+            if env.git_credential_helper {
+                self.diags.push(
+                    Diagnostic::warning(
+                        "ignored",
+                        "`git-credential-helper` is ignored: git uses this machine's own credentials",
+                    )
+                    .at(v.span),
+                );
+            }
         }
         env
     }
@@ -565,7 +574,7 @@ impl Reader<'_> {
             if !v.is_null() {
                 if let Some(pm) = self.map(v, key) {
                     self.unknown_keys(&pm, PHASE_KEYS, key);
-                    phase.run_as = find(&pm, "run-as").and_then(|n| self.string(n, "run-as"));
+                    phase.run_as = find(&pm, "run-as").and_then(|n| self.run_as(n));
                     if let Some(of) = find(&pm, "on-failure") {
                         phase.on_failure = self.on_failure(of);
                     }
@@ -593,6 +602,18 @@ impl Reader<'_> {
         }
         phases.sort_by_key(|p| p.name);
         phases
+    }
+
+    fn run_as(&mut self, n: &Node) -> Option<String> {
+        let user = self.string(n, "run-as")?;
+        self.diags.push(
+            Diagnostic::warning(
+                "ignored",
+                format!("`run-as: {user}` is not applied: Meridian runs commands as the current user"),
+            )
+            .at(n.span),
+        );
+        Some(user)
     }
 
     fn on_failure(&mut self, n: &Node) -> OnFailure {

@@ -211,6 +211,19 @@ fn diagnostics_render_with_snippet_and_help() {
 }
 
 #[test]
+fn run_as_and_git_credential_helper_are_read_with_a_warning() {
+    let parsed = parse_str(
+        "b.yml",
+        "version: 0.2\nrun-as: builder\nenv:\n  git-credential-helper: yes\nphases:\n  build:\n    run-as: root\n    commands: [ls]\n",
+    );
+    assert!(!parsed.has_errors());
+    assert_eq!(parsed.diagnostics.iter().filter(|d| d.code == "ignored").count(), 3);
+    let spec = parsed.spec.unwrap();
+    assert_eq!(spec.run_as.as_deref(), Some("builder"));
+    assert!(spec.env.git_credential_helper);
+}
+
+#[test]
 fn unknown_keys_are_warnings_with_the_closest_name() {
     let parsed = parse_str("b.yml", "version: 0.2\nphases:\n  build:\n    comands: [ls]\n");
     assert!(!parsed.has_errors());
