@@ -6,6 +6,8 @@
 //!   commands, phase transitions, `finally`, timeouts that kill the process tree, masked secrets,
 //!   reports ([`reports`]), artifacts ([`artifacts`]) and cache.
 //! - [`secrets`]: the local regions' encrypted parameter store and secrets store.
+//! - [`project`]: a build project's buildspec and variables, and the CodeBuild action's
+//!   `EnvironmentVariables`, as the runner takes them.
 //! - [`package`]: a CloudFormation/SAM template packaged once per region, as `aws cloudformation
 //!   package` does for one, into the caller's per-region stores, with deterministic zips.
 //!
@@ -16,6 +18,7 @@ pub mod artifacts;
 pub mod files;
 pub mod package;
 pub mod plan;
+pub mod project;
 pub mod reports;
 pub mod runner;
 pub mod secrets;
