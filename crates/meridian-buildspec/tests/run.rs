@@ -577,3 +577,35 @@ fn a_work_directory_inside_the_source_is_not_copied_into_itself() {
         "no .meridian"
     );
 }
+
+#[test]
+fn multi_line_commands_quotes_and_unterminated_output_run_as_written() {
+    let spec = r#"
+version: 0.2
+phases:
+  build:
+    commands:
+      - |
+        if [ -n "$CODEBUILD_SRC_DIR" ]; then
+          echo 'it'"'"'s "quoted" \ back' > quoted.txt
+        fi
+      - printf 'no newline at the end'
+      - echo "next line"
+"#;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let s2 = seen.clone();
+    let o = build("quoting", spec, &[], |c| {
+        c.on_log = Some(Arc::new(move |l: &str| s2.lock().unwrap().push(l.to_string())))
+    });
+    assert_eq!(o.status, Status::Succeeded, "{}", log(&o));
+    assert_eq!(
+        fs::read_to_string(o.src_dir.join("quoted.txt")).unwrap(),
+        "it's \"quoted\" \\ back\n"
+    );
+    let seen = seen.lock().unwrap();
+    let at = seen
+        .iter()
+        .position(|l| l == "no newline at the end")
+        .expect("the partial line is logged");
+    assert!(seen[at + 1..].iter().any(|l| l == "next line"));
+}
