@@ -248,7 +248,15 @@ impl Engine {
             .drive_inner(&row, &p, &env, &stores, stored.only_stage, abandon_rx)
             .await;
         watcher.abort();
-        let status = result?;
+        let status = match result {
+            Ok(s) => s,
+            Err(e) => {
+                // Never leave an execution in progress behind an internal error: record it.
+                let reason = format!("Meridian could not continue the execution: {e}");
+                let _ = self.journal.execution_event(id, ExecutionEvent::Fail, Some(&reason));
+                return Err(e);
+            }
+        };
         if self.journal.executions(None)?.iter().all(|e| e.status.is_terminal()) {
             if let Err(e) = self.gc(&p, &stores, env.retain).await {
                 eprintln!("note: artifact garbage collection failed: {e}");
@@ -374,7 +382,13 @@ impl Engine {
                 }
             }
             match outcome {
-                StageOutcome::Succeeded => {}
+                StageOutcome::Succeeded => {
+                    // A finished stage is free for the next execution, even while this one
+                    // waits to enter the next stage (where it can be superseded).
+                    if row.mode == "SUPERSEDED" {
+                        self.journal.release_stage_locks(id)?;
+                    }
+                }
                 StageOutcome::Failed(reason) => {
                     return Ok(self.journal.execution_event(id, ExecutionEvent::Fail, Some(&reason))?);
                 }
@@ -471,16 +485,18 @@ impl Engine {
                 self.journal.stage_event(id, si, &stage.name, ActionStatus::Abandoned)?;
                 return Ok(StageOutcome::Stopped);
             }
-            let done: BTreeSet<String> = self
+            // Only actions not yet run in this attempt: succeeded ones are kept (resume), and
+            // ones that recovery failed stay failed.
+            let pending: BTreeSet<String> = self
                 .journal
                 .actions(id)?
                 .into_iter()
-                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Succeeded)
+                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Pending)
                 .map(|a| a.name)
                 .collect();
             let runs = group
                 .iter()
-                .filter(|a| !done.contains(&a.name))
+                .filter(|a| pending.contains(&a.name))
                 .map(|a| self.run_action(row, p, si, stage, a, env, stores, abandon.clone()));
             let results = futures::future::join_all(runs).await;
             let mut failures = Vec::new();

@@ -763,6 +763,13 @@ impl Journal {
         })
     }
 
+    pub fn release_stage_locks(&self, id: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;
+            Ok(())
+        })
+    }
+
     /// QUEUED mode: the oldest unfinished execution of the pipeline that is older than `seq`.
     pub fn queued_ahead(&self, pipeline: &str, seq: i64) -> Result<Option<ExecutionRow>> {
         self.read(|c| {

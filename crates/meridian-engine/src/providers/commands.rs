@@ -50,12 +50,15 @@ impl ActionProvider for Commands {
             let vars_file = ctx.work_dir.join("output-variables");
             let failed_file = ctx.work_dir.join("failed-command");
             let mut script = String::new();
+            // The index of the running command is written before it runs, so that a command
+            // that exits the shell itself (`exit 3`) is still named.
+            let failed = shell::quote(&failed_file.display().to_string());
             for (i, c) in a.commands.iter().enumerate() {
                 script.push_str(&format!(
-                    "{c}\n__meridian_status=$?\nif [ $__meridian_status -ne 0 ]; then echo {i} > {}; exit $__meridian_status; fi\n",
-                    shell::quote(&failed_file.display().to_string())
+                    "printf {i} > {failed}\n{c}\n__meridian_status=$?\nif [ $__meridian_status -ne 0 ]; then exit $__meridian_status; fi\n"
                 ));
             }
+            script.push_str(&format!("rm -f {failed}\n"));
             for v in &a.output_variables {
                 script.push_str(&format!(
                     "printf '%s=%s\\0' {} \"${{{v}-}}\" >> {}\n",
