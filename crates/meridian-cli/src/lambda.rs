@@ -331,7 +331,7 @@ const VERSION_HEADER: &str =
 
 fn print_versions(list: &[FunctionVersion], output: OutputFormat, key: &str) {
     match output {
-        OutputFormat::Json => print_json(&json!({ key: list.iter().map(|v| v.to_aws_json(None)).collect::<Vec<_>>() })),
+        OutputFormat::Json => print_json(&json!({ key: list.iter().map(|v| v.to_aws_json()).collect::<Vec<_>>() })),
         OutputFormat::Text => {
             println!("{VERSION_HEADER}");
             for v in list {
@@ -368,7 +368,7 @@ pub fn lambda(cmd: LambdaCommand, global: &Global) -> anyhow::Result<ExitCode> {
         LambdaCommand::Get { region: r, function } => {
             let (v, reserved) = try_lambda!(host.get_function(&region(&r)?, &function, None));
             match out {
-                OutputFormat::Json => print_json(&v.to_aws_json(reserved)),
+                OutputFormat::Json => print_json(&v.to_aws_json()),
                 OutputFormat::Text => {
                     println!("{}", v.version_arn());
                     println!("  runtime      {}", v.runtime);
@@ -557,7 +557,7 @@ pub fn lambda(cmd: LambdaCommand, global: &Global) -> anyhow::Result<ExitCode> {
 
 fn print_one(v: &FunctionVersion, out: OutputFormat) {
     match out {
-        OutputFormat::Json => print_json(&v.to_aws_json(None)),
+        OutputFormat::Json => print_json(&v.to_aws_json()),
         OutputFormat::Text => println!("{}", v.version_arn()),
     }
 }

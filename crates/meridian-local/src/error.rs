@@ -54,6 +54,8 @@ pub enum LambdaError {
         #[source]
         source: std::io::Error,
     },
+    #[error("no Lambda API operation at {0}")]
+    UnknownOperation(String),
     #[error("{0}")]
     Service(String),
 }
@@ -72,6 +74,7 @@ impl LambdaError {
             LambdaError::ResourceConflict(_) => "ResourceConflictException",
             LambdaError::InvalidZipFile(_) => "InvalidZipFileException",
             LambdaError::InvalidRuntime(_) => "InvalidParameterValueException",
+            LambdaError::UnknownOperation(_) => "UnknownOperationException",
             LambdaError::Store { .. } | LambdaError::Io { .. } | LambdaError::Service(_) => "ServiceException",
         }
     }
@@ -81,7 +84,8 @@ impl LambdaError {
         match self {
             LambdaError::FunctionNotFound { .. }
             | LambdaError::AliasNotFound { .. }
-            | LambdaError::VersionNotFound { .. } => 404,
+            | LambdaError::VersionNotFound { .. }
+            | LambdaError::UnknownOperation(_) => 404,
             LambdaError::TooManyRequests { .. } => 429,
             LambdaError::RequestTooLarge { .. } => 413,
             LambdaError::ResourceConflict(_) => 409,

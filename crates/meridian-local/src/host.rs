@@ -870,10 +870,7 @@ impl LambdaHost {
 
     async fn start_env(&self, r: &Resolved) -> std::result::Result<Arc<Env>, (InitFailure, Vec<u8>)> {
         let launch = self.launch(r).await.map_err(|f| (f, Vec::new()))?;
-        match Env::start(launch, "AWS_LAMBDA_RUNTIME_API", self.inner.cfg.init_timeout).await {
-            Ok(env) => Ok(env),
-            Err(f) => Err((f, Vec::new())),
-        }
+        Env::start(launch, "AWS_LAMBDA_RUNTIME_API", self.inner.cfg.init_timeout).await
     }
 
     async fn launch(&self, r: &Resolved) -> std::result::Result<Launch, InitFailure> {

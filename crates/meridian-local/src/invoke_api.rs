@@ -6,7 +6,6 @@
 
 use crate::error::LambdaError;
 use crate::host::{InvokeRequest, LambdaHost};
-use crate::model::function_arn;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -261,18 +260,14 @@ async fn route_inner(
             ))
         }
         (&Method::GET, ["2015-03-31", "functions"]) => {
-            let fns: Vec<Value> = host
-                .list_functions(&region)?
-                .iter()
-                .map(|f| f.to_aws_json(None))
-                .collect();
+            let fns: Vec<Value> = host.list_functions(&region)?.iter().map(|f| f.to_aws_json()).collect();
             ok(json!({"Functions": fns}))
         }
         (&Method::GET, ["2015-03-31", "functions", function]) => {
             let (v, reserved) = host.get_function(&region, function, qualifier.as_deref())?;
             let location = crate::code::code_dir(&host.config().data_dir, &v.region, &v.code_sha256);
             let mut out = json!({
-                "Configuration": v.to_aws_json(reserved),
+                "Configuration": v.to_aws_json(),
                 "Code": {"RepositoryType": "S3", "Location": format!("file://{}", location.display())},
             });
             if let Some(r) = reserved {
@@ -281,15 +276,15 @@ async fn route_inner(
             ok(out)
         }
         (&Method::GET, ["2015-03-31", "functions", function, "configuration"]) => {
-            let (v, reserved) = host.get_function(&region, function, qualifier.as_deref())?;
-            ok(v.to_aws_json(reserved))
+            let (v, _) = host.get_function(&region, function, qualifier.as_deref())?;
+            ok(v.to_aws_json())
         }
         (&Method::GET, ["2015-03-31", "functions", function, "versions"]) => {
             let name = function_name(function)?;
             let vs: Vec<Value> = host
                 .list_versions(&region, &name)?
                 .iter()
-                .map(|v| v.to_aws_json(None))
+                .map(|v| v.to_aws_json())
                 .collect();
             ok(json!({"Versions": vs}))
         }
@@ -297,7 +292,7 @@ async fn route_inner(
             let name = function_name(function)?;
             let body = body_json(&read_body(req, 1 << 20).await?)?;
             let v = host.publish_version(&region, &name, body.get("Description").and_then(Value::as_str))?;
-            created(v.to_aws_json(None))
+            created(v.to_aws_json())
         }
         (&Method::GET, ["2015-03-31", "functions", function, "aliases"]) => {
             let name = function_name(function)?;
@@ -345,12 +340,7 @@ async fn route_inner(
             )?;
             ok(a.to_aws_json())
         }
-        _ => Err(LambdaError::FunctionNotFound {
-            arn: format!(
-                "{} (no Lambda API operation at {method} {path})",
-                function_arn(&region, "-")
-            ),
-        }),
+        _ => Err(LambdaError::UnknownOperation(format!("{method} {path}"))),
     }
 }
 

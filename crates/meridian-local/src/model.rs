@@ -188,8 +188,7 @@ impl FunctionVersion {
     }
 
     /// `FunctionConfiguration` as the Lambda API returns it.
-    pub fn to_aws_json(&self, reserved_concurrency: Option<u32>) -> Value {
-        let _ = reserved_concurrency;
+    pub fn to_aws_json(&self) -> Value {
         let arn = if self.version == LATEST {
             self.function_arn()
         } else {

@@ -120,18 +120,25 @@ impl Drop for Env {
 
 impl Env {
     /// Starts the process and waits until its runtime asks for the first invocation.
+    /// On failure, also returns what the process wrote before it was stopped.
     pub(crate) async fn start(
         launch: Launch,
         runtime_api_env: &str,
         init_timeout: Duration,
-    ) -> Result<Arc<Env>, InitFailure> {
+    ) -> Result<Arc<Env>, (InitFailure, Vec<u8>)> {
         let started = Instant::now();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| InitFailure::Spawn(format!("failed to bind a Runtime API port: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| InitFailure::Spawn(format!("failed to read the Runtime API address: {e}")))?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| {
+            (
+                InitFailure::Spawn(format!("failed to bind a Runtime API port: {e}")),
+                Vec::new(),
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| {
+            (
+                InitFailure::Spawn(format!("failed to read the Runtime API address: {e}")),
+                Vec::new(),
+            )
+        })?;
         let (tx, rx) = mpsc::channel(1);
         let (init_tx, init_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
@@ -155,10 +162,8 @@ impl Env {
             Ok(c) => c,
             Err(e) => {
                 server.abort();
-                return Err(InitFailure::Spawn(format!(
-                    "failed to start {}: {e}",
-                    launch.program.display()
-                )));
+                let why = format!("failed to start {}: {e}", launch.program.display());
+                return Err((InitFailure::Spawn(why), Vec::new()));
             }
         };
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -214,7 +219,9 @@ impl Env {
             }
             Err(f) => {
                 env.kill_now();
-                Err(f)
+                let _ = tokio::time::timeout(Duration::from_millis(200), wait_exit(&mut exit)).await;
+                env.settle_logs(Duration::from_millis(20)).await;
+                Err((f, env.take_logs()))
             }
         }
     }
@@ -241,7 +248,11 @@ impl Env {
         let result = tokio::select! {
             r = reply_rx => match r {
                 Ok(reply) => EnvResult::Reply(reply),
-                Err(_) => EnvResult::Exited(wait_exit(&mut exit).await),
+                // The runtime asked for more work without answering: it is broken, stop it.
+                Err(_) => {
+                    self.kill_now();
+                    EnvResult::Exited("the runtime asked for the next invocation without answering this one".into())
+                }
             },
             status = wait_exit(&mut exit) => EnvResult::Exited(status),
             _ = tokio::time::sleep(timeout) => {

@@ -210,7 +210,14 @@ async fn failures_are_reported_as_lambda_reports_them() {
         .unwrap();
     assert!(r.cold_start && r.function_error.is_none());
 
-    let r = host.invoke(&us(), InvokeRequest::new("noinit", "{}")).await.unwrap();
+    let mut req = InvokeRequest::new("noinit", "{}");
+    req.tail_logs = true;
+    let r = host.invoke(&us(), req).await.unwrap();
+    let log = r.log_text().unwrap();
+    assert!(
+        log.contains("Unable to import module 'missing_module'"),
+        "init output is in the log: {log}"
+    );
     assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
     let e = json_of(&r.payload);
     assert_eq!(e["errorType"], "Runtime.ImportModuleError");
@@ -587,6 +594,14 @@ async fn invoke_api_speaks_the_lambda_wire_protocol() {
             "",
             404,
             Some("ResourceNotFoundException"),
+        ),
+        (
+            "DELETE",
+            "/2015-03-31/functions/echo/policy",
+            vec![],
+            "",
+            404,
+            Some("UnknownOperationException"),
         ),
     ];
     for (method, path, headers, body, want, error_type) in cases {
