@@ -708,3 +708,113 @@ fn killed_at_every_transition_then_recovered() {
         "some kills hit an unsafe action: {outcomes:?}"
     );
 }
+
+/// Git source, a CodeBuild build from the repository's buildspec, and packaging for three regions:
+/// each region's template points at code stored once in that region's own store.
+#[test]
+fn build_and_package_for_three_regions() {
+    let env = setup();
+    let app = &env.repo;
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("src/index.js"),
+        "exports.handler = async () => ({ statusCode: 200, body: 'hi' });\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("template.yaml"),
+        "AWSTemplateFormatVersion: '2010-09-09'\nTransform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n  Hello2:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: ./src\n      Handler: index.handler\n      Runtime: nodejs20.x\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("buildspec.yml"),
+        "version: 0.2\nenv:\n  exported-variables: [BUILT_FOR]\nphases:\n  build:\n    commands:\n      - export BUILT_FOR=$STAGE-$AWS_REGION\n      - echo \"built $CODEBUILD_RESOLVED_SOURCE_VERSION\" > src/build-info.txt\nartifacts:\n  files: ['**/*']\n",
+    )
+    .unwrap();
+    git(app, &["add", "."]);
+    git(app, &["commit", "-q", "-m", "app"]);
+    let build = json!({"name": "Build", "namespace": "Build", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+        "configuration": {"ProjectName": "app-build"}, "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "BuildOutput"}]});
+    let package = json!({"name": "Package", "actionTypeId": {"category": "Build", "owner": "Meridian", "provider": "Package", "version": "1"},
+        "configuration": {"TemplatePath": "BuildOutput::template.yaml", "Regions": REGIONS.join(",")},
+        "inputArtifacts": [{"name": "BuildOutput"}], "outputArtifacts": [{"name": "Packaged"}]});
+    let verify: Vec<Value> = REGIONS
+        .iter()
+        .map(|r| {
+            commands(
+                &format!("Verify-{r}"),
+                Some(r),
+                &["grep -c 'sha256/' packaged-template-$AWS_REGION.yaml"],
+                &["Packaged"],
+                &[],
+            )
+        })
+        .collect();
+    let file = pipeline(
+        &env,
+        "pkg",
+        "QUEUED",
+        vec![
+            json!({"name": "Build", "actions": [build]}),
+            json!({"name": "Package", "actions": [package]}),
+            json!({"name": "Verify", "actions": verify}),
+        ],
+    );
+    let mut p: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    p["pipeline"]["meridian"] = json!({"buildProjects": {"app-build": {"buildspec": {"path": "buildspec.yml"},
+        "environmentVariables": [{"name": "STAGE", "value": "prod", "type": "PLAINTEXT"}]}}});
+    std::fs::write(&file, p.to_string()).unwrap();
+    let out = run(&env, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = json_of(&out);
+    let id = v["executionId"].as_str().unwrap();
+    assert_eq!(action(&v, "Build")["outputVariables"]["BUILT_FOR"], "prod-us-east-1");
+    assert_eq!(
+        action(&v, "Package")["outputVariables"]["UploadedObjects"],
+        "3",
+        "one object per region for two functions sharing code"
+    );
+    let build_log = log(&env, id, "Build");
+    assert!(
+        build_log.contains("BUILD") || build_log.contains("build"),
+        "{build_log}"
+    );
+    // Unpack the Packaged artifact and check every region's template.
+    let arts = show(&env, id)["artifacts"].clone();
+    let packaged = arts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Packaged")
+        .unwrap();
+    let digest = packaged["digest"].as_str().unwrap().trim_start_matches("sha256:");
+    let zip = env.data.join(format!("s3/pkg-artifacts-us-east-1/sha256/{digest}.zip"));
+    let dir = env.root.join("packaged");
+    meridian_engine::artifacts::unpack(&zip, &dir).unwrap();
+    for r in REGIONS {
+        let text = std::fs::read_to_string(dir.join(format!("packaged-template-{r}.yaml"))).unwrap();
+        let keys: std::collections::BTreeSet<&str> = text
+            .split(&format!("s3://pkg-artifacts-{r}/"))
+            .skip(1)
+            .map(|rest| {
+                rest.split(|c: char| c.is_whitespace() || c == '\'' || c == '"')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(keys.len(), 1, "{r}: both functions share one object: {text}");
+        let key = keys.into_iter().next().unwrap();
+        assert!(
+            env.data.join(format!("s3/pkg-artifacts-{r}")).join(key).is_file(),
+            "{r}: {key} is in the region's own store"
+        );
+        assert!(
+            !text.contains("CodeUri: src/"),
+            "{r}: local paths are rewritten: {text}"
+        );
+        assert!(
+            log(&env, id, &format!("Verify-{r}")).contains('2'),
+            "the region's own template has both references"
+        );
+    }
+}

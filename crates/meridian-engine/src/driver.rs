@@ -736,6 +736,21 @@ impl Engine {
             cancel: cancel_rx,
             journal: self.journal.clone(),
             env: env.clone(),
+            projects: Arc::new(p.meridian.build_projects.clone()),
+            stores: Arc::new(
+                stores
+                    .iter()
+                    .map(|(r, s)| {
+                        let bucket = p
+                            .artifact_stores
+                            .get(r)
+                            .or(p.artifact_store.as_ref())
+                            .map(|x| x.location.clone())
+                            .unwrap_or_default();
+                        (r.clone(), (bucket, s.clone()))
+                    })
+                    .collect(),
+            ),
         };
         let minutes = a.timeout_in_minutes.unwrap_or_else(|| default_timeout_minutes(a));
         let timeout = env.scaled(Duration::from_secs(minutes as u64 * 60));

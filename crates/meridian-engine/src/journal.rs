@@ -763,6 +763,18 @@ impl Journal {
         })
     }
 
+    /// Records an object an action stored besides its output artifacts (packaged code), so that
+    /// artifact retention keeps it as long as the execution is retained.
+    pub fn record_object(&self, id: &str, name: &str, digest: &str, size: i64, region: &str) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO artifacts (execution_id, name, digest, size, region) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![id, name, digest, size, region],
+            )?;
+            Ok(())
+        })
+    }
+
     pub fn release_stage_locks(&self, id: &str) -> Result<()> {
         self.write(|tx| {
             tx.execute("DELETE FROM stage_locks WHERE execution_id = ?1", [id])?;

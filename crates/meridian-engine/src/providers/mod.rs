@@ -2,7 +2,9 @@
 //! AWS ones (next) plug into the engine without changing it.
 
 pub mod approval;
+pub mod codebuild;
 pub mod commands;
+pub mod package;
 pub mod shell;
 pub mod source;
 
@@ -81,6 +83,10 @@ pub struct ActionContext {
     pub cancel: tokio::sync::watch::Receiver<bool>,
     pub journal: Arc<Journal>,
     pub env: Arc<RunEnv>,
+    /// The pipeline's CodeBuild projects (native `build`, or the template's AWS::CodeBuild::Project).
+    pub projects: Arc<BTreeMap<String, meridian_pipeline::model::BuildProject>>,
+    /// Every region's artifact store, and the bucket name (store location) the pipeline gives it.
+    pub stores: Arc<BTreeMap<String, (String, Arc<dyn crate::artifacts::ArtifactStore>)>>,
 }
 
 /// What an execution was started with, kept in the journal so that a recovered execution runs
@@ -154,6 +160,8 @@ impl Registry {
         }
         r.register("AWS", "Commands", Arc::new(commands::Commands));
         r.register("AWS", "Manual", Arc::new(approval::ManualApproval));
+        r.register("AWS", "CodeBuild", Arc::new(codebuild::CodeBuild));
+        r.register("Meridian", "Package", Arc::new(package::Package));
         r
     }
 }

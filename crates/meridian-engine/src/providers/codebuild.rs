@@ -1,0 +1,167 @@
+//! The CodeBuild action: `ProjectName` names a project of the definition (its buildspec path or
+//! inline buildspec, its environment variables); the build runs as CodeBuild runs it (see the
+//! meridian-buildspec crate) with the primary source and the secondary inputs; its artifacts
+//! become the output artifacts and its `exported-variables` the action's output variables.
+
+use super::commands::copy_tree;
+use super::{ActionContext, ActionOutput, ActionProvider};
+use futures::future::BoxFuture;
+use meridian_buildspec::{project, run_build, BuildContext, SecretStore};
+use meridian_pipeline::model::{Action, BuildSpecSource};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct CodeBuild;
+
+impl ActionProvider for CodeBuild {
+    fn safe_to_repeat(&self, _: &Action) -> bool {
+        // Builds run arbitrary commands, which may publish or deploy.
+        false
+    }
+
+    fn run<'a>(&'a self, ctx: &'a ActionContext) -> BoxFuture<'a, Result<ActionOutput, String>> {
+        Box::pin(async move {
+            let a = &ctx.action;
+            let name = a.config("ProjectName").unwrap_or_default().to_string();
+            let primary_name = a
+                .config("PrimarySource")
+                .map(str::to_string)
+                .or_else(|| ctx.inputs.first().map(|i| i.0.clone()));
+            let Some((_, primary)) = ctx
+                .inputs
+                .iter()
+                .find(|(n, _)| Some(n) == primary_name.as_ref())
+                .cloned()
+            else {
+                return Err("the CodeBuild action has no primary source input artifact".into());
+            };
+            let project = match ctx.projects.get(&name) {
+                Some(p) => p.clone(),
+                None if primary.join("buildspec.yml").is_file() => {
+                    ctx.log.line(&format!(
+                        "project `{name}` is not declared in the definition: using buildspec.yml from the source, as CodeBuild's default"
+                    ));
+                    Default::default()
+                }
+                None => {
+                    let known: Vec<&String> = ctx.projects.keys().collect();
+                    return Err(format!(
+                        "CodeBuild project `{name}` is not declared in the definition (declared: {known:?}); declare it as an AWS::CodeBuild::Project in the same template, or in the native format's `build`"
+                    ));
+                }
+            };
+            let parsed = project::load_buildspec(&project.buildspec, &primary).map_err(|e| {
+                let what = match &project.buildspec {
+                    BuildSpecSource::Path(p) => format!("the buildspec `{p}`"),
+                    BuildSpecSource::Inline(_) => "the inline buildspec".into(),
+                };
+                format!("failed to read {what} of project `{name}`: {e}")
+            })?;
+            for line in parsed.render_diagnostics(false).lines() {
+                ctx.log.line(line);
+            }
+            let Some(spec) = parsed.spec.clone().filter(|_| !parsed.has_errors()) else {
+                return Err(format!(
+                    "the buildspec of project `{name}` is invalid (see the log: `meridian logs {} {}`)",
+                    ctx.execution_id, a.name
+                ));
+            };
+            let mut env = project::project_env(&project.environment_variables)?;
+            if let Some(json) = a.config("EnvironmentVariables") {
+                env.extend(project::action_env(json)?);
+            }
+            let work = ctx.work_dir.join("build");
+            let mut bc = BuildContext::new(name.clone(), primary.clone(), work);
+            bc.build_number = ctx.attempt as u64;
+            bc.region = ctx.region.clone();
+            bc.secondary_sources = ctx
+                .inputs
+                .iter()
+                .filter(|(n, _)| Some(n) != primary_name.as_ref())
+                .map(|(n, d)| (n.clone(), d.clone()))
+                .collect();
+            bc.cache_dir = Some(ctx.env.data_dir.join("cache").join(&name));
+            bc.env = env;
+            bc.secrets = SecretStore::open(&ctx.env.data_dir).ok();
+            let minutes = project.timeout_in_minutes.unwrap_or(60).max(1) as u64;
+            bc.timeout = ctx.env.scaled(Duration::from_secs(minutes * 60));
+            bc.initiator = format!("codepipeline/{}", ctx.pipeline);
+            bc.resolved_source_version = resolved_source_version(ctx);
+            bc.log_file = Some(ctx.work_dir.join("build.log"));
+            let log = ctx.log.clone();
+            bc.on_log = Some(Arc::new(move |l: &str| log.line(l)));
+            let stop = Arc::new(AtomicBool::new(false));
+            bc.stop = Some(stop.clone());
+            bc.exclude = vec![ctx.env.data_dir.clone()];
+            let mut cancel = ctx.cancel.clone();
+            let watcher = tokio::spawn(async move {
+                let _ = cancel.wait_for(|c| *c).await;
+                stop.store(true, Ordering::SeqCst);
+            });
+            let outcome = tokio::task::spawn_blocking(move || run_build(&spec, &bc)).await;
+            watcher.abort();
+            let outcome = outcome
+                .map_err(|e| format!("the build runner failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+            for w in &outcome.warnings {
+                ctx.log.line(&format!("warning: {w}"));
+            }
+            if !outcome.succeeded() {
+                let why: Vec<String> = outcome
+                    .phases
+                    .iter()
+                    .filter_map(|p| p.message.as_ref().map(|m| format!("{}: {m}", p.name)))
+                    .collect();
+                return Err(format!(
+                    "build {}: {}",
+                    outcome.status.as_str(),
+                    if why.is_empty() {
+                        "see the log".into()
+                    } else {
+                        why.join("; ")
+                    }
+                ));
+            }
+            // The primary artifact goes to the first output, secondary artifacts to the outputs
+            // named by their identifiers.
+            for (i, (oname, odir)) in ctx.outputs.iter().enumerate() {
+                let art = outcome
+                    .artifacts
+                    .iter()
+                    .find(|x| x.identifier.as_deref() == Some(oname.as_str()))
+                    .or_else(|| {
+                        if i == 0 {
+                            outcome.artifacts.iter().find(|x| x.identifier.is_none())
+                        } else {
+                            None
+                        }
+                    });
+                match art {
+                    Some(art) => copy_tree(&art.dir, odir).map_err(|e| format!("failed to collect artifact {oname}: {e}"))?,
+                    None => {
+                        return Err(format!(
+                            "the build produced no artifact for output `{oname}`: add `artifacts` (or a secondary artifact `{oname}`) to the buildspec"
+                        ))
+                    }
+                }
+            }
+            let mut out = ActionOutput::default();
+            for (k, v) in outcome.exported_variables {
+                out.variables.insert(k, v.into());
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The commit of the source this build's inputs came from (`CODEBUILD_RESOLVED_SOURCE_VERSION`).
+fn resolved_source_version(ctx: &ActionContext) -> Option<String> {
+    let actions = ctx.journal.actions(&ctx.execution_id).ok()?;
+    actions.iter().find_map(|a| {
+        a.output_variables
+            .get("CommitId")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+    })
+}
