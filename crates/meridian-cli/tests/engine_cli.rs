@@ -225,7 +225,7 @@ fn multi_region_commands_with_cross_region_artifacts() {
         assert!(text.contains(&format!("v=1.0-{commit} g=dia duit")), "{text}");
         if r != "us-east-1" {
             assert!(
-                text.contains(&format!("replicated artifact Built")) && text.contains("digest verified"),
+                text.contains("replicated artifact Built") && text.contains("digest verified"),
                 "{text}"
             );
         }

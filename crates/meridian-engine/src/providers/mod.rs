@@ -16,6 +16,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// Each region's bucket name (its store's location in the pipeline) and artifact store.
+pub type RegionStores = BTreeMap<String, (String, Arc<dyn crate::artifacts::ArtifactStore>)>;
+
 /// Where live log lines go (`--verbose`).
 pub type Echo = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -86,7 +89,7 @@ pub struct ActionContext {
     /// The pipeline's CodeBuild projects (native `build`, or the template's AWS::CodeBuild::Project).
     pub projects: Arc<BTreeMap<String, meridian_pipeline::model::BuildProject>>,
     /// Every region's artifact store, and the bucket name (store location) the pipeline gives it.
-    pub stores: Arc<BTreeMap<String, (String, Arc<dyn crate::artifacts::ArtifactStore>)>>,
+    pub stores: Arc<RegionStores>,
 }
 
 /// What an execution was started with, kept in the journal so that a recovered execution runs

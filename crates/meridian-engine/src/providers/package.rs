@@ -4,11 +4,9 @@
 //! Identical code is stored once per region, by digest.
 
 use super::{ActionContext, ActionOutput, ActionProvider};
-use crate::artifacts::ArtifactStore;
 use futures::future::BoxFuture;
 use meridian_buildspec::package::{self, PackageStore, StoreError, StoredObject};
 use meridian_pipeline::model::Action;
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -16,7 +14,7 @@ pub struct Package;
 
 /// The engine's region stores as packaging sees them.
 struct Stores {
-    stores: Arc<BTreeMap<String, (String, Arc<dyn ArtifactStore>)>>,
+    stores: Arc<super::RegionStores>,
     tmp: std::path::PathBuf,
     rt: tokio::runtime::Handle,
 }
