@@ -142,6 +142,8 @@ pub struct Journal {
     kill_after: Option<u64>,
     pid: u32,
     start: u64,
+    /// How long each committed write took (microseconds), for the benchmark's transition cost.
+    timings: Mutex<Vec<u32>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -297,6 +299,7 @@ impl Journal {
                 .and_then(|v| v.parse().ok()),
             pid,
             start: process_start_time(pid).unwrap_or(0),
+            timings: Mutex::new(Vec::new()),
         })
     }
 
@@ -310,11 +313,15 @@ impl Journal {
 
     /// Runs `f` in one IMMEDIATE transaction and commits it; counts the write for fault injection.
     pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        let started = std::time::Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
         tx.commit()?;
         drop(conn);
+        if let Ok(mut t) = self.timings.lock() {
+            t.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        }
         let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
         if self.kill_after == Some(n) {
             // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
@@ -328,6 +335,11 @@ impl Journal {
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         f(&conn)
+    }
+
+    /// The duration of every write so far, in microseconds.
+    pub fn write_timings(&self) -> Vec<u32> {
+        self.timings.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     pub fn writes(&self) -> u64 {
