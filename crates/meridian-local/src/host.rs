@@ -585,10 +585,8 @@ impl LambdaHost {
         };
         let key = format!("{}#{}", a.arn(), a.revision_id);
         let mut routing = self.inner.routing.lock().unwrap_or_else(|e| e.into_inner());
-        let acc = routing.entry(key).or_insert(0.5);
-        *acc += w;
-        if *acc >= 1.0 {
-            *acc -= 1.0;
+        let acc = routing.entry(key).or_insert(ROUTING_START);
+        if route_to_additional(acc, *w) {
             extra.clone()
         } else {
             a.function_version.clone()
@@ -1125,6 +1123,21 @@ impl LambdaHost {
     }
 }
 
+/// Where a weighted alias's accumulator starts: halfway, so that the additional version's calls
+/// are rounded to the nearest whole number rather than down.
+const ROUTING_START: f64 = 0.5;
+
+/// One step of error-diffusion routing: true when this call goes to the additional version.
+fn route_to_additional(acc: &mut f64, weight: f64) -> bool {
+    *acc += weight;
+    if *acc >= 1.0 {
+        *acc -= 1.0;
+        true
+    } else {
+        false
+    }
+}
+
 fn merge_qualifier(r: &FunctionRef, qualifier: Option<&str>) -> Result<Option<String>> {
     match (r.qualifier.as_deref(), qualifier) {
         (Some(a), Some(b)) if a != b => Err(LambdaError::InvalidParameterValue(format!(
@@ -1216,4 +1229,38 @@ pub(crate) fn new_request_id(counter: &AtomicU64) -> String {
         b >> 48,
         b & 0xFFFF_FFFF_FFFF
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// After any number of calls, the additional version has had the weighted share of
+        /// them, rounded: never more than one call away from N x weight.
+        #[test]
+        fn weighted_routing_is_exact_to_one_call(weight in 0.0f64..=1.0, calls in 1usize..3000) {
+            let mut acc = ROUTING_START;
+            let mut extra = 0usize;
+            for n in 1..=calls {
+                if route_to_additional(&mut acc, weight) {
+                    extra += 1;
+                }
+                prop_assert!((extra as f64 - n as f64 * weight).abs() <= 1.0 + 1e-9);
+            }
+            prop_assert!((0.0..1.0 + 1e-9).contains(&acc));
+        }
+    }
+
+    #[test]
+    fn request_ids_are_uuid_shaped_and_unique() {
+        let n = AtomicU64::new(0);
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| new_request_id(&n)).collect();
+        assert_eq!(ids.len(), 10_000);
+        let id = ids.iter().next().unwrap();
+        let parts: Vec<usize> = id.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12]);
+        assert_eq!(&id[14..15], "4", "version 4 layout: {id}");
+    }
 }
