@@ -818,3 +818,112 @@ fn build_and_package_for_three_regions() {
         );
     }
 }
+
+#[test]
+fn on_failure_retry_reruns_the_failed_actions_automatically() {
+    let env = setup();
+    let marker = env.root.join("tried");
+    let flaky = format!(
+        "if [ -f {m} ]; then echo ok; else touch {m}; exit 1; fi",
+        m = marker.display()
+    );
+    let file = pipeline(
+        &env,
+        "autoretry",
+        "QUEUED",
+        vec![
+            json!({"name": "Deploy", "onFailure": {"result": "RETRY", "retryConfiguration": {"retryMode": "FAILED_ACTIONS"}},
+            "actions": [commands("flaky", None, &[&flaky], &["Code"], &[])]}),
+        ],
+    );
+    let v = json_of(&run(&env, &file, &[]));
+    assert_eq!(v["status"], "Succeeded", "{v}");
+    assert_eq!(action(&v, "flaky")["attempt"], 2);
+    let events = show(&env, v["executionId"].as_str().unwrap())["events"].to_string();
+    assert!(events.contains("automatic retry after"), "{events}");
+}
+
+#[test]
+fn on_failure_rollback_reruns_the_stage_with_the_last_good_artifacts() {
+    let env = setup();
+    let file = pipeline(
+        &env,
+        "rollback",
+        "QUEUED",
+        vec![json!({"name": "Deploy", "onFailure": {"result": "ROLLBACK"},
+            "actions": [commands("deploy", None, &["test ! -f bad", "cat hello.sh"], &["Code"], &[])]})],
+    );
+    let good = json_of(&run(&env, &file, &[]));
+    assert_eq!(good["status"], "Succeeded");
+    std::fs::write(env.repo.join("bad"), "broken release\n").unwrap();
+    git(&env.repo, &["add", "."]);
+    git(&env.repo, &["commit", "-q", "-m", "bad"]);
+    let bad = json_of(&run(&env, &file, &[]));
+    assert_eq!(bad["status"], "Failed");
+    let reason = bad["statusReason"].as_str().unwrap();
+    let good_id = good["executionId"].as_str().unwrap();
+    assert!(
+        reason.contains("rolled back by execution") && reason.contains(good_id),
+        "{reason}"
+    );
+    // The rollback execution runs the Deploy stage (only) with the good execution's artifacts.
+    wait_for(&env, "the rollback", |e| {
+        list(e).len() == 3 && list(e)[2]["status"] == "Succeeded"
+    });
+    let rb = &list(&env)[2];
+    assert!(rb["trigger"].as_str().unwrap().starts_with("Rollback of"), "{rb}");
+    let rb = show(&env, rb["executionId"].as_str().unwrap());
+    assert_eq!(action(&rb, "deploy")["status"], "Succeeded");
+    assert_eq!(action(&rb, "Source")["status"], "Pending", "only the failed stage runs");
+}
+
+#[test]
+fn parallel_executions_overlap() {
+    let env = setup();
+    let file = timing_pipeline(&env, "par", "PARALLEL", 0.8);
+    let a = spawn_run(&env, &file, &[]);
+    let b = spawn_run(&env, &file, &[]);
+    assert_eq!(json_of(&a.wait_with_output().unwrap())["status"], "Succeeded");
+    assert_eq!(json_of(&b.wait_with_output().unwrap())["status"], "Succeeded");
+    let marks = std::fs::read_to_string(env.root.join("par.marks")).unwrap();
+    let kinds: Vec<&str> = marks.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(kinds, ["start", "start", "end", "end"], "both ran at once: {marks}");
+}
+
+#[test]
+fn retention_deletes_artifacts_of_older_executions() {
+    let env = setup();
+    let file = pipeline(
+        &env,
+        "gc",
+        "QUEUED",
+        vec![json!({"name": "Build", "actions": [commands("b", None, &["date +%s%N > stamp"], &["Code"], &["Out"])]})],
+    );
+    let first = json_of(&run(&env, &file, &["--retain", "1"]));
+    let digest_of = |v: &Value| -> String {
+        show(&env, v["executionId"].as_str().unwrap())["artifacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == "Out")
+            .unwrap()["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_string()
+    };
+    let old = digest_of(&first);
+    let store = env.data.join("s3/gc-artifacts-us-east-1/sha256");
+    assert!(store.join(format!("{old}.zip")).is_file());
+    let second = json_of(&run(&env, &file, &["--retain", "1"]));
+    let new = digest_of(&second);
+    assert_ne!(old, new);
+    assert!(
+        !store.join(format!("{old}.zip")).exists(),
+        "the older execution's artifact is deleted"
+    );
+    assert!(
+        store.join(format!("{new}.zip")).is_file(),
+        "the retained execution's artifact is kept"
+    );
+}
