@@ -36,6 +36,10 @@ pub struct RunArgs {
     /// format's home, else us-east-1 or the first artifact store's region.
     #[arg(long)]
     pub region: Option<String>,
+    /// Where local artifact stores live (`Local` store paths and S3 buckets run locally are under
+    /// it). Default: the data directory.
+    #[arg(long)]
+    pub artifact_root: Option<PathBuf>,
     /// Run N times faster: timeouts and waits are divided by N.
     #[arg(long, default_value_t = 1.0)]
     pub time_scale: f64,
@@ -419,6 +423,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             .collect(),
         variables,
         home_region: meridian_engine::driver::home_region(&p, args.region.as_deref()),
+        artifact_root: args.artifact_root.as_deref().map(absolute),
         time_scale: args.time_scale,
         retain: args.retain,
     };

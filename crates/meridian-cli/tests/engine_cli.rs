@@ -914,6 +914,14 @@ fn retention_deletes_artifacts_of_older_executions() {
     };
     let old = digest_of(&first);
     let store = env.data.join("s3/gc-artifacts-us-east-1/sha256");
+    // --artifact-root puts the stores elsewhere.
+    let elsewhere = env.root.join("stores");
+    let moved = json_of(&run(&env, &file, &["--artifact-root", elsewhere.to_str().unwrap()]));
+    assert_eq!(moved["status"], "Succeeded");
+    assert!(elsewhere
+        .join("s3/gc-artifacts-us-east-1/sha256")
+        .join(format!("{}.zip", digest_of(&moved)))
+        .is_file());
     assert!(store.join(format!("{old}.zip")).is_file());
     let second = json_of(&run(&env, &file, &["--retain", "1"]));
     let new = digest_of(&second);

@@ -91,12 +91,13 @@ pub fn store_root(data_dir: &Path, store_type: &str, location: &str) -> PathBuf 
 
 pub fn region_stores(p: &Pipeline, env: &RunEnv) -> Result<BTreeMap<String, Arc<dyn ArtifactStore>>> {
     let mut out: BTreeMap<String, Arc<dyn ArtifactStore>> = BTreeMap::new();
+    let base = env.artifact_root.as_ref().unwrap_or(&env.data_dir);
     for (region, s) in &p.artifact_stores {
-        let root = store_root(&env.data_dir, &s.store_type, &s.location);
+        let root = store_root(base, &s.store_type, &s.location);
         out.insert(region.clone(), Arc::new(ObjectArtifactStore::local(region, &root)?));
     }
     if let Some(s) = &p.artifact_store {
-        let root = store_root(&env.data_dir, &s.store_type, &s.location);
+        let root = store_root(base, &s.store_type, &s.location);
         out.insert(
             env.home_region.clone(),
             Arc::new(ObjectArtifactStore::local(&env.home_region, &root)?),

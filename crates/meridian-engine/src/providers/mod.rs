@@ -104,6 +104,9 @@ pub struct RunEnv {
     /// Pipeline variables, defaults overridden by `--var`.
     pub variables: BTreeMap<String, String>,
     pub home_region: String,
+    /// Where local artifact stores live (`--artifact-root`); by default the data directory.
+    #[serde(default)]
+    pub artifact_root: Option<PathBuf>,
     /// Local deployments run this many times faster (timeouts and waits are divided by it).
     pub time_scale: f64,
     /// Keep the artifacts of this many executions per pipeline.
