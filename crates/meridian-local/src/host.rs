@@ -744,7 +744,7 @@ impl LambdaHost {
                 };
                 let result = env.run(inv, timeout).await;
                 if req.tail_logs {
-                    env.settle_logs(Duration::from_millis(30)).await;
+                    env.settle_logs(Duration::from_millis(200)).await;
                 }
                 log.extend_from_slice(&env.take_logs());
                 match result {

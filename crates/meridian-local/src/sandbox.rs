@@ -12,6 +12,7 @@ use serde_json::json;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
@@ -109,6 +110,9 @@ pub(crate) struct Env {
     pub init_duration: Duration,
     /// True until the first invocation has run: the first one reports the init duration.
     pub fresh: Mutex<bool>,
+    /// The read ends of stdout and stderr, with a flag set when their pump stopped (and so the
+    /// descriptor may be closed).
+    pipes: Vec<(i32, Arc<AtomicBool>)>,
 }
 
 impl Drop for Env {
@@ -168,11 +172,16 @@ impl Env {
         };
         let logs = Arc::new(Mutex::new(Vec::new()));
         let log_activity = Arc::new(Notify::new());
+        let mut pipes = Vec::new();
         if let Some(out) = child.stdout.take() {
-            tokio::spawn(pump_logs(out, logs.clone(), log_activity.clone()));
+            let done = Arc::new(AtomicBool::new(false));
+            pipes.push((raw_fd(&out), done.clone()));
+            tokio::spawn(pump_logs(out, logs.clone(), log_activity.clone(), done));
         }
         if let Some(err) = child.stderr.take() {
-            tokio::spawn(pump_logs(err, logs.clone(), log_activity.clone()));
+            let done = Arc::new(AtomicBool::new(false));
+            pipes.push((raw_fd(&err), done.clone()));
+            tokio::spawn(pump_logs(err, logs.clone(), log_activity.clone(), done));
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
@@ -201,6 +210,7 @@ impl Env {
             last_used: Mutex::new(Instant::now()),
             init_duration: Duration::ZERO,
             fresh: Mutex::new(true),
+            pipes,
         };
         let mut exit = env.exit.clone();
         let outcome = tokio::select! {
@@ -268,8 +278,9 @@ impl Env {
         result
     }
 
-    /// Waits until the process has been quiet for a moment, so that output written just before
-    /// the runtime answered is attributed to this invocation.
+    /// Waits until everything the process wrote so far is in the log buffer: its pipes are empty
+    /// and no more output arrived for a moment. Output written before the runtime answered is
+    /// then attributed to this invocation, however busy the machine is.
     pub(crate) async fn settle_logs(&self, max: Duration) {
         let until = Instant::now() + max;
         loop {
@@ -277,11 +288,28 @@ impl Env {
             if now >= until {
                 return;
             }
-            let quiet = Duration::from_millis(3).min(until - now);
-            if tokio::time::timeout(quiet, self.log_activity.notified()).await.is_err() {
+            let unread = self.unread_output();
+            let wait = if unread > 0 {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_millis(3)
+            };
+            let quiet = tokio::time::timeout(wait.min(until - now), self.log_activity.notified())
+                .await
+                .is_err();
+            if quiet && unread == 0 && self.unread_output() == 0 {
                 return;
             }
         }
+    }
+
+    /// Bytes written by the process that the log pumps have not read yet.
+    fn unread_output(&self) -> usize {
+        self.pipes
+            .iter()
+            .filter(|(_, done)| !done.load(Ordering::Acquire))
+            .map(|(fd, _)| unread_bytes(*fd))
+            .sum()
     }
 
     /// The output captured since the last call.
@@ -295,6 +323,35 @@ async fn wait_exit(exit: &mut watch::Receiver<Option<String>>) -> String {
         Ok(s) => s.clone().unwrap_or_default(),
         Err(_) => "the runtime process is gone".to_string(),
     }
+}
+
+#[cfg(unix)]
+fn raw_fd(pipe: &impl std::os::fd::AsRawFd) -> i32 {
+    pipe.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn raw_fd<T>(_pipe: &T) -> i32 {
+    -1
+}
+
+/// Bytes waiting in a pipe (`FIONREAD`).
+#[cfg(unix)]
+fn unread_bytes(fd: i32) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD stores one c_int through the pointer, which points at `n`. `fd` is the read
+    // end of a pipe whose pump task has not finished, so it is still open and ours.
+    let r = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n as *mut libc::c_int) };
+    if r == 0 {
+        n.max(0) as usize
+    } else {
+        0
+    }
+}
+
+#[cfg(not(unix))]
+fn unread_bytes(_fd: i32) -> usize {
+    0
 }
 
 fn describe_exit(s: std::process::ExitStatus) -> String {
@@ -311,11 +368,20 @@ fn describe_exit(s: std::process::ExitStatus) -> String {
     }
 }
 
-async fn pump_logs(mut from: impl tokio::io::AsyncRead + Unpin, logs: Arc<Mutex<Vec<u8>>>, activity: Arc<Notify>) {
+async fn pump_logs(
+    mut from: impl tokio::io::AsyncRead + Unpin,
+    logs: Arc<Mutex<Vec<u8>>>,
+    activity: Arc<Notify>,
+    done: Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => {
+                // Set before `from` is dropped and its descriptor closed (and maybe reused).
+                done.store(true, Ordering::Release);
+                return;
+            }
             Ok(n) => {
                 {
                     let mut l = logs.lock().unwrap_or_else(|e| e.into_inner());
