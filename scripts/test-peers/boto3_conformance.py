@@ -7,8 +7,10 @@ Expects (created by the calling test): in us-east-1 and eu-west-1 a python funct
 Prints one line per check and exits non-zero on the first failure.
 """
 import base64
+import io
 import json
 import sys
+import zipfile
 
 import boto3
 import botocore.config
@@ -119,4 +121,57 @@ try:
     check("unknown alias raises", False)
 except c.exceptions.ResourceNotFoundException:
     check("unknown alias raises ResourceNotFoundException", True)
+
+
+def make_zip(source):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", source)
+    return buf.getvalue()
+
+
+# The write side of the management API, in a third region.
+c = client("ap-southeast-2")
+created = c.create_function(
+    FunctionName="made-by-boto3",
+    Runtime="python3.11",
+    Role="arn:aws:iam::123456789012:role/local",
+    Handler="app.handler",
+    Code={"ZipFile": make_zip("import os\ndef handler(e, c):\n    return {'v': 1, 'e': e, 'k': os.environ['K']}\n")},
+    Timeout=5,
+    Environment={"Variables": {"K": "one"}},
+)
+check("create_function", created["FunctionArn"] == "arn:aws:lambda:ap-southeast-2:123456789012:function:made-by-boto3", created)
+body = payload(c.invoke(FunctionName="made-by-boto3", Payload=b'{"x": 1}'))
+check("invoke a function created through the API", body == {"v": 1, "e": {"x": 1}, "k": "one"}, body)
+v = c.update_function_code(
+    FunctionName="made-by-boto3",
+    ZipFile=make_zip("import os\ndef handler(e, c):\n    return {'v': 2, 'k': os.environ['K']}\n"),
+    Publish=True,
+)
+check("update_function_code with Publish", v["Version"] == "1", v)
+c.update_function_configuration(FunctionName="made-by-boto3", Environment={"Variables": {"K": "two"}})
+body = payload(c.invoke(FunctionName="made-by-boto3"))
+check("new code and configuration on $LATEST", body == {"v": 2, "k": "two"}, body)
+body = payload(c.invoke(FunctionName="made-by-boto3", Qualifier="1"))
+check("version 1 keeps its configuration", body == {"v": 2, "k": "one"}, body)
+c.put_function_concurrency(FunctionName="made-by-boto3", ReservedConcurrentExecutions=0)
+try:
+    c.invoke(FunctionName="made-by-boto3")
+    check("reserved concurrency 0 throttles", False)
+except c.exceptions.TooManyRequestsException:
+    check("reserved concurrency 0 throttles", True)
+c.delete_function_concurrency(FunctionName="made-by-boto3")
+check("delete_function_concurrency", c.invoke(FunctionName="made-by-boto3")["StatusCode"] == 200)
+try:
+    client("us-east-1").get_function(FunctionName="made-by-boto3")
+    check("regions are separate", False)
+except c.exceptions.ResourceNotFoundException:
+    check("regions are separate", True)
+c.delete_function(FunctionName="made-by-boto3")
+try:
+    c.get_function(FunctionName="made-by-boto3")
+    check("delete_function", False)
+except c.exceptions.ResourceNotFoundException:
+    check("delete_function", True)
 print("all boto3 checks passed")

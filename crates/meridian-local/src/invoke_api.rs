@@ -5,7 +5,8 @@
 //! `x-amzn-ErrorType`, so SDKs raise the exceptions they would raise against AWS.
 
 use crate::error::LambdaError;
-use crate::host::{InvokeRequest, LambdaHost};
+use crate::host::{ConfigUpdate, InvokeRequest, LambdaHost};
+use crate::model::{CodeSource, FunctionSpec};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -263,6 +264,77 @@ async fn route_inner(
             let fns: Vec<Value> = host.list_functions(&region)?.iter().map(|f| f.to_aws_json()).collect();
             ok(json!({"Functions": fns}))
         }
+        (&Method::POST, ["2015-03-31", "functions"]) => {
+            let body = body_json(&read_body(req, MAX_CODE_REQUEST_BYTES).await?)?;
+            let name = str_field(&body, "FunctionName")?
+                .ok_or_else(|| LambdaError::InvalidParameterValue("FunctionName is required".into()))?;
+            let runtime = str_field(&body, "Runtime")?
+                .ok_or_else(|| LambdaError::InvalidParameterValue("Runtime is required (zip packages)".into()))?;
+            let handler = str_field(&body, "Handler")?
+                .ok_or_else(|| LambdaError::InvalidParameterValue("Handler is required".into()))?;
+            let mut spec = FunctionSpec::new(&name, &runtime, &handler);
+            if let Some(t) = u32_field(&body, "Timeout")? {
+                spec.timeout = t;
+            }
+            if let Some(m) = u32_field(&body, "MemorySize")? {
+                spec.memory_size = m;
+            }
+            if let Some(env) = env_field(&body)? {
+                spec.environment = env;
+            }
+            spec.description = str_field(&body, "Description")?.unwrap_or_default();
+            let code = zip_field(body.get("Code"))?;
+            let latest = host.create_function(&region, spec, &code)?;
+            let out = if body.get("Publish").and_then(Value::as_bool) == Some(true) {
+                host.publish_version(&region, &name, None)?
+            } else {
+                latest
+            };
+            created(out.to_aws_json())
+        }
+        (&Method::PUT, ["2015-03-31", "functions", function, "code"]) => {
+            let name = function_name(function)?;
+            let body = body_json(&read_body(req, MAX_CODE_REQUEST_BYTES).await?)?;
+            let code = zip_field(Some(&body))?;
+            let mut v = host.update_function_code(&region, &name, &code)?;
+            if body.get("Publish").and_then(Value::as_bool) == Some(true) {
+                v = host.publish_version(&region, &name, None)?;
+            }
+            ok(v.to_aws_json())
+        }
+        (&Method::PUT, ["2015-03-31", "functions", function, "configuration"]) => {
+            let name = function_name(function)?;
+            let body = body_json(&read_body(req, 1 << 20).await?)?;
+            let update = ConfigUpdate {
+                runtime: str_field(&body, "Runtime")?,
+                handler: str_field(&body, "Handler")?,
+                memory_size: u32_field(&body, "MemorySize")?,
+                timeout: u32_field(&body, "Timeout")?,
+                environment: env_field(&body)?,
+                description: str_field(&body, "Description")?,
+            };
+            ok(host
+                .update_function_configuration(&region, &name, update)?
+                .to_aws_json())
+        }
+        (&Method::DELETE, ["2015-03-31", "functions", function]) => {
+            let name = function_name(function)?;
+            host.delete_function(&region, &name)?;
+            Ok(empty(StatusCode::NO_CONTENT, api_request_id))
+        }
+        (&Method::PUT, ["2017-10-31", "functions", function, "concurrency"]) => {
+            let name = function_name(function)?;
+            let body = body_json(&read_body(req, 1 << 20).await?)?;
+            let n = u32_field(&body, "ReservedConcurrentExecutions")?
+                .ok_or_else(|| LambdaError::InvalidParameterValue("ReservedConcurrentExecutions is required".into()))?;
+            host.put_function_concurrency(&region, &name, Some(n))?;
+            ok(json!({"ReservedConcurrentExecutions": n}))
+        }
+        (&Method::DELETE, ["2017-10-31", "functions", function, "concurrency"]) => {
+            let name = function_name(function)?;
+            host.put_function_concurrency(&region, &name, None)?;
+            Ok(empty(StatusCode::NO_CONTENT, api_request_id))
+        }
         (&Method::GET, ["2015-03-31", "functions", function]) => {
             let (v, reserved) = host.get_function(&region, function, qualifier.as_deref())?;
             let location = crate::code::code_dir(&host.config().data_dir, &v.region, &v.code_sha256);
@@ -342,6 +414,74 @@ async fn route_inner(
         }
         _ => Err(LambdaError::UnknownOperation(format!("{method} {path}"))),
     }
+}
+
+/// CreateFunction and UpdateFunctionCode carry the zip base64-encoded in JSON (Lambda accepts up to
+/// 50 MB zipped this way).
+const MAX_CODE_REQUEST_BYTES: usize = 70 * 1024 * 1024;
+
+fn empty(status: StatusCode, request_id: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("x-amzn-RequestId", request_id)
+        .body(Full::new(Bytes::new()))
+        .expect("valid response")
+}
+
+fn str_field(v: &Value, key: &str) -> Result<Option<String>, LambdaError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(LambdaError::InvalidParameterValue(format!("{key} must be a string"))),
+    }
+}
+
+fn u32_field(v: &Value, key: &str) -> Result<Option<u32>, LambdaError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(n) => n
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| LambdaError::InvalidParameterValue(format!("{key} must be a whole number"))),
+    }
+}
+
+fn env_field(v: &Value) -> Result<Option<BTreeMap<String, String>>, LambdaError> {
+    let Some(vars) = v.get("Environment").and_then(|e| e.get("Variables")) else {
+        return Ok(None);
+    };
+    let map = vars
+        .as_object()
+        .ok_or_else(|| LambdaError::InvalidParameterValue("Environment.Variables must be a map".into()))?;
+    map.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_string())),
+            None => Err(LambdaError::InvalidParameterValue(format!(
+                "environment variable {k} must be a string"
+            ))),
+        })
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// `{"ZipFile": "<base64>"}`; packages in S3 are not available locally.
+fn zip_field(code: Option<&Value>) -> Result<CodeSource, LambdaError> {
+    use base64::Engine as _;
+    let code = code.ok_or_else(|| LambdaError::InvalidParameterValue("Code is required".into()))?;
+    if code.get("S3Bucket").is_some() || code.get("ImageUri").is_some() {
+        return Err(LambdaError::InvalidParameterValue(
+            "local regions take code as ZipFile only (S3 and container images are not supported)".into(),
+        ));
+    }
+    let b64 = code
+        .get("ZipFile")
+        .and_then(Value::as_str)
+        .ok_or_else(|| LambdaError::InvalidParameterValue("Code.ZipFile is required".into()))?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| LambdaError::InvalidParameterValue(format!("ZipFile is not base64: {e}")))?;
+    Ok(CodeSource::ZipBytes(bytes))
 }
 
 fn function_name(function: &str) -> Result<String, LambdaError> {
