@@ -659,3 +659,31 @@ async fn init_that_takes_too_long_fails_the_invocation() {
     );
     assert_eq!(host.warm_environments(&us(), "slowinit"), 0);
 }
+
+#[tokio::test]
+async fn metrics_follow_the_injected_clock_and_client_context_reaches_the_function() {
+    let clock = meridian_core::ManualClock::new(1_700_000_000_000);
+    let mut cfg = HostConfig::new(temp_dir("clock"));
+    cfg.clock = std::sync::Arc::new(clock.clone());
+    let host = LambdaHost::open(cfg).unwrap();
+    python_fn(&host, "echo", "handler.echo", 3);
+    let mut req = InvokeRequest::new("echo", "{}");
+    // {"custom": {"tenant": "t1"}}, base64, as X-Amz-Client-Context carries it.
+    req.client_context = Some("eyJjdXN0b20iOiB7InRlbmFudCI6ICJ0MSJ9fQ==".into());
+    let r = host.invoke(&us(), req).await.unwrap();
+    assert_eq!(json_of(&r.payload)["client_context"]["custom"]["tenant"], "t1");
+    clock.advance(Duration::from_secs(60));
+    for _ in 0..2 {
+        host.invoke(&us(), InvokeRequest::new("echo", "{}")).await.unwrap();
+    }
+    let start = 1_700_000_000_000 - 1_700_000_000_000 % 60_000;
+    let buckets = host
+        .metrics(&us(), "echo", Some("$LATEST"), start, start + 120_000)
+        .unwrap();
+    let counts: Vec<(i64, u64)> = buckets.iter().map(|b| (b.minute, b.invocations)).collect();
+    assert_eq!(counts, [(start, 1), (start + 60_000, 2)]);
+    assert!(host
+        .metrics(&us(), "echo", Some("$LATEST"), start + 120_000, start + 180_000)
+        .unwrap()
+        .is_empty());
+}
