@@ -286,9 +286,25 @@ impl Journal {
         let path = data_dir.join("journal.db");
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        // Switching to WAL and creating the schema can meet another process doing the same on a
+        // new data directory; SQLite answers BUSY at once there, without the busy timeout.
+        let mut tries = 0;
+        loop {
+            let setup = conn
+                .pragma_update(None, "journal_mode", "WAL")
+                .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
+                .and_then(|_| conn.execute_batch(SCHEMA));
+            match setup {
+                Ok(()) => break,
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 300 =>
+                {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let pid = std::process::id();
         Ok(Journal {
             conn: Mutex::new(conn),
