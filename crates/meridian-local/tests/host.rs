@@ -461,6 +461,23 @@ async fn node_functions_run_with_our_bootstrap() {
         .unwrap();
     assert_eq!(r.function_error.as_deref(), Some("Unhandled"));
     assert_eq!(json_of(&r.payload)["errorType"], "TypeError");
+
+    // ES module handlers (`.mjs`) load too; a missing module is an init error.
+    for (name, handler) in [("esm", "esm.handler"), ("nomodule", "missing.handler")] {
+        host.create_function(
+            &us(),
+            FunctionSpec::new(name, "nodejs22.x", handler),
+            &CodeSource::Directory(fixtures("node")),
+        )
+        .unwrap();
+    }
+    let r = host
+        .invoke(&us(), InvokeRequest::new("esm", r#"{"m": 2}"#))
+        .await
+        .unwrap();
+    assert_eq!(json_of(&r.payload), json!({"esm": true, "echo": {"m": 2}}));
+    let r = host.invoke(&us(), InvokeRequest::new("nomodule", "{}")).await.unwrap();
+    assert_eq!(json_of(&r.payload)["errorType"], "Runtime.ImportModuleError");
 }
 
 /// A minimal HTTP/1.1 exchange over a fresh connection: (status, headers, body).

@@ -2,7 +2,9 @@
 // Built-in modules only. Supports async handlers and callback-style handlers.
 "use strict";
 const http = require("http");
+const fs = require("fs");
 const path = require("path");
+const url = require("url");
 
 const [HOST, PORT] = process.env.AWS_LAMBDA_RUNTIME_API.split(":");
 const PREFIX = "/2018-06-01/runtime";
@@ -46,13 +48,24 @@ async function loadHandler() {
   const modPath = path.resolve(process.env.LAMBDA_TASK_ROOT, spec.slice(0, dot));
   const fnName = spec.slice(dot + 1);
   let mod;
-  try {
-    mod = require(modPath);
-  } catch (e) {
-    if (e && e.code === "ERR_REQUIRE_ESM") {
-      mod = await import(modPath + ".mjs").catch(() => import(modPath + ".js"));
-    } else {
-      throw Object.assign(new Error(`Cannot load module '${spec.slice(0, dot)}': ${e.message}`), { name: "Runtime.ImportModuleError" });
+  const importError = (e) =>
+    Object.assign(new Error(`Cannot load module '${spec.slice(0, dot)}': ${e.message}`), { name: "Runtime.ImportModuleError" });
+  if (fs.existsSync(modPath + ".mjs")) {
+    // An ES module handler, as Lambda's Node runtimes accept.
+    mod = await import(url.pathToFileURL(modPath + ".mjs").href).catch((e) => {
+      throw importError(e);
+    });
+  } else {
+    try {
+      mod = require(modPath);
+    } catch (e) {
+      if (e && e.code === "ERR_REQUIRE_ESM") {
+        mod = await import(url.pathToFileURL(modPath + ".js").href).catch((e2) => {
+          throw importError(e2);
+        });
+      } else {
+        throw importError(e);
+      }
     }
   }
   const fn = mod[fnName];
