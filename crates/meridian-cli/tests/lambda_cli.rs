@@ -239,7 +239,7 @@ fn write_zip(dir: &Path, text: &str) -> String {
 #[test]
 fn serve_sees_functions_created_by_another_process() {
     let data = temp_dir("serve");
-    let (_served, port) = serve(&data);
+    let (served, port) = serve(&data);
     // Created after the server started, by a separate `meridian` process.
     ok(
         &data,
@@ -265,6 +265,34 @@ fn serve_sees_functions_created_by_another_process() {
     let (status, body) = post(port, "/2015-03-31/functions/other/invocations", "{}");
     assert_eq!(status, 404);
     assert!(body.contains("Function not found"));
+
+    // SIGTERM stops the server cleanly; what it measured and logged is on disk for other commands.
+    let mut served = served;
+    // SAFETY: sending a signal to a child process we started and still own.
+    let rc = unsafe { libc::kill(served.0.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(rc, 0);
+    let status = served.0.wait().unwrap();
+    assert!(status.success(), "serve exited with {status}");
+    let metrics: Value = serde_json::from_str(&ok(
+        &data,
+        &[
+            "--output",
+            "json",
+            "lambda",
+            "metrics",
+            "--region",
+            "us-east-1",
+            "--function-name",
+            "echo",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(metrics[0]["invocations"], 1);
+    let log = std::fs::read_to_string(data.join("regions/us-east-1/lambda/logs/echo.log")).unwrap();
+    assert!(
+        log.contains("START RequestId:") && log.contains("REPORT RequestId:"),
+        "{log}"
+    );
 }
 
 #[test]
