@@ -162,6 +162,9 @@ impl Env {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        // Its own process group, so that the sandbox can end with everything the function started.
+        #[cfg(unix)]
+        cmd.process_group(0);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
@@ -185,14 +188,18 @@ impl Env {
         }
         let (exit_tx, exit_rx) = watch::channel(None);
         let (kill_tx, kill_rx) = oneshot::channel::<()>();
+        let pid = child.id();
         tokio::spawn(async move {
             let status = tokio::select! {
                 s = child.wait() => s,
                 _ = kill_rx => {
+                    kill_group(pid);
                     let _ = child.start_kill();
                     child.wait().await
                 }
             };
+            // The sandbox ends with its runtime, as on Lambda: stop what the function left running.
+            kill_group(pid);
             let text = match status {
                 Ok(s) => describe_exit(s),
                 Err(e) => format!("failed to wait for the runtime process: {e}"),
@@ -323,6 +330,19 @@ async fn wait_exit(exit: &mut watch::Receiver<Option<String>>) -> String {
         Ok(s) => s.clone().unwrap_or_default(),
         Err(_) => "the runtime process is gone".to_string(),
     }
+}
+
+/// Kills the process group led by the runtime process.
+fn kill_group(pid: Option<u32>) {
+    #[cfg(unix)]
+    if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 #[cfg(unix)]

@@ -704,3 +704,38 @@ async fn metrics_follow_the_injected_clock_and_client_context_reaches_the_functi
         .unwrap()
         .is_empty());
 }
+
+/// True while `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(") ")
+            .map(|(_, rest)| !rest.starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_timed_out_sandbox_ends_with_everything_the_function_started() {
+    let host = host("orphans");
+    let record = temp_dir("orphans-record").join("pid");
+    let mut spec = FunctionSpec::new("spawner", "python3.11", "handler.orphan");
+    spec.timeout = 1;
+    spec.environment
+        .insert("RECORD_FILE".into(), record.display().to_string());
+    host.create_function(&us(), spec, &CodeSource::Directory(fixtures("python")))
+        .unwrap();
+    let r = host
+        .invoke(&us(), InvokeRequest::new("spawner", r#"{"seconds": 10}"#))
+        .await
+        .unwrap();
+    assert_eq!(json_of(&r.payload)["errorType"], "Sandbox.Timedout");
+    let pid: u32 = std::fs::read_to_string(&record).unwrap().trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while alive(pid) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!alive(pid), "the function's child process {pid} outlived its sandbox");
+}
