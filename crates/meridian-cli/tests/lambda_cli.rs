@@ -9,9 +9,33 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../meridian-local/tests/fixtures/python")
 }
 
+const PREFIX: &str = "meridian-lambda-cli-tests-";
+
+/// This run's directory for test data. Directories left by earlier runs (whose process is gone)
+/// are removed the first time, so repeated runs do not fill the temp directory.
+fn test_root() -> &'static Path {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let base = std::env::temp_dir();
+        #[cfg(target_os = "linux")]
+        if let Ok(entries) = std::fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix(PREFIX) {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let root = base.join(format!("{PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    })
+}
+
 fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("meridian-cli-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = test_root().join(tag);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
