@@ -216,7 +216,7 @@ pub fn execution_json(engine: &Engine, id: &str, detail: bool) -> anyhow::Result
         "waiting": row.waiting, "stages": stages_json,
     });
     if detail {
-        let (_, env) = stored_env(&row);
+        let env = stored_env(&row);
         v["variables"] = json!(env.map(|e| e.variables).unwrap_or_default());
         v["artifacts"] = json!(j.artifacts(id)?);
         v["events"] = json!(j.events(id)?);
@@ -224,9 +224,9 @@ pub fn execution_json(engine: &Engine, id: &str, detail: bool) -> anyhow::Result
     Ok(v)
 }
 
-fn stored_env(row: &ExecutionRow) -> ((), Option<RunEnv>) {
+fn stored_env(row: &ExecutionRow) -> Option<RunEnv> {
     let v: Option<serde_json::Value> = serde_json::from_str(&row.context).ok();
-    ((), v.and_then(|v| serde_json::from_value(v["env"].clone()).ok()))
+    v.and_then(|v| serde_json::from_value(v["env"].clone()).ok())
 }
 
 fn status_mark(s: &str) -> &'static str {
@@ -313,7 +313,7 @@ fn drive_and_report(engine: Engine, id: &str, global: &Global) -> anyhow::Result
         r
     });
     let status = status.map_err(|e| anyhow!("execution {id}: {e}"))?;
-    report(&engine, id, global, tty)?;
+    report(&engine, id, global)?;
     Ok(if status == ExecutionStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
@@ -321,14 +321,11 @@ fn drive_and_report(engine: Engine, id: &str, global: &Global) -> anyhow::Result
     })
 }
 
-fn report(engine: &Engine, id: &str, global: &Global, tty: bool) -> anyhow::Result<()> {
+fn report(engine: &Engine, id: &str, global: &Global) -> anyhow::Result<()> {
     let row = engine.journal.execution(id)?;
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&execution_json(engine, id, false)?)?),
         OutputFormat::Text => {
-            if tty {
-                // The live view already shows every line; print the final state once more.
-            }
             for l in render(&row, &engine.journal.stages(id)?, &engine.journal.actions(id)?) {
                 eprintln!("{l}");
             }
@@ -444,7 +441,7 @@ pub fn resume(args: ExecArg, global: &Global) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(false) => {
-            report(&engine, &id, global, false)?;
+            report(&engine, &id, global)?;
             Ok(ExitCode::from(1))
         }
         Some(true) => {

@@ -259,7 +259,7 @@ impl Engine {
             }
         };
         if self.journal.executions(None)?.iter().all(|e| e.status.is_terminal()) {
-            if let Err(e) = self.gc(&p, &stores, env.retain).await {
+            if let Err(e) = self.gc(&stores, env.retain).await {
                 eprintln!("note: artifact garbage collection failed: {e}");
             }
         }
@@ -710,16 +710,7 @@ impl Engine {
                 t.provider, t.category, t.owner
             );
             log.line(&msg);
-            return Ok(self.journal.action_finished(
-                id,
-                si,
-                &stage.name,
-                &a.name,
-                ActionEvent::Fail,
-                Some(&msg),
-                &[],
-                &Default::default(),
-            )?);
+            return fail(msg);
         };
         let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let ctx = ActionContext {
@@ -825,16 +816,7 @@ impl Engine {
                     }
                     Err(e) => {
                         let msg = format!("failed to store output artifact {name}: {e}");
-                        return Ok(self.journal.action_finished(
-                            id,
-                            si,
-                            &stage.name,
-                            &a.name,
-                            ActionEvent::Fail,
-                            Some(&msg),
-                            &[],
-                            &Default::default(),
-                        )?);
+                        return fail(msg);
                     }
                 }
             }
@@ -845,12 +827,7 @@ impl Engine {
     }
 
     /// Deletes stored artifacts that no retained execution references.
-    pub async fn gc(
-        &self,
-        _p: &Pipeline,
-        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
-        keep: usize,
-    ) -> Result<usize> {
+    pub async fn gc(&self, stores: &BTreeMap<String, Arc<dyn ArtifactStore>>, keep: usize) -> Result<usize> {
         let keep = keep.max(1);
         let retained = self.journal.retained_digests(keep)?;
         let mut deleted = 0;
