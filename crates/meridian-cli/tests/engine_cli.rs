@@ -774,10 +774,31 @@ fn build_and_package_for_three_regions() {
         "3",
         "one object per region for two functions sharing code"
     );
-    let build_log = log(&env, id, "Build");
-    assert!(
-        build_log.contains("BUILD") || build_log.contains("build"),
-        "{build_log}"
+    // The build ran with CODEBUILD_RESOLVED_SOURCE_VERSION set to the source's commit, and its
+    // artifact carries what it wrote.
+    let commit = action(&v, "Source")["outputVariables"]["CommitId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let built = show(&env, id)["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "BuildOutput")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let built_dir = env.root.join("built");
+    meridian_engine::artifacts::unpack(
+        &env.data.join(format!("s3/pkg-artifacts-us-east-1/sha256/{built}.zip")),
+        &built_dir,
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(built_dir.join("src/build-info.txt")).unwrap(),
+        format!("built {commit}\n")
     );
     // Unpack the Packaged artifact and check every region's template.
     let arts = show(&env, id)["artifacts"].clone();
