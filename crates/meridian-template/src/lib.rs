@@ -1,0 +1,8 @@
+//! CloudFormation and SAM templates: the model read from YAML (short-form tags) or JSON, the
+//! intrinsic functions, the SAM transform (`AWS::Serverless-2016-10-31`) and the stack planner
+//! (template + deployed state -> change set).
+//!
+//! No I/O beyond reading the template text it is given: deploying is the local region's job
+//! (meridian-local) or AWS's.
+
+pub mod sam;
