@@ -5,4 +5,12 @@
 //! No I/O beyond reading the template text it is given: deploying is the local region's job
 //! (meridian-local) or AWS's.
 
+pub mod eval;
+pub mod graph;
+pub mod plan;
 pub mod sam;
+pub mod template;
+
+pub use eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
+pub use plan::{Change, ChangeAction, Deployed, Replacement};
+pub use template::{Resource, Template, TemplateError};

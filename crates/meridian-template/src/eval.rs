@@ -1,0 +1,821 @@
+//! Parameters, conditions and intrinsic functions, evaluated as CloudFormation does.
+
+use crate::template::{Template, TemplateError};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Pseudo parameters of one stack in one region.
+#[derive(Debug, Clone)]
+pub struct Pseudo {
+    pub region: String,
+    pub account_id: String,
+    pub stack_name: String,
+    pub stack_id: String,
+    pub partition: String,
+    pub url_suffix: String,
+}
+
+impl Pseudo {
+    pub fn new(region: &str, account_id: &str, stack_name: &str, stack_id: &str) -> Self {
+        Pseudo {
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            stack_name: stack_name.to_string(),
+            stack_id: stack_id.to_string(),
+            partition: "aws".into(),
+            url_suffix: "amazonaws.com".into(),
+        }
+    }
+}
+
+/// What only the deployer knows: physical ids and attributes of resources, and the region's exports.
+pub trait Resolver {
+    /// `Ref` of a resource: its physical id, once created.
+    fn physical_id(&self, logical_id: &str) -> Option<Value>;
+    /// `Fn::GetAtt`, once the resource exists.
+    fn attribute(&self, logical_id: &str, attr: &str) -> Option<Value>;
+    /// `Fn::ImportValue`.
+    fn import(&self, name: &str) -> Option<String>;
+}
+
+/// A resolver that knows nothing (templates with no deployed state).
+pub struct NoResources;
+
+impl Resolver for NoResources {
+    fn physical_id(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn attribute(&self, _: &str, _: &str) -> Option<Value> {
+        None
+    }
+    fn import(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Parameter values after defaults, types and constraints.
+#[derive(Debug, Clone, Default)]
+pub struct Parameters {
+    /// As intrinsic functions see them: strings, numbers as strings, lists for list types.
+    pub values: BTreeMap<String, Value>,
+    /// The values as given or defaulted, as strings (what a stack records).
+    pub raw: BTreeMap<String, String>,
+    /// Parameters declared `NoEcho: true`: shown as `****` everywhere.
+    pub no_echo: BTreeSet<String>,
+}
+
+impl Parameters {
+    /// The value as listings show it: `****` for NoEcho parameters.
+    pub fn shown(&self, name: &str) -> Option<String> {
+        if self.no_echo.contains(name) {
+            return Some("****".into());
+        }
+        self.raw.get(name).cloned()
+    }
+
+    /// Values to mask in every message and log (the NoEcho ones).
+    pub fn secrets(&self) -> Vec<String> {
+        self.no_echo
+            .iter()
+            .filter_map(|n| self.raw.get(n).cloned())
+            .filter(|v| !v.is_empty())
+            .collect()
+    }
+}
+
+fn scalar_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Resolves the template's parameters from the values given (`--param`, ParameterOverrides) and
+/// the defaults, checks types and constraints, and reads `AWS::SSM::Parameter::Value<...>` types
+/// from the local parameter store (`ssm`).
+pub fn resolve_parameters(
+    t: &Template,
+    given: &BTreeMap<String, String>,
+    ssm: &dyn Fn(&str) -> Option<String>,
+) -> Result<Parameters, TemplateError> {
+    let mut out = Parameters::default();
+    let decls = t
+        .original
+        .get("Parameters")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for name in given.keys() {
+        if !decls.contains_key(name) {
+            let known: Vec<&String> = decls.keys().collect();
+            return Err(
+                TemplateError::new(&t.file, format!("parameter `{name}` is not declared in the template")).help(
+                    if known.is_empty() {
+                        "the template declares no parameters; remove it".to_string()
+                    } else {
+                        format!(
+                            "declared parameters: {}",
+                            known.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        )
+                    },
+                ),
+            );
+        }
+    }
+    for (name, decl) in &decls {
+        let line = t.line_of(name);
+        let err = |m: String| TemplateError::new(&t.file, m).at(line);
+        let ty = decl.get("Type").and_then(Value::as_str).unwrap_or("String");
+        if decl
+            .get("NoEcho")
+            .is_some_and(|v| v == &Value::Bool(true) || v == "true")
+        {
+            out.no_echo.insert(name.clone());
+        }
+        let value = match given.get(name) {
+            Some(v) => v.clone(),
+            None => match decl.get("Default").and_then(scalar_string) {
+                Some(d) => d,
+                None => match decl.get("Default") {
+                    Some(Value::Array(items)) => items.iter().filter_map(scalar_string).collect::<Vec<_>>().join(","),
+                    _ => {
+                        return Err(err(format!("parameter `{name}` has no value and no Default"))
+                            .help(format!("give it with `--param {name}=VALUE`")))
+                    }
+                },
+            },
+        };
+        let shown = |v: &str| {
+            if out.no_echo.contains(name) {
+                "****".to_string()
+            } else {
+                format!("`{v}`")
+            }
+        };
+        let mut effective = value.clone();
+        if let Some(inner) = ty
+            .strip_prefix("AWS::SSM::Parameter::Value<")
+            .and_then(|s| s.strip_suffix('>'))
+        {
+            effective = ssm(&value).ok_or_else(|| {
+                err(format!(
+                    "parameter `{name}` names the SSM parameter `{value}`, which does not exist in this region"
+                ))
+                .help(format!(
+                    "create it with `meridian secrets put --region REGION --parameter {value} VALUE`"
+                ))
+            })?;
+            if inner.starts_with("List<") || inner == "CommaDelimitedList" {
+                out.values.insert(name.clone(), split_list(&effective));
+            } else {
+                out.values.insert(name.clone(), Value::String(effective.clone()));
+            }
+        } else if ty == "Number" {
+            if effective.trim().parse::<f64>().is_err() {
+                return Err(err(format!(
+                    "parameter `{name}` is a Number, but {} is not a number",
+                    shown(&effective)
+                )));
+            }
+            out.values.insert(name.clone(), Value::String(effective.clone()));
+        } else if ty == "List<Number>" {
+            for item in effective.split(',') {
+                if item.trim().parse::<f64>().is_err() {
+                    return Err(err(format!(
+                        "parameter `{name}` is a List<Number>, but `{item}` is not a number"
+                    )));
+                }
+            }
+            out.values.insert(name.clone(), split_list(&effective));
+        } else if ty == "CommaDelimitedList" || ty.starts_with("List<") {
+            out.values.insert(name.clone(), split_list(&effective));
+        } else {
+            out.values.insert(name.clone(), Value::String(effective.clone()));
+        }
+        check_constraints(name, decl, &effective, ty, &shown).map_err(|(m, h)| err(m).help(h))?;
+        out.raw.insert(name.clone(), value);
+    }
+    Ok(out)
+}
+
+fn split_list(s: &str) -> Value {
+    if s.is_empty() {
+        return Value::Array(Vec::new());
+    }
+    Value::Array(s.split(',').map(|p| Value::String(p.trim().to_string())).collect())
+}
+
+fn check_constraints(
+    name: &str,
+    decl: &Value,
+    value: &str,
+    ty: &str,
+    shown: &dyn Fn(&str) -> String,
+) -> Result<(), (String, String)> {
+    let values: Vec<&str> = if ty == "CommaDelimitedList" || ty.starts_with("List<") {
+        value.split(',').map(str::trim).collect()
+    } else {
+        vec![value]
+    };
+    for v in values {
+        if let Some(allowed) = decl.get("AllowedValues").and_then(Value::as_array) {
+            let allowed: Vec<String> = allowed.iter().filter_map(scalar_string).collect();
+            if !allowed.iter().any(|a| a == v) {
+                return Err((
+                    format!("parameter `{name}`: {} is not one of the AllowedValues", shown(v)),
+                    format!("use one of: {}", allowed.join(", ")),
+                ));
+            }
+        }
+        if let Some(pattern) = decl.get("AllowedPattern").and_then(Value::as_str) {
+            let re = regex_lite(pattern);
+            match re {
+                Some(re) if !re.is_match(v) => {
+                    let desc = decl.get("ConstraintDescription").and_then(Value::as_str).unwrap_or("");
+                    return Err((
+                        format!(
+                            "parameter `{name}`: {} does not match the AllowedPattern `{pattern}`",
+                            shown(v)
+                        ),
+                        if desc.is_empty() {
+                            format!("give a value matching `{pattern}`")
+                        } else {
+                            desc.to_string()
+                        },
+                    ));
+                }
+                None => {
+                    return Err((
+                        format!("parameter `{name}`: AllowedPattern `{pattern}` is not a valid regular expression"),
+                        "fix the pattern in the template".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let num = |k: &str| decl.get(k).and_then(scalar_string).and_then(|s| s.parse::<f64>().ok());
+        if let Some(min) = num("MinLength") {
+            if (v.chars().count() as f64) < min {
+                return Err((
+                    format!("parameter `{name}` is shorter than MinLength {min}"),
+                    "give a longer value".into(),
+                ));
+            }
+        }
+        if let Some(max) = num("MaxLength") {
+            if (v.chars().count() as f64) > max {
+                return Err((
+                    format!("parameter `{name}` is longer than MaxLength {max}"),
+                    "give a shorter value".into(),
+                ));
+            }
+        }
+        if let Ok(n) = v.trim().parse::<f64>() {
+            if let Some(min) = num("MinValue") {
+                if n < min {
+                    return Err((
+                        format!("parameter `{name}`: {} is below MinValue {min}", shown(v)),
+                        format!("give a number >= {min}"),
+                    ));
+                }
+            }
+            if let Some(max) = num("MaxValue") {
+                if n > max {
+                    return Err((
+                        format!("parameter `{name}`: {} is above MaxValue {max}", shown(v)),
+                        format!("give a number <= {max}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CloudFormation's AllowedPattern must match the whole value.
+fn regex_lite(pattern: &str) -> Option<regex::Regex> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
+}
+
+/// Evaluates intrinsic functions for one stack.
+pub struct Evaluator<'a> {
+    pub template: &'a Template,
+    pub params: &'a Parameters,
+    pub pseudo: &'a Pseudo,
+    pub resolver: &'a dyn Resolver,
+    pub conditions: BTreeMap<String, bool>,
+    /// Planning: a resource attribute not known yet becomes `{{pending:Id.Attr}}` instead of an error.
+    pub lenient: bool,
+}
+
+/// A placeholder for a value only known after a resource is created (planning only).
+pub fn pending(id: &str, attr: Option<&str>) -> String {
+    match attr {
+        Some(a) => format!("{{{{pending:{id}.{a}}}}}"),
+        None => format!("{{{{pending:{id}}}}}"),
+    }
+}
+
+pub fn is_pending(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{pending:"),
+        Value::Array(a) => a.iter().any(is_pending),
+        Value::Object(o) => o.values().any(is_pending),
+        _ => false,
+    }
+}
+
+type R<T> = Result<T, String>;
+
+impl<'a> Evaluator<'a> {
+    pub fn new(
+        template: &'a Template,
+        params: &'a Parameters,
+        pseudo: &'a Pseudo,
+        resolver: &'a dyn Resolver,
+    ) -> Result<Self, TemplateError> {
+        let mut e = Evaluator {
+            template,
+            params,
+            pseudo,
+            resolver,
+            conditions: BTreeMap::new(),
+            lenient: false,
+        };
+        let conds = template.section("Conditions").cloned().unwrap_or_default();
+        let mut visiting = Vec::new();
+        for name in conds.keys() {
+            let v = e
+                .condition(name, &conds, &mut visiting)
+                .map_err(|m| TemplateError::new(&template.file, m).at(template.line_of("Conditions")))?;
+            e.conditions.insert(name.clone(), v);
+        }
+        Ok(e)
+    }
+
+    fn condition(&self, name: &str, conds: &Map<String, Value>, visiting: &mut Vec<String>) -> R<bool> {
+        if let Some(v) = self.conditions.get(name) {
+            return Ok(*v);
+        }
+        if visiting.iter().any(|n| n == name) {
+            return Err(format!(
+                "condition `{name}` refers to itself through {}",
+                visiting.join(" -> ")
+            ));
+        }
+        let def = conds
+            .get(name)
+            .ok_or_else(|| format!("condition `{name}` is not declared in `Conditions`"))?;
+        visiting.push(name.to_string());
+        let v = self.cond_expr(def, conds, visiting);
+        visiting.pop();
+        v
+    }
+
+    fn cond_expr(&self, v: &Value, conds: &Map<String, Value>, visiting: &mut Vec<String>) -> R<bool> {
+        let Some((f, arg)) = one_key(v) else {
+            return match v {
+                Value::Bool(b) => Ok(*b),
+                Value::String(s) if s == "true" => Ok(true),
+                Value::String(s) if s == "false" => Ok(false),
+                _ => Err(format!(
+                    "a condition must be Fn::Equals, Fn::And, Fn::Or, Fn::Not or Condition, found {v}"
+                )),
+            };
+        };
+        let list = |n: usize| -> R<&Vec<Value>> {
+            arg.as_array().filter(|a| n == 0 || a.len() == n).ok_or_else(|| {
+                format!(
+                    "{f} takes a list{}",
+                    if n > 0 { format!(" of {n}") } else { String::new() }
+                )
+            })
+        };
+        match f {
+            "Condition" => self.condition(arg.as_str().ok_or("Condition takes a condition name")?, conds, visiting),
+            "Fn::Equals" => {
+                let a = list(2)?;
+                let x = self.eval_for_condition(&a[0])?;
+                let y = self.eval_for_condition(&a[1])?;
+                Ok(loose_eq(&x, &y))
+            }
+            "Fn::Not" => Ok(!self.cond_expr(&list(1)?[0], conds, visiting)?),
+            "Fn::And" | "Fn::Or" => {
+                let items = list(0)?;
+                if !(2..=10).contains(&items.len()) {
+                    return Err(format!("{f} takes 2 to 10 conditions"));
+                }
+                let mut vals = Vec::new();
+                for i in items {
+                    vals.push(self.cond_expr(i, conds, visiting)?);
+                }
+                Ok(if f == "Fn::And" {
+                    vals.iter().all(|b| *b)
+                } else {
+                    vals.iter().any(|b| *b)
+                })
+            }
+            _ => Err(format!("{f} cannot be used as a condition")),
+        }
+    }
+
+    fn eval_for_condition(&self, v: &Value) -> R<Value> {
+        Ok(self.eval(v)?.unwrap_or(Value::Null))
+    }
+
+    /// Evaluates a value; `None` is `AWS::NoValue` (the property is removed).
+    pub fn eval(&self, v: &Value) -> R<Option<Value>> {
+        match v {
+            Value::Object(o) => {
+                if let Some((f, arg)) = one_key(v) {
+                    if f == "Ref" || f.starts_with("Fn::") {
+                        return self.intrinsic(f, arg);
+                    }
+                }
+                let mut out = Map::new();
+                for (k, val) in o {
+                    if let Some(x) = self.eval(val)? {
+                        out.insert(k.clone(), x);
+                    }
+                }
+                Ok(Some(Value::Object(out)))
+            }
+            Value::Array(a) => {
+                let mut out = Vec::new();
+                for item in a {
+                    if let Some(x) = self.eval(item)? {
+                        out.push(x);
+                    }
+                }
+                Ok(Some(Value::Array(out)))
+            }
+            other => Ok(Some(other.clone())),
+        }
+    }
+
+    fn must(&self, v: &Value) -> R<Value> {
+        self.eval(v)?
+            .ok_or_else(|| "AWS::NoValue cannot be used here".to_string())
+    }
+
+    fn string(&self, v: &Value, what: &str) -> R<String> {
+        let x = self.must(v)?;
+        scalar_string(&x).ok_or_else(|| format!("{what} must be a string, found {x}"))
+    }
+
+    fn reference(&self, name: &str) -> R<Option<Value>> {
+        let p = self.pseudo;
+        Ok(Some(match name {
+            "AWS::NoValue" => return Ok(None),
+            "AWS::Region" => Value::String(p.region.clone()),
+            "AWS::AccountId" => Value::String(p.account_id.clone()),
+            "AWS::StackName" => Value::String(p.stack_name.clone()),
+            "AWS::StackId" => Value::String(p.stack_id.clone()),
+            "AWS::Partition" => Value::String(p.partition.clone()),
+            "AWS::URLSuffix" => Value::String(p.url_suffix.clone()),
+            "AWS::NotificationARNs" => Value::Array(Vec::new()),
+            _ => {
+                if let Some(v) = self.params.values.get(name) {
+                    return Ok(Some(v.clone()));
+                }
+                if self.template.section("Resources").is_some_and(|r| r.contains_key(name)) {
+                    match self.resolver.physical_id(name) {
+                        Some(v) => v,
+                        None if self.lenient => Value::String(pending(name, None)),
+                        None => return Err(format!("`{name}` is not created yet")),
+                    }
+                } else {
+                    return Err(format!(
+                        "Ref `{name}` names no parameter, resource or pseudo parameter (AWS::Region, AWS::AccountId, AWS::StackName, AWS::StackId, AWS::Partition, AWS::URLSuffix, AWS::NoValue)"
+                    ));
+                }
+            }
+        }))
+    }
+
+    fn get_att(&self, id: &str, attr: &str) -> R<Value> {
+        if !self.template.section("Resources").is_some_and(|r| r.contains_key(id)) {
+            return Err(format!(
+                "Fn::GetAtt names `{id}`, which is not a resource of this template"
+            ));
+        }
+        match self.resolver.attribute(id, attr) {
+            Some(v) => Ok(v),
+            None if self.lenient => Ok(Value::String(pending(id, Some(attr)))),
+            None => Err(format!("`{id}` has no attribute `{attr}` (or is not created yet)")),
+        }
+    }
+
+    fn intrinsic(&self, f: &str, arg: &Value) -> R<Option<Value>> {
+        let list = |n: usize| -> R<&Vec<Value>> {
+            arg.as_array()
+                .filter(|a| a.len() == n)
+                .ok_or_else(|| format!("{f} takes a list of {n} items"))
+        };
+        Ok(Some(match f {
+            "Ref" => return self.reference(arg.as_str().ok_or("Ref takes a name")?),
+            "Fn::GetAtt" => {
+                let (id, attr) = match arg {
+                    Value::String(s) => {
+                        let (a, b) = s.split_once('.').ok_or("Fn::GetAtt takes `Resource.Attribute`")?;
+                        (a.to_string(), b.to_string())
+                    }
+                    Value::Array(a) if a.len() == 2 => (
+                        self.string(&a[0], "Fn::GetAtt's resource")?,
+                        self.string(&a[1], "Fn::GetAtt's attribute")?,
+                    ),
+                    _ => return Err("Fn::GetAtt takes [Resource, Attribute]".into()),
+                };
+                self.get_att(&id, &attr)?
+            }
+            "Fn::Join" => {
+                let a = list(2)?;
+                let sep = self.string(&a[0], "Fn::Join's delimiter")?;
+                let items = self.must(&a[1])?;
+                let items = items.as_array().ok_or("Fn::Join's second item must be a list")?;
+                let parts: R<Vec<String>> = items
+                    .iter()
+                    .map(|i| scalar_string(i).ok_or_else(|| format!("Fn::Join can only join strings, found {i}")))
+                    .collect();
+                Value::String(parts?.join(&sep))
+            }
+            "Fn::Sub" => Value::String(self.sub(arg)?),
+            "Fn::Select" => {
+                let a = list(2)?;
+                let idx = self.string(&a[0], "Fn::Select's index")?;
+                let idx: usize = idx
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("Fn::Select's index `{idx}` is not a number"))?;
+                let items = self.must(&a[1])?;
+                let items = items.as_array().ok_or("Fn::Select's second item must be a list")?;
+                items.get(idx).cloned().ok_or_else(|| {
+                    format!(
+                        "Fn::Select index {idx} is out of range (the list has {} items)",
+                        items.len()
+                    )
+                })?
+            }
+            "Fn::Split" => {
+                let a = list(2)?;
+                let sep = self.string(&a[0], "Fn::Split's delimiter")?;
+                let s = self.string(&a[1], "Fn::Split's source")?;
+                Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect())
+            }
+            "Fn::If" => {
+                let a = list(3)?;
+                let name = a[0].as_str().ok_or("Fn::If's first item is a condition name")?;
+                let c = *self
+                    .conditions
+                    .get(name)
+                    .ok_or_else(|| format!("Fn::If names condition `{name}`, which is not declared"))?;
+                return self.eval(if c { &a[1] } else { &a[2] });
+            }
+            "Fn::Equals" | "Fn::And" | "Fn::Or" | "Fn::Not" | "Condition" => {
+                let conds = self.template.section("Conditions").cloned().unwrap_or_default();
+                Value::Bool(self.cond_expr(&single(f, arg), &conds, &mut Vec::new())?)
+            }
+            "Fn::FindInMap" => {
+                let a = arg
+                    .as_array()
+                    .filter(|a| a.len() == 3 || a.len() == 4)
+                    .ok_or("Fn::FindInMap takes [MapName, TopKey, SecondKey]")?;
+                let m = self.string(&a[0], "Fn::FindInMap's map")?;
+                let k1 = self.string(&a[1], "Fn::FindInMap's top-level key")?;
+                let k2 = self.string(&a[2], "Fn::FindInMap's second-level key")?;
+                let found = self
+                    .template
+                    .section("Mappings")
+                    .and_then(|ms| ms.get(&m))
+                    .ok_or_else(|| format!("Fn::FindInMap: mapping `{m}` is not declared"))?
+                    .get(&k1)
+                    .and_then(|x| x.get(&k2))
+                    .cloned();
+                match (found, a.get(3)) {
+                    (Some(v), _) => v,
+                    (None, Some(default)) => self.must(default.get("DefaultValue").unwrap_or(default))?,
+                    (None, None) => return Err(format!("Fn::FindInMap: `{m}` has no `{k1}` / `{k2}`")),
+                }
+            }
+            "Fn::ImportValue" => {
+                let name = self.string(arg, "Fn::ImportValue's name")?;
+                match self.resolver.import(&name) {
+                    Some(v) => Value::String(v),
+                    None if self.lenient => Value::String(format!("{{{{import:{name}}}}}")),
+                    None => return Err(format!("no stack in region {} exports `{name}`", self.pseudo.region)),
+                }
+            }
+            "Fn::Base64" => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(self.string(arg, "Fn::Base64's input")?))
+            }
+            "Fn::GetAZs" => {
+                let r = self.string(arg, "Fn::GetAZs's region")?;
+                let r = if r.is_empty() { self.pseudo.region.clone() } else { r };
+                Value::Array(
+                    ["a", "b", "c"]
+                        .iter()
+                        .map(|s| Value::String(format!("{r}{s}")))
+                        .collect(),
+                )
+            }
+            "Fn::Cidr" => {
+                let a = list(3)?;
+                let block = self.string(&a[0], "Fn::Cidr's block")?;
+                let count = self.string(&a[1], "Fn::Cidr's count")?;
+                let bits = self.string(&a[2], "Fn::Cidr's cidrBits")?;
+                Value::Array(cidr(&block, &count, &bits)?.into_iter().map(Value::String).collect())
+            }
+            "Fn::Length" => {
+                let v = self.must(arg)?;
+                Value::from(v.as_array().ok_or("Fn::Length takes a list")?.len())
+            }
+            "Fn::ToJsonString" => Value::String(self.must(arg)?.to_string()),
+            _ => return Err(format!("unknown intrinsic function `{f}`")),
+        }))
+    }
+
+    fn sub(&self, arg: &Value) -> R<String> {
+        let (text, vars) = match arg {
+            Value::String(s) => (s.clone(), Map::new()),
+            Value::Array(a) if a.len() == 2 => {
+                let text = a[0]
+                    .as_str()
+                    .ok_or("Fn::Sub's first item must be a string")?
+                    .to_string();
+                let vars = a[1]
+                    .as_object()
+                    .ok_or("Fn::Sub's second item must be a mapping of variables")?;
+                let mut ev = Map::new();
+                for (k, v) in vars {
+                    ev.insert(k.clone(), self.must(v)?);
+                }
+                (text, ev)
+            }
+            _ => return Err("Fn::Sub takes a string or [string, {variables}]".into()),
+        };
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            if let Some(lit) = after.strip_prefix('!') {
+                out.push_str("${");
+                rest = lit;
+                continue;
+            }
+            let end = after.find('}').ok_or("Fn::Sub: `${` without a closing `}`")?;
+            let name = after[..end].trim();
+            let value = if let Some(v) = vars.get(name) {
+                v.clone()
+            } else if let Some((id, attr)) = name.split_once('.').filter(|_| !name.starts_with("AWS::")) {
+                self.get_att(id, attr)?
+            } else {
+                self.reference(name)?.unwrap_or(Value::String(String::new()))
+            };
+            out.push_str(&scalar_string(&value).ok_or_else(|| format!("Fn::Sub: `${{{name}}}` is not a string"))?);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+fn single(f: &str, arg: &Value) -> Value {
+    let mut m = Map::new();
+    m.insert(f.to_string(), arg.clone());
+    Value::Object(m)
+}
+
+pub(crate) fn one_key(v: &Value) -> Option<(&str, &Value)> {
+    let o = v.as_object()?;
+    if o.len() != 1 {
+        return None;
+    }
+    o.iter().next().map(|(k, v)| (k.as_str(), v))
+}
+
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    match (scalar_string(a), scalar_string(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn cidr(block: &str, count: &str, bits: &str) -> R<Vec<String>> {
+    let (addr, prefix) = block
+        .split_once('/')
+        .ok_or_else(|| format!("Fn::Cidr: `{block}` is not a CIDR block"))?;
+    let addr: std::net::Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("Fn::Cidr: `{addr}` is not an IPv4 address"))?;
+    let prefix: u32 = prefix
+        .parse()
+        .map_err(|_| format!("Fn::Cidr: bad prefix in `{block}`"))?;
+    let count: u32 = count
+        .parse()
+        .map_err(|_| format!("Fn::Cidr: count `{count}` is not a number"))?;
+    let bits: u32 = bits
+        .parse()
+        .map_err(|_| format!("Fn::Cidr: cidrBits `{bits}` is not a number"))?;
+    let new_prefix = 32u32
+        .checked_sub(bits)
+        .filter(|p| *p >= prefix && bits > 0)
+        .ok_or_else(|| format!("Fn::Cidr: cidrBits {bits} does not fit in /{prefix}"))?;
+    let available = 1u64 << (new_prefix - prefix);
+    if count as u64 > available || !(1..=256).contains(&count) {
+        return Err(format!(
+            "Fn::Cidr: {count} subnets of /{new_prefix} do not fit in {block} (at most {available})"
+        ));
+    }
+    let base = u32::from(addr) & if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
+    Ok((0..count)
+        .map(|i| format!("{}/{new_prefix}", std::net::Ipv4Addr::from(base + (i << bits))))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sam::SamOptions;
+
+    fn eval_in(template: &str, expr: &str) -> R<Option<Value>> {
+        let t = Template::parse("t.yaml", template, &SamOptions::default()).unwrap();
+        let params = resolve_parameters(&t, &BTreeMap::new(), &|_| None).unwrap();
+        let pseudo = Pseudo::new("eu-west-1", "123456789012", "app", "arn:stack");
+        let e = Evaluator::new(&t, &params, &pseudo, &NoResources).unwrap();
+        let (v, _) = crate::template::read_json("e.yaml", &format!("x: {expr}")).unwrap();
+        e.eval(&v["x"])
+    }
+
+    const T: &str = "Parameters:\n  Env:\n    Type: String\n    Default: prod\n  Ids:\n    Type: CommaDelimitedList\n    Default: a,b,c\nMappings:\n  M:\n    prod:\n      Size: 512\nConditions:\n  IsProd: !Equals [!Ref Env, prod]\n  NotProd: !Not [!Condition IsProd]\nResources:\n  Q:\n    Type: AWS::SSM::Parameter\n";
+
+    #[test]
+    fn intrinsics_evaluate_as_cloudformation_does() {
+        let s = |e: &str| eval_in(T, e).unwrap().unwrap();
+        assert_eq!(
+            s("!Sub '${AWS::Region}-${Env}-${!Literal}'"),
+            "eu-west-1-prod-${Literal}"
+        );
+        assert_eq!(
+            s("!Sub ['${A}.${AWS::URLSuffix}', {A: !Ref Env}]"),
+            "prod.amazonaws.com"
+        );
+        assert_eq!(s("!Join [':', [a, !Ref Env]]"), "a:prod");
+        assert_eq!(s("!Select [1, !Ref Ids]"), "b");
+        assert_eq!(s("!Split [',', 'x,y']"), serde_json::json!(["x", "y"]));
+        assert_eq!(s("!If [IsProd, big, small]"), "big");
+        assert_eq!(s("!If [NotProd, big, small]"), "small");
+        assert_eq!(s("!FindInMap [M, !Ref Env, Size]"), 512);
+        assert_eq!(s("!Base64 hi"), "aGk=");
+        assert_eq!(
+            s("!GetAZs ''"),
+            serde_json::json!(["eu-west-1a", "eu-west-1b", "eu-west-1c"])
+        );
+        assert_eq!(
+            s("!Cidr ['10.0.0.0/16', 2, 8]"),
+            serde_json::json!(["10.0.0.0/24", "10.0.1.0/24"])
+        );
+        assert_eq!(s("{'Fn::Length': [1, 2, 3]}"), 3);
+        assert_eq!(s("{'Fn::ToJsonString': {a: 1}}"), "{\"a\":1}");
+        assert_eq!(s("{a: !Ref AWS::NoValue, b: 1}"), serde_json::json!({"b": 1}));
+        assert_eq!(eval_in(T, "!If [IsProd, !Ref AWS::NoValue, x]").unwrap(), None);
+    }
+
+    #[test]
+    fn errors_name_what_is_wrong() {
+        assert!(eval_in(T, "!Ref Nope").unwrap_err().contains("names no parameter"));
+        assert!(eval_in(T, "!Ref Q").unwrap_err().contains("not created yet"));
+        assert!(eval_in(T, "!Select [5, !Ref Ids]")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(eval_in(T, "!ImportValue shared")
+            .unwrap_err()
+            .contains("exports `shared`"));
+    }
+
+    #[test]
+    fn parameters_are_checked_and_no_echo_is_masked() {
+        let t = Template::parse(
+            "t.yaml",
+            "Parameters:\n  Size:\n    Type: Number\n    MinValue: 128\n  Secret:\n    Type: String\n    NoEcho: true\n    AllowedPattern: '[a-z]+'\n  Name:\n    Type: AWS::SSM::Parameter::Value<String>\n    Default: /app/name\nResources:\n  Q:\n    Type: AWS::SSM::Parameter\n",
+            &SamOptions::default(),
+        )
+        .unwrap();
+        let given = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let ssm = |n: &str| (n == "/app/name").then(|| "from-ssm".to_string());
+        let p = resolve_parameters(&t, &given(&[("Size", "256"), ("Secret", "abc")]), &ssm).unwrap();
+        assert_eq!(p.values["Name"], "from-ssm");
+        assert_eq!(p.shown("Secret").unwrap(), "****");
+        assert_eq!(p.secrets(), vec!["abc".to_string()]);
+        let e = resolve_parameters(&t, &given(&[("Size", "64"), ("Secret", "abc")]), &ssm).unwrap_err();
+        assert!(e.to_string().contains("below MinValue"), "{e}");
+        assert_eq!(e.line, Some(2));
+        let e = resolve_parameters(&t, &given(&[("Size", "256"), ("Secret", "ABC")]), &ssm).unwrap_err();
+        assert!(e.to_string().contains("****") && !e.to_string().contains("ABC"), "{e}");
+        let e = resolve_parameters(&t, &given(&[("Size", "256"), ("Secret", "abc")]), &|_| None).unwrap_err();
+        assert!(e.to_string().contains("/app/name"), "{e}");
+    }
+}

@@ -1,0 +1,286 @@
+//! A template read from YAML (short-form tags) or JSON, with the line of every resource kept for
+//! messages, and the SAM transform applied when the template asks for it.
+
+use crate::sam;
+use meridian_pipeline::node;
+use meridian_pipeline::source::{SourceFile, Sources};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// An error in a template: the file, the line when known, the resource when known, and the fix.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TemplateError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub logical_id: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl TemplateError {
+    pub fn new(file: &str, message: impl Into<String>) -> Self {
+        TemplateError {
+            file: file.to_string(),
+            line: None,
+            logical_id: None,
+            message: message.into(),
+            help: None,
+        }
+    }
+    pub fn at(mut self, line: Option<usize>) -> Self {
+        self.line = line;
+        self
+    }
+    pub fn resource(mut self, id: &str) -> Self {
+        self.logical_id = Some(id.to_string());
+        self
+    }
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(id) = &self.logical_id {
+            write!(f, ": resource `{id}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, " (help: {help})")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// One resource as the template declares it (after the SAM transform).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub logical_id: String,
+    pub type_: String,
+    pub properties: Value,
+    pub depends_on: Vec<String>,
+    pub condition: Option<String>,
+    pub deletion_policy: Option<String>,
+    pub update_policy: Option<Value>,
+    pub line: Option<usize>,
+}
+
+/// A parsed template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// The file name shown in messages.
+    pub file: String,
+    /// The processed template (SAM transform applied) as CloudFormation JSON.
+    pub json: Value,
+    /// The template as written, as JSON (before any transform).
+    pub original: Value,
+    /// Line of each top-level key of `Resources`, `Parameters` and `Outputs` in the file.
+    lines: BTreeMap<String, usize>,
+}
+
+impl Template {
+    /// Reads a template from text (YAML or JSON). The SAM transform is applied when the template
+    /// declares `Transform: AWS::Serverless-2016-10-31`; `sam_opts` gives it the parameter values
+    /// and region.
+    pub fn parse(file: &str, text: &str, sam_opts: &sam::SamOptions) -> Result<Template, TemplateError> {
+        let (original, lines) = read_json(file, text)?;
+        let mut t = Template {
+            file: file.to_string(),
+            json: original.clone(),
+            original,
+            lines,
+        };
+        if !t.original.is_object() {
+            return Err(
+                TemplateError::new(file, "a template is a mapping with a `Resources` section")
+                    .at(Some(1))
+                    .help("start the file with `Resources:`"),
+            );
+        }
+        if sam::is_sam(&t.original) {
+            t.json = sam::transform(&t.original, sam_opts).map_err(|e| {
+                let id = e.errors.first().and_then(|r| r.logical_id.clone());
+                let mut err = TemplateError::new(file, e.to_string()).help(
+                    "fix the resource as the message says; `meridian template transform FILE` shows the SAM transform's output",
+                );
+                if let Some(id) = id {
+                    err.line = t.line_of(&id);
+                    err.logical_id = Some(id);
+                }
+                err
+            })?;
+        }
+        t.check_shape()?;
+        Ok(t)
+    }
+
+    /// Reads a template file.
+    pub fn load(path: &std::path::Path, sam_opts: &sam::SamOptions) -> Result<Template, TemplateError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            TemplateError::new(&path.display().to_string(), format!("cannot read the template: {e}"))
+                .help("check the path")
+        })?;
+        Template::parse(&path.display().to_string(), &text, sam_opts)
+    }
+
+    /// The line of a logical id (resource, parameter or output) in the file. Resources the SAM
+    /// transform generated point at the serverless resource they came from.
+    pub fn line_of(&self, id: &str) -> Option<usize> {
+        if let Some(l) = self.lines.get(id) {
+            return Some(*l);
+        }
+        self.lines
+            .iter()
+            .filter(|(k, _)| id.starts_with(k.as_str()))
+            .max_by_key(|(k, _)| k.len())
+            .map(|(_, l)| *l)
+    }
+
+    pub fn section(&self, name: &str) -> Option<&Map<String, Value>> {
+        self.json.get(name).and_then(Value::as_object)
+    }
+
+    pub fn resources(&self) -> Vec<Resource> {
+        let Some(res) = self.section("Resources") else {
+            return Vec::new();
+        };
+        res.iter()
+            .map(|(id, r)| Resource {
+                logical_id: id.clone(),
+                type_: r.get("Type").and_then(Value::as_str).unwrap_or_default().to_string(),
+                properties: r
+                    .get("Properties")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new())),
+                depends_on: match r.get("DependsOn") {
+                    Some(Value::String(s)) => vec![s.clone()],
+                    Some(Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+                    _ => Vec::new(),
+                },
+                condition: r.get("Condition").and_then(Value::as_str).map(String::from),
+                deletion_policy: r.get("DeletionPolicy").and_then(Value::as_str).map(String::from),
+                update_policy: r.get("UpdatePolicy").cloned(),
+                line: self.line_of(id),
+            })
+            .collect()
+    }
+
+    fn check_shape(&self) -> Result<(), TemplateError> {
+        let file = &self.file;
+        let Some(res) = self.json.get("Resources") else {
+            return Err(TemplateError::new(file, "the template has no `Resources` section")
+                .at(Some(1))
+                .help("a template declares at least one resource under `Resources:`"));
+        };
+        let Some(res) = res.as_object() else {
+            return Err(
+                TemplateError::new(file, "`Resources` must be a mapping of logical ids to resources")
+                    .at(self.line_of("Resources")),
+            );
+        };
+        if res.is_empty() {
+            return Err(TemplateError::new(file, "`Resources` is empty").help("declare at least one resource"));
+        }
+        for (id, r) in res {
+            let err = |m: String| TemplateError::new(file, m).at(self.line_of(id)).resource(id);
+            if !id.chars().all(|c| c.is_ascii_alphanumeric()) || id.is_empty() {
+                return Err(err(format!("logical id `{id}` must be alphanumeric (A-Za-z0-9)")));
+            }
+            let Some(obj) = r.as_object() else {
+                return Err(err("a resource must be a mapping with `Type` and `Properties`".into()));
+            };
+            match obj.get("Type").and_then(Value::as_str) {
+                Some(_) => {}
+                None => {
+                    return Err(err("the resource has no `Type`".into())
+                        .help("add `Type:`, for example `Type: AWS::Lambda::Function`"))
+                }
+            }
+            for key in obj.keys() {
+                if !matches!(
+                    key.as_str(),
+                    "Type"
+                        | "Properties"
+                        | "DependsOn"
+                        | "Condition"
+                        | "DeletionPolicy"
+                        | "UpdateReplacePolicy"
+                        | "UpdatePolicy"
+                        | "CreationPolicy"
+                        | "Metadata"
+                ) {
+                    return Err(err(format!("unknown resource attribute `{key}`")).help(
+                        "resource attributes are Type, Properties, DependsOn, Condition, DeletionPolicy, UpdateReplacePolicy, UpdatePolicy, CreationPolicy and Metadata",
+                    ));
+                }
+            }
+        }
+        for section in self.json.as_object().into_iter().flat_map(|o| o.keys()) {
+            if !matches!(
+                section.as_str(),
+                "AWSTemplateFormatVersion"
+                    | "Description"
+                    | "Metadata"
+                    | "Parameters"
+                    | "Rules"
+                    | "Mappings"
+                    | "Conditions"
+                    | "Transform"
+                    | "Resources"
+                    | "Outputs"
+                    | "Globals"
+            ) {
+                return Err(TemplateError::new(file, format!("unknown template section `{section}`"))
+                    .at(self.line_of(section))
+                    .help("sections are AWSTemplateFormatVersion, Description, Metadata, Parameters, Rules, Mappings, Conditions, Transform, Resources and Outputs"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses YAML or JSON into JSON (short-form tags in long form), with the line of every key of the
+/// sections whose entries have logical ids.
+pub fn read_json(file: &str, text: &str) -> Result<(Value, BTreeMap<String, usize>), TemplateError> {
+    let mut sources = Sources::default();
+    let id = sources.add(SourceFile::new(file, None, text.to_string()));
+    let src = sources.get(id).clone();
+    let mut diags = Vec::new();
+    let root = node::parse(id, &src, &mut diags).map_err(|d| {
+        let line = d.span.map(|s| src.line_col(s.start as usize).0);
+        TemplateError::new(file, d.message.clone())
+            .at(line)
+            .help("fix the YAML/JSON syntax at this line")
+    })?;
+    if let Some(d) = diags.iter().find(|d| d.is_error()) {
+        let line = d.span.map(|s| src.line_col(s.start as usize).0);
+        return Err(TemplateError::new(file, d.message.clone())
+            .at(line)
+            .help(d.help.clone().unwrap_or_else(|| "fix this line".into())));
+    }
+    let mut lines = BTreeMap::new();
+    if let Some(top) = root.as_map() {
+        for (k, v) in top {
+            if let Some(name) = k.as_str() {
+                lines.insert(name.to_string(), src.line_col(k.span.start as usize).0);
+            }
+            if matches!(k.as_str(), Some("Resources" | "Parameters" | "Outputs")) {
+                for (rk, _) in v.as_map().unwrap_or_default() {
+                    if let Some(name) = rk.as_str() {
+                        lines.insert(name.to_string(), src.line_col(rk.span.start as usize).0);
+                    }
+                }
+            }
+        }
+    }
+    Ok((root.to_json(), lines))
+}
