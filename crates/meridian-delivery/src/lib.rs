@@ -20,3 +20,4 @@ pub mod window;
 pub use alarm::{AlarmEvaluation, AlarmSpec, AlarmState, MetricPoint};
 pub use judge::{judge, JudgeConfig, Sample, Verdict};
 pub use schedule::{Step, TrafficSchedule};
+pub use window::{Window, WindowError};
