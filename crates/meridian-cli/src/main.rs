@@ -8,6 +8,7 @@ mod build_cmds;
 mod engine_cmds;
 mod lambda;
 mod pipeline_cmds;
+mod stack_cmds;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -74,6 +75,12 @@ enum Command {
     /// The local regions' parameter and secrets stores (encrypted at rest).
     #[command(subcommand)]
     Secrets(build_cmds::SecretsCommand),
+    /// CloudFormation/SAM stacks in local regions: deploy, change sets, events, outputs, delete.
+    #[command(subcommand)]
+    Stack(stack_cmds::StackCommand),
+    /// Templates: print the processed CloudFormation of a SAM template.
+    #[command(subcommand)]
+    Template(stack_cmds::TemplateCommand),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +104,8 @@ fn main() -> ExitCode {
         Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
         Command::Build(a) => build_cmds::build(a, &cli.global),
         Command::Secrets(c) => build_cmds::secrets(c, &cli.global),
+        Command::Stack(c) => stack_cmds::stack(c, &cli.global),
+        Command::Template(c) => stack_cmds::template(c, &cli.global),
     };
     match result {
         Ok(code) => code,

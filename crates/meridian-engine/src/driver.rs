@@ -89,11 +89,43 @@ pub fn store_root(data_dir: &Path, store_type: &str, location: &str) -> PathBuf 
     }
 }
 
+/// The file in a local bucket's directory that names the region it belongs to: bucket names are
+/// global and a bucket lives in one region, as on S3.
+const BUCKET_REGION_FILE: &str = ".meridian-bucket-region";
+
+/// Records that a local bucket belongs to `region`; a bucket already claimed by another region is
+/// an error, as S3 refuses to create a bucket whose name is taken.
+pub fn claim_bucket(root: &Path, region: &str) -> Result<()> {
+    if let Some(owner) = bucket_region(root) {
+        if owner != region {
+            return Err(EngineError::Invalid(format!(
+                "bucket `{}` belongs to region {owner}, not {region}: each region needs its own artifact bucket",
+                root.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+            )));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(root)
+        .and_then(|_| std::fs::write(root.join(BUCKET_REGION_FILE), region))
+        .map_err(|e| EngineError::Invalid(format!("cannot create the local bucket {}: {e}", root.display())))
+}
+
+/// The region a local bucket belongs to, when it was claimed.
+pub fn bucket_region(root: &Path) -> Option<String> {
+    std::fs::read_to_string(root.join(BUCKET_REGION_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
 pub fn region_stores(p: &Pipeline, env: &RunEnv) -> Result<BTreeMap<String, Arc<dyn ArtifactStore>>> {
     let mut out: BTreeMap<String, Arc<dyn ArtifactStore>> = BTreeMap::new();
     let base = env.artifact_root.as_ref().unwrap_or(&env.data_dir);
     for (region, s) in &p.artifact_stores {
         let root = store_root(base, &s.store_type, &s.location);
+        if s.store_type == "S3" {
+            claim_bucket(&root, region)?;
+        }
         out.insert(region.clone(), Arc::new(ObjectArtifactStore::local(region, &root)?));
     }
     if let Some(s) = &p.artifact_store {

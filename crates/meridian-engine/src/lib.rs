@@ -4,6 +4,7 @@
 //! - [`state`]: the pure state machines.
 //! - [`artifacts`]: deterministic zip artifacts, per-region stores, verified replication.
 //! - [`providers`]: what actions do (source, commands, approval, ...), behind a trait.
+//! - [`stacks`]: what a region offers to deploy CloudFormation stacks (the CloudFormation action uses it).
 //! - [`driver`]: scheduling (stages, run orders, regions in parallel), execution modes, recovery.
 //!
 //! It must not know about the CLI or terminals: it reports through the journal.
@@ -12,6 +13,7 @@ pub mod artifacts;
 pub mod driver;
 pub mod journal;
 pub mod providers;
+pub mod stacks;
 pub mod state;
 pub mod variables;
 

@@ -197,7 +197,11 @@ impl Drop for SlotGuard {
 
 impl LambdaHost {
     /// Opens (or creates) the state under `cfg.data_dir`.
-    pub fn open(cfg: HostConfig) -> Result<Self> {
+    pub fn open(mut cfg: HostConfig) -> Result<Self> {
+        // Runtimes start in their code directory: every path they are given must be absolute.
+        if let Ok(abs) = std::path::absolute(&cfg.data_dir) {
+            cfg.data_dir = abs;
+        }
         let store = Store::open(&cfg.data_dir)?;
         let runtime_dir = cfg.data_dir.join("runtime");
         std::fs::create_dir_all(&runtime_dir).map_err(|e| LambdaError::io("create", &runtime_dir, e))?;

@@ -18,6 +18,7 @@ mod logs;
 pub mod metrics;
 pub mod model;
 mod sandbox;
+pub mod stacks;
 mod store;
 
 pub use error::{LambdaError, Result};

@@ -2,6 +2,7 @@
 //! AWS ones (next) plug into the engine without changing it.
 
 pub mod approval;
+pub mod cloudformation;
 pub mod codebuild;
 pub mod commands;
 pub mod package;
@@ -169,5 +170,15 @@ impl Registry {
         r.register("AWS", "CodeBuild", Arc::new(codebuild::CodeBuild));
         r.register("Meridian", "Package", Arc::new(package::Package));
         r
+    }
+
+    /// Adds the CloudFormation deploy action, backed by the regions' stacks.
+    pub fn with_stacks(mut self, stacks: Arc<dyn crate::stacks::StackDeployer>) -> Registry {
+        self.register(
+            "AWS",
+            "CloudFormation",
+            Arc::new(cloudformation::CloudFormation { stacks }),
+        );
+        self
     }
 }

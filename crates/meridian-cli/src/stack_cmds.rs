@@ -1,0 +1,404 @@
+//! `meridian stack ...` and `meridian template transform`: CloudFormation/SAM stacks in local regions.
+
+use crate::pipeline_cmds::parse_kv;
+use crate::{Global, OutputFormat};
+use anyhow::Context;
+use meridian_engine::stacks::{StackDeployer, StackOutcome, StackRequest};
+use meridian_local::stacks::LocalStacks;
+use meridian_local::{HostConfig, LambdaHost};
+use meridian_template::sam::{self, SamOptions};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand)]
+pub enum StackCommand {
+    /// Create or update a stack from a template, as `sam deploy` does: local code paths are
+    /// packaged into the region's local bucket, a change set is made, shown and executed.
+    Deploy(DeployArgs),
+    /// Stacks of the local regions.
+    List(RegionOpt),
+    /// One stack: status, parameters, outputs and resources.
+    Describe(StackRef),
+    /// A stack's events, oldest first.
+    Events(StackRef),
+    /// A stack's outputs.
+    Outputs(StackRef),
+    /// Delete a stack and its resources.
+    Delete(StackRef),
+    /// Change sets: create, describe, execute, delete.
+    #[command(subcommand)]
+    Changeset(ChangeSetCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum ChangeSetCommand {
+    /// Plan a change to a stack without applying it.
+    Create(DeployArgs),
+    Describe(ChangeSetRef),
+    Execute(ChangeSetRef),
+    Delete(ChangeSetRef),
+}
+
+#[derive(clap::Subcommand)]
+pub enum TemplateCommand {
+    /// Print the processed CloudFormation JSON of a template (the SAM transform applied), as
+    /// aws-sam-translator produces it.
+    Transform(TransformArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RegionOpt {
+    /// Only this region.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StackRef {
+    #[arg(long)]
+    pub region: String,
+    #[arg(long)]
+    pub stack_name: String,
+}
+
+#[derive(clap::Args)]
+pub struct ChangeSetRef {
+    #[arg(long)]
+    pub region: String,
+    #[arg(long)]
+    pub stack_name: String,
+    #[arg(long)]
+    pub change_set_name: String,
+}
+
+#[derive(clap::Args)]
+pub struct DeployArgs {
+    #[arg(long)]
+    pub region: String,
+    #[arg(long)]
+    pub template: PathBuf,
+    #[arg(long)]
+    pub stack_name: String,
+    /// A template parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_parser = parse_kv)]
+    pub params: Vec<(String, String)>,
+    /// CAPABILITY_IAM, CAPABILITY_NAMED_IAM, CAPABILITY_AUTO_EXPAND (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',')]
+    pub capabilities: Vec<String>,
+    /// Only make and show the change set (deploy); `changeset create` never executes.
+    #[arg(long)]
+    pub no_execute: bool,
+    /// The change set's name (default: `meridian-<time>`).
+    #[arg(long)]
+    pub change_set_name: Option<String>,
+    /// Record resource types local regions do not deploy as inert placeholders instead of failing.
+    #[arg(long)]
+    pub allow_unsupported: bool,
+    /// Publish a new function version when the configuration changes, not only the code.
+    #[arg(long)]
+    pub publish_on_config_change: bool,
+}
+
+#[derive(clap::Args)]
+pub struct TransformArgs {
+    pub file: PathBuf,
+    /// A template parameter, NAME=VALUE (repeatable).
+    #[arg(long = "param", value_parser = parse_kv)]
+    pub params: Vec<(String, String)>,
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Publish a new function version when the configuration changes, not only the code.
+    #[arg(long)]
+    pub publish_on_config_change: bool,
+}
+
+/// Opens the local regions' stacks (and the Lambda host they deploy functions to).
+pub fn open_stacks(data_dir: &Path) -> anyhow::Result<LocalStacks> {
+    let host = LambdaHost::open(HostConfig::new(data_dir))
+        .with_context(|| format!("failed to open the local Lambda host in {}", data_dir.display()))?;
+    LocalStacks::open(data_dir, data_dir, host).map_err(|e| anyhow::anyhow!(e))
+}
+
+fn data_dir(global: &Global) -> PathBuf {
+    std::path::absolute(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+fn failed(e: String) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {e}");
+    Ok(ExitCode::from(1))
+}
+
+fn say(line: &str) {
+    eprintln!("{line}");
+}
+
+fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Result<StackRequest, String>> {
+    let out = dd.join("packaged").join(&a.region).join(&a.stack_name);
+    let packaged = match stacks.package_local_code(&a.template, &a.region, &out) {
+        Ok(p) => p,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(Ok(StackRequest {
+        region: a.region.clone(),
+        stack_name: a.stack_name.clone(),
+        change_set_name: Some(
+            a.change_set_name
+                .clone()
+                .unwrap_or_else(|| format!("meridian-{}", jiff_free_stamp())),
+        ),
+        template_path: packaged,
+        parameters: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
+        capabilities: a.capabilities.clone(),
+        tags: BTreeMap::new(),
+        allow_unsupported: a.allow_unsupported,
+        publish_on_config_change: a.publish_on_config_change,
+        artifact_root: None,
+    }))
+}
+
+fn jiff_free_stamp() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
+pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
+    let dd = data_dir(global);
+    let stacks = open_stacks(&dd)?;
+    let json = global.output == OutputFormat::Json;
+    match cmd {
+        StackCommand::Deploy(a) => deploy_or_plan(a, &stacks, &dd, json),
+        StackCommand::Changeset(ChangeSetCommand::Create(mut a)) => {
+            a.no_execute = true;
+            deploy_or_plan(a, &stacks, &dd, json)
+        }
+        StackCommand::List(r) => {
+            let list = match stacks.list_stacks(r.region.as_deref()) {
+                Ok(l) => l,
+                Err(e) => return failed(e),
+            };
+            if json {
+                print_json(&list)?;
+            } else if list.is_empty() {
+                eprintln!("no stacks");
+            } else {
+                for s in list {
+                    println!(
+                        "{:<16} {:<32} {:<28} {}",
+                        s.region,
+                        s.stack_name,
+                        s.stack_status,
+                        s.last_updated_time.unwrap_or(s.creation_time)
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StackCommand::Describe(s) => {
+            let info = match stacks.describe_stack(&s.region, &s.stack_name) {
+                Ok(Some(i)) => i,
+                Ok(None) => {
+                    return failed(format!(
+                        "Stack with id {} does not exist (region {})",
+                        s.stack_name, s.region
+                    ))
+                }
+                Err(e) => return failed(e),
+            };
+            let resources = stacks.resources(&s.region, &s.stack_name).unwrap_or_default();
+            if json {
+                print_json(&serde_json::json!({"Stack": info, "Resources": resources}))?;
+            } else {
+                println!("{} ({}) {}", info.stack_name, info.region, info.stack_status);
+                if let Some(r) = &info.stack_status_reason {
+                    println!("  reason: {r}");
+                }
+                println!("  id: {}", info.stack_id);
+                for (k, v) in &info.parameters {
+                    println!("  parameter {k} = {v}");
+                }
+                for (k, v) in &info.outputs {
+                    println!("  output {k} = {v}");
+                }
+                for r in resources {
+                    println!(
+                        "  {:<32} {:<34} {:<18} {}  [{}]",
+                        r.logical_resource_id, r.resource_type, r.resource_status, r.physical_resource_id, r.local
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StackCommand::Events(s) => {
+            let events = match stacks.events(&s.region, &s.stack_name) {
+                Ok(e) => e,
+                Err(e) => return failed(e),
+            };
+            if json {
+                print_json(&events)?;
+            } else {
+                for e in events {
+                    println!(
+                        "{} {:<36} {:<34} {}{}",
+                        e.timestamp,
+                        e.resource_status,
+                        e.resource_type,
+                        e.logical_resource_id,
+                        e.resource_status_reason.map(|r| format!("  {r}")).unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StackCommand::Outputs(s) => {
+            let info = match stacks.describe_stack(&s.region, &s.stack_name) {
+                Ok(Some(i)) => i,
+                Ok(None) => {
+                    return failed(format!(
+                        "Stack with id {} does not exist (region {})",
+                        s.stack_name, s.region
+                    ))
+                }
+                Err(e) => return failed(e),
+            };
+            if json {
+                print_json(&info.outputs)?;
+            } else {
+                for (k, v) in info.outputs {
+                    println!("{k}\t{v}");
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        StackCommand::Delete(s) => match stacks.delete(&s.region, &s.stack_name, &say) {
+            Ok(()) => {
+                eprintln!("deleted stack {} in {}", s.stack_name, s.region);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => failed(e),
+        },
+        StackCommand::Changeset(ChangeSetCommand::Describe(c)) => {
+            match stacks.describe_change_set(&c.region, &c.stack_name, &c.change_set_name) {
+                Ok(cs) if json => print_json(&cs).map(|_| ExitCode::SUCCESS),
+                Ok(cs) => {
+                    cs.lines().iter().for_each(|l| println!("{l}"));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => failed(e),
+            }
+        }
+        StackCommand::Changeset(ChangeSetCommand::Execute(c)) => {
+            match stacks.execute_change_set(&c.region, &c.stack_name, &c.change_set_name, &say) {
+                Ok(o) => report(o, json),
+                Err(e) => failed(e),
+            }
+        }
+        StackCommand::Changeset(ChangeSetCommand::Delete(c)) => {
+            match stacks.delete_change_set(&c.region, &c.stack_name, &c.change_set_name) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => failed(e),
+            }
+        }
+    }
+}
+
+fn deploy_or_plan(a: DeployArgs, stacks: &LocalStacks, dd: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let req = match request(&a, stacks, dd)? {
+        Ok(r) => r,
+        Err(e) => return failed(e),
+    };
+    let cs = match stacks.create_change_set_named(&req) {
+        Ok(cs) => cs,
+        Err(e) => return failed(e),
+    };
+    let name = req.change_set_name.clone().unwrap_or_default();
+    if a.no_execute {
+        if json {
+            print_json(&cs)?;
+        } else {
+            cs.lines().iter().for_each(|l| println!("{l}"));
+            eprintln!(
+                "execute it with: meridian stack changeset execute --region {} --stack-name {} --change-set-name {name}",
+                a.region, a.stack_name
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if cs.status == "FAILED" {
+        let _ = stacks.delete_change_set(&a.region, &a.stack_name, &name);
+        let info = stacks.describe_stack(&a.region, &a.stack_name).ok().flatten();
+        eprintln!("No changes to deploy. Stack {} is up to date", a.stack_name);
+        if let Some(info) = info {
+            return report(StackOutcome::NoChanges(info), json);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !json {
+        cs.lines().iter().for_each(|l| eprintln!("{l}"));
+    }
+    match stacks.execute_change_set(&a.region, &a.stack_name, &name, &say) {
+        Ok(o) => report(o, json),
+        Err(e) => failed(e),
+    }
+}
+
+fn report(o: StackOutcome, json: bool) -> anyhow::Result<ExitCode> {
+    let s = o.stack();
+    if json {
+        print_json(s)?;
+    } else {
+        println!("{} ({}) {}", s.stack_name, s.region, s.stack_status);
+        for (k, v) in &s.outputs {
+            println!("  output {k} = {v}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCode> {
+    let TemplateCommand::Transform(a) = cmd;
+    let text = match std::fs::read_to_string(&a.file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", a.file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let name = a.file.display().to_string();
+    let (json, _) = match meridian_template::template::read_json(&name, &text) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if !sam::is_sam(&json) {
+        print_json(&json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut opts = SamOptions {
+        region: a.region.clone(),
+        publish_on_config_change: a.publish_on_config_change,
+        ..SamOptions::default()
+    };
+    for (k, v) in a.params {
+        opts.parameter_values.insert(k, serde_json::Value::String(v));
+    }
+    match sam::transform(&json, &opts) {
+        Ok(out) => {
+            print_json(&out)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("error: {name}: {e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The CloudFormation deploy action, as CodePipeline defines it: ActionMode CREATE_UPDATE,
+//! CHANGE_SET_REPLACE, CHANGE_SET_EXECUTE, DELETE_ONLY and REPLACE_ON_FAILURE; StackName,
+//! ChangeSetName, TemplatePath, TemplateConfiguration, ParameterOverrides (with Fn::GetParam and
+//! Fn::GetArtifactAtt), Capabilities, OutputFileName; stack outputs as output variables.
+//!
+//! The stacks themselves belong to the region: the action only talks to a [`StackDeployer`].
+
+use super::{ActionContext, ActionOutput, ActionProvider};
+use crate::stacks::{StackDeployer, StackOutcome, StackRequest};
+use futures::future::BoxFuture;
+use meridian_pipeline::model::Action;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub struct CloudFormation {
+    pub stacks: Arc<dyn StackDeployer>,
+}
+
+const MODES: &[&str] = &[
+    "CREATE_UPDATE",
+    "CHANGE_SET_REPLACE",
+    "CHANGE_SET_EXECUTE",
+    "DELETE_ONLY",
+    "REPLACE_ON_FAILURE",
+];
+
+/// `Artifact::path` resolved against the action's unpacked inputs.
+fn artifact_file(ctx: &ActionContext, what: &str, spec: &str) -> Result<PathBuf, String> {
+    let (art, file) = spec
+        .split_once("::")
+        .ok_or_else(|| format!("{what} `{spec}` must be `ArtifactName::path/in/artifact`"))?;
+    let dir = ctx
+        .inputs
+        .iter()
+        .find(|(n, _)| n == art)
+        .map(|(_, d)| d.clone())
+        .ok_or_else(|| {
+            let names: Vec<&str> = ctx.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            format!(
+                "{what} reads artifact `{art}`, which is not an input of this action (inputs: {})",
+                names.join(", ")
+            )
+        })?;
+    let path = dir.join(file);
+    if !path.is_file() {
+        let mut present: Vec<String> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        present.sort();
+        return Err(format!(
+            "{what}: `{file}` is not in artifact {art} (its top level has: {})",
+            present.join(", ")
+        ));
+    }
+    Ok(path)
+}
+
+/// ParameterOverrides: a JSON object whose values are strings, `Fn::GetParam` or `Fn::GetArtifactAtt`.
+fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<String, String>, String> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| format!("ParameterOverrides is not valid JSON ({e}); write {{\"Name\": \"value\", ...}}"))?;
+    let obj = v
+        .as_object()
+        .ok_or("ParameterOverrides must be a JSON object of parameter names to values")?;
+    let mut out = BTreeMap::new();
+    for (k, val) in obj {
+        let s = match val {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Object(o) if o.len() == 1 && o.contains_key("Fn::GetParam") => {
+                let a = o["Fn::GetParam"].as_array().filter(|a| a.len() == 3).ok_or_else(|| {
+                    format!("parameter `{k}`: Fn::GetParam takes [\"ArtifactName\", \"file.json\", \"Key\"]")
+                })?;
+                let art = a[0].as_str().unwrap_or_default();
+                let file = a[1].as_str().unwrap_or_default();
+                let key = a[2].as_str().unwrap_or_default();
+                let path = artifact_file(
+                    ctx,
+                    &format!("parameter `{k}` (Fn::GetParam)"),
+                    &format!("{art}::{file}"),
+                )?;
+                let doc: Value = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                    .map_err(|e| format!("parameter `{k}`: Fn::GetParam cannot read {art}::{file} as JSON: {e}"))?;
+                match doc.get(key) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => {
+                        return Err(format!(
+                            "parameter `{k}`: Fn::GetParam: {art}::{file} has no key `{key}`"
+                        ))
+                    }
+                }
+            }
+            Value::Object(o) if o.len() == 1 && o.contains_key("Fn::GetArtifactAtt") => {
+                let a = o["Fn::GetArtifactAtt"].as_array().filter(|a| a.len() == 2).ok_or_else(|| {
+                    format!("parameter `{k}`: Fn::GetArtifactAtt takes [\"ArtifactName\", \"BucketName|ObjectKey|URL\"]")
+                })?;
+                let art = a[0].as_str().unwrap_or_default();
+                let att = a[1].as_str().unwrap_or_default();
+                let row = ctx
+                    .journal
+                    .artifacts(&ctx.execution_id)
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .find(|r| r.name == art)
+                    .ok_or_else(|| {
+                        format!("parameter `{k}`: Fn::GetArtifactAtt: no artifact `{art}` in this execution")
+                    })?;
+                let bucket = ctx.stores.get(&ctx.region).map(|(b, _)| b.clone()).unwrap_or_default();
+                let key = format!("sha256/{}.zip", row.digest.trim_start_matches("sha256:"));
+                match att {
+                    "BucketName" => bucket,
+                    "ObjectKey" => key,
+                    "URL" => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", ctx.region),
+                    _ => {
+                        return Err(format!(
+                            "parameter `{k}`: Fn::GetArtifactAtt attribute `{att}` is not BucketName, ObjectKey or URL"
+                        ))
+                    }
+                }
+            }
+            other => {
+                return Err(format!(
+                    "parameter `{k}`: value {other} must be a string, Fn::GetParam or Fn::GetArtifactAtt"
+                ))
+            }
+        };
+        out.insert(k.clone(), s);
+    }
+    Ok(out)
+}
+
+/// TemplateConfiguration: `{"Parameters": {...}, "Tags": {...}, "StackPolicy": {...}}`.
+fn template_configuration(path: &PathBuf) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read TemplateConfiguration: {e}"))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("TemplateConfiguration {} is not valid JSON: {e}", path.display()))?;
+    let map = |key: &str| -> Result<BTreeMap<String, String>, String> {
+        match v.get(key) {
+            None => Ok(BTreeMap::new()),
+            Some(Value::Object(o)) => Ok(o
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                .collect()),
+            Some(_) => Err(format!(
+                "TemplateConfiguration: `{key}` must be an object of names to values"
+            )),
+        }
+    };
+    if let Some(o) = v.as_object() {
+        if let Some(k) = o
+            .keys()
+            .find(|k| !matches!(k.as_str(), "Parameters" | "Tags" | "StackPolicy"))
+        {
+            return Err(format!(
+                "TemplateConfiguration has an unknown key `{k}` (allowed: Parameters, Tags, StackPolicy)"
+            ));
+        }
+    }
+    Ok((map("Parameters")?, map("Tags")?))
+}
+
+impl CloudFormation {
+    fn request(&self, ctx: &ActionContext, stack: &str) -> Result<StackRequest, String> {
+        let a = &ctx.action;
+        let tp = a
+            .config("TemplatePath")
+            .ok_or("the CloudFormation action needs TemplatePath")?;
+        let template_path = artifact_file(ctx, "TemplatePath", tp)?;
+        let (mut parameters, tags) = match a.config("TemplateConfiguration") {
+            Some(tc) => template_configuration(&artifact_file(ctx, "TemplateConfiguration", tc)?)?,
+            None => (BTreeMap::new(), BTreeMap::new()),
+        };
+        if let Some(po) = a.config("ParameterOverrides") {
+            parameters.extend(parameter_overrides(ctx, po)?);
+        }
+        let capabilities = a
+            .config("Capabilities")
+            .map(|c| {
+                c.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(StackRequest {
+            region: ctx.region.clone(),
+            stack_name: stack.to_string(),
+            change_set_name: a.config("ChangeSetName").map(String::from),
+            template_path,
+            parameters,
+            capabilities,
+            tags,
+            allow_unsupported: false,
+            publish_on_config_change: false,
+            artifact_root: Some(
+                ctx.env
+                    .artifact_root
+                    .clone()
+                    .unwrap_or_else(|| ctx.env.data_dir.clone()),
+            ),
+        })
+    }
+
+    fn finish(&self, ctx: &ActionContext, outcome: &StackOutcome) -> Result<ActionOutput, String> {
+        let info = outcome.stack();
+        let mut o = ActionOutput::default();
+        for (k, v) in &info.outputs {
+            o.variables.insert(k.clone(), Value::String(v.clone()));
+        }
+        if let Some(name) = ctx.action.config("OutputFileName") {
+            let Some((_, dir)) = ctx.outputs.first() else {
+                return Err("OutputFileName needs an output artifact on the action".into());
+            };
+            let json = serde_json::to_string_pretty(&info.outputs).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join(name), json).map_err(|e| format!("cannot write {name}: {e}"))?;
+        }
+        Ok(o)
+    }
+}
+
+impl ActionProvider for CloudFormation {
+    fn safe_to_repeat(&self, action: &Action) -> bool {
+        // A stack operation interrupted half-way is recorded by the stack itself; repeating a
+        // create/update converges on the template, and deleting twice deletes once.
+        !matches!(action.config("ActionMode"), Some("CHANGE_SET_EXECUTE"))
+    }
+
+    fn run<'a>(&'a self, ctx: &'a ActionContext) -> BoxFuture<'a, Result<ActionOutput, String>> {
+        Box::pin(async move {
+            let a = &ctx.action;
+            let mode = a.config("ActionMode").ok_or_else(|| {
+                format!(
+                    "the CloudFormation action needs ActionMode (one of {})",
+                    MODES.join(", ")
+                )
+            })?;
+            if !MODES.contains(&mode) {
+                return Err(format!("ActionMode `{mode}` is not one of {}", MODES.join(", ")));
+            }
+            let stack = a
+                .config("StackName")
+                .ok_or("the CloudFormation action needs StackName")?
+                .to_string();
+            let change_set = a.config("ChangeSetName").map(String::from);
+            if matches!(mode, "CHANGE_SET_REPLACE" | "CHANGE_SET_EXECUTE") && change_set.is_none() {
+                return Err(format!("ActionMode {mode} needs ChangeSetName"));
+            }
+            let req = match mode {
+                "CHANGE_SET_EXECUTE" | "DELETE_ONLY" => None,
+                _ => Some(self.request(ctx, &stack)?),
+            };
+            let stacks = self.stacks.clone();
+            let log = ctx.log.clone();
+            let region = ctx.region.clone();
+            let mode = mode.to_string();
+            let outcome = tokio::task::spawn_blocking(move || -> Result<Option<StackOutcome>, String> {
+                let say = |s: &str| log.line(s);
+                match mode.as_str() {
+                    "CREATE_UPDATE" => stacks.deploy(req.as_ref().expect("request"), &say).map(Some),
+                    "REPLACE_ON_FAILURE" => {
+                        let req = req.expect("request");
+                        if let Some(s) = stacks.describe_stack(&region, &stack)? {
+                            if s.stack_status.ends_with("_FAILED") || s.stack_status == "ROLLBACK_COMPLETE" {
+                                say(&format!(
+                                    "stack {stack} is {}: deleting it before creating it again",
+                                    s.stack_status
+                                ));
+                                stacks.delete_stack(&region, &stack, &say)?;
+                            }
+                        }
+                        stacks.deploy(&req, &say).map(Some)
+                    }
+                    "CHANGE_SET_REPLACE" => {
+                        for line in stacks.create_change_set(req.as_ref().expect("request"), &say)? {
+                            say(&line);
+                        }
+                        Ok(None)
+                    }
+                    "CHANGE_SET_EXECUTE" => stacks
+                        .execute_change_set(&region, &stack, change_set.as_deref().unwrap_or_default(), &say)
+                        .map(Some),
+                    _ => {
+                        if stacks.describe_stack(&region, &stack)?.is_none() {
+                            say(&format!("stack {stack} does not exist in {region}: nothing to delete"));
+                        } else {
+                            stacks.delete_stack(&region, &stack, &say)?;
+                        }
+                        Ok(None)
+                    }
+                }
+            })
+            .await
+            .map_err(|e| format!("the stack operation stopped: {e}"))??;
+            match outcome {
+                Some(o) => {
+                    if let StackOutcome::NoChanges(_) = &o {
+                        ctx.log.line("No updates are to be performed.");
+                    }
+                    self.finish(ctx, &o)
+                }
+                None => Ok(ActionOutput::default()),
+            }
+        })
+    }
+}

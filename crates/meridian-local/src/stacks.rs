@@ -1,0 +1,2014 @@
+//! Local CloudFormation: stacks per region, change sets, rollback, exports, and the resources local
+//! regions deploy (Lambda functions, versions, aliases, layers, SSM parameters; alarms, CodeDeploy,
+//! IAM and log groups are recorded). State lives in `<data>/local-stacks.sqlite` and every resource
+//! transition is committed (with its event) before the next one starts, so an interrupted
+//! deployment is always on record.
+
+use crate::host::{ConfigUpdate, LambdaHost};
+use crate::model::{CodeSource, FunctionSpec};
+use meridian_core::{RegionId, LOCAL_ACCOUNT_ID};
+use meridian_engine::stacks::{StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_template::eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
+use meridian_template::plan::{self, Change, ChangeAction, Deployed, Replacement};
+use meridian_template::sam::SamOptions;
+use meridian_template::Template;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Resource types local regions deploy for real.
+pub const DEPLOYED_TYPES: &[&str] = &[
+    "AWS::Lambda::Function",
+    "AWS::Lambda::Version",
+    "AWS::Lambda::Alias",
+    "AWS::Lambda::LayerVersion",
+    "AWS::SSM::Parameter",
+];
+
+/// Resource types local regions record (they configure other parts, or are not enforced).
+pub const RECORDED_TYPES: &[&str] = &[
+    "AWS::Lambda::Permission",
+    "AWS::CloudWatch::Alarm",
+    "AWS::CodeDeploy::Application",
+    "AWS::CodeDeploy::DeploymentGroup",
+    "AWS::CodeDeploy::DeploymentConfig",
+    "AWS::IAM::Role",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::Logs::LogGroup",
+];
+
+/// One alias moved by a CodeDeploy deployment group (`UpdatePolicy: CodeDeployLambdaAliasUpdate`).
+#[derive(Debug, Clone)]
+pub struct AliasDeployment {
+    pub region: String,
+    pub stack_name: String,
+    pub function: String,
+    pub alias: String,
+    pub from_version: String,
+    pub to_version: String,
+    /// The deployment group's properties, evaluated.
+    pub deployment_group: Value,
+    /// Alarm name -> the alarm's properties, evaluated, for the group's alarms.
+    pub alarms: BTreeMap<String, Value>,
+    /// BeforeAllowTraffic / AfterAllowTraffic hook function names.
+    pub before_hook: Option<String>,
+    pub after_hook: Option<String>,
+}
+
+/// Shifts an alias's traffic under a deployment group's settings (the progressive-delivery
+/// engine). `Err` means the deployment failed and the alias is back on `from_version`.
+pub trait AliasShifter: Send + Sync {
+    fn shift(&self, d: &AliasDeployment, log: &dyn Fn(&str)) -> Result<(), String>;
+}
+
+#[derive(Clone)]
+pub struct LocalStacks {
+    inner: Arc<Inner>,
+    /// Where local buckets live (`<root>/s3/<bucket>`): the data directory, or a run's `--artifact-root`.
+    root: PathBuf,
+}
+
+struct Inner {
+    db: Mutex<Connection>,
+    host: LambdaHost,
+    data_dir: PathBuf,
+    shifter: Mutex<Option<Arc<dyn AliasShifter>>>,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    deployed: Deployed,
+    status: String,
+    placeholder: bool,
+    retain: bool,
+    update_policy: Option<Value>,
+}
+
+struct StackRow {
+    id: String,
+    status: String,
+    template: String,
+    params: BTreeMap<String, String>,
+    shown: BTreeMap<String, String>,
+    outputs: BTreeMap<String, String>,
+    created: i64,
+    updated: Option<i64>,
+    reason: Option<String>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn iso(ms: i64) -> String {
+    crate::model::iso8601(ms)
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    use std::io::Read;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        b = (now() as u64 ^ std::process::id() as u64).to_le_bytes();
+    }
+    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    b.iter()
+        .take(12.min(b.len()))
+        .map(|x| ALPHA[*x as usize % ALPHA.len()] as char)
+        .collect()
+}
+
+/// A physical name as CloudFormation generates it: `<stack>-<LogicalId>-<RANDOM>`, cut to `max`.
+fn generated_name(stack: &str, logical: &str, max: usize) -> String {
+    let suffix = random_suffix();
+    let mut head = format!("{stack}-{logical}");
+    let room = max.saturating_sub(suffix.len() + 1);
+    head.truncate(room);
+    format!("{head}-{suffix}")
+}
+
+fn function_name_of(v: &str) -> String {
+    match v.split_once(":function:") {
+        Some((_, rest)) => rest.split(':').next().unwrap_or(rest).to_string(),
+        None => v.split(':').next().unwrap_or(v).to_string(),
+    }
+}
+
+fn str_prop<'a>(props: &'a Value, key: &str) -> Option<&'a str> {
+    props.get(key).and_then(Value::as_str)
+}
+
+fn num_prop(props: &Value, key: &str) -> Option<u32> {
+    match props.get(key)? {
+        Value::Number(n) => n.as_u64().map(|n| n as u32),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn env_prop(props: &Value) -> BTreeMap<String, String> {
+    props
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(String::from).unwrap_or_else(|| v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct StackResolver<'a> {
+    current: &'a RefCell<BTreeMap<String, Row>>,
+    exports: BTreeMap<String, String>,
+    imported: RefCell<BTreeSet<String>>,
+}
+
+impl Resolver for StackResolver<'_> {
+    fn physical_id(&self, id: &str) -> Option<Value> {
+        self.current
+            .borrow()
+            .get(id)
+            .map(|r| Value::String(r.deployed.physical_id.clone()))
+    }
+    fn attribute(&self, id: &str, attr: &str) -> Option<Value> {
+        let cur = self.current.borrow();
+        let r = cur.get(id)?;
+        if r.placeholder {
+            return Some(Value::String(format!("{{{{placeholder:{id}.{attr}}}}}")));
+        }
+        r.deployed.attributes.get(attr).cloned()
+    }
+    fn import(&self, name: &str) -> Option<String> {
+        self.imported.borrow_mut().insert(name.to_string());
+        self.exports.get(name).cloned()
+    }
+}
+
+/// What a change set or a direct deployment was made from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Prepared {
+    file: String,
+    template_text: String,
+    params: BTreeMap<String, String>,
+    capabilities: Vec<String>,
+    allow_unsupported: bool,
+    publish_on_config_change: bool,
+    #[serde(default)]
+    artifact_root: Option<PathBuf>,
+}
+
+impl LocalStacks {
+    pub fn open(data_dir: &Path, artifact_root: &Path, host: LambdaHost) -> Result<LocalStacks, String> {
+        std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+        let path = data_dir.join("local-stacks.sqlite");
+        let db = Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        db.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        let _ = db.pragma_update(None, "journal_mode", "WAL");
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
+                 template TEXT, params TEXT, shown TEXT, outputs TEXT, created INTEGER, updated INTEGER,
+                 PRIMARY KEY (region, name));
+             CREATE TABLE IF NOT EXISTS resources (stack_id TEXT, logical_id TEXT, type TEXT, physical_id TEXT,
+                 status TEXT, properties TEXT, attributes TEXT, placeholder INTEGER, retain INTEGER, update_policy TEXT,
+                 PRIMARY KEY (stack_id, logical_id));
+             CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY AUTOINCREMENT, stack_id TEXT, at INTEGER,
+                 logical_id TEXT, physical_id TEXT, type TEXT, status TEXT, reason TEXT);
+             CREATE TABLE IF NOT EXISTS exports (region TEXT, name TEXT, value TEXT, stack_id TEXT, PRIMARY KEY (region, name));
+             CREATE TABLE IF NOT EXISTS imports (region TEXT, name TEXT, stack_id TEXT, PRIMARY KEY (region, name, stack_id));
+             CREATE TABLE IF NOT EXISTS change_sets (region TEXT, stack TEXT, name TEXT, id TEXT, status TEXT,
+                 execution_status TEXT, reason TEXT, prepared TEXT, changes TEXT, created INTEGER,
+                 PRIMARY KEY (region, stack, name));",
+        )
+        .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
+        Ok(LocalStacks {
+            inner: Arc::new(Inner {
+                db: Mutex::new(db),
+                host,
+                data_dir: data_dir.to_path_buf(),
+                shifter: Mutex::new(None),
+            }),
+            root: artifact_root.to_path_buf(),
+        })
+    }
+
+    /// Aliases under a CodeDeploy deployment group are moved by this shifter (progressive delivery);
+    /// without one they move at once.
+    pub fn set_shifter(&self, s: Arc<dyn AliasShifter>) {
+        *self.inner.shifter.lock().expect("shifter lock") = Some(s);
+    }
+
+    /// The same stacks, reading code from buckets under another root.
+    pub fn rooted(&self, root: Option<&Path>) -> LocalStacks {
+        LocalStacks {
+            inner: self.inner.clone(),
+            root: root.map(Path::to_path_buf).unwrap_or_else(|| self.root.clone()),
+        }
+    }
+
+    pub fn host(&self) -> &LambdaHost {
+        &self.inner.host
+    }
+
+    fn db<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, String> {
+        let c = self
+            .inner
+            .db
+            .lock()
+            .map_err(|_| "the stack store lock is poisoned".to_string())?;
+        f(&c).map_err(|e| format!("local stack store: {e}"))
+    }
+
+    fn stack_row(&self, region: &str, name: &str) -> Result<Option<StackRow>, String> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT stack_id, status, template, params, shown, outputs, created, updated, reason FROM stacks WHERE region=?1 AND name=?2",
+                params![region, name],
+                |r| {
+                    let j = |i: usize| -> rusqlite::Result<BTreeMap<String, String>> {
+                        let s: Option<String> = r.get(i)?;
+                        Ok(s.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+                    };
+                    Ok(StackRow {
+                        id: r.get(0)?,
+                        status: r.get(1)?,
+                        template: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        params: j(3)?,
+                        shown: j(4)?,
+                        outputs: j(5)?,
+                        created: r.get(6)?,
+                        updated: r.get(7)?,
+                        reason: r.get(8)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
+    fn info(&self, region: &str, name: &str, s: &StackRow) -> StackInfo {
+        StackInfo {
+            stack_name: name.to_string(),
+            stack_id: s.id.clone(),
+            region: region.to_string(),
+            stack_status: s.status.clone(),
+            stack_status_reason: s.reason.clone(),
+            parameters: s.shown.clone(),
+            outputs: s.outputs.clone(),
+            creation_time: iso(s.created),
+            last_updated_time: s.updated.map(iso),
+        }
+    }
+
+    fn rows(&self, stack_id: &str) -> Result<BTreeMap<String, Row>, String> {
+        self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT logical_id, type, physical_id, status, properties, attributes, placeholder, retain, update_policy FROM resources WHERE stack_id=?1",
+            )?;
+            let rows = st
+                .query_map([stack_id], |r| {
+                    let props: String = r.get(4)?;
+                    let attrs: String = r.get(5)?;
+                    let up: Option<String> = r.get(8)?;
+                    Ok(Row {
+                        deployed: Deployed {
+                            logical_id: r.get(0)?,
+                            type_: r.get(1)?,
+                            physical_id: r.get(2)?,
+                            properties: serde_json::from_str(&props).unwrap_or(Value::Null),
+                            attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+                        },
+                        status: r.get(3)?,
+                        placeholder: r.get::<_, i64>(6)? != 0,
+                        retain: r.get::<_, i64>(7)? != 0,
+                        update_policy: up.and_then(|s| serde_json::from_str(&s).ok()),
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().map(|r| (r.deployed.logical_id.clone(), r)).collect())
+        })
+    }
+
+    fn save_row(&self, stack_id: &str, r: &Row) -> Result<(), String> {
+        self.db(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO resources VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    stack_id,
+                    r.deployed.logical_id,
+                    r.deployed.type_,
+                    r.deployed.physical_id,
+                    r.status,
+                    r.deployed.properties.to_string(),
+                    serde_json::to_string(&r.deployed.attributes).unwrap_or_default(),
+                    r.placeholder as i64,
+                    r.retain as i64,
+                    r.update_policy.as_ref().map(|v| v.to_string()),
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn drop_row(&self, stack_id: &str, logical: &str) -> Result<(), String> {
+        self.db(|c| {
+            c.execute(
+                "DELETE FROM resources WHERE stack_id=?1 AND logical_id=?2",
+                params![stack_id, logical],
+            )
+            .map(|_| ())
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn event(
+        &self,
+        stack_id: &str,
+        logical: &str,
+        physical: &str,
+        type_: &str,
+        status: &str,
+        reason: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<(), String> {
+        log(&format!(
+            "{status:<36} {type_:<34} {logical}{}",
+            reason.map(|r| format!("  {r}")).unwrap_or_default()
+        ));
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO events (stack_id, at, logical_id, physical_id, type, status, reason) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+                params![stack_id, now(), logical, physical, type_, status, reason],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn set_status(
+        &self,
+        region: &str,
+        name: &str,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<(), String> {
+        self.db(|c| {
+            c.execute(
+                "UPDATE stacks SET status=?3, reason=?4, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?5 END WHERE region=?1 AND name=?2",
+                params![region, name, status, reason, now()],
+            )
+            .map(|_| ())
+        })?;
+        self.event(id, name, id, "AWS::CloudFormation::Stack", status, reason, log)
+    }
+
+    fn exports_of_region(&self, region: &str) -> Result<BTreeMap<String, (String, String)>, String> {
+        self.db(|c| {
+            let mut st = c.prepare("SELECT name, value, stack_id FROM exports WHERE region=?1")?;
+            let rows = st
+                .query_map([region], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?))))?
+                .collect::<rusqlite::Result<BTreeMap<_, _>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn importers(&self, region: &str, export: &str) -> Result<Vec<String>, String> {
+        self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT s.name FROM imports i JOIN stacks s ON s.stack_id = i.stack_id WHERE i.region=?1 AND i.name=?2",
+            )?;
+            let rows = st
+                .query_map(params![region, export], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(rows)
+        })
+    }
+
+    fn read_template(&self, p: &Prepared, region: &str) -> Result<Template, String> {
+        let mut opts = SamOptions {
+            region: region.to_string(),
+            account_id: LOCAL_ACCOUNT_ID.to_string(),
+            publish_on_config_change: p.publish_on_config_change,
+            ..SamOptions::default()
+        };
+        for (k, v) in &p.params {
+            opts.parameter_values.insert(k.clone(), Value::String(v.clone()));
+        }
+        Template::parse(&p.file, &p.template_text, &opts).map_err(|e| e.to_string())
+    }
+
+    fn ssm_lookup(&self, region: &str) -> impl Fn(&str) -> Option<String> {
+        let store = meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).ok();
+        let region = region.to_string();
+        move |name: &str| {
+            store.as_ref().and_then(|s| {
+                s.get(&region, meridian_buildspec::secrets::Kind::Parameter, name)
+                    .ok()
+                    .flatten()
+            })
+        }
+    }
+
+    /// Checks capabilities as CloudFormation does, with its error text.
+    fn check_capabilities(&self, t: &Template, p: &Prepared, direct: bool) -> Result<(), String> {
+        let has = |c: &str| p.capabilities.iter().any(|x| x == c);
+        if direct && meridian_template::sam::is_sam(&t.original) && !has("CAPABILITY_AUTO_EXPAND") {
+            return Err("Requires capabilities : [CAPABILITY_AUTO_EXPAND]".into());
+        }
+        let mut needs_iam = false;
+        let mut needs_named = false;
+        for r in t.resources() {
+            if r.type_.starts_with("AWS::IAM::") {
+                needs_iam = true;
+                for k in [
+                    "RoleName",
+                    "ManagedPolicyName",
+                    "UserName",
+                    "GroupName",
+                    "InstanceProfileName",
+                ] {
+                    if r.properties.get(k).is_some() {
+                        needs_named = true;
+                    }
+                }
+            }
+        }
+        if needs_named && !has("CAPABILITY_NAMED_IAM") {
+            return Err("Requires capabilities : [CAPABILITY_NAMED_IAM]".into());
+        }
+        if needs_iam && !has("CAPABILITY_IAM") && !has("CAPABILITY_NAMED_IAM") {
+            return Err("Requires capabilities : [CAPABILITY_IAM]".into());
+        }
+        Ok(())
+    }
+
+    /// Plans a change: the template, its parameters and the changes against what is deployed.
+    fn plan(
+        &self,
+        region: &str,
+        name: &str,
+        p: &Prepared,
+        direct: bool,
+    ) -> Result<(Template, Parameters, Vec<Change>), String> {
+        RegionId::new(region).map_err(|e| e.to_string())?;
+        let t = self.read_template(p, region)?;
+        self.check_capabilities(&t, p, direct)?;
+        let params = resolve_parameters(&t, &p.params, &self.ssm_lookup(region)).map_err(|e| e.to_string())?;
+        let existing = self.stack_row(region, name)?;
+        let deployed: BTreeMap<String, Deployed> = match &existing {
+            Some(s) => self.rows(&s.id)?.into_iter().map(|(k, r)| (k, r.deployed)).collect(),
+            None => BTreeMap::new(),
+        };
+        let stack_id = existing
+            .as_ref()
+            .map(|s| s.id.clone())
+            .unwrap_or_else(|| "pending".into());
+        let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, &stack_id);
+        let exports: BTreeMap<String, String> = self
+            .exports_of_region(region)?
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect();
+        let changes =
+            plan::plan(&t, &params, &pseudo, &deployed, &|n| exports.get(n).cloned()).map_err(|e| e.to_string())?;
+        // Unsupported types are refused when the change set is made, naming resource, type and line.
+        if !p.allow_unsupported {
+            for c in &changes {
+                if c.action != ChangeAction::Remove && !is_supported(&c.resource_type) {
+                    let line = t
+                        .line_of(&c.logical_resource_id)
+                        .map(|l| format!(":{l}"))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "{}{line}: resource `{}` has type {}, which local regions do not deploy (supported: {}); \
+                         pass --allow-unsupported (or record them as placeholders) to record it as an inert placeholder",
+                        t.file,
+                        c.logical_resource_id,
+                        c.resource_type,
+                        DEPLOYED_TYPES.iter().chain(RECORDED_TYPES).copied().collect::<Vec<_>>().join(", ")
+                    ));
+                }
+            }
+        }
+        Ok((t, params, changes))
+    }
+
+    fn prepared(req: &StackRequest) -> Result<Prepared, String> {
+        let text = std::fs::read_to_string(&req.template_path)
+            .map_err(|e| format!("cannot read the template {}: {e}", req.template_path.display()))?;
+        Ok(Prepared {
+            file: req.template_path.display().to_string(),
+            template_text: text,
+            params: req.parameters.clone(),
+            capabilities: req.capabilities.clone(),
+            allow_unsupported: req.allow_unsupported,
+            publish_on_config_change: req.publish_on_config_change,
+            artifact_root: req.artifact_root.clone(),
+        })
+    }
+
+    fn ensure_stack(&self, region: &str, name: &str, status: &str) -> Result<String, String> {
+        if let Some(s) = self.stack_row(region, name)? {
+            return Ok(s.id);
+        }
+        let id = format!(
+            "arn:aws:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:stack/{name}/{}",
+            random_suffix().to_lowercase()
+        );
+        self.db(|c| {
+            c.execute(
+                "INSERT INTO stacks (region, name, stack_id, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![region, name, id, status, now()],
+            )
+            .map(|_| ())
+        })?;
+        Ok(id)
+    }
+
+    fn check_updatable(&self, region: &str, name: &str) -> Result<Option<StackRow>, String> {
+        let s = self.stack_row(region, name)?;
+        if let Some(s) = &s {
+            if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" {
+                return Err(format!(
+                    "Stack:{} is in {} state and can not be updated.",
+                    s.id, s.status
+                ));
+            }
+            if s.status == "ROLLBACK_COMPLETE"
+                || s.status == "ROLLBACK_FAILED"
+                || s.status == "DELETE_FAILED" && s.template.is_empty()
+            {
+                return Err(format!(
+                    "Stack:{} is in {} state and can not be updated. (delete it first, or deploy with ActionMode REPLACE_ON_FAILURE)",
+                    s.id, s.status
+                ));
+            }
+        }
+        Ok(s)
+    }
+
+    /// Creates a change set (replacing one of the same name) and returns it.
+    pub fn create_change_set_named(&self, req: &StackRequest) -> Result<ChangeSetInfo, String> {
+        let name = req.change_set_name.clone().ok_or("a change set needs a name")?;
+        let region = &req.region;
+        self.check_updatable(region, &req.stack_name)?;
+        let p = Self::prepared(req)?;
+        let (_, _, changes) = self.plan(region, &req.stack_name, &p, false)?;
+        let existed = self.stack_row(region, &req.stack_name)?.is_some();
+        self.ensure_stack(region, &req.stack_name, "REVIEW_IN_PROGRESS")?;
+        let params_changed = self
+            .stack_row(region, &req.stack_name)?
+            .map(|s| s.params != p.params)
+            .unwrap_or(true);
+        let (status, exec, reason) = if changes.is_empty() && existed && !params_changed {
+            ("FAILED", "UNAVAILABLE", Some("The submitted information didn't contain changes. Submit different information to create a change set."))
+        } else {
+            ("CREATE_COMPLETE", "AVAILABLE", None)
+        };
+        let id = format!(
+            "arn:aws:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:changeSet/{name}/{}",
+            random_suffix().to_lowercase()
+        );
+        self.db(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO change_sets VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+                params![
+                    region,
+                    req.stack_name,
+                    name,
+                    id,
+                    status,
+                    exec,
+                    reason,
+                    serde_json::to_string(&p).unwrap_or_default(),
+                    serde_json::to_string(&changes).unwrap_or_default(),
+                    now()
+                ],
+            )
+            .map(|_| ())
+        })?;
+        self.describe_change_set(region, &req.stack_name, &name)
+    }
+
+    pub fn describe_change_set(&self, region: &str, stack: &str, name: &str) -> Result<ChangeSetInfo, String> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT id, status, execution_status, reason, changes, created FROM change_sets WHERE region=?1 AND stack=?2 AND name=?3",
+                params![region, stack, name],
+                |r| {
+                    let changes: String = r.get(4)?;
+                    Ok(ChangeSetInfo {
+                        change_set_name: name.to_string(),
+                        change_set_id: r.get(0)?,
+                        stack_name: stack.to_string(),
+                        status: r.get(1)?,
+                        execution_status: r.get(2)?,
+                        status_reason: r.get(3)?,
+                        changes: serde_json::from_str(&changes).unwrap_or_default(),
+                        creation_time: iso(r.get(5)?),
+                    })
+                },
+            )
+            .optional()
+        })?
+        .ok_or_else(|| format!("ChangeSet [{name}] does not exist (stack {stack} in {region})"))
+    }
+
+    pub fn delete_change_set(&self, region: &str, stack: &str, name: &str) -> Result<(), String> {
+        self.describe_change_set(region, stack, name)?;
+        self.db(|c| {
+            c.execute(
+                "DELETE FROM change_sets WHERE region=?1 AND stack=?2 AND name=?3",
+                params![region, stack, name],
+            )
+            .map(|_| ())
+        })?;
+        // A stack that only ever had change sets goes away with its last one, as on AWS.
+        if let Some(s) = self.stack_row(region, stack)? {
+            if s.status == "REVIEW_IN_PROGRESS" {
+                let left: i64 = self.db(|c| {
+                    c.query_row(
+                        "SELECT COUNT(*) FROM change_sets WHERE region=?1 AND stack=?2",
+                        params![region, stack],
+                        |r| r.get(0),
+                    )
+                })?;
+                if left == 0 {
+                    self.db(|c| {
+                        c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, stack])
+                            .map(|_| ())
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn list_stacks(&self, region: Option<&str>) -> Result<Vec<StackInfo>, String> {
+        let names: Vec<(String, String)> = self.db(|c| {
+            let mut st = c.prepare("SELECT region, name FROM stacks ORDER BY region, name")?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        let mut out = Vec::new();
+        for (r, n) in names {
+            if region.is_some_and(|x| x != r) {
+                continue;
+            }
+            if let Some(s) = self.stack_row(&r, &n)? {
+                out.push(self.info(&r, &n, &s));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stack's resources: (logical id, type, physical id, status, placeholder).
+    pub fn resources(&self, region: &str, name: &str) -> Result<Vec<ResourceInfo>, String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        Ok(self
+            .rows(&s.id)?
+            .into_values()
+            .map(|r| ResourceInfo {
+                logical_resource_id: r.deployed.logical_id,
+                resource_type: r.deployed.type_.clone(),
+                physical_resource_id: r.deployed.physical_id,
+                resource_status: r.status,
+                local: if r.placeholder {
+                    "placeholder (not deployed locally)".into()
+                } else if DEPLOYED_TYPES.contains(&r.deployed.type_.as_str()) {
+                    "deployed".into()
+                } else {
+                    "recorded (not enforced locally)".into()
+                },
+            })
+            .collect())
+    }
+
+    /// The deployed (evaluated) properties of one resource.
+    pub fn resource_properties(&self, region: &str, name: &str, logical: &str) -> Result<Option<Value>, String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        Ok(self.rows(&s.id)?.remove(logical).map(|r| r.deployed.properties))
+    }
+
+    pub fn events(&self, region: &str, name: &str) -> Result<Vec<StackEvent>, String> {
+        let id = match self.stack_row(region, name)? {
+            Some(s) => s.id,
+            None => {
+                // A deleted stack's events stay readable by name.
+                self.db(|c| {
+                    c.query_row(
+                        "SELECT stack_id FROM events WHERE logical_id=?1 AND type='AWS::CloudFormation::Stack' AND stack_id LIKE ?2 ORDER BY seq DESC LIMIT 1",
+                        params![name, format!("arn:aws:cloudformation:{region}:%")],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                })?
+                .ok_or_else(|| no_stack(name, region))?
+            }
+        };
+        self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT at, logical_id, physical_id, type, status, reason FROM events WHERE stack_id=?1 ORDER BY seq",
+            )?;
+            let rows = st
+                .query_map([&id], |r| {
+                    Ok(StackEvent {
+                        timestamp: iso(r.get(0)?),
+                        logical_resource_id: r.get(1)?,
+                        physical_resource_id: r.get(2)?,
+                        resource_type: r.get(3)?,
+                        resource_status: r.get(4)?,
+                        resource_status_reason: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+    }
+
+    // ---- applying changes ---------------------------------------------------------------------
+
+    fn apply(
+        &self,
+        region: &str,
+        name: &str,
+        p: &Prepared,
+        direct: bool,
+        log: &dyn Fn(&str),
+    ) -> Result<StackOutcome, String> {
+        if p.artifact_root.is_some() && p.artifact_root.as_deref() != Some(self.root.as_path()) {
+            return self
+                .rooted(p.artifact_root.as_deref())
+                .apply(region, name, p, direct, log);
+        }
+        let existing = self.check_updatable(region, name)?;
+        let (t, params, changes) = self.plan(region, name, p, direct)?;
+        let creating = existing.as_ref().is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
+        if let Some(s) = &existing {
+            if !creating && changes.is_empty() && s.params == p.params {
+                let outputs_same = self
+                    .outputs_for(region, name, &t, &params, &s.id)
+                    .map(|(o, _)| o == s.outputs)
+                    .unwrap_or(false);
+                if outputs_same {
+                    return Ok(StackOutcome::NoChanges(self.info(region, name, s)));
+                }
+            }
+        }
+        let id = self.ensure_stack(region, name, "REVIEW_IN_PROGRESS")?;
+        let (progress, complete) = if creating {
+            ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")
+        } else {
+            ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE")
+        };
+        self.set_status(region, name, &id, progress, None, log)?;
+        let before = self.rows(&id)?;
+        let current = RefCell::new(before.clone());
+        let resolver = StackResolver {
+            current: &current,
+            exports: self
+                .exports_of_region(region)?
+                .into_iter()
+                .map(|(k, (v, _))| (k, v))
+                .collect(),
+            imported: RefCell::new(BTreeSet::new()),
+        };
+        let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, &id);
+        let ev = Evaluator::new(&t, &params, &pseudo, &resolver).map_err(|e| e.to_string())?;
+        let by_id: BTreeMap<String, meridian_template::Resource> =
+            t.resources().into_iter().map(|r| (r.logical_id.clone(), r)).collect();
+        let masks = params.secrets();
+        let mask = |s: String| masks.iter().fold(s, |acc, m| acc.replace(m.as_str(), "****"));
+        let mut done: Vec<(String, Change)> = Vec::new();
+        let mut replaced_old: Vec<Row> = Vec::new();
+        let mut failure: Option<String> = None;
+        let active = plan::active_resources(&t, &ev).map_err(|e| e.to_string())?;
+        let change_of: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.logical_resource_id.as_str(), c)).collect();
+        for lid in &active {
+            let Some(change) = change_of.get(lid.as_str()) else {
+                continue;
+            };
+            let r = &by_id[lid];
+            let res = (|| -> Result<(), String> {
+                let props = ev
+                    .eval(&r.properties)
+                    .map_err(|m| format!("{}:{} resource `{lid}`: {m}", t.file, r.line.unwrap_or(0)))?
+                    .unwrap_or(json!({}));
+                let placeholder = !is_supported(&r.type_);
+                match change.action {
+                    ChangeAction::Add => {
+                        self.event(&id, lid, "", &r.type_, "CREATE_IN_PROGRESS", None, log)?;
+                        let (phys, attrs) = if placeholder {
+                            (format!("placeholder-{lid}"), BTreeMap::new())
+                        } else {
+                            self.create_resource(region, name, r, &props)?
+                        };
+                        let row = Row {
+                            deployed: Deployed {
+                                logical_id: lid.clone(),
+                                type_: r.type_.clone(),
+                                physical_id: phys.clone(),
+                                properties: props,
+                                attributes: attrs,
+                            },
+                            status: "CREATE_COMPLETE".into(),
+                            placeholder,
+                            retain: r.deletion_policy.as_deref() == Some("Retain"),
+                            update_policy: r.update_policy.clone(),
+                        };
+                        self.save_row(&id, &row)?;
+                        self.event(
+                            &id,
+                            lid,
+                            &phys,
+                            &r.type_,
+                            "CREATE_COMPLETE",
+                            placeholder.then_some("recorded as a placeholder: not deployed locally"),
+                            log,
+                        )?;
+                        current.borrow_mut().insert(lid.clone(), row);
+                    }
+                    ChangeAction::Modify => {
+                        let old = current.borrow()[lid].clone();
+                        let changed = plan::changed_properties(&old.deployed.properties, &props);
+                        let replacing = plan::replacing_properties(&r.type_);
+                        let replace = old.deployed.type_ != r.type_
+                            || changed
+                                .iter()
+                                .any(|p| replacing.contains(&"*") || replacing.contains(&p.as_str()));
+                        if changed.is_empty() && !replace && change.replacement != Some(Replacement::True) {
+                            return Ok(());
+                        }
+                        self.event(&id, lid, &old.deployed.physical_id, &r.type_, "UPDATE_IN_PROGRESS", replace.then_some("Requested update requires the creation of a new physical resource; hence creating one."), log)?;
+                        let (phys, attrs) = if placeholder {
+                            (old.deployed.physical_id.clone(), BTreeMap::new())
+                        } else if replace {
+                            self.create_resource(region, name, r, &props)?
+                        } else {
+                            let attrs = self.update_resource(region, name, r, &old, &props, &ev, log)?;
+                            (old.deployed.physical_id.clone(), attrs)
+                        };
+                        if replace {
+                            replaced_old.push(old.clone());
+                        }
+                        let row = Row {
+                            deployed: Deployed {
+                                logical_id: lid.clone(),
+                                type_: r.type_.clone(),
+                                physical_id: phys.clone(),
+                                properties: props,
+                                attributes: attrs,
+                            },
+                            status: "UPDATE_COMPLETE".into(),
+                            placeholder,
+                            retain: r.deletion_policy.as_deref() == Some("Retain"),
+                            update_policy: r.update_policy.clone(),
+                        };
+                        self.save_row(&id, &row)?;
+                        self.event(&id, lid, &phys, &r.type_, "UPDATE_COMPLETE", None, log)?;
+                        current.borrow_mut().insert(lid.clone(), row);
+                    }
+                    ChangeAction::Remove => {}
+                }
+                Ok(())
+            })();
+            match res {
+                Ok(()) => done.push((lid.clone(), (*change).clone())),
+                Err(e) => {
+                    let e = mask(e);
+                    // A resource that failed half-way through an update is put back too.
+                    if change.action == ChangeAction::Modify {
+                        done.push((lid.clone(), (*change).clone()));
+                    }
+                    let failed = if change.action == ChangeAction::Add {
+                        "CREATE_FAILED"
+                    } else {
+                        "UPDATE_FAILED"
+                    };
+                    let phys = current
+                        .borrow()
+                        .get(lid)
+                        .map(|r| r.deployed.physical_id.clone())
+                        .unwrap_or_default();
+                    self.event(&id, lid, &phys, &r.type_, failed, Some(&e), log)?;
+                    failure = Some(format!("resource {lid} ({}) failed: {e}", r.type_));
+                    break;
+                }
+            }
+        }
+        // Outputs and exports are checked before anything is removed.
+        let mut outputs = BTreeMap::new();
+        let mut new_exports = BTreeMap::new();
+        if failure.is_none() {
+            match self.outputs_for(region, name, &t, &params, &id).and_then(|(o, ex)| {
+                let exp_ok = self.check_exports(region, &id, &ex);
+                exp_ok.map(|_| (o, ex))
+            }) {
+                Ok((o, ex)) => {
+                    outputs = o;
+                    new_exports = ex;
+                }
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Some(reason) = failure {
+            let reason = mask(reason);
+            self.roll_back(region, name, &id, creating, &before, &current, &done, log)?;
+            let stack = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+            return Err(format!(
+                "stack {name} in {region}: {reason}; rolled back ({})",
+                stack.status
+            ));
+        }
+        // Cleanup: resources removed from the template, and the old copies of replaced ones.
+        if !creating {
+            self.set_status(region, name, &id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None, log)?;
+        }
+        let mut to_delete: Vec<Row> = replaced_old;
+        let removed: Vec<&Change> = changes.iter().filter(|c| c.action == ChangeAction::Remove).collect();
+        for c in removed.iter().rev() {
+            if let Some(row) = current.borrow().get(&c.logical_resource_id) {
+                to_delete.push(row.clone());
+            }
+        }
+        for row in to_delete {
+            let d = &row.deployed;
+            self.event(
+                &id,
+                &d.logical_id,
+                &d.physical_id,
+                &d.type_,
+                "DELETE_IN_PROGRESS",
+                None,
+                log,
+            )?;
+            let res = if row.retain || row.placeholder {
+                Ok(())
+            } else {
+                self.delete_resource(region, &row)
+            };
+            match res {
+                Ok(()) => {
+                    let status = if row.retain {
+                        "DELETE_SKIPPED"
+                    } else {
+                        "DELETE_COMPLETE"
+                    };
+                    self.event(&id, &d.logical_id, &d.physical_id, &d.type_, status, None, log)?;
+                }
+                // AWS completes the update and reports the resource it could not delete.
+                Err(e) => self.event(
+                    &id,
+                    &d.logical_id,
+                    &d.physical_id,
+                    &d.type_,
+                    "DELETE_FAILED",
+                    Some(&e),
+                    log,
+                )?,
+            }
+            if removed.iter().any(|c| c.logical_resource_id == d.logical_id) {
+                self.drop_row(&id, &d.logical_id)?;
+            }
+        }
+        let shown: BTreeMap<String, String> = params
+            .raw
+            .keys()
+            .filter_map(|k| params.shown(k).map(|v| (k.clone(), v)))
+            .collect();
+        let imported: Vec<String> = resolver.imported.borrow().iter().cloned().collect();
+        self.db(|c| {
+            c.execute(
+                "UPDATE stacks SET template=?3, params=?4, shown=?5, outputs=?6 WHERE region=?1 AND name=?2",
+                params![
+                    region,
+                    name,
+                    p.template_text,
+                    serde_json::to_string(&p.params).unwrap_or_default(),
+                    serde_json::to_string(&shown).unwrap_or_default(),
+                    serde_json::to_string(&outputs).unwrap_or_default()
+                ],
+            )?;
+            c.execute(
+                "DELETE FROM exports WHERE region=?1 AND stack_id=?2",
+                params![region, id],
+            )?;
+            for (n, v) in &new_exports {
+                c.execute("INSERT INTO exports VALUES (?1, ?2, ?3, ?4)", params![region, n, v, id])?;
+            }
+            c.execute(
+                "DELETE FROM imports WHERE region=?1 AND stack_id=?2",
+                params![region, id],
+            )?;
+            for n in &imported {
+                c.execute(
+                    "INSERT OR IGNORE INTO imports VALUES (?1, ?2, ?3)",
+                    params![region, n, id],
+                )?;
+            }
+            Ok(())
+        })?;
+        self.set_status(region, name, &id, complete, None, log)?;
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        Ok(StackOutcome::Applied(self.info(region, name, &s)))
+    }
+
+    fn outputs_for(
+        &self,
+        region: &str,
+        name: &str,
+        t: &Template,
+        params: &Parameters,
+        id: &str,
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+        let current = RefCell::new(self.rows(id)?);
+        let resolver = StackResolver {
+            current: &current,
+            exports: self
+                .exports_of_region(region)?
+                .into_iter()
+                .map(|(k, (v, _))| (k, v))
+                .collect(),
+            imported: RefCell::new(BTreeSet::new()),
+        };
+        let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, id);
+        let ev = Evaluator::new(t, params, &pseudo, &resolver).map_err(|e| e.to_string())?;
+        let mut outputs = BTreeMap::new();
+        let mut exports = BTreeMap::new();
+        for (k, o) in t.section("Outputs").cloned().unwrap_or_default() {
+            if let Some(c) = o.get("Condition").and_then(Value::as_str) {
+                if ev.conditions.get(c) != Some(&true) {
+                    continue;
+                }
+            }
+            let at = |m: String| format!("{}:{} output `{k}`: {m}", t.file, t.line_of(&k).unwrap_or(0));
+            let v = ev
+                .eval(o.get("Value").unwrap_or(&Value::Null))
+                .map_err(at)?
+                .unwrap_or(Value::Null);
+            let s = v.as_str().map(String::from).unwrap_or_else(|| match &v {
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map(String::from).unwrap_or_else(|| x.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            });
+            if let Some(ex) = o.get("Export").and_then(|e| e.get("Name")) {
+                let n = ev
+                    .eval(ex)
+                    .map_err(at)?
+                    .and_then(|v| v.as_str().map(String::from))
+                    .ok_or_else(|| at("Export Name must be a string".into()))?;
+                exports.insert(n, s.clone());
+            }
+            outputs.insert(k.clone(), s);
+        }
+        Ok((outputs, exports))
+    }
+
+    fn check_exports(&self, region: &str, id: &str, new: &BTreeMap<String, String>) -> Result<(), String> {
+        let all = self.exports_of_region(region)?;
+        for (n, v) in new {
+            if let Some((old_v, owner)) = all.get(n) {
+                if owner != id {
+                    let owner_name = owner.split('/').nth(1).unwrap_or(owner);
+                    return Err(format!(
+                        "Export with name {n} is already exported by stack {owner_name}"
+                    ));
+                }
+                if old_v != v {
+                    let users = self.importers(region, n)?;
+                    if !users.is_empty() {
+                        return Err(format!(
+                            "Cannot update export {n} as it is in use by {}",
+                            users.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        for (n, (_, owner)) in &all {
+            if owner == id && !new.contains_key(n) {
+                let users = self.importers(region, n)?;
+                if !users.is_empty() {
+                    return Err(format!(
+                        "Cannot delete export {n} as it is in use by {}",
+                        users.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn roll_back(
+        &self,
+        region: &str,
+        name: &str,
+        id: &str,
+        creating: bool,
+        before: &BTreeMap<String, Row>,
+        current: &RefCell<BTreeMap<String, Row>>,
+        done: &[(String, Change)],
+        log: &dyn Fn(&str),
+    ) -> Result<(), String> {
+        let (progress, complete) = if creating {
+            ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
+        } else {
+            ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE")
+        };
+        self.set_status(
+            region,
+            name,
+            id,
+            progress,
+            Some("The following resource(s) failed; rolling back"),
+            log,
+        )?;
+        let mut failed_rollback = false;
+        let cur = current.borrow().clone();
+        for (lid, _) in done.iter().rev() {
+            let Some(now_row) = cur.get(lid) else { continue };
+            let d = &now_row.deployed;
+            match before.get(lid) {
+                // Created by this operation (or a replacement): delete the new one.
+                None => {
+                    self.event(id, lid, &d.physical_id, &d.type_, "DELETE_IN_PROGRESS", None, log)?;
+                    let r = if now_row.placeholder {
+                        Ok(())
+                    } else {
+                        self.delete_resource(region, now_row)
+                    };
+                    match r {
+                        Ok(()) => self.event(id, lid, &d.physical_id, &d.type_, "DELETE_COMPLETE", None, log)?,
+                        Err(e) => {
+                            failed_rollback = true;
+                            self.event(id, lid, &d.physical_id, &d.type_, "DELETE_FAILED", Some(&e), log)?
+                        }
+                    }
+                    self.drop_row(id, lid)?;
+                }
+                Some(old) if old.deployed.physical_id != d.physical_id => {
+                    // Replaced: the old one is still there; drop the new one and point back.
+                    self.event(id, lid, &d.physical_id, &d.type_, "DELETE_IN_PROGRESS", None, log)?;
+                    if !now_row.placeholder && !now_row.retain {
+                        let _ = self.delete_resource(region, now_row);
+                    }
+                    self.event(id, lid, &d.physical_id, &d.type_, "DELETE_COMPLETE", None, log)?;
+                    self.save_row(id, old)?;
+                }
+                Some(old) => {
+                    self.event(
+                        id,
+                        lid,
+                        &d.physical_id,
+                        &d.type_,
+                        "UPDATE_IN_PROGRESS",
+                        Some("rolling back to the previous properties"),
+                        log,
+                    )?;
+                    let r = if old.placeholder {
+                        Ok(old.deployed.attributes.clone())
+                    } else {
+                        self.restore_resource(region, name, old)
+                    };
+                    match r {
+                        Ok(_) => {
+                            self.save_row(id, old)?;
+                            self.event(id, lid, &d.physical_id, &d.type_, "UPDATE_COMPLETE", None, log)?
+                        }
+                        Err(e) => {
+                            failed_rollback = true;
+                            self.event(id, lid, &d.physical_id, &d.type_, "UPDATE_FAILED", Some(&e), log)?
+                        }
+                    }
+                }
+            }
+        }
+        if !creating {
+            self.set_status(
+                region,
+                name,
+                id,
+                "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+                None,
+                log,
+            )?;
+        }
+        let end = if failed_rollback {
+            if creating {
+                "ROLLBACK_FAILED"
+            } else {
+                "UPDATE_ROLLBACK_FAILED"
+            }
+        } else {
+            complete
+        };
+        self.set_status(region, name, id, end, None, log)
+    }
+
+    /// Deletes a stack and its resources (reverse dependency order).
+    pub fn delete(&self, region: &str, name: &str, log: &dyn Fn(&str)) -> Result<(), String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" {
+            return Err(format!(
+                "Stack:{} is in {} state and can not be deleted.",
+                s.id, s.status
+            ));
+        }
+        for (n, (_, owner)) in self.exports_of_region(region)? {
+            if owner == s.id {
+                let users = self.importers(region, &n)?;
+                if !users.is_empty() {
+                    let reason = format!("Export {n} cannot be deleted as it is in use by {}", users.join(", "));
+                    self.set_status(region, name, &s.id, "DELETE_FAILED", Some(&reason), log)?;
+                    return Err(reason);
+                }
+            }
+        }
+        self.set_status(region, name, &s.id, "DELETE_IN_PROGRESS", None, log)?;
+        let rows = self.rows(&s.id)?;
+        // Reverse creation order: from the stored template when it still reads, else as stored.
+        let order: Vec<String> = {
+            let p = Prepared {
+                file: name.to_string(),
+                template_text: s.template.clone(),
+                params: s.params.clone(),
+                capabilities: vec![],
+                allow_unsupported: true,
+                publish_on_config_change: false,
+                artifact_root: None,
+            };
+            self.read_template(&p, region)
+                .ok()
+                .and_then(|t| meridian_template::graph::creation_order(&t).ok())
+                .unwrap_or_else(|| rows.keys().cloned().collect())
+        };
+        let mut ids: Vec<String> = order.into_iter().filter(|i| rows.contains_key(i)).collect();
+        for k in rows.keys() {
+            if !ids.contains(k) {
+                ids.push(k.clone());
+            }
+        }
+        let mut failed = None;
+        for lid in ids.iter().rev() {
+            let row = &rows[lid];
+            let d = &row.deployed;
+            self.event(&s.id, lid, &d.physical_id, &d.type_, "DELETE_IN_PROGRESS", None, log)?;
+            let r = if row.retain || row.placeholder {
+                Ok(())
+            } else {
+                self.delete_resource(region, row)
+            };
+            match r {
+                Ok(()) => {
+                    self.event(
+                        &s.id,
+                        lid,
+                        &d.physical_id,
+                        &d.type_,
+                        if row.retain {
+                            "DELETE_SKIPPED"
+                        } else {
+                            "DELETE_COMPLETE"
+                        },
+                        None,
+                        log,
+                    )?;
+                    self.drop_row(&s.id, lid)?;
+                }
+                Err(e) => {
+                    self.event(&s.id, lid, &d.physical_id, &d.type_, "DELETE_FAILED", Some(&e), log)?;
+                    failed = Some(format!("resource {lid} could not be deleted: {e}"));
+                }
+            }
+        }
+        if let Some(reason) = failed {
+            self.set_status(region, name, &s.id, "DELETE_FAILED", Some(&reason), log)?;
+            return Err(reason);
+        }
+        self.event(
+            &s.id,
+            name,
+            &s.id,
+            "AWS::CloudFormation::Stack",
+            "DELETE_COMPLETE",
+            None,
+            log,
+        )?;
+        self.db(|c| {
+            c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, name])?;
+            c.execute("DELETE FROM exports WHERE stack_id=?1", [&s.id])?;
+            c.execute("DELETE FROM imports WHERE stack_id=?1", [&s.id])?;
+            c.execute(
+                "DELETE FROM change_sets WHERE region=?1 AND stack=?2",
+                params![region, name],
+            )?;
+            Ok(())
+        })
+    }
+
+    // ---- resources ----------------------------------------------------------------------------
+
+    fn region(region: &str) -> Result<RegionId, String> {
+        RegionId::new(region).map_err(|e| e.to_string())
+    }
+
+    /// The local file of `s3://bucket/key`, refusing another region's bucket as AWS does.
+    fn code_file(&self, region: &str, bucket: &str, key: &str) -> Result<PathBuf, String> {
+        let dir = meridian_engine::driver::store_root(&self.root, "S3", bucket);
+        if !dir.is_dir() {
+            return Err(format!(
+                "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist (bucket `{bucket}` under {})",
+                self.root.join("s3").display()
+            ));
+        }
+        if let Some(owner) = meridian_engine::driver::bucket_region(&dir) {
+            if owner != region {
+                return Err(format!(
+                    "Error occurred while GetObject. S3 Error Code: PermanentRedirect. S3 Error Message: The bucket is in this region: {owner}. Please use this region to retry the request (code in bucket `{bucket}` cannot be deployed to {region}: package the template for {region})"
+                ));
+            }
+        }
+        let file = dir.join(key);
+        if !file.is_file() {
+            return Err(format!(
+                "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist (s3://{bucket}/{key})"
+            ));
+        }
+        Ok(file)
+    }
+
+    fn code_source(&self, region: &str, props: &Value, runtime: &str) -> Result<CodeSource, String> {
+        let code = props
+            .get("Code")
+            .ok_or("Properties validation failed: required key [Code] not found")?;
+        if let Some(zip) = code.get("ZipFile").and_then(Value::as_str) {
+            let name = if runtime.starts_with("python") {
+                "index.py"
+            } else {
+                "index.js"
+            };
+            return Ok(CodeSource::ZipBytes(inline_zip(name, zip)?));
+        }
+        if code.get("ImageUri").is_some() {
+            return Err(
+                "container images (Code.ImageUri) are not supported in local regions; use a zip package".into(),
+            );
+        }
+        let bucket = code
+            .get("S3Bucket")
+            .and_then(Value::as_str)
+            .ok_or("Code needs S3Bucket and S3Key, or ZipFile")?;
+        let key = code.get("S3Key").and_then(Value::as_str).ok_or("Code needs S3Key")?;
+        Ok(CodeSource::ZipFile(self.code_file(region, bucket, key)?))
+    }
+
+    fn create_resource(
+        &self,
+        region: &str,
+        stack: &str,
+        r: &meridian_template::Resource,
+        props: &Value,
+    ) -> Result<(String, BTreeMap<String, Value>), String> {
+        let rid = Self::region(region)?;
+        let host = &self.inner.host;
+        let lid = r.logical_id.as_str();
+        let arn = |svc: &str, rest: String| format!("arn:aws:{svc}:{region}:{LOCAL_ACCOUNT_ID}:{rest}");
+        let named = |key: &str, max: usize| {
+            str_prop(props, key)
+                .map(String::from)
+                .unwrap_or_else(|| generated_name(stack, lid, max))
+        };
+        Ok(match r.type_.as_str() {
+            "AWS::Lambda::Function" => {
+                let name = named("FunctionName", 64);
+                let runtime = str_prop(props, "Runtime")
+                    .ok_or("Properties validation failed: required key [Runtime] not found")?;
+                let handler = str_prop(props, "Handler")
+                    .ok_or("Properties validation failed: required key [Handler] not found")?;
+                let code = self.code_source(region, props, runtime)?;
+                let mut spec = FunctionSpec::new(&name, runtime, handler);
+                spec.memory_size = num_prop(props, "MemorySize").unwrap_or(128);
+                spec.timeout = num_prop(props, "Timeout").unwrap_or(3);
+                spec.environment = env_prop(props);
+                spec.description = str_prop(props, "Description").unwrap_or_default().to_string();
+                spec.reserved_concurrency = num_prop(props, "ReservedConcurrentExecutions");
+                let v = host.create_function(&rid, spec, &code).map_err(|e| e.to_string())?;
+                (name, BTreeMap::from([("Arn".into(), Value::String(v.function_arn()))]))
+            }
+            "AWS::Lambda::Version" => {
+                let f = function_name_of(str_prop(props, "FunctionName").ok_or("Version needs FunctionName")?);
+                let v = host
+                    .publish_version(&rid, &f, str_prop(props, "Description"))
+                    .map_err(|e| e.to_string())?;
+                if let Some(sha) = str_prop(props, "CodeSha256") {
+                    let have = base64_of_hex(&v.code_sha256.hex());
+                    if sha != have {
+                        return Err(format!("CodeSha256 {sha} does not match the code of $LATEST ({have})"));
+                    }
+                }
+                (
+                    v.version_arn(),
+                    BTreeMap::from([("Version".into(), Value::String(v.version.clone()))]),
+                )
+            }
+            "AWS::Lambda::Alias" => {
+                let f = function_name_of(str_prop(props, "FunctionName").ok_or("Alias needs FunctionName")?);
+                let name = str_prop(props, "Name").ok_or("Alias needs Name")?;
+                let version = str_prop(props, "FunctionVersion").ok_or("Alias needs FunctionVersion")?;
+                let a = host
+                    .create_alias(
+                        &rid,
+                        &f,
+                        name,
+                        version,
+                        routing(props),
+                        str_prop(props, "Description").unwrap_or_default(),
+                    )
+                    .map_err(|e| e.to_string())?;
+                (a.arn(), BTreeMap::from([("AliasArn".into(), Value::String(a.arn()))]))
+            }
+            "AWS::Lambda::LayerVersion" => {
+                let content = props.get("Content").ok_or("LayerVersion needs Content")?;
+                let bucket = content
+                    .get("S3Bucket")
+                    .and_then(Value::as_str)
+                    .ok_or("Content needs S3Bucket")?;
+                let key = content
+                    .get("S3Key")
+                    .and_then(Value::as_str)
+                    .ok_or("Content needs S3Key")?;
+                self.code_file(region, bucket, key)?;
+                let name = named("LayerName", 64);
+                let n = now();
+                let a = arn("lambda", format!("layer:{name}:{n}"));
+                (
+                    a.clone(),
+                    BTreeMap::from([("LayerVersionArn".into(), Value::String(a))]),
+                )
+            }
+            "AWS::SSM::Parameter" => {
+                let name = str_prop(props, "Name")
+                    .map(String::from)
+                    .unwrap_or_else(|| format!("CFN-{lid}-{}", random_suffix()));
+                let value = props
+                    .get("Value")
+                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    .ok_or("Parameter needs Value")?;
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                store
+                    .put(region, meridian_buildspec::secrets::Kind::Parameter, &name, &value)
+                    .map_err(|e| e.to_string())?;
+                (
+                    name,
+                    BTreeMap::from([
+                        (
+                            "Type".into(),
+                            Value::String(str_prop(props, "Type").unwrap_or("String").to_string()),
+                        ),
+                        ("Value".into(), Value::String(value)),
+                    ]),
+                )
+            }
+            "AWS::IAM::Role" => {
+                let name = named("RoleName", 64);
+                let a = arn("iam", format!("role/{name}")).replace(&format!(":{region}:"), "::");
+                (
+                    name,
+                    BTreeMap::from([
+                        ("Arn".into(), Value::String(a)),
+                        ("RoleId".into(), Value::String(format!("AROA{}", random_suffix()))),
+                    ]),
+                )
+            }
+            "AWS::IAM::ManagedPolicy" => {
+                let name = named("ManagedPolicyName", 128);
+                let a = arn("iam", format!("policy/{name}")).replace(&format!(":{region}:"), "::");
+                (a.clone(), BTreeMap::from([("PolicyArn".into(), Value::String(a))]))
+            }
+            "AWS::Logs::LogGroup" => {
+                let name = named("LogGroupName", 512);
+                (
+                    name.clone(),
+                    BTreeMap::from([("Arn".into(), Value::String(arn("logs", format!("log-group:{name}:*"))))]),
+                )
+            }
+            "AWS::CloudWatch::Alarm" => {
+                let name = named("AlarmName", 255);
+                (
+                    name.clone(),
+                    BTreeMap::from([("Arn".into(), Value::String(arn("cloudwatch", format!("alarm:{name}"))))]),
+                )
+            }
+            "AWS::CodeDeploy::Application" => (named("ApplicationName", 100), BTreeMap::new()),
+            "AWS::CodeDeploy::DeploymentGroup" => (named("DeploymentGroupName", 100), BTreeMap::new()),
+            "AWS::CodeDeploy::DeploymentConfig" => (named("DeploymentConfigName", 100), BTreeMap::new()),
+            _ => (generated_name(stack, lid, 64), BTreeMap::new()),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn update_resource(
+        &self,
+        region: &str,
+        stack: &str,
+        r: &meridian_template::Resource,
+        old: &Row,
+        props: &Value,
+        ev: &Evaluator,
+        log: &dyn Fn(&str),
+    ) -> Result<BTreeMap<String, Value>, String> {
+        let rid = Self::region(region)?;
+        let host = &self.inner.host;
+        let d = &old.deployed;
+        let changed = plan::changed_properties(&d.properties, props);
+        match r.type_.as_str() {
+            "AWS::Lambda::Function" => {
+                let name = d.physical_id.clone();
+                let runtime = str_prop(props, "Runtime").unwrap_or_default();
+                if changed.iter().any(|c| c == "Code") {
+                    host.update_function_code(&rid, &name, &self.code_source(region, props, runtime)?)
+                        .map_err(|e| e.to_string())?;
+                }
+                let cfg = ConfigUpdate {
+                    runtime: str_prop(props, "Runtime").map(String::from),
+                    handler: str_prop(props, "Handler").map(String::from),
+                    memory_size: Some(num_prop(props, "MemorySize").unwrap_or(128)),
+                    timeout: Some(num_prop(props, "Timeout").unwrap_or(3)),
+                    environment: Some(env_prop(props)),
+                    description: Some(str_prop(props, "Description").unwrap_or_default().to_string()),
+                };
+                host.update_function_configuration(&rid, &name, cfg)
+                    .map_err(|e| e.to_string())?;
+                if changed.iter().any(|c| c == "ReservedConcurrentExecutions") {
+                    host.put_function_concurrency(&rid, &name, num_prop(props, "ReservedConcurrentExecutions"))
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(d.attributes.clone())
+            }
+            "AWS::Lambda::Alias" => {
+                let f = function_name_of(str_prop(props, "FunctionName").unwrap_or_default());
+                let name = str_prop(props, "Name").unwrap_or_default();
+                let to = str_prop(props, "FunctionVersion").unwrap_or_default();
+                let from = str_prop(&d.properties, "FunctionVersion").unwrap_or_default();
+                let shifter = self.inner.shifter.lock().ok().and_then(|s| s.clone());
+                let policy = r
+                    .update_policy
+                    .as_ref()
+                    .and_then(|u| u.get("CodeDeployLambdaAliasUpdate"));
+                if let (Some(policy), Some(shifter), true) = (policy, shifter, from != to) {
+                    let dep = self.alias_deployment(region, stack, &f, name, from, to, policy, ev)?;
+                    shifter.shift(&dep, log)?;
+                } else {
+                    host.update_alias(
+                        &rid,
+                        &f,
+                        name,
+                        Some(to),
+                        Some(routing(props)),
+                        str_prop(props, "Description"),
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+                Ok(d.attributes.clone())
+            }
+            "AWS::SSM::Parameter" => {
+                let value = props
+                    .get("Value")
+                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    .unwrap_or_default();
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                store
+                    .put(
+                        region,
+                        meridian_buildspec::secrets::Kind::Parameter,
+                        &d.physical_id,
+                        &value,
+                    )
+                    .map_err(|e| e.to_string())?;
+                let mut a = d.attributes.clone();
+                a.insert("Value".into(), Value::String(value));
+                Ok(a)
+            }
+            _ => Ok(d.attributes.clone()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn alias_deployment(
+        &self,
+        region: &str,
+        stack: &str,
+        function: &str,
+        alias: &str,
+        from: &str,
+        to: &str,
+        policy: &Value,
+        ev: &Evaluator,
+    ) -> Result<AliasDeployment, String> {
+        let policy = ev.eval(policy)?.unwrap_or(Value::Null);
+        let group_name = str_prop(&policy, "DeploymentGroupName").unwrap_or_default().to_string();
+        let s = self.stack_row(region, stack)?.ok_or_else(|| no_stack(stack, region))?;
+        let rows = self.rows(&s.id)?;
+        let group = rows
+            .values()
+            .find(|r| r.deployed.type_ == "AWS::CodeDeploy::DeploymentGroup" && r.deployed.physical_id == group_name)
+            .map(|r| r.deployed.properties.clone())
+            .unwrap_or(Value::Null);
+        let mut alarms = BTreeMap::new();
+        for a in group
+            .get("AlarmConfiguration")
+            .and_then(|c| c.get("Alarms"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(n) = a.get("Name").and_then(Value::as_str) {
+                let props = rows
+                    .values()
+                    .find(|r| r.deployed.type_ == "AWS::CloudWatch::Alarm" && r.deployed.physical_id == n)
+                    .map(|r| r.deployed.properties.clone())
+                    .unwrap_or(Value::Null);
+                alarms.insert(n.to_string(), props);
+            }
+        }
+        let hook = |k: &str| policy.get(k).and_then(Value::as_str).map(function_name_of);
+        Ok(AliasDeployment {
+            region: region.to_string(),
+            stack_name: stack.to_string(),
+            function: function.to_string(),
+            alias: alias.to_string(),
+            from_version: from.to_string(),
+            to_version: to.to_string(),
+            deployment_group: group,
+            alarms,
+            before_hook: hook("BeforeAllowTrafficHook"),
+            after_hook: hook("AfterAllowTrafficHook"),
+        })
+    }
+
+    /// Puts a resource back to earlier properties (update rollback).
+    fn restore_resource(&self, region: &str, _stack: &str, old: &Row) -> Result<BTreeMap<String, Value>, String> {
+        let rid = Self::region(region)?;
+        let host = &self.inner.host;
+        let d = &old.deployed;
+        let props = &d.properties;
+        match d.type_.as_str() {
+            "AWS::Lambda::Function" => {
+                let runtime = str_prop(props, "Runtime").unwrap_or_default();
+                host.update_function_code(&rid, &d.physical_id, &self.code_source(region, props, runtime)?)
+                    .map_err(|e| e.to_string())?;
+                let cfg = ConfigUpdate {
+                    runtime: str_prop(props, "Runtime").map(String::from),
+                    handler: str_prop(props, "Handler").map(String::from),
+                    memory_size: Some(num_prop(props, "MemorySize").unwrap_or(128)),
+                    timeout: Some(num_prop(props, "Timeout").unwrap_or(3)),
+                    environment: Some(env_prop(props)),
+                    description: Some(str_prop(props, "Description").unwrap_or_default().to_string()),
+                };
+                host.update_function_configuration(&rid, &d.physical_id, cfg)
+                    .map_err(|e| e.to_string())?;
+            }
+            "AWS::Lambda::Alias" => {
+                let f = function_name_of(str_prop(props, "FunctionName").unwrap_or_default());
+                host.update_alias(
+                    &rid,
+                    &f,
+                    str_prop(props, "Name").unwrap_or_default(),
+                    str_prop(props, "FunctionVersion"),
+                    Some(routing(props)),
+                    None,
+                )
+                .map_err(|e| e.to_string())?;
+            }
+            "AWS::SSM::Parameter" => {
+                let value = props
+                    .get("Value")
+                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+                    .unwrap_or_default();
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                store
+                    .put(
+                        region,
+                        meridian_buildspec::secrets::Kind::Parameter,
+                        &d.physical_id,
+                        &value,
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+        Ok(d.attributes.clone())
+    }
+
+    fn delete_resource(&self, region: &str, row: &Row) -> Result<(), String> {
+        let rid = Self::region(region)?;
+        let d = &row.deployed;
+        match d.type_.as_str() {
+            "AWS::Lambda::Function" => match self.inner.host.delete_function(&rid, &d.physical_id) {
+                Ok(()) => Ok(()),
+                Err(crate::LambdaError::FunctionNotFound { .. }) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// Zips local code paths of a template (as `sam deploy` does) into the region's default local
+    /// bucket, `meridian-local-<region>`, and returns the packaged template's path.
+    pub fn package_local_code(&self, template: &Path, region: &str, out_dir: &Path) -> Result<PathBuf, String> {
+        let bucket = format!("meridian-local-{region}");
+        let root = meridian_engine::driver::store_root(&self.root, "S3", &bucket);
+        meridian_engine::driver::claim_bucket(&root, region).map_err(|e| e.to_string())?;
+        struct Store {
+            root: PathBuf,
+            bucket: String,
+        }
+        impl meridian_buildspec::package::PackageStore for Store {
+            fn put(
+                &self,
+                _region: &str,
+                bytes: Vec<u8>,
+            ) -> Result<meridian_buildspec::package::StoredObject, meridian_buildspec::package::StoreError>
+            {
+                let hexd = meridian_core::Digest::of(&bytes).hex();
+                let key = format!("sha256/{hexd}.zip");
+                let path = self.root.join(&key);
+                if !path.exists() {
+                    std::fs::create_dir_all(path.parent().expect("key has a directory"))?;
+                    let tmp = path.with_extension("tmp");
+                    std::fs::write(&tmp, &bytes)?;
+                    std::fs::rename(&tmp, &path)?;
+                }
+                Ok(meridian_buildspec::package::StoredObject {
+                    bucket: self.bucket.clone(),
+                    key,
+                })
+            }
+        }
+        std::fs::create_dir_all(out_dir).map_err(|e| e.to_string())?;
+        let outcome =
+            meridian_buildspec::package::package(template, &[region.to_string()], &Store { root, bucket }, out_dir)
+                .map_err(|e| e.to_string())?;
+        outcome
+            .templates
+            .into_iter()
+            .map(|(_, p)| p)
+            .next()
+            .ok_or_else(|| "packaging produced no template".to_string())
+    }
+}
+
+fn no_stack(name: &str, region: &str) -> String {
+    format!("Stack with id {name} does not exist (region {region})")
+}
+
+fn is_supported(t: &str) -> bool {
+    DEPLOYED_TYPES.contains(&t) || RECORDED_TYPES.contains(&t)
+}
+
+fn routing(props: &Value) -> BTreeMap<String, f64> {
+    props
+        .get("RoutingConfig")
+        .and_then(|r| r.get("AdditionalVersionWeights"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| {
+                    let v = w.get("FunctionVersion")?.as_str()?.to_string();
+                    let weight = match w.get("FunctionWeight")? {
+                        Value::Number(n) => n.as_f64()?,
+                        Value::String(s) => s.parse().ok()?,
+                        _ => return None,
+                    };
+                    Some((v, weight))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn base64_of_hex(h: &str) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = (0..h.len() / 2)
+        .filter_map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn inline_zip(name: &str, text: &str) -> Result<Vec<u8>, String> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut z = zip::ZipWriter::new(&mut buf);
+        let opts = zip::write::SimpleFileOptions::default()
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(0o644);
+        z.start_file(name, opts).map_err(|e| e.to_string())?;
+        z.write_all(text.as_bytes()).map_err(|e| e.to_string())?;
+        z.finish().map_err(|e| e.to_string())?;
+    }
+    Ok(buf.into_inner())
+}
+
+/// A change set as `describe-change-set` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ChangeSetInfo {
+    pub change_set_name: String,
+    pub change_set_id: String,
+    pub stack_name: String,
+    pub status: String,
+    pub execution_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub changes: Vec<Change>,
+    pub creation_time: String,
+}
+
+impl ChangeSetInfo {
+    /// One line per change, as a table.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "change set {} for stack {}: {} ({})",
+            self.change_set_name, self.stack_name, self.status, self.execution_status
+        )];
+        if let Some(r) = &self.status_reason {
+            out.push(format!("  {r}"));
+        }
+        for c in &self.changes {
+            let repl = match c.replacement {
+                Some(Replacement::True) => "True",
+                Some(Replacement::False) => "False",
+                Some(Replacement::Conditional) => "Conditional",
+                None => "-",
+            };
+            out.push(format!(
+                "  {:<7} {:<32} {:<34} replacement={repl}{}",
+                format!("{:?}", c.action),
+                c.logical_resource_id,
+                c.resource_type,
+                if c.details.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", c.details.join(", "))
+                }
+            ));
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct StackEvent {
+    pub timestamp: String,
+    pub logical_resource_id: String,
+    pub physical_resource_id: String,
+    pub resource_type: String,
+    pub resource_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_status_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ResourceInfo {
+    pub logical_resource_id: String,
+    pub resource_type: String,
+    pub physical_resource_id: String,
+    pub resource_status: String,
+    /// How the local region treats it: deployed, recorded, or a placeholder.
+    pub local: String,
+}
+
+impl StackDeployer for LocalStacks {
+    fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<StackInfo>, String> {
+        Ok(self.stack_row(region, stack)?.map(|s| self.info(region, stack, &s)))
+    }
+
+    fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
+        let p = Self::prepared(req)?;
+        self.apply(&req.region, &req.stack_name, &p, true, log)
+    }
+
+    fn create_change_set(&self, req: &StackRequest, _log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+        Ok(self.create_change_set_named(req)?.lines())
+    }
+
+    fn execute_change_set(
+        &self,
+        region: &str,
+        stack: &str,
+        change_set: &str,
+        log: &dyn Fn(&str),
+    ) -> Result<StackOutcome, String> {
+        let cs = self.describe_change_set(region, stack, change_set)?;
+        if cs.execution_status != "AVAILABLE" {
+            return Err(format!(
+                "ChangeSet [{}] cannot be executed in its current execution status of [{}]{}",
+                cs.change_set_id,
+                cs.execution_status,
+                cs.status_reason.map(|r| format!(": {r}")).unwrap_or_default()
+            ));
+        }
+        let prepared: String = self.db(|c| {
+            c.query_row(
+                "SELECT prepared FROM change_sets WHERE region=?1 AND stack=?2 AND name=?3",
+                params![region, stack, change_set],
+                |r| r.get(0),
+            )
+        })?;
+        let p: Prepared = serde_json::from_str(&prepared).map_err(|e| e.to_string())?;
+        self.db(|c| {
+            c.execute(
+                "UPDATE change_sets SET execution_status='EXECUTE_IN_PROGRESS' WHERE region=?1 AND stack=?2 AND name=?3",
+                params![region, stack, change_set],
+            )
+            .map(|_| ())
+        })?;
+        let res = self.apply(region, stack, &p, false, log);
+        let status = if res.is_ok() {
+            "EXECUTE_COMPLETE"
+        } else {
+            "EXECUTE_FAILED"
+        };
+        self.db(|c| {
+            c.execute(
+                "UPDATE change_sets SET execution_status=?4 WHERE region=?1 AND stack=?2 AND name=?3",
+                params![region, stack, change_set, status],
+            )?;
+            // Other change sets of the stack were made against the old state.
+            c.execute(
+                "UPDATE change_sets SET execution_status='OBSOLETE' WHERE region=?1 AND stack=?2 AND name<>?3 AND execution_status='AVAILABLE'",
+                params![region, stack, change_set],
+            )
+            .map(|_| ())
+        })?;
+        res
+    }
+
+    fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
+        self.delete(region, stack, log)
+    }
+}
