@@ -38,7 +38,7 @@ fn version_id(text: &str, on: bool) -> String {
     let resources = out["Resources"].as_object().unwrap();
     let ids: Vec<&String> = resources
         .iter()
-        .filter(|(_, r)| r["Type"] == Value::from("AWS::Lambda::Version"))
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::Version")
         .map(|(id, _)| id)
         .collect();
     assert_eq!(ids.len(), 1);
