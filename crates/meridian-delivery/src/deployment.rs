@@ -3,7 +3,7 @@
 //! A [`Deployment`] moves an alias from the old version to the new one along a
 //! [`TrafficSchedule`], CodeDeploy-style: an optional pre-traffic hook, then for each step set
 //! the weights, wait for the driver to confirm them, bake, optionally ask for a health verdict
-//! (the [`judge`](crate::judge)), then the next step; at 100% an optional post-traffic hook.
+//! (the [`judge`](mod@crate::judge)), then the next step; at 100% an optional post-traffic hook.
 //! Any alarm going to `Alarm`, a failed hook, a failed verdict or an operator's `Abort` rolls
 //! back.
 //!

@@ -7,7 +7,7 @@
 //!
 //! - [`schedule`]: CodeDeploy-style traffic schedules (`Canary10Percent5Minutes`, ...).
 //! - [`alarm`]: CloudWatch metric alarms over Lambda metrics, with M-out-of-N and missing data.
-//! - [`judge`]: compares the new version's errors and latency with the old one's.
+//! - [`judge`](mod@judge): compares the new version's errors and latency with the old one's.
 //! - [`window`]: when a region may be deployed, in its own time zone.
 //! - [`deployment`]: the state machine of a traffic shift, effects as data.
 

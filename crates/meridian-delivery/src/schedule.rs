@@ -221,7 +221,7 @@ impl TrafficSchedule {
             let minutes = get_ci(body, interval_key)
                 .and_then(number)
                 .ok_or_else(|| err(format!("{section}.{interval_key} is missing or not a number")))?;
-            if !(minutes >= 0.0) || minutes.fract() != 0.0 {
+            if minutes.is_nan() || minutes < 0.0 || minutes.fract() != 0.0 {
                 return Err(err(format!(
                     "{section}.{interval_key} must be a whole number of minutes, not {minutes}"
                 )));
