@@ -300,6 +300,8 @@ impl AlarmSpec {
                             function_name = Some(f.to_string());
                             qualifier = Some(q.to_string());
                         }
+                        // A bare function name: the unqualified function.
+                        None if !dv.is_empty() => function_name = Some(dv),
                         _ => {
                             return Err(invalid(
                                 "Dimensions",
@@ -753,7 +755,7 @@ mod tests {
         assert!(with("ComparisonOperator", json!("LessThanLowerThreshold")).contains("ComparisonOperator"));
         assert!(with("TreatMissingData", json!("Breaching")).contains("TreatMissingData"));
         assert!(with("Dimensions", json!([{"Name": "InstanceId", "Value": "i-1"}])).contains("InstanceId"));
-        assert!(with("Dimensions", json!([{"Name": "Resource", "Value": "justfn"}])).contains("Resource"));
+        assert!(with("Dimensions", json!([{"Name": "Resource", "Value": ":live"}])).contains("Resource"));
         let mut p = base.clone();
         p.as_object_mut().unwrap().remove("Threshold");
         assert_eq!(

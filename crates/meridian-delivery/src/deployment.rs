@@ -769,6 +769,9 @@ impl Deployment {
                 let detail = match (s, &e) {
                     (_, E::Start) => "the deployment has already started",
                     (S::Pending, _) => "the deployment has not started",
+                    (S::PreTrafficHook { .. }, E::Promote | E::Extend { .. }) => {
+                        "the pre-traffic hook must pass before any traffic moves"
+                    }
                     (_, E::HookReported { .. }) => "no such hook is running",
                     (_, E::TrafficShifted { .. } | E::ShiftFailed { .. }) => "no weight change is pending",
                     (_, E::Verdict(_)) => "no verdict was asked for",

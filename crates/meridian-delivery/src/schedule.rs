@@ -169,19 +169,21 @@ impl TrafficSchedule {
         if input.contains(':') || input.contains(',') || input.contains('%') {
             return parse_steps(input).map_err(unrecognized);
         }
-        let bare = input
-            .strip_prefix("CodeDeployDefault.Lambda")
-            .or_else(|| input.strip_prefix("CodeDeployDefault."))
-            .unwrap_or(input);
-        if bare == "AllAtOnce" {
+        // Names are matched without regard to case: `canary10percent5minutes` is fine too.
+        let lower = input.to_ascii_lowercase();
+        let bare = lower
+            .strip_prefix("codedeploydefault.lambda")
+            .or_else(|| lower.strip_prefix("codedeploydefault."))
+            .unwrap_or(&lower);
+        if bare == "allatonce" {
             return Ok(Self::all_at_once());
         }
-        if let Some(rest) = bare.strip_prefix("Canary") {
-            let (percent, interval) = parse_named(rest, "Percent").map_err(unrecognized)?;
+        if let Some(rest) = bare.strip_prefix("canary") {
+            let (percent, interval) = parse_named(rest, "percent").map_err(unrecognized)?;
             return Self::canary(percent, interval).map_err(|e| unrecognized(e.to_string()));
         }
-        if let Some(rest) = bare.strip_prefix("Linear") {
-            let (percent, interval) = parse_named(rest, "PercentEvery").map_err(unrecognized)?;
+        if let Some(rest) = bare.strip_prefix("linear") {
+            let (percent, interval) = parse_named(rest, "percentevery").map_err(unrecognized)?;
             return Self::linear(percent, interval).map_err(|e| unrecognized(e.to_string()));
         }
         Err(unrecognized("not a known configuration name".into()))
@@ -289,7 +291,8 @@ fn check_share(percent: f64) -> Result<(), ScheduleError> {
     }
 }
 
-/// `10Percent5Minutes` (sep = "Percent") or `10PercentEvery1Minute` (sep = "PercentEvery").
+/// `10percent5minutes` (sep = "percent") or `10percentevery1minute` (sep = "percentevery"),
+/// already lower-cased.
 fn parse_named(rest: &str, sep: &str) -> Result<(f64, u64), String> {
     let (p, tail) = rest
         .split_once(sep)
@@ -305,8 +308,8 @@ fn parse_named(rest: &str, sep: &str) -> Result<(f64, u64), String> {
         .parse()
         .map_err(|_| format!("expected a whole number before the unit, found {tail:?}"))?;
     let unit_ms = match unit {
-        "Minute" | "Minutes" => MINUTE_MS,
-        "Hour" | "Hours" => HOUR_MS,
+        "minute" | "minutes" => MINUTE_MS,
+        "hour" | "hours" => HOUR_MS,
         _ => return Err(format!("unknown unit {unit:?}; use Minute(s) or Hour(s)")),
     };
     Ok((percent, n.saturating_mul(unit_ms)))
@@ -461,6 +464,10 @@ mod tests {
         let s = TrafficSchedule::parse("Canary25Percent2Minutes").unwrap();
         assert_eq!(percents(&s), vec![25.0, 100.0]);
         assert_eq!(s.steps[0].bake_ms, 120_000);
+        assert_eq!(
+            TrafficSchedule::parse("codedeploydefault.lambdacanary25percent2minutes").unwrap(),
+            s
+        );
         let s = TrafficSchedule::parse("Canary5Percent1Hour").unwrap();
         assert_eq!(s.steps[0].bake_ms, 3_600_000);
     }
