@@ -159,6 +159,7 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
         allow_unsupported: a.allow_unsupported,
         publish_on_config_change: a.publish_on_config_change,
         artifact_root: None,
+        source_template: Some(a.template.clone()),
     }))
 }
 

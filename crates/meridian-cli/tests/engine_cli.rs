@@ -956,3 +956,143 @@ fn retention_deletes_artifacts_of_older_executions() {
         "the retained execution's artifact is kept"
     );
 }
+
+/// The symphoniacloud application end to end: its SAM template with a real Node handler, built,
+/// packaged for its two regions, and deployed by the symphoniacloud pipeline's own Deploy stage
+/// (CloudFormation actions with `Region:` and `BuildOutput::packaged-template-<region>.yaml`); then
+/// the function answers through the Lambda API in both regions.
+#[test]
+fn symphoniacloud_app_deployed_to_two_regions_by_its_own_deploy_stage() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/multi-region-codepipeline");
+    if !fixtures.is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the shared fixtures are missing in CI"
+        );
+        eprintln!("\n!!! ../shared/fixtures is absent: the symphoniacloud end-to-end test was NOT run !!!\n");
+        return;
+    }
+    let env = setup();
+    let app = &env.repo;
+    // The template as published, except its runtime: nodejs8.10 was retired by AWS (and local
+    // regions refuse it the same way), so the app is built for a current Node.
+    let template = std::fs::read_to_string(fixtures.join("template.yaml"))
+        .unwrap()
+        .replace("nodejs8.10", "nodejs20.x");
+    std::fs::write(app.join("template.yaml"), template).unwrap();
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("src/lambda.js"),
+        "exports.handler = async (event) => ({ message: 'hello from ' + process.env.AWS_REGION, input: event });\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("buildspec.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - mkdir -p target/src && cp src/lambda.js target/src/\nartifacts:\n  files: ['**/*']\n",
+    )
+    .unwrap();
+    git(app, &["add", "."]);
+    git(app, &["commit", "-q", "-m", "app"]);
+
+    // The Deploy stage exactly as the symphoniacloud pipeline declares it.
+    let opts = meridian_pipeline::LoadOptions {
+        params: [("GitHubOAuthToken", "t"), ("ArtifactBucketNamePrefix", "sym")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        pipeline: None,
+    };
+    let loaded = meridian_pipeline::load_files(&[fixtures.join("deployment-pipeline/pipeline.yaml")], &opts);
+    let deploy = loaded.pipelines[0]
+        .stages
+        .iter()
+        .find(|s| s.name == "Deploy")
+        .expect("the fixture has a Deploy stage");
+    let deploy = serde_json::to_value(deploy).unwrap();
+    assert_eq!(deploy["actions"][1]["region"], "us-west-2");
+
+    let stores: serde_json::Map<String, Value> = ["us-east-1", "us-west-2"]
+        .iter()
+        .map(|r| (r.to_string(), json!({"type": "S3", "location": format!("sym-{r}")})))
+        .collect();
+    let build = json!({"name": "Build", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+        "configuration": {"ProjectName": "app-build"}, "inputArtifacts": [{"name": "Code"}], "outputArtifacts": [{"name": "Built"}]});
+    let package = json!({"name": "Package", "actionTypeId": {"category": "Build", "owner": "Meridian", "provider": "Package", "version": "1"},
+        "configuration": {"TemplatePath": "Built::template.yaml", "Regions": "us-east-1,us-west-2"}, "runOrder": 2,
+        "inputArtifacts": [{"name": "Built"}], "outputArtifacts": [{"name": "BuildOutput"}]});
+    let p = json!({"pipeline": {"name": "sym", "pipelineType": "V2", "executionMode": "QUEUED", "artifactStores": stores,
+        "stages": [source(), {"name": "Build", "actions": [build, package]}, deploy],
+        "meridian": {"buildProjects": {"app-build": {"buildspec": {"path": "buildspec.yml"}}}}}});
+    let file = env.root.join("sym.json");
+    std::fs::write(&file, p.to_string()).unwrap();
+    let out = run(&env, &file, &[]);
+    let v = json_of(&out);
+    assert_eq!(
+        v["status"],
+        "Succeeded",
+        "{v:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    for region in ["us-east-1", "us-west-2"] {
+        let out = cmd(
+            &env,
+            &[
+                "--output",
+                "json",
+                "stack",
+                "describe",
+                "--region",
+                region,
+                "--stack-name",
+                "multi-region-codepipeline-app",
+            ],
+        )
+        .output()
+        .unwrap();
+        let d = json_of(&out);
+        assert_eq!(d["Stack"]["StackStatus"], "CREATE_COMPLETE", "{d:#}");
+        let function = d["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["ResourceType"] == "AWS::Lambda::Function")
+            .unwrap()["PhysicalResourceId"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // The function's code came from the region's own bucket.
+        let props = cmd(
+            &env,
+            &["--output", "json", "lambda", "get", "--region", region, &function],
+        )
+        .output()
+        .unwrap();
+        assert!(props.status.success(), "{}", String::from_utf8_lossy(&props.stderr));
+        let out = cmd(
+            &env,
+            &[
+                "lambda",
+                "invoke",
+                "--region",
+                region,
+                &function,
+                "--payload",
+                "{\"n\":1}",
+            ],
+        )
+        .output()
+        .unwrap();
+        let body = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{body}\n{}", String::from_utf8_lossy(&out.stderr));
+        let body: Value = serde_json::from_str(body.trim()).unwrap();
+        assert_eq!(body["message"], format!("hello from {region}"));
+        assert_eq!(body["input"]["n"], 1);
+    }
+    // A second run converges: no changes to either stack.
+    let v = json_of(&run(&env, &file, &[]));
+    assert_eq!(v["status"], "Succeeded", "{v:#}");
+    assert!(
+        log(&env, v["executionId"].as_str().unwrap(), "DeployToUsWest2").contains("No updates are to be performed.")
+    );
+}

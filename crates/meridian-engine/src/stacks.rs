@@ -23,6 +23,9 @@ pub struct StackRequest {
     pub publish_on_config_change: bool,
     /// Where the local buckets of this run live (a pipeline's `--artifact-root`); `None`: the default.
     pub artifact_root: Option<PathBuf>,
+    /// The template the user wrote, when `template_path` is a packaged copy of it: messages name
+    /// this file and its lines.
+    pub source_template: Option<PathBuf>,
 }
 
 /// A stack as `describe-stacks` shows it.

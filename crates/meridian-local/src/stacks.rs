@@ -206,6 +206,9 @@ struct Prepared {
     publish_on_config_change: bool,
     #[serde(default)]
     artifact_root: Option<PathBuf>,
+    /// The user's template (name and text) when `template_text` is a packaged copy of it.
+    #[serde(default)]
+    source: Option<(String, String)>,
 }
 
 impl LocalStacks {
@@ -446,7 +449,14 @@ impl LocalStacks {
         for (k, v) in &p.params {
             opts.parameter_values.insert(k.clone(), Value::String(v.clone()));
         }
-        Template::parse(&p.file, &p.template_text, &opts).map_err(|e| e.to_string())
+        let mut t = Template::parse(&p.file, &p.template_text, &opts).map_err(|e| match &p.source {
+            Some((name, _)) => e.to_string().replacen(&p.file, name, 1),
+            None => e.to_string(),
+        })?;
+        if let Some((name, text)) = &p.source {
+            t.relabel(name, text);
+        }
+        Ok(t)
     }
 
     fn ssm_lookup(&self, region: &str) -> impl Fn(&str) -> Option<String> {
@@ -556,6 +566,10 @@ impl LocalStacks {
             allow_unsupported: req.allow_unsupported,
             publish_on_config_change: req.publish_on_config_change,
             artifact_root: req.artifact_root.clone(),
+            source: req
+                .source_template
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p.display().to_string(), t))),
         })
     }
 
@@ -586,10 +600,10 @@ impl LocalStacks {
                     s.id, s.status
                 ));
             }
-            if s.status == "ROLLBACK_COMPLETE"
-                || s.status == "ROLLBACK_FAILED"
-                || s.status == "DELETE_FAILED" && s.template.is_empty()
-            {
+            if matches!(
+                s.status.as_str(),
+                "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "DELETE_FAILED"
+            ) {
                 return Err(format!(
                     "Stack:{} is in {} state and can not be updated. (delete it first, or deploy with ActionMode REPLACE_ON_FAILURE)",
                     s.id, s.status
@@ -608,11 +622,10 @@ impl LocalStacks {
         let (_, _, changes) = self.plan(region, &req.stack_name, &p, false)?;
         let existed = self.stack_row(region, &req.stack_name)?.is_some();
         self.ensure_stack(region, &req.stack_name, "REVIEW_IN_PROGRESS")?;
-        let params_changed = self
+        let same_input = self
             .stack_row(region, &req.stack_name)?
-            .map(|s| s.params != p.params)
-            .unwrap_or(true);
-        let (status, exec, reason) = if changes.is_empty() && existed && !params_changed {
+            .is_some_and(|s| s.params == p.params && s.template == p.template_text);
+        let (status, exec, reason) = if changes.is_empty() && existed && same_input {
             ("FAILED", "UNAVAILABLE", Some("The submitted information didn't contain changes. Submit different information to create a change set."))
         } else {
             ("CREATE_COMPLETE", "AVAILABLE", None)
@@ -1276,9 +1289,11 @@ impl LocalStacks {
             if owner == s.id {
                 let users = self.importers(region, &n)?;
                 if !users.is_empty() {
-                    let reason = format!("Export {n} cannot be deleted as it is in use by {}", users.join(", "));
-                    self.set_status(region, name, &s.id, "DELETE_FAILED", Some(&reason), log)?;
-                    return Err(reason);
+                    // Refused before anything is deleted: the stack stays as it is.
+                    return Err(format!(
+                        "Export {n} cannot be deleted as it is in use by {}",
+                        users.join(", ")
+                    ));
                 }
             }
         }
@@ -1294,6 +1309,7 @@ impl LocalStacks {
                 allow_unsupported: true,
                 publish_on_config_change: false,
                 artifact_root: None,
+                source: None,
             };
             self.read_template(&p, region)
                 .ok()
@@ -1514,6 +1530,13 @@ impl LocalStacks {
                     .ok_or("Parameter needs Value")?;
                 let store =
                     meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                if store
+                    .get(region, meridian_buildspec::secrets::Kind::Parameter, &name)
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    return Err(format!("{name} already exists in the region's parameter store"));
+                }
                 store
                     .put(region, meridian_buildspec::secrets::Kind::Parameter, &name, &value)
                     .map_err(|e| e.to_string())?;

@@ -165,7 +165,7 @@ pub fn resolve_parameters(
                     "parameter `{name}` names the SSM parameter `{value}`, which does not exist in this region"
                 ))
                 .help(format!(
-                    "create it with `meridian secrets put --region REGION --parameter {value} VALUE`"
+                    "create it with `meridian secrets put --region REGION --kind parameter {value} VALUE`"
                 ))
             })?;
             if inner.starts_with("List<") || inner == "CommaDelimitedList" {

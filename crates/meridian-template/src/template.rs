@@ -123,6 +123,15 @@ impl Template {
         Ok(t)
     }
 
+    /// Names another file in messages, with its lines: the template the user wrote, when this one
+    /// was generated from it (a packaged copy).
+    pub fn relabel(&mut self, file: &str, original_text: &str) {
+        if let Ok((_, lines)) = read_json(file, original_text) {
+            self.lines = lines;
+            self.file = file.to_string();
+        }
+    }
+
     /// Reads a template file.
     pub fn load(path: &std::path::Path, sam_opts: &sam::SamOptions) -> Result<Template, TemplateError> {
         let text = std::fs::read_to_string(path).map_err(|e| {

@@ -202,6 +202,7 @@ impl CloudFormation {
             tags,
             allow_unsupported: false,
             publish_on_config_change: false,
+            source_template: None,
             artifact_root: Some(
                 ctx.env
                     .artifact_root

@@ -1,0 +1,443 @@
+//! Stacks in local regions through the CLI: change sets, rollback, capabilities, exports and
+//! unsupported resource types, with real functions behind them.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+struct Env {
+    root: PathBuf,
+    data: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+fn setup() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    Env {
+        root: tmp.path().to_path_buf(),
+        data: tmp.path().join("data"),
+        _tmp: tmp,
+    }
+}
+
+fn cmd(env: &Env, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("--data-dir")
+        .arg(&env.data)
+        .args(args)
+        .current_dir(&env.root)
+        .output()
+        .unwrap()
+}
+
+fn write(env: &Env, name: &str, text: &str) -> String {
+    let p = env.root.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+fn deploy(env: &Env, template: &str, stack: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--output",
+        "json",
+        "stack",
+        "deploy",
+        "--region",
+        "us-east-1",
+        "--template",
+        template,
+        "--stack-name",
+        stack,
+    ];
+    args.extend_from_slice(extra);
+    cmd(env, &args)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), stderr(o)))
+}
+
+fn describe(env: &Env, stack: &str) -> Value {
+    json(&cmd(
+        env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            stack,
+        ],
+    ))
+}
+
+fn invoke(env: &Env, function: &str) -> String {
+    let o = cmd(env, &["lambda", "invoke", "--region", "us-east-1", function]);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn function_template(greeting_ref: &str, memory: u32, extra: &str) -> String {
+    format!(
+        "Parameters:\n  Greeting:\n    Type: String\n    Default: hi\nResources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      FunctionName: greeter\n      Runtime: nodejs20.x\n      Handler: index.handler\n      MemorySize: {memory}\n      Role: arn:aws:iam::123456789012:role/x\n      Environment:\n        Variables:\n          GREETING: {greeting_ref}\n      Code:\n        ZipFile: |\n          exports.handler = async () => process.env.GREETING;\n{extra}"
+    )
+}
+
+#[test]
+fn a_failing_update_rolls_the_stack_and_its_functions_back() {
+    let env = setup();
+    let t = write(&env, "t.yaml", &function_template("!Ref Greeting", 128, ""));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(invoke(&env, "greeter"), "\"hi\"");
+
+    // The update changes the environment, then a new parameter resource fails: all of it goes back.
+    let extra = "  Bad:\n    Type: AWS::Lambda::Version\n    DependsOn: Fn\n    Properties:\n      FunctionName: greeter\n      CodeSha256: bm90LXRoZS1jb2Rl\n";
+    let t2 = write(&env, "t2.yaml", &function_template("!Ref Greeting", 256, extra));
+    let o = deploy(&env, &t2, "app", &["--param", "Greeting=changed"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("CodeSha256"), "{}", stderr(&o));
+    let d = describe(&env, "app");
+    assert_eq!(d["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE");
+    assert_eq!(d["Stack"]["Parameters"]["Greeting"], "hi");
+    assert_eq!(
+        invoke(&env, "greeter"),
+        "\"hi\"",
+        "the function is back on its previous environment"
+    );
+    let f = json(&cmd(
+        &env,
+        &["--output", "json", "lambda", "get", "--region", "us-east-1", "greeter"],
+    ));
+    assert_eq!(
+        f["Configuration"]["MemorySize"].as_u64().or(f["MemorySize"].as_u64()),
+        Some(128),
+        "{f:#}"
+    );
+    let events = json(&cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "events",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "app",
+        ],
+    ));
+    let statuses: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["LogicalResourceId"].as_str().unwrap(),
+                e["ResourceStatus"].as_str().unwrap()
+            )
+        })
+        .collect();
+    for expected in [
+        "Fn UPDATE_COMPLETE",
+        "Bad CREATE_FAILED",
+        "app UPDATE_ROLLBACK_IN_PROGRESS",
+        "app UPDATE_ROLLBACK_COMPLETE",
+    ] {
+        assert!(
+            statuses.iter().any(|s| s == expected),
+            "missing {expected}: {statuses:#?}"
+        );
+    }
+
+    // A failed creation ends in ROLLBACK_COMPLETE with nothing left behind, and cannot be updated.
+    let t3 = write(&env, "t3.yaml", &function_template("x", 64, ""));
+    let o = deploy(&env, &t3, "broken", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(describe(&env, "broken")["Stack"]["StackStatus"], "ROLLBACK_COMPLETE");
+    let o = deploy(&env, &t, "broken", &[]);
+    assert!(
+        stderr(&o).contains("ROLLBACK_COMPLETE state and can not be updated"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cmd(
+        &env,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "broken"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+fn strip_ids(mut v: Value) -> Value {
+    for k in ["ChangeSetId", "CreationTime", "ChangeSetName"] {
+        v.as_object_mut().unwrap().remove(k);
+    }
+    for c in v["Changes"].as_array_mut().unwrap() {
+        if let Some(p) = c.get_mut("PhysicalResourceId") {
+            *p = Value::String("<physical id>".into());
+        }
+    }
+    v
+}
+
+#[test]
+fn change_sets_describe_add_modify_remove_and_replacement() {
+    let env = setup();
+    let base = "Resources:\n  Name:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /app/name\n      Type: String\n      Value: one\n  Copy:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub '${Name}-copy'\n      Type: String\n      Value: !GetAtt Name.Value\n  Old:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: old\n";
+    let t = write(&env, "base.yaml", base);
+    assert!(deploy(&env, &t, "params", &[]).status.success());
+    let next = "Resources:\n  Name:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /app/renamed\n      Type: String\n      Value: one\n  Copy:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub '${Name}-copy'\n      Type: String\n      Value: two\n  Dependent:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub '${Name}-dep'\n      Type: String\n      Value: x\n  Alarm:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmName: !Sub '${Name}-alarm'\n      MetricName: Errors\n";
+    let t2 = write(&env, "next.yaml", next);
+    let o = cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "changeset",
+            "create",
+            "--region",
+            "us-east-1",
+            "--template",
+            &t2,
+            "--stack-name",
+            "params",
+            "--change-set-name",
+            "cs1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    insta::assert_json_snapshot!("change_set_add_modify_remove", strip_ids(json(&o)));
+    // Nothing changed yet; executing applies exactly that.
+    assert_eq!(describe(&env, "params")["Resources"].as_array().unwrap().len(), 3);
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "changeset",
+            "execute",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "params",
+            "--change-set-name",
+            "cs1",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "params");
+    let ids: Vec<&str> = d["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["LogicalResourceId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["Alarm", "Copy", "Dependent", "Name"]);
+    let o = cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "changeset",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "params",
+            "--change-set-name",
+            "cs1",
+        ],
+    );
+    assert_eq!(json(&o)["ExecutionStatus"], "EXECUTE_COMPLETE");
+    // The replaced parameter has its new name in the region's parameter store.
+    let o = cmd(
+        &env,
+        &[
+            "secrets",
+            "get",
+            "--region",
+            "us-east-1",
+            "--kind",
+            "parameter",
+            "/app/renamed",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "one", "{}", stderr(&o));
+    // Deploying the same template again changes nothing.
+    let o = deploy(&env, &t2, "params", &[]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("No changes to deploy"), "{}", stderr(&o));
+}
+
+#[test]
+fn capabilities_are_required_as_aws_requires_them() {
+    let env = setup();
+    let role = "Resources:\n  R:\n    Type: AWS::IAM::Role\n    Properties:\n      AssumeRolePolicyDocument: {}\n";
+    let t = write(&env, "role.yaml", role);
+    let o = deploy(&env, &t, "iam", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Requires capabilities : [CAPABILITY_IAM]"),
+        "{}",
+        stderr(&o)
+    );
+    let named = write(&env, "named.yaml", &format!("{role}      RoleName: fixed\n"));
+    let o = deploy(&env, &named, "iam", &["--capabilities", "CAPABILITY_IAM"]);
+    assert!(
+        stderr(&o).contains("Requires capabilities : [CAPABILITY_NAMED_IAM]"),
+        "{}",
+        stderr(&o)
+    );
+    let o = deploy(&env, &named, "iam", &["--capabilities", "CAPABILITY_NAMED_IAM"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Nothing was recorded for the refused attempts.
+    let list = json(&cmd(&env, &["--output", "json", "stack", "list"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_export_in_use_cannot_be_removed() {
+    let env = setup();
+    let producer = write(
+        &env,
+        "producer.yaml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: shared\nOutputs:\n  Name:\n    Value: !Ref P\n    Export:\n      Name: shared-param\n",
+    );
+    let consumer = write(
+        &env,
+        "consumer.yaml",
+        "Resources:\n  C:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: !ImportValue shared-param\n",
+    );
+    assert!(deploy(&env, &producer, "producer", &[]).status.success());
+    let o = deploy(&env, &consumer, "consumer", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = cmd(
+        &env,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "producer"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Export shared-param cannot be deleted as it is in use by consumer"),
+        "{}",
+        stderr(&o)
+    );
+    let no_export = write(
+        &env,
+        "producer2.yaml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: shared\n",
+    );
+    let o = deploy(&env, &no_export, "producer", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Cannot delete export shared-param as it is in use by consumer"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        describe(&env, "producer")["Stack"]["StackStatus"],
+        "UPDATE_ROLLBACK_COMPLETE"
+    );
+    // Once the consumer is gone, the producer can go too.
+    assert!(cmd(
+        &env,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "consumer"]
+    )
+    .status
+    .success());
+    assert!(cmd(
+        &env,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "producer"]
+    )
+    .status
+    .success());
+    // A second stack cannot export the same name.
+    assert!(deploy(&env, &producer, "producer", &[]).status.success());
+    let o = deploy(&env, &producer, "again", &[]);
+    assert!(
+        stderr(&o).contains("Export with name shared-param is already exported by stack producer"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn unsupported_types_fail_with_name_type_and_line_unless_recorded_as_placeholders() {
+    let env = setup();
+    let t = write(
+        &env,
+        "t.yaml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: v\n  Topic:\n    Type: AWS::SNS::Topic\n",
+    );
+    let o = deploy(&env, &t, "sns", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("t.yaml:7") && e.contains("`Topic`") && e.contains("AWS::SNS::Topic"),
+        "{e}"
+    );
+    assert!(e.contains("--allow-unsupported"), "{e}");
+    let o = deploy(&env, &t, "sns", &["--allow-unsupported"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "sns");
+    let topic = d["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["LogicalResourceId"] == "Topic")
+        .unwrap()
+        .clone();
+    assert_eq!(topic["Local"], "placeholder (not deployed locally)");
+    let text = String::from_utf8_lossy(
+        &cmd(
+            &env,
+            &["stack", "describe", "--region", "us-east-1", "--stack-name", "sns"],
+        )
+        .stdout,
+    )
+    .to_string();
+    assert!(text.contains("placeholder"), "{text}");
+}
+
+#[test]
+fn sam_templates_deploy_with_local_code_and_publish_versions() {
+    let env = setup();
+    std::fs::create_dir_all(env.root.join("src")).unwrap();
+    std::fs::write(env.root.join("src/index.js"), "exports.handler = async () => 'v1';\n").unwrap();
+    let t = write(
+        &env,
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      FunctionName: hello\n      CodeUri: src/\n      Handler: index.handler\n      Runtime: nodejs20.x\n      AutoPublishAlias: live\nOutputs:\n  Fn:\n    Value: !Ref Hello\n",
+    );
+    let o = deploy(&env, &t, "sam", &["--capabilities", "CAPABILITY_IAM"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(invoke(&env, "hello:live"), "\"v1\"");
+    std::fs::write(env.root.join("src/index.js"), "exports.handler = async () => 'v2';\n").unwrap();
+    let o = deploy(&env, &t, "sam", &["--capabilities", "CAPABILITY_IAM"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        invoke(&env, "hello:live"),
+        "\"v2\"",
+        "new code, new version, alias moved"
+    );
+    let aliases = json(&cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "lambda",
+            "get",
+            "--region",
+            "us-east-1",
+            "hello:live",
+        ],
+    ));
+    assert!(aliases.to_string().contains(":2"), "{aliases:#}");
+}
