@@ -4,7 +4,9 @@
 use serde_json::{Map, Value};
 
 use super::function::Props;
-use super::{res_err, CfnResource, Context, Failure};
+use serde_json::json;
+
+use super::{res_err, truthy, CfnResource, Context, Failure};
 
 /// Every event type SAM knows.
 const KNOWN: &[&str] = &[
@@ -44,10 +46,35 @@ fn event_type(event: &Value) -> Option<&str> {
     event.get("Type").and_then(Value::as_str).filter(|t| KNOWN.contains(t))
 }
 
-/// `resources_to_link`: each event is parsed (its type must be known).
-pub(crate) fn link(_ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> Result<(), Failure> {
+/// Properties an event type requires, in the order SAM checks them.
+fn required(t: &str) -> &'static [&'static str] {
+    match t {
+        "SQS" => &["Queue"],
+        "Kinesis" | "DynamoDB" => &["StartingPosition", "Stream"],
+        "Schedule" => &["Schedule"],
+        "SNS" => &["Topic"],
+        "S3" => &["Bucket", "Events"],
+        _ => &[],
+    }
+}
+
+fn event_props(event: &Value) -> Map<String, Value> {
+    event
+        .get("Properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn set_if(r: &mut CfnResource, name: &str, props: &Map<String, Value>, from: &str) {
+    r.set(name, props.get(from).filter(|v| !v.is_null()).cloned());
+}
+
+/// `resources_to_link`: each event is parsed (its type must be known, its required properties
+/// set) and S3 events must name a bucket of the template.
+pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> Result<(), Failure> {
     for (event_id, event) in events(props) {
-        if event_type(&event).is_none() {
+        let Some(t) = event_type(&event) else {
             let shown = match event.get("Type") {
                 None | Some(Value::Null) => "None".to_string(),
                 Some(Value::String(s)) => s.clone(),
@@ -58,6 +85,36 @@ pub(crate) fn link(_ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> 
                 &event_id,
                 format!("Resource dict has missing or invalid value for key Type. Event Type is: {shown}."),
             ));
+        };
+        let ep = event_props(&event);
+        for name in required(t) {
+            if ep.get(*name).is_none_or(Value::is_null) {
+                return Err(res_err(
+                    &format!("{function_id}{event_id}"),
+                    format!("Missing required property '{name}'."),
+                ));
+            }
+        }
+        if t == "S3" {
+            let bucket = ep.get("Bucket");
+            let bucket_ref = bucket.and_then(|b| b.as_object()).and_then(|b| b.get("Ref"));
+            match bucket_ref {
+                Some(Value::String(id)) if ctx.resources_now.contains_key(id) => {}
+                Some(r) if !r.is_string() => {
+                    return Err(event_err(
+                        function_id,
+                        &event_id,
+                        "'Ref' value in S3 events is not a valid string.",
+                    ))
+                }
+                _ => {
+                    return Err(event_err(
+                        function_id,
+                        &event_id,
+                        "S3 events must reference an S3 bucket in the same template.",
+                    ))
+                }
+            }
         }
     }
     Ok(())
@@ -76,24 +133,361 @@ fn ordered(props: &Props<'_>) -> Vec<(String, Value)> {
     evs
 }
 
-/// The resources of every event of the function. `target` is the alias (if any) or the
-/// function that events invoke; `role_id` the generated execution role, if any.
-pub(crate) fn generate(
-    _ctx: &mut Context<'_>,
-    function_id: &str,
-    props: &Props<'_>,
-    _passthrough: &Map<String, Value>,
-    _target: &(String, bool),
-    _resources: &mut [CfnResource],
-    _role_id: Option<&str>,
-) -> Result<Vec<CfnResource>, Failure> {
-    if let Some((event_id, event)) = ordered(props).into_iter().next() {
-        let t = event_type(&event).unwrap_or("");
+fn unsupported(function_id: &str, event_id: &str, what: &str) -> Failure {
+    event_err(
+        function_id,
+        event_id,
+        format!("{what} is not supported by Meridian's local regions yet."),
+    )
+}
+
+/// What events invoke: the alias when there is one, else the function.
+struct Target {
+    id: String,
+    is_alias: bool,
+}
+
+impl Target {
+    /// `get_runtime_attr("name")`, or the ARN where there is no name (an alias).
+    fn name_or_arn(&self) -> Value {
+        json!({"Ref": self.id})
+    }
+    fn arn(&self) -> Value {
+        if self.is_alias {
+            json!({"Ref": self.id})
+        } else {
+            json!({"Fn::GetAtt": [self.id, "Arn"]})
+        }
+    }
+}
+
+fn permission(
+    event_logical_id: &str,
+    target: &Target,
+    passthrough: &Map<String, Value>,
+    principal: &str,
+    source_arn: Option<Value>,
+    source_account: Option<Value>,
+) -> CfnResource {
+    let mut p = CfnResource::new(format!("{event_logical_id}Permission"), "AWS::Lambda::Permission");
+    p.attributes = passthrough.clone();
+    p.set("Action", Some(json!("lambda:InvokeFunction")));
+    p.set("FunctionName", Some(target.name_or_arn()));
+    p.set("Principal", Some(json!(principal)));
+    p.set("SourceArn", source_arn);
+    p.set("SourceAccount", source_account);
+    p
+}
+
+fn target_id(logical_id: &str) -> String {
+    const SUFFIX: &str = "LambdaTarget";
+    if logical_id.len() + SUFFIX.len() <= 64 {
+        format!("{logical_id}{SUFFIX}")
+    } else {
+        format!("{}{SUFFIX}", &logical_id[..64 - SUFFIX.len()])
+    }
+}
+
+fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut CfnResource) -> Result<(), Failure> {
+    let st = ep.get("State").filter(|v| truthy(v));
+    let enabled = ep.get("Enabled").filter(|v| !v.is_null());
+    if st.is_some() && enabled.is_some() {
         return Err(event_err(
             function_id,
-            &event_id,
-            format!("Event type '{t}' is not supported by Meridian's local regions yet."),
+            event_id,
+            "State and Enabled Properties cannot both be specified.",
         ));
     }
-    Ok(Vec::new())
+    if let Some(s) = st {
+        rule.set("State", Some(s.clone()));
+    }
+    if let Some(e) = enabled {
+        rule.set("State", Some(json!(if truthy(e) { "ENABLED" } else { "DISABLED" })));
+    }
+    Ok(())
+}
+
+const PULL_PROPERTIES: &[&str] = &[
+    "StartingPosition",
+    "StartingPositionTimestamp",
+    "BatchSize",
+    "Enabled",
+    "MaximumBatchingWindowInSeconds",
+    "MaximumRetryAttempts",
+    "BisectBatchOnFunctionError",
+    "MaximumRecordAgeInSeconds",
+    "ParallelizationFactor",
+    "Topics",
+    "Queues",
+    "SourceAccessConfigurations",
+    "TumblingWindowInSeconds",
+    "FunctionResponseTypes",
+    "FilterCriteria",
+    "KmsKeyArn",
+    "ScalingConfig",
+    "ProvisionedPollerConfig",
+    "MetricsConfig",
+    "LoggingConfig",
+];
+
+/// The resources of every event of the function. `target` is the alias (if any) or the
+/// function that events invoke; `role_id` the generated execution role, if any (pull events
+/// add their managed policy to it).
+pub(crate) fn generate(
+    ctx: &mut Context<'_>,
+    function_id: &str,
+    props: &Props<'_>,
+    passthrough: &Map<String, Value>,
+    target: &(String, bool),
+    resources: &mut [CfnResource],
+    role_id: Option<&str>,
+) -> Result<Vec<CfnResource>, Failure> {
+    let target = Target {
+        id: target.0.clone(),
+        is_alias: target.1,
+    };
+    let mut out = Vec::new();
+    for (event_id, event) in ordered(props) {
+        let t = event_type(&event).unwrap_or("");
+        let ep = event_props(&event);
+        let lid = format!("{function_id}{event_id}");
+        match t {
+            "SQS" | "Kinesis" | "DynamoDB" => {
+                let mut m = CfnResource::new(lid.clone(), "AWS::Lambda::EventSourceMapping");
+                m.attributes = passthrough.clone();
+                m.set("FunctionName", Some(target.name_or_arn()));
+                let arn_prop = if t == "SQS" { "Queue" } else { "Stream" };
+                set_if(&mut m, "EventSourceArn", &ep, arn_prop);
+                for name in PULL_PROPERTIES {
+                    set_if(&mut m, name, &ep, name);
+                }
+                if ep.get("KafkaBootstrapServers").is_some_and(truthy) {
+                    m.set(
+                        "SelfManagedEventSource",
+                        Some(json!({"Endpoints": {"KafkaBootstrapServers": ep["KafkaBootstrapServers"]}})),
+                    );
+                }
+                if ep.get("ConsumerGroupId").is_some_and(truthy) {
+                    return Err(event_err(
+                        function_id,
+                        &lid,
+                        format!("Property ConsumerGroupId not defined for resource of type {t}."),
+                    ));
+                }
+                if let Some(dc) = ep.get("DestinationConfig").filter(|v| truthy(v)) {
+                    if dc.get("OnFailure").and_then(|o| o.get("Type")).is_some_and(truthy) {
+                        return Err(unsupported(function_id, &event_id, "DestinationConfig.OnFailure.Type"));
+                    }
+                    m.set("DestinationConfig", Some(dc.clone()));
+                }
+                let policy = match t {
+                    "SQS" => "service-role/AWSLambdaSQSQueueExecutionRole",
+                    "Kinesis" => "service-role/AWSLambdaKinesisExecutionRole",
+                    _ => "service-role/AWSLambdaDynamoDBExecutionRole",
+                };
+                let arn = json!(ctx.managed_policy_arn(policy));
+                if let Some(role) = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r)) {
+                    if let Some(Value::Array(arns)) = role.properties.get_mut("ManagedPolicyArns") {
+                        if !arns.contains(&arn) {
+                            arns.push(arn);
+                        }
+                    }
+                }
+                out.push(m);
+            }
+            "Schedule" => {
+                let mut rule = CfnResource::new(lid.clone(), "AWS::Events::Rule");
+                rule.attributes = passthrough.clone();
+                set_if(&mut rule, "ScheduleExpression", &ep, "Schedule");
+                state(function_id, &event_id, &ep, &mut rule)?;
+                set_if(&mut rule, "Name", &ep, "Name");
+                set_if(&mut rule, "Description", &ep, "Description");
+                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
+                    return Err(unsupported(
+                        function_id,
+                        &event_id,
+                        "DeadLetterConfig of a Schedule event",
+                    ));
+                }
+                let mut tgt = Map::new();
+                tgt.insert("Arn".into(), target.arn());
+                tgt.insert("Id".into(), json!(target_id(&lid)));
+                for k in ["Input", "RetryPolicy"] {
+                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
+                        tgt.insert(k.into(), v.clone());
+                    }
+                }
+                rule.set("Targets", Some(json!([tgt])));
+                let source = json!({"Fn::GetAtt": [lid, "Arn"]});
+                out.push(rule);
+                out.push(permission(
+                    &lid,
+                    &target,
+                    passthrough,
+                    "events.amazonaws.com",
+                    Some(source),
+                    None,
+                ));
+            }
+            "CloudWatchEvent" | "EventBridgeRule" => {
+                let mut rule = CfnResource::new(lid.clone(), "AWS::Events::Rule");
+                rule.attributes = passthrough.clone();
+                set_if(&mut rule, "EventBusName", &ep, "EventBusName");
+                set_if(&mut rule, "EventPattern", &ep, "Pattern");
+                set_if(&mut rule, "Name", &ep, "RuleName");
+                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
+                    return Err(unsupported(
+                        function_id,
+                        &event_id,
+                        format!("DeadLetterConfig of a {t} event").as_str(),
+                    ));
+                }
+                state(function_id, &event_id, &ep, &mut rule)?;
+                let id = ep
+                    .get("Target")
+                    .and_then(|t| t.get("Id"))
+                    .cloned()
+                    .unwrap_or_else(|| json!(target_id(&lid)));
+                let mut tgt = Map::new();
+                tgt.insert("Arn".into(), target.arn());
+                tgt.insert("Id".into(), id);
+                for k in ["Input", "InputPath", "RetryPolicy", "InputTransformer"] {
+                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
+                        tgt.insert(k.into(), v.clone());
+                    }
+                }
+                rule.set("Targets", Some(json!([tgt])));
+                let source = json!({"Fn::GetAtt": [lid, "Arn"]});
+                out.push(rule);
+                out.push(permission(
+                    &lid,
+                    &target,
+                    passthrough,
+                    "events.amazonaws.com",
+                    Some(source),
+                    None,
+                ));
+            }
+            "SNS" => {
+                if ep.get("SqsSubscription").is_some_and(truthy) {
+                    return Err(unsupported(function_id, &event_id, "SqsSubscription of an SNS event"));
+                }
+                let topic = ep.get("Topic").cloned().unwrap_or(Value::Null);
+                let perm = permission(
+                    &lid,
+                    &target,
+                    passthrough,
+                    "sns.amazonaws.com",
+                    Some(topic.clone()),
+                    None,
+                );
+                let mut sub = CfnResource::new(lid.clone(), "AWS::SNS::Subscription");
+                sub.attributes = passthrough.clone();
+                sub.set("Protocol", Some(json!("lambda")));
+                sub.set("Endpoint", Some(target.arn()));
+                sub.set("TopicArn", Some(topic));
+                for k in ["Region", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"] {
+                    set_if(&mut sub, k, &ep, k);
+                }
+                out.push(perm);
+                out.push(sub);
+            }
+            "S3" => {
+                let bucket_id = ep["Bucket"]["Ref"].as_str().unwrap_or_default().to_string();
+                let perm = permission(
+                    &lid,
+                    &target,
+                    passthrough,
+                    "s3.amazonaws.com",
+                    None,
+                    Some(json!({"Ref": "AWS::AccountId"})),
+                );
+                let mut bucket = ctx.resources_now.get(&bucket_id).cloned().unwrap_or_else(|| json!({}));
+                let condition = passthrough.get("Condition").cloned();
+                if let Some(cond) = &condition {
+                    let props = bucket
+                        .as_object_mut()
+                        .unwrap()
+                        .entry("Properties")
+                        .or_insert_with(|| json!({}));
+                    let tags = props
+                        .as_object_mut()
+                        .map(|p| p.entry("Tags").or_insert_with(|| json!([])));
+                    if let Some(Value::Array(tags)) = tags {
+                        tags.push(json!({"Key": format!("sam:ConditionalDependsOn:{}", perm.logical_id),
+                            "Value": {"Fn::If": [cond, {"Ref": perm.logical_id}, "no dependency"]}}));
+                    }
+                } else {
+                    let deps = match bucket.get("DependsOn") {
+                        Some(Value::String(s)) => vec![json!(s)],
+                        Some(Value::Array(a)) => a.clone(),
+                        _ => Vec::new(),
+                    };
+                    let mut deps_out: Vec<Value> = Vec::new();
+                    for d in deps.into_iter().chain([json!(perm.logical_id)]) {
+                        if !deps_out.contains(&d) {
+                            deps_out.push(d);
+                        }
+                    }
+                    bucket["DependsOn"] = Value::Array(deps_out);
+                }
+                let mut base = Map::new();
+                base.insert("Function".into(), target.arn());
+                if let Some(f) = ep.get("Filter").filter(|v| !v.is_null()) {
+                    base.insert("Filter".into(), f.clone());
+                }
+                let kinds = match &ep["Events"] {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                let bucket_obj = bucket.as_object_mut().unwrap();
+                let props = bucket_obj.entry("Properties").or_insert_with(|| json!({}));
+                if !props.is_object() {
+                    return Err(res_err(&bucket_id, "Properties should be a map."));
+                }
+                let nc = props
+                    .as_object_mut()
+                    .unwrap()
+                    .entry("NotificationConfiguration")
+                    .or_insert_with(|| json!({}));
+                let Some(nc) = nc.as_object_mut() else {
+                    return Err(res_err(
+                        &bucket_id,
+                        "Property 'NotificationConfiguration' should be a map.",
+                    ));
+                };
+                let lc = nc.entry("LambdaConfigurations").or_insert_with(|| json!([]));
+                let Value::Array(lc) = lc else {
+                    return Err(res_err(
+                        &bucket_id,
+                        "Invalid type for LambdaConfigurations. Must be a list.",
+                    ));
+                };
+                for kind in kinds {
+                    let mut ev = base.clone();
+                    ev.insert("Event".into(), kind);
+                    let mut ev = Value::Object(ev);
+                    if let Some(cond) = &condition {
+                        ev = json!({"Fn::If": [cond, ev, {"Ref": "AWS::NoValue"}]});
+                    }
+                    if !lc.contains(&ev) {
+                        lc.push(ev);
+                    }
+                }
+                ctx.resources_now.insert(bucket_id.clone(), bucket.clone());
+                out.push(perm);
+                let mut b = CfnResource::new(bucket_id, "AWS::S3::Bucket");
+                b.depends_on = bucket.get("DependsOn").cloned();
+                b.attributes = super::function::resource_attributes(&bucket);
+                b.properties = bucket
+                    .get("Properties")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default();
+                out.push(b);
+            }
+            other => return Err(unsupported(function_id, &event_id, &format!("Event type '{other}'"))),
+        }
+    }
+    Ok(out)
 }
