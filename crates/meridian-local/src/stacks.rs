@@ -1087,7 +1087,7 @@ impl LocalStacks {
         t: &Template,
         params: &Parameters,
         id: &str,
-    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+    ) -> Result<(Named, Named), String> {
         let current = RefCell::new(self.rows(id)?);
         let resolver = StackResolver {
             current: &current,
@@ -1841,6 +1841,9 @@ impl LocalStacks {
             .ok_or_else(|| "packaging produced no template".to_string())
     }
 }
+
+/// Outputs or exports by name.
+type Named = BTreeMap<String, String>;
 
 fn no_stack(name: &str, region: &str) -> String {
     format!("Stack with id {name} does not exist (region {region})")

@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use meridian_pipeline::model::Action;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub struct CloudFormation {
@@ -140,7 +140,10 @@ fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<Strin
 }
 
 /// TemplateConfiguration: `{"Parameters": {...}, "Tags": {...}, "StackPolicy": {...}}`.
-fn template_configuration(path: &PathBuf) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+/// Parameters and tags by name.
+type NamedValues = BTreeMap<String, String>;
+
+fn template_configuration(path: &Path) -> Result<(NamedValues, NamedValues), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read TemplateConfiguration: {e}"))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("TemplateConfiguration {} is not valid JSON: {e}", path.display()))?;
