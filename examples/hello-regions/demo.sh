@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The most complete job Meridian runs end to end so far, on local regions: the example app is put
-# in a fresh git repository; the pipeline checks it out, builds it with its buildspec, packages it
-# once per region into us-east-1, eu-west-1 and ap-southeast-2's own artifact stores, and checks
-# each region's packaged template in that region.
+# in a fresh git repository; its native pipeline (meridian.yaml) checks it out, builds it with its
+# buildspec, packages it once per region into each region's own bucket, deploys its SAM template as
+# a stack to us-east-1 first, smoke-tests it, then to eu-west-1 and ap-southeast-2 in parallel
+# (Ireland with its own greeting). Then every region's function is invoked.
+# (Canary traffic shifting, health judgement and automatic rollback come with progressive delivery.)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -15,14 +17,22 @@ git -C "$work/app" init -q -b main
 git -C "$work/app" -c user.email=demo@example.com -c user.name=Demo add .
 git -C "$work/app" -c user.email=demo@example.com -c user.name=Demo commit -q -m "hello-regions"
 export MERIDIAN_DATA_DIR="$work/data"
-"$meridian" validate "$here/build-and-package.json"
-"$meridian" run "$here/build-and-package.json" --repo "hello-regions=$work/app"
-id=$("$meridian" --output json executions list | sed -n 's/.*"executionId": "\(.*\)".*/\1/p' | tail -n 1)
+cd "$work/app"
+"$meridian" validate meridian.yaml
+"$meridian" run meridian.yaml
 echo
-echo "What eu-west-1 saw:"
-"$meridian" logs "$id" Verify-eu-west-1
+echo "Stacks:"
+"$meridian" stack list
 echo
-echo "Each region's store holds its own copy of the code:"
-find "$work/data/s3" -path '*sha256*' -name '*.zip' | sed "s|$work/data/||" | sort
+for region in us-east-1 eu-west-1 ap-southeast-2; do
+  fn=$("$meridian" stack outputs --region "$region" --stack-name hello-regions | sed -n 's/^FunctionName\t//p')
+  printf '%-15s %s:live -> ' "$region" "$fn"
+  "$meridian" lambda invoke --region "$region" "$fn:live" --payload '{"from":"demo"}' 2>/dev/null
+done
 echo
-echo "Look around: MERIDIAN_DATA_DIR=$work/data $meridian executions show $id"
+echo "Look around:"
+echo "  export MERIDIAN_DATA_DIR=$work/data"
+echo "  $meridian executions list"
+echo "  $meridian stack describe --region eu-west-1 --stack-name hello-regions"
+echo "  $meridian stack events --region eu-west-1 --stack-name hello-regions"
+echo "  $meridian lambda invoke --region ap-southeast-2 <function>:live"

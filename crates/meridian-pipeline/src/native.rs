@@ -314,20 +314,22 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
     let (home, home_span) = home.unwrap_or_default();
 
     // Artifact stores: one per region, home included.
+    // By default a bucket per region, as on AWS: the stacks of a region take code only from its own.
+    let default_bucket = format!("{}-artifacts-{{region}}", p.name.to_ascii_lowercase());
     let (store_type, store_pattern) = match o.get("artifact-store") {
         Some(n) => match Obj::new(n, "`artifact-store`", d) {
             Some(mut so) => {
-                let t = so.string("type", d).map(|x| x.0).unwrap_or_else(|| "Local".into());
+                let t = so.string("type", d).map(|x| x.0).unwrap_or_else(|| "S3".into());
                 let l = so
                     .string("location", d)
                     .map(|x| x.0)
-                    .unwrap_or_else(|| "artifacts/{region}".into());
+                    .unwrap_or_else(|| default_bucket.clone());
                 so.finish(d);
                 (t, l)
             }
-            None => ("Local".into(), "artifacts/{region}".into()),
+            None => ("S3".into(), default_bucket.clone()),
         },
-        None => ("Local".into(), "artifacts/{region}".into()),
+        None => ("S3".into(), default_bucket),
     };
     let mut all_regions: Vec<(String, Span)> = Vec::new();
     if !home.is_empty() {
