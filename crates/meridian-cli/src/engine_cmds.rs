@@ -120,7 +120,8 @@ pub fn open_engine(global: &Global) -> anyhow::Result<Engine> {
     let data_dir = absolute(&global.data_dir);
     let mut engine =
         Engine::open(&data_dir).with_context(|| format!("failed to open the data directory {}", data_dir.display()))?;
-    let stacks = crate::stack_cmds::open_stacks(&data_dir)?;
+    // The local stacks (and the Lambda host under them) open when a CloudFormation action first runs.
+    let stacks = crate::stack_cmds::LazyStacks::new(&data_dir);
     engine.registry = engine.registry.clone().with_stacks(std::sync::Arc::new(stacks));
     let dd = data_dir.clone();
     engine.on_orphan = Some(Arc::new(move |id: &str| spawn_resume(&dd, id)));

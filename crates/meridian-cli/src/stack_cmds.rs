@@ -120,6 +120,53 @@ pub fn open_stacks(data_dir: &Path) -> anyhow::Result<LocalStacks> {
     LocalStacks::open(data_dir, data_dir, host).map_err(|e| anyhow::anyhow!(e))
 }
 
+/// The local stacks, opened on first use: pipelines without CloudFormation actions never touch the
+/// Lambda host's or the stacks' databases.
+pub struct LazyStacks {
+    data_dir: PathBuf,
+    stacks: std::sync::OnceLock<Result<LocalStacks, String>>,
+}
+
+impl LazyStacks {
+    pub fn new(data_dir: &Path) -> Self {
+        LazyStacks {
+            data_dir: data_dir.to_path_buf(),
+            stacks: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn get(&self) -> Result<&LocalStacks, String> {
+        self.stacks
+            .get_or_init(|| open_stacks(&self.data_dir).map_err(|e| format!("{e:#}")))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl StackDeployer for LazyStacks {
+    fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<meridian_engine::stacks::StackInfo>, String> {
+        self.get()?.describe_stack(region, stack)
+    }
+    fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
+        self.get()?.deploy(req, log)
+    }
+    fn create_change_set(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+        self.get()?.create_change_set(req, log)
+    }
+    fn execute_change_set(
+        &self,
+        region: &str,
+        stack: &str,
+        change_set: &str,
+        log: &dyn Fn(&str),
+    ) -> Result<StackOutcome, String> {
+        self.get()?.execute_change_set(region, stack, change_set, log)
+    }
+    fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
+        self.get()?.delete_stack(region, stack, log)
+    }
+}
+
 fn data_dir(global: &Global) -> PathBuf {
     std::path::absolute(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone())
 }

@@ -155,6 +155,18 @@ fn num_prop(props: &Value, key: &str) -> Option<u32> {
     }
 }
 
+/// A function's configuration as its properties give it (AWS's defaults for what they leave out).
+fn function_config(props: &Value) -> ConfigUpdate {
+    ConfigUpdate {
+        runtime: str_prop(props, "Runtime").map(String::from),
+        handler: str_prop(props, "Handler").map(String::from),
+        memory_size: Some(num_prop(props, "MemorySize").unwrap_or(128)),
+        timeout: Some(num_prop(props, "Timeout").unwrap_or(3)),
+        environment: Some(env_prop(props)),
+        description: Some(str_prop(props, "Description").unwrap_or_default().to_string()),
+    }
+}
+
 fn env_prop(props: &Value) -> BTreeMap<String, String> {
     props
         .get("Environment")
@@ -218,7 +230,15 @@ impl LocalStacks {
         let db = Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         db.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| e.to_string())?;
-        let _ = db.pragma_update(None, "journal_mode", "WAL");
+        // The WAL switch ignores the busy timeout (see the Lambda store): retry it.
+        for _ in 0..200 {
+            match db.pragma_update(None, "journal_mode", "WAL") {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(25))
+                }
+                _ => break,
+            }
+        }
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
                  template TEXT, params TEXT, shown TEXT, outputs TEXT, created INTEGER, updated INTEGER,
@@ -1611,14 +1631,7 @@ impl LocalStacks {
                     host.update_function_code(&rid, &name, &self.code_source(region, props, runtime)?)
                         .map_err(|e| e.to_string())?;
                 }
-                let cfg = ConfigUpdate {
-                    runtime: str_prop(props, "Runtime").map(String::from),
-                    handler: str_prop(props, "Handler").map(String::from),
-                    memory_size: Some(num_prop(props, "MemorySize").unwrap_or(128)),
-                    timeout: Some(num_prop(props, "Timeout").unwrap_or(3)),
-                    environment: Some(env_prop(props)),
-                    description: Some(str_prop(props, "Description").unwrap_or_default().to_string()),
-                };
+                let cfg = function_config(props);
                 host.update_function_configuration(&rid, &name, cfg)
                     .map_err(|e| e.to_string())?;
                 if changed.iter().any(|c| c == "ReservedConcurrentExecutions") {
@@ -1654,20 +1667,7 @@ impl LocalStacks {
                 Ok(d.attributes.clone())
             }
             "AWS::SSM::Parameter" => {
-                let value = props
-                    .get("Value")
-                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
-                    .unwrap_or_default();
-                let store =
-                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
-                store
-                    .put(
-                        region,
-                        meridian_buildspec::secrets::Kind::Parameter,
-                        &d.physical_id,
-                        &value,
-                    )
-                    .map_err(|e| e.to_string())?;
+                let value = self.put_parameter(region, &d.physical_id, props)?;
                 let mut a = d.attributes.clone();
                 a.insert("Value".into(), Value::String(value));
                 Ok(a)
@@ -1740,14 +1740,7 @@ impl LocalStacks {
                 let runtime = str_prop(props, "Runtime").unwrap_or_default();
                 host.update_function_code(&rid, &d.physical_id, &self.code_source(region, props, runtime)?)
                     .map_err(|e| e.to_string())?;
-                let cfg = ConfigUpdate {
-                    runtime: str_prop(props, "Runtime").map(String::from),
-                    handler: str_prop(props, "Handler").map(String::from),
-                    memory_size: Some(num_prop(props, "MemorySize").unwrap_or(128)),
-                    timeout: Some(num_prop(props, "Timeout").unwrap_or(3)),
-                    environment: Some(env_prop(props)),
-                    description: Some(str_prop(props, "Description").unwrap_or_default().to_string()),
-                };
+                let cfg = function_config(props);
                 host.update_function_configuration(&rid, &d.physical_id, cfg)
                     .map_err(|e| e.to_string())?;
             }
@@ -1764,24 +1757,24 @@ impl LocalStacks {
                 .map_err(|e| e.to_string())?;
             }
             "AWS::SSM::Parameter" => {
-                let value = props
-                    .get("Value")
-                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
-                    .unwrap_or_default();
-                let store =
-                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
-                store
-                    .put(
-                        region,
-                        meridian_buildspec::secrets::Kind::Parameter,
-                        &d.physical_id,
-                        &value,
-                    )
-                    .map_err(|e| e.to_string())?;
+                self.put_parameter(region, &d.physical_id, props)?;
             }
             _ => {}
         }
         Ok(d.attributes.clone())
+    }
+
+    /// Writes an `AWS::SSM::Parameter`'s value into the region's parameter store.
+    fn put_parameter(&self, region: &str, name: &str, props: &Value) -> Result<String, String> {
+        let value = props
+            .get("Value")
+            .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
+            .unwrap_or_default();
+        let store = meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+        store
+            .put(region, meridian_buildspec::secrets::Kind::Parameter, name, &value)
+            .map_err(|e| e.to_string())?;
+        Ok(value)
     }
 
     fn delete_resource(&self, region: &str, row: &Row) -> Result<(), String> {
