@@ -197,7 +197,7 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
         change_set_name: Some(
             a.change_set_name
                 .clone()
-                .unwrap_or_else(|| format!("meridian-{}", jiff_free_stamp())),
+                .unwrap_or_else(|| format!("meridian-{}", epoch_millis())),
         ),
         template_path: packaged,
         parameters: a.params.iter().cloned().collect::<BTreeMap<_, _>>(),
@@ -210,7 +210,7 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
     }))
 }
 
-fn jiff_free_stamp() -> u128 {
+fn epoch_millis() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
@@ -250,14 +250,8 @@ pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         StackCommand::Describe(s) => {
-            let info = match stacks.describe_stack(&s.region, &s.stack_name) {
-                Ok(Some(i)) => i,
-                Ok(None) => {
-                    return failed(format!(
-                        "Stack with id {} does not exist (region {})",
-                        s.stack_name, s.region
-                    ))
-                }
+            let info = match stacks.describe(&s.region, &s.stack_name) {
+                Ok(i) => i,
                 Err(e) => return failed(e),
             };
             let resources = stacks.resources(&s.region, &s.stack_name).unwrap_or_default();
@@ -306,14 +300,8 @@ pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         StackCommand::Outputs(s) => {
-            let info = match stacks.describe_stack(&s.region, &s.stack_name) {
-                Ok(Some(i)) => i,
-                Ok(None) => {
-                    return failed(format!(
-                        "Stack with id {} does not exist (region {})",
-                        s.stack_name, s.region
-                    ))
-                }
+            let info = match stacks.describe(&s.region, &s.stack_name) {
+                Ok(i) => i,
                 Err(e) => return failed(e),
             };
             if json {

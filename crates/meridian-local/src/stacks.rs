@@ -88,6 +88,32 @@ struct Row {
     update_policy: Option<Value>,
 }
 
+impl Row {
+    /// A resource's row as the template declares it, once created or updated.
+    fn of(
+        r: &meridian_template::Resource,
+        physical_id: String,
+        properties: Value,
+        attributes: BTreeMap<String, Value>,
+        status: &str,
+        placeholder: bool,
+    ) -> Row {
+        Row {
+            deployed: Deployed {
+                logical_id: r.logical_id.clone(),
+                type_: r.type_.clone(),
+                physical_id,
+                properties,
+                attributes,
+            },
+            status: status.to_string(),
+            placeholder,
+            retain: r.deletion_policy.as_deref() == Some("Retain"),
+            update_policy: r.update_policy.clone(),
+        }
+    }
+}
+
 struct StackRow {
     id: String,
     status: String,
@@ -121,10 +147,7 @@ fn random_suffix() -> String {
         b = (now() as u64 ^ std::process::id() as u64).to_le_bytes();
     }
     const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    b.iter()
-        .take(12.min(b.len()))
-        .map(|x| ALPHA[*x as usize % ALPHA.len()] as char)
-        .collect()
+    b.iter().map(|x| ALPHA[*x as usize % ALPHA.len()] as char).collect()
 }
 
 /// A physical name as CloudFormation generates it: `<stack>-<LogicalId>-<RANDOM>`, cut to `max`.
@@ -637,15 +660,14 @@ impl LocalStacks {
     pub fn create_change_set_named(&self, req: &StackRequest) -> Result<ChangeSetInfo, String> {
         let name = req.change_set_name.clone().ok_or("a change set needs a name")?;
         let region = &req.region;
-        self.check_updatable(region, &req.stack_name)?;
+        let existing = self.check_updatable(region, &req.stack_name)?;
         let p = Self::prepared(req)?;
         let (_, _, changes) = self.plan(region, &req.stack_name, &p, false)?;
-        let existed = self.stack_row(region, &req.stack_name)?.is_some();
         self.ensure_stack(region, &req.stack_name, "REVIEW_IN_PROGRESS")?;
-        let same_input = self
-            .stack_row(region, &req.stack_name)?
+        let same_input = existing
+            .as_ref()
             .is_some_and(|s| s.params == p.params && s.template == p.template_text);
-        let (status, exec, reason) = if changes.is_empty() && existed && same_input {
+        let (status, exec, reason) = if changes.is_empty() && same_input {
             ("FAILED", "UNAVAILABLE", Some("The submitted information didn't contain changes. Submit different information to create a change set."))
         } else {
             ("CREATE_COMPLETE", "AVAILABLE", None)
@@ -727,6 +749,12 @@ impl LocalStacks {
             }
         }
         Ok(())
+    }
+
+    /// The stack, or AWS's error when it does not exist.
+    pub fn describe(&self, region: &str, name: &str) -> Result<StackInfo, String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        Ok(self.info(region, name, &s))
     }
 
     pub fn list_stacks(&self, region: Option<&str>) -> Result<Vec<StackInfo>, String> {
@@ -890,19 +918,7 @@ impl LocalStacks {
                         } else {
                             self.create_resource(region, name, r, &props)?
                         };
-                        let row = Row {
-                            deployed: Deployed {
-                                logical_id: lid.clone(),
-                                type_: r.type_.clone(),
-                                physical_id: phys.clone(),
-                                properties: props,
-                                attributes: attrs,
-                            },
-                            status: "CREATE_COMPLETE".into(),
-                            placeholder,
-                            retain: r.deletion_policy.as_deref() == Some("Retain"),
-                            update_policy: r.update_policy.clone(),
-                        };
+                        let row = Row::of(r, phys.clone(), props, attrs, "CREATE_COMPLETE", placeholder);
                         self.save_row(&id, &row)?;
                         self.event(
                             &id,
@@ -918,11 +934,8 @@ impl LocalStacks {
                     ChangeAction::Modify => {
                         let old = current.borrow()[lid].clone();
                         let changed = plan::changed_properties(&old.deployed.properties, &props);
-                        let replacing = plan::replacing_properties(&r.type_);
                         let replace = old.deployed.type_ != r.type_
-                            || changed
-                                .iter()
-                                .any(|p| replacing.contains(&"*") || replacing.contains(&p.as_str()));
+                            || changed.iter().any(|p| plan::forces_replacement(&r.type_, p));
                         if changed.is_empty() && !replace && change.replacement != Some(Replacement::True) {
                             return Ok(());
                         }
@@ -938,19 +951,7 @@ impl LocalStacks {
                         if replace {
                             replaced_old.push(old.clone());
                         }
-                        let row = Row {
-                            deployed: Deployed {
-                                logical_id: lid.clone(),
-                                type_: r.type_.clone(),
-                                physical_id: phys.clone(),
-                                properties: props,
-                                attributes: attrs,
-                            },
-                            status: "UPDATE_COMPLETE".into(),
-                            placeholder,
-                            retain: r.deletion_policy.as_deref() == Some("Retain"),
-                            update_policy: r.update_policy.clone(),
-                        };
+                        let row = Row::of(r, phys.clone(), props, attrs, "UPDATE_COMPLETE", placeholder);
                         self.save_row(&id, &row)?;
                         self.event(&id, lid, &phys, &r.type_, "UPDATE_COMPLETE", None, log)?;
                         current.borrow_mut().insert(lid.clone(), row);
@@ -1544,22 +1545,13 @@ impl LocalStacks {
                 let name = str_prop(props, "Name")
                     .map(String::from)
                     .unwrap_or_else(|| format!("CFN-{lid}-{}", random_suffix()));
-                let value = props
-                    .get("Value")
-                    .map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string()))
-                    .ok_or("Parameter needs Value")?;
-                let store =
-                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
-                if store
-                    .get(region, meridian_buildspec::secrets::Kind::Parameter, &name)
-                    .map_err(|e| e.to_string())?
-                    .is_some()
-                {
+                if props.get("Value").is_none() {
+                    return Err("Properties validation failed: required key [Value] not found".into());
+                }
+                if self.ssm_lookup(region)(&name).is_some() {
                     return Err(format!("{name} already exists in the region's parameter store"));
                 }
-                store
-                    .put(region, meridian_buildspec::secrets::Kind::Parameter, &name, &value)
-                    .map_err(|e| e.to_string())?;
+                let value = self.put_parameter(region, &name, props)?;
                 (
                     name,
                     BTreeMap::from([

@@ -1,7 +1,7 @@
 //! The stack planner: a template and the deployed state in, a change set out. It never changes
 //! anything; the deployer performs the changes it proposes.
 
-use crate::eval::{is_pending, pending, Evaluator, Parameters, Pseudo, Resolver};
+use crate::eval::{is_pending, Evaluator, Parameters, Pseudo, Resolver};
 use crate::graph;
 use crate::template::{Template, TemplateError};
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,12 @@ pub fn replacing_properties(type_: &str) -> &'static [&'static str] {
         "AWS::CodeDeploy::DeploymentGroup" => &["ApplicationName", "DeploymentGroupName"],
         _ => &[],
     }
+}
+
+/// Whether changing `property` makes CloudFormation create a new resource of this type.
+pub fn forces_replacement(type_: &str, property: &str) -> bool {
+    let replacing = replacing_properties(type_);
+    replacing.contains(&"*") || replacing.contains(&property)
 }
 
 struct PlanResolver<'a> {
@@ -162,13 +168,12 @@ pub fn plan(
                 if changed.is_empty() && d.type_ == r.type_ {
                     continue;
                 }
-                let replacing = replacing_properties(&r.type_);
                 let mut replacement = Replacement::False;
                 if d.type_ != r.type_ {
                     replacement = Replacement::True;
                 }
                 for p in &changed {
-                    if replacing.contains(&"*") || replacing.contains(&p.as_str()) {
+                    if forces_replacement(&r.type_, p) {
                         let known = !props.get(p).is_some_and(is_pending);
                         if known {
                             replacement = Replacement::True;
@@ -220,11 +225,6 @@ pub fn changed_properties(old: &Value, new: &Value) -> Vec<String> {
         })
         .cloned()
         .collect()
-}
-
-/// Marks a value pending (for tests and callers that plan without state).
-pub fn pending_ref(id: &str) -> Value {
-    Value::String(pending(id, None))
 }
 
 #[cfg(test)]
