@@ -46,6 +46,9 @@ pub struct RunArgs {
     /// Keep the artifacts of this many executions per pipeline; older ones are deleted.
     #[arg(long, default_value_t = 10)]
     pub retain: usize,
+    /// Deploy every region now, even where its deployment window is closed (recorded).
+    #[arg(long)]
+    pub skip_windows: bool,
     /// Stream every action's log lines to stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -79,6 +82,9 @@ pub struct ApproveArgs {
     pub reject: bool,
     #[arg(long)]
     pub comment: Option<String>,
+    /// The action is a deploy waiting for its region's deployment window: deploy now.
+    #[arg(long, conflicts_with = "reject")]
+    pub skip_window: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -351,6 +357,51 @@ fn report(engine: &Engine, id: &str, global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The delivery settings of a native pipeline (`deploy:` and `regions:`) for its run.
+fn delivery_env(p: &meridian_pipeline::model::Pipeline, base_dir: Option<&Path>) -> anyhow::Result<RunEnv> {
+    let mut env = RunEnv::default();
+    let Some(d) = &p.meridian.delivery else {
+        return Ok(env);
+    };
+    env.delivery.preference = d.deployment_preference.clone();
+    if let Some(t) = &d.traffic {
+        let mut payloads = Vec::new();
+        if let Some(file) = &t.payloads {
+            let path = base_dir.map(|b| b.join(file)).unwrap_or_else(|| PathBuf::from(file));
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read the traffic payloads {}", path.display()))?;
+            for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                serde_json::from_str::<serde_json::Value>(line).with_context(|| {
+                    format!(
+                        "{}:{}: a traffic payload must be one JSON document per line",
+                        path.display(),
+                        i + 1
+                    )
+                })?;
+                payloads.push(line.to_string());
+            }
+        }
+        env.delivery.traffic = Some(meridian_engine::stacks::TrafficSpec { rate: t.rate, payloads });
+    }
+    if let Some(j) = &d.judge {
+        let mut cfg = meridian_delivery::judge::JudgeConfig::default();
+        if let Some(n) = j.min_invocations {
+            cfg.min_invocations = n.max(1) as u64;
+        }
+        if let Some(x) = j.max_error_rate_increase {
+            cfg.max_error_rate_increase = x;
+        }
+        if let Some(x) = j.max_p99_ratio {
+            cfg.max_p99_ratio = x;
+        }
+        env.delivery.judge = Some(cfg);
+    }
+    env.rollback_all_regions = d.rollback.as_deref() == Some("execution");
+    env.windows = d.windows.clone();
+    env.max_parallel_regions = d.max_parallel_regions.filter(|n| *n > 0).map(|n| n as usize);
+    Ok(env)
+}
+
 fn echo_fn() -> Arc<dyn Fn(&str) + Send + Sync> {
     Arc::new(|l: &str| eprintln!("{l}"))
 }
@@ -415,7 +466,7 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let base_dir = meridian_pipeline::base_dir(&p, &loaded.sources).map(|d| absolute(&d));
     let env = RunEnv {
         data_dir: engine.data_dir.clone(),
-        base_dir,
+        base_dir: base_dir.clone(),
         repos: args
             .repos
             .iter()
@@ -426,6 +477,8 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
         artifact_root: args.artifact_root.as_deref().map(absolute),
         time_scale: args.time_scale,
         retain: args.retain,
+        skip_windows: args.skip_windows,
+        ..delivery_env(&p, base_dir.as_deref())?
     };
     let id = engine.start(&p, env, "StartPipelineExecution (meridian run)")?;
     eprintln!("execution {id} of {} started", p.name);
@@ -563,6 +616,14 @@ pub fn executions(cmd: ExecutionsCommand, global: &Global) -> anyhow::Result<Exi
 pub fn approve(args: ApproveArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let engine = open_engine(global)?;
     let id = engine.journal.resolve_id(&args.execution)?;
+    if args.skip_window {
+        engine.skip_window(&id, &args.action, args.comment.as_deref())?;
+        eprintln!(
+            "`{}` of execution {id} deploys now, outside its window (recorded)",
+            args.action
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     engine.approve(&id, &args.action, !args.reject, args.comment.as_deref())?;
     eprintln!(
         "{} `{}` of execution {id}",

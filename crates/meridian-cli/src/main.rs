@@ -5,6 +5,7 @@
 //! unreadable file, bad arguments).
 
 mod build_cmds;
+mod delivery_cmds;
 mod engine_cmds;
 mod lambda;
 mod pipeline_cmds;
@@ -81,6 +82,21 @@ enum Command {
     /// Templates: print the processed CloudFormation of a SAM template.
     #[command(subcommand)]
     Template(stack_cmds::TemplateCommand),
+    /// The release ledger: what is live in every region of a pipeline (`--history`: every deploy).
+    Releases(delivery_cmds::ReleasesArgs),
+    /// Deploy an earlier release again (traffic shifting and judging as for any release).
+    Rollback(delivery_cmds::RollbackArgs),
+    /// Deployments: one region's move of one alias to a new version, step by step.
+    #[command(subcommand)]
+    Deployments(delivery_cmds::DeploymentsCommand),
+    /// Finish a running deployment now: all traffic to the new version.
+    Promote(delivery_cmds::DeploymentArg),
+    /// Bake a running deployment's current step longer.
+    Extend(delivery_cmds::ExtendArgs),
+    /// Stop a running deployment and roll it back.
+    Abort(delivery_cmds::DeploymentArg),
+    /// A pipeline's deployment windows: open or closed now, and the next openings per region.
+    Windows(delivery_cmds::WindowsArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +122,13 @@ fn main() -> ExitCode {
         Command::Secrets(c) => build_cmds::secrets(c, &cli.global),
         Command::Stack(c) => stack_cmds::stack(c, &cli.global),
         Command::Template(c) => stack_cmds::template(c, &cli.global),
+        Command::Releases(a) => delivery_cmds::releases(a, &cli.global),
+        Command::Rollback(a) => delivery_cmds::rollback(a, &cli.global),
+        Command::Deployments(c) => delivery_cmds::deployments(c, &cli.global),
+        Command::Promote(a) => delivery_cmds::control(delivery_cmds::Control::Promote(a), &cli.global),
+        Command::Extend(a) => delivery_cmds::control(delivery_cmds::Control::Extend(a), &cli.global),
+        Command::Abort(a) => delivery_cmds::control(delivery_cmds::Control::Abort(a), &cli.global),
+        Command::Windows(a) => delivery_cmds::windows(a, &cli.global),
     };
     match result {
         Ok(code) => code,

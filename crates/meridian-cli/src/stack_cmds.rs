@@ -98,6 +98,19 @@ pub struct DeployArgs {
     /// Publish a new function version when the configuration changes, not only the code.
     #[arg(long)]
     pub publish_on_config_change: bool,
+    /// Shift aliases with this schedule instead of the template's DeploymentPreference
+    /// (`AllAtOnce`, `Canary10Percent5Minutes`, `1%:1m,50%:1m,100%`).
+    #[arg(long)]
+    pub preference: Option<String>,
+    /// Run N times faster: bakes and hook timeouts are divided by N.
+    #[arg(long, default_value_t = 1.0)]
+    pub time_scale: f64,
+    /// Send this many invocations a second to each shifting alias (synthetic traffic).
+    #[arg(long)]
+    pub traffic_rate: Option<f64>,
+    /// Compare the new version with the old one at the end of every bake (the canary judge).
+    #[arg(long)]
+    pub judge: bool,
 }
 
 #[derive(clap::Args)]
@@ -117,7 +130,9 @@ pub struct TransformArgs {
 pub fn open_stacks(data_dir: &Path) -> anyhow::Result<LocalStacks> {
     let host = LambdaHost::open(HostConfig::new(data_dir))
         .with_context(|| format!("failed to open the local Lambda host in {}", data_dir.display()))?;
-    LocalStacks::open(data_dir, data_dir, host).map_err(|e| anyhow::anyhow!(e))
+    let stacks = LocalStacks::open(data_dir, data_dir, host.clone()).map_err(|e| anyhow::anyhow!(e))?;
+    stacks.set_shifter(crate::delivery_cmds::open_shifter(data_dir, host)?);
+    Ok(stacks)
 }
 
 /// The local stacks, opened on first use: pipelines without CloudFormation actions never touch the
@@ -207,6 +222,16 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
         publish_on_config_change: a.publish_on_config_change,
         artifact_root: None,
         source_template: Some(a.template.clone()),
+        delivery: meridian_engine::stacks::DeliveryOptions {
+            preference: a.preference.clone(),
+            time_scale: a.time_scale,
+            traffic: a.traffic_rate.map(|rate| meridian_engine::stacks::TrafficSpec {
+                rate,
+                payloads: Vec::new(),
+            }),
+            judge: a.judge.then(Default::default),
+            ..Default::default()
+        },
     }))
 }
 

@@ -360,8 +360,8 @@ fn parse_steps(input: &str) -> Result<TrafficSchedule, String> {
     })
 }
 
-/// `90s`, `5m`, `1h`, also `1.5m`.
-fn parse_duration(d: &str) -> Result<u64, String> {
+/// `90s`, `5m`, `1h`, also `1.5m`, in milliseconds.
+pub fn parse_duration(d: &str) -> Result<u64, String> {
     let (n, unit_ms) = if let Some(n) = d.strip_suffix('s') {
         (n, 1_000.0)
     } else if let Some(n) = d.strip_suffix('m') {

@@ -24,6 +24,14 @@ use jiff::civil::{Date, DateTime, Time};
 use jiff::tz::{AmbiguousOffset, TimeZone};
 use jiff::Timestamp;
 
+/// Reads an RFC 3339 instant (`2026-11-23T08:00:00Z`, or with an offset) as epoch milliseconds.
+pub fn parse_instant(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse::<Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|e| format!("`{s}` is not an RFC 3339 instant such as 2026-11-23T08:00:00Z: {e}"))
+}
+
 /// Why a window definition was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
@@ -172,6 +180,14 @@ impl Window {
     /// The IANA name of the window's time zone.
     pub fn timezone(&self) -> &str {
         &self.timezone
+    }
+
+    /// `instant` as the window's local wall-clock time, `2026-11-23 08:00 GMT`.
+    pub fn local_time(&self, instant_ms: i64) -> String {
+        match (Timestamp::from_millisecond(instant_ms), TimeZone::get(&self.timezone)) {
+            (Ok(t), Ok(tz)) => t.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string(),
+            _ => format!("{instant_ms} ms"),
+        }
     }
 
     /// Whether the window is open at `now_ms`.

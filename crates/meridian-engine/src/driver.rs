@@ -977,6 +977,33 @@ impl Engine {
             .record_approval(id, a.stage_idx as usize, action, a.attempt, approved, comment)?)
     }
 
+    /// `meridian approve --skip-window`: lets a deploy action waiting for its region's
+    /// deployment window go now. Recorded in the journal as the action's approval.
+    pub fn skip_window(&self, id: &str, action: &str, comment: Option<&str>) -> Result<()> {
+        let a = self
+            .journal
+            .actions(id)?
+            .into_iter()
+            .find(|a| a.name == action)
+            .ok_or_else(|| JournalError::NoSuchAction(id.to_string(), action.to_string()))?;
+        if a.provider != "CloudFormation" {
+            return Err(EngineError::Invalid(format!(
+                "action `{action}` is a {} action: only deploy (CloudFormation) actions wait for windows",
+                a.provider
+            )));
+        }
+        if a.status != ActionStatus::InProgress {
+            return Err(EngineError::Invalid(format!(
+                "action `{action}` is {}, not waiting for its deployment window",
+                a.status
+            )));
+        }
+        let note = format!("skip-window{}", comment.map(|c| format!(": {c}")).unwrap_or_default());
+        Ok(self
+            .journal
+            .record_approval(id, a.stage_idx as usize, action, a.attempt, true, Some(&note))?)
+    }
+
     /// `meridian retry`: makes a failed or stopped execution run its failed stage again (only the
     /// failed actions, or all of the stage's actions), then the stages after it.
     pub fn prepare_retry(&self, id: &str, all_actions: bool) -> Result<String> {

@@ -107,6 +107,25 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_at INTEGER NOT NULL,
     PRIMARY KEY (execution_id, stage_idx, action, attempt)
 );
+CREATE TABLE IF NOT EXISTS releases (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    pipeline TEXT NOT NULL,
+    region TEXT NOT NULL,
+    stack TEXT NOT NULL,
+    release_id TEXT NOT NULL,
+    execution_id TEXT,
+    artifact_digest TEXT,
+    template_digest TEXT NOT NULL,
+    functions TEXT NOT NULL,
+    template TEXT NOT NULL,
+    parameters TEXT NOT NULL,
+    capabilities TEXT NOT NULL,
+    artifact_root TEXT,
+    status TEXT NOT NULL,
+    detail TEXT,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS releases_by_region ON releases (pipeline, region, seq);
 CREATE TABLE IF NOT EXISTS stage_locks (
     pipeline TEXT NOT NULL,
     stage TEXT NOT NULL,
@@ -362,7 +381,7 @@ impl Journal {
         self.writes.load(Ordering::SeqCst)
     }
 
-    fn event(
+    pub(crate) fn event(
         tx: &rusqlite::Transaction,
         exec: &str,
         kind: &str,

@@ -10,8 +10,10 @@
 //! It must not know about the CLI or terminals: it reports through the journal.
 
 pub mod artifacts;
+pub mod delivery;
 pub mod driver;
 pub mod journal;
+pub mod ledger;
 pub mod providers;
 pub mod stacks;
 pub mod state;

@@ -26,6 +26,88 @@ pub struct StackRequest {
     /// The template the user wrote, when `template_path` is a packaged copy of it: messages name
     /// this file and its lines.
     pub source_template: Option<PathBuf>,
+    /// How alias updates under `CodeDeployLambdaAliasUpdate` shift traffic.
+    #[serde(default)]
+    pub delivery: DeliveryOptions,
+}
+
+/// Progressive-delivery settings of one stack operation, from the pipeline (native `deploy:`) or
+/// the command line. The template's own `DeploymentPreference` applies where these are silent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryOptions {
+    /// Overrides the deployment group's configuration: a CodeDeploy name
+    /// (`Canary10Percent5Minutes`) or a multi-step schedule (`1%:5m,25%:5m,100%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<String>,
+    /// Nominal durations (bakes, hook timeouts) are divided by this; 0 means 1.
+    #[serde(default)]
+    pub time_scale: f64,
+    /// Synthetic traffic sent to the alias while it shifts (local regions have no users).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSpec>,
+    /// Compare the new version with the old one at the end of every bake.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<meridian_delivery::judge::JudgeConfig>,
+    /// The pipeline and execution deploying, for the deployment's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_id: Option<String>,
+}
+
+impl DeliveryOptions {
+    pub fn time_scale(&self) -> f64 {
+        if self.time_scale > 0.0 {
+            self.time_scale
+        } else {
+            1.0
+        }
+    }
+}
+
+/// Synthetic traffic: `rate` invocations a second, payloads taken in turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrafficSpec {
+    pub rate: f64,
+    /// JSON payloads; empty means `{}`.
+    #[serde(default)]
+    pub payloads: Vec<String>,
+}
+
+/// One alias moved by a CodeDeploy deployment group (`UpdatePolicy: CodeDeployLambdaAliasUpdate`).
+#[derive(Debug, Clone)]
+pub struct AliasDeployment {
+    pub region: String,
+    pub stack_name: String,
+    pub function: String,
+    pub alias: String,
+    pub from_version: String,
+    pub to_version: String,
+    /// The deployment group's properties, evaluated.
+    pub deployment_group: serde_json::Value,
+    /// The group's `AWS::CodeDeploy::DeploymentConfig` properties when it names one of the stack's.
+    pub deployment_config: Option<serde_json::Value>,
+    /// Alarm name -> the alarm's properties, evaluated, for the group's alarms.
+    pub alarms: BTreeMap<String, serde_json::Value>,
+    /// BeforeAllowTraffic / AfterAllowTraffic hook function names.
+    pub before_hook: Option<String>,
+    pub after_hook: Option<String>,
+    pub options: DeliveryOptions,
+}
+
+/// Shifts an alias's traffic under a deployment group's settings (the progressive-delivery
+/// engine, [`crate::delivery`]). `Err` means the deployment failed and the alias is back on
+/// `from_version`.
+pub trait AliasShifter: Send + Sync {
+    fn shift(&self, d: &AliasDeployment, log: &dyn Fn(&str)) -> Result<(), String>;
+}
+
+/// A function's alias and the version it serves, as the release ledger records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LiveFunction {
+    pub function: String,
+    pub alias: String,
+    pub version: String,
 }
 
 /// A stack as `describe-stacks` shows it.
@@ -79,4 +161,8 @@ pub trait StackDeployer: Send + Sync {
         log: &dyn Fn(&str),
     ) -> Result<StackOutcome, String>;
     fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String>;
+    /// The stack's aliases and the versions they serve (for the release ledger).
+    fn live_functions(&self, _region: &str, _stack: &str) -> Result<Vec<LiveFunction>, String> {
+        Ok(Vec::new())
+    }
 }

@@ -124,9 +124,70 @@ pub fn error_response(e: &LambdaError, request_id: &str) -> Response<Body> {
 
 async fn route(host: &LambdaHost, cfg: &InvokeApiConfig, req: Request<Incoming>) -> Response<Body> {
     let api_request_id = crate::host::new_request_id(&API_IDS);
+    let target = req
+        .headers()
+        .get("x-amz-target")
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string);
+    if let Some(op) = target.as_deref().and_then(|t| t.strip_prefix("CodeDeploy_20141006.")) {
+        return codedeploy(host, op, req, &api_request_id).await;
+    }
     match route_inner(host, cfg, req, &api_request_id).await {
         Ok(r) => r,
         Err(e) => error_response(&e, &api_request_id),
+    }
+}
+
+/// CodeDeploy's JSON 1.1 API, as far as Lambda lifecycle hooks need it:
+/// `PutLifecycleEventHookExecutionStatus`, recorded in the delivery store where the deployment
+/// driver waits for it.
+async fn codedeploy(host: &LambdaHost, op: &str, req: Request<Incoming>, request_id: &str) -> Response<Body> {
+    let error = |status: StatusCode, kind: &str, message: &str| {
+        Response::builder()
+            .status(status)
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("x-amzn-RequestId", request_id)
+            .body(Full::new(Bytes::from(
+                json!({"__type": kind, "message": message}).to_string(),
+            )))
+            .expect("valid response")
+    };
+    if op != "PutLifecycleEventHookExecutionStatus" {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            &format!("local regions serve only PutLifecycleEventHookExecutionStatus of CodeDeploy, not {op}"),
+        );
+    }
+    let body = match read_body(req, 1 << 20).await.and_then(|b| body_json(&b)) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "SerializationException", &e.to_string()),
+    };
+    let field = |k: &str| body.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (deployment, exec, status) = (
+        field("deploymentId"),
+        field("lifecycleEventHookExecutionId"),
+        field("status"),
+    );
+    let data_dir = host.config().data_dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        meridian_engine::delivery::DeliveryStore::open(&data_dir)
+            .map_err(|e| ("InternalFailure".to_string(), e))
+            .and_then(|s| s.report_hook(&deployment, &exec, &status))
+            .map(|_| exec)
+    })
+    .await
+    .unwrap_or_else(|e| Err(("InternalFailure".into(), e.to_string())));
+    match result {
+        Ok(exec) => Response::builder()
+            .status(StatusCode::OK)
+            .header("Content-Type", "application/x-amz-json-1.1")
+            .header("x-amzn-RequestId", request_id)
+            .body(Full::new(Bytes::from(
+                json!({"lifecycleEventHookExecutionId": exec}).to_string(),
+            )))
+            .expect("valid response"),
+        Err((kind, message)) => error(StatusCode::BAD_REQUEST, &kind, &message),
     }
 }
 

@@ -4,14 +4,18 @@
 //!
 //! What it holds: the registry of functions, versions and aliases per region (SQLite under the
 //! data directory, shared by every `meridian` process), code packages by digest, execution
-//! environments (one process each), and invocation metrics in one-minute buckets.
+//! environments (one process each), and invocation metrics in one-second buckets.
 //!
-//! What it must not do: talk to AWS, depend on the engine or the CLI, or contain deployment
-//! policy (traffic schedules, alarms and judging belong to the engine; this crate only runs and
-//! measures what it is told to). Servers bind 127.0.0.1 only.
+//! It also holds the local stack deployer (`stacks`) and the local side of progressive delivery
+//! (`functions`: alias weights, invocations and metrics for the engine's deployment driver).
+//!
+//! What it must not do: talk to AWS, depend on the CLI, or contain deployment policy (traffic
+//! schedules, alarms and judging belong to the engine and `meridian-delivery`; this crate only
+//! runs and measures what it is told to). Servers bind 127.0.0.1 only.
 
 pub mod code;
 pub mod error;
+pub mod functions;
 pub mod host;
 pub mod invoke_api;
 mod logs;

@@ -1,7 +1,10 @@
-//! Invocation metrics in one-minute buckets per region, function and qualifier (a version or an
-//! alias; `""` stands for the whole function), as CloudWatch keeps them for Lambda: Invocations,
-//! Errors, Throttles, Duration percentiles and ConcurrentExecutions. Alarms and the canary judge
-//! read them. Recording is in memory; [`Recorder::drain`] hands buckets to the store.
+//! Invocation metrics per region, function and qualifier (a version or an alias; `""` stands for
+//! the whole function), as CloudWatch keeps them for Lambda: Invocations, Errors, Throttles,
+//! Duration percentiles and ConcurrentExecutions. They are recorded in one-second buckets (high
+//! resolution, so that a deployment run 60 times faster still has a datapoint per scaled minute)
+//! and read back aggregated into any period: minutes for `lambda metrics`, the alarm's period for
+//! alarms and the canary judge. Recording is in memory; [`Recorder::drain`] hands buckets to the
+//! store.
 
 use meridian_core::clock::EpochMillis;
 use serde::Serialize;
@@ -57,6 +60,20 @@ impl Histogram {
         None
     }
 
+    /// The mean in milliseconds, each sample counted at its bucket's upper bound (within 2%).
+    pub fn mean_ms(&self) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let sum: f64 = self
+            .counts
+            .iter()
+            .map(|(k, v)| GROWTH.powi(*k as i32) / 1000.0 * *v as f64)
+            .sum();
+        Some(sum / total as f64)
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(&self.counts).expect("histogram serializes")
     }
@@ -74,8 +91,8 @@ pub struct MetricKey {
     pub region: String,
     pub function: String,
     pub qualifier: String,
-    /// Minute start, in epoch milliseconds.
-    pub minute: i64,
+    /// Start of the one-second bucket, in epoch milliseconds.
+    pub second: i64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -121,6 +138,36 @@ pub fn minute_of(t: EpochMillis) -> i64 {
     t - t.rem_euclid(60_000)
 }
 
+/// Start of the one-second bucket holding `t`.
+pub fn second_of(t: EpochMillis) -> i64 {
+    t - t.rem_euclid(1000)
+}
+
+impl PendingBucket {
+    /// Adds another bucket's counts (histograms merge exactly).
+    pub fn add(&mut self, b: &PendingBucket) {
+        self.invocations += b.invocations;
+        self.errors += b.errors;
+        self.throttles += b.throttles;
+        self.max_concurrency = self.max_concurrency.max(b.max_concurrency);
+        self.durations.merge(&b.durations);
+    }
+}
+
+/// Groups one-second buckets (sorted by start) into periods of `period_ms` aligned on `origin`.
+pub fn aggregate(seconds: &[(i64, PendingBucket)], origin: i64, period_ms: i64) -> Vec<(i64, PendingBucket)> {
+    let period_ms = period_ms.max(1000);
+    let mut out: Vec<(i64, PendingBucket)> = Vec::new();
+    for (t, b) in seconds {
+        let start = origin + (t - origin).div_euclid(period_ms) * period_ms;
+        match out.last_mut() {
+            Some((s, acc)) if *s == start => acc.add(b),
+            _ => out.push((start, b.clone())),
+        }
+    }
+    out
+}
+
 /// What happened to one invocation, as metrics see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -149,7 +196,7 @@ impl Recorder {
         duration_micros: Option<u64>,
         concurrency: u32,
     ) {
-        let minute = minute_of(at);
+        let second = second_of(at);
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for qualifier in ["", version].into_iter().chain(alias) {
             let b = pending
@@ -157,7 +204,7 @@ impl Recorder {
                     region: region.to_string(),
                     function: function.to_string(),
                     qualifier: qualifier.to_string(),
-                    minute,
+                    second,
                 })
                 .or_default();
             match outcome {
@@ -185,12 +232,7 @@ impl Recorder {
     pub fn restore(&self, buckets: Vec<(MetricKey, PendingBucket)>) {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         for (k, b) in buckets {
-            let e = pending.entry(k).or_default();
-            e.invocations += b.invocations;
-            e.errors += b.errors;
-            e.throttles += b.throttles;
-            e.max_concurrency = e.max_concurrency.max(b.max_concurrency);
-            e.durations.merge(&b.durations);
+            pending.entry(k).or_default().add(&b);
         }
     }
 }
@@ -241,11 +283,21 @@ mod tests {
         all.sort_by(|a, b| a.0.qualifier.cmp(&b.0.qualifier));
         let names: Vec<_> = all.iter().map(|(k, _)| k.qualifier.as_str()).collect();
         assert_eq!(names, ["", "1", "2", "live"]);
-        assert!(all.iter().all(|(k, _)| k.minute == 60_000));
-        let live = &all[3].1;
+        // Two one-second buckets per qualifier, one minute once aggregated.
+        let live: Vec<_> = all.iter().filter(|(k, _)| k.qualifier == "live").cloned().collect();
+        let mut secs: Vec<_> = live.iter().map(|(k, b)| (k.second, b.clone())).collect();
+        secs.sort_by_key(|x| x.0);
+        assert_eq!(secs.iter().map(|x| x.0).collect::<Vec<_>>(), [61_000, 119_000]);
+        let minute = aggregate(&secs, 0, 60_000);
+        assert_eq!(minute.len(), 1);
+        let (start, m) = &minute[0];
         assert_eq!(
-            (live.invocations, live.errors, live.throttles, live.max_concurrency),
-            (1, 1, 1, 3)
+            (*start, m.invocations, m.errors, m.throttles, m.max_concurrency),
+            (60_000, 1, 1, 1, 3)
+        );
+        assert_eq!(
+            aggregate(&secs, 0, 10_000).iter().map(|x| x.0).collect::<Vec<_>>(),
+            [60_000, 110_000]
         );
         assert!(r.drain().is_empty());
     }

@@ -7,7 +7,8 @@
 use crate::host::{ConfigUpdate, LambdaHost};
 use crate::model::{CodeSource, FunctionSpec};
 use meridian_core::{RegionId, LOCAL_ACCOUNT_ID};
-use meridian_engine::stacks::{StackDeployer, StackInfo, StackOutcome, StackRequest};
+pub use meridian_engine::stacks::{AliasDeployment, AliasShifter};
+use meridian_engine::stacks::{DeliveryOptions, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest};
 use meridian_template::eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
 use meridian_template::plan::{self, Change, ChangeAction, Deployed, Replacement};
 use meridian_template::sam::SamOptions;
@@ -40,30 +41,6 @@ pub const RECORDED_TYPES: &[&str] = &[
     "AWS::IAM::ManagedPolicy",
     "AWS::Logs::LogGroup",
 ];
-
-/// One alias moved by a CodeDeploy deployment group (`UpdatePolicy: CodeDeployLambdaAliasUpdate`).
-#[derive(Debug, Clone)]
-pub struct AliasDeployment {
-    pub region: String,
-    pub stack_name: String,
-    pub function: String,
-    pub alias: String,
-    pub from_version: String,
-    pub to_version: String,
-    /// The deployment group's properties, evaluated.
-    pub deployment_group: Value,
-    /// Alarm name -> the alarm's properties, evaluated, for the group's alarms.
-    pub alarms: BTreeMap<String, Value>,
-    /// BeforeAllowTraffic / AfterAllowTraffic hook function names.
-    pub before_hook: Option<String>,
-    pub after_hook: Option<String>,
-}
-
-/// Shifts an alias's traffic under a deployment group's settings (the progressive-delivery
-/// engine). `Err` means the deployment failed and the alias is back on `from_version`.
-pub trait AliasShifter: Send + Sync {
-    fn shift(&self, d: &AliasDeployment, log: &dyn Fn(&str)) -> Result<(), String>;
-}
 
 #[derive(Clone)]
 pub struct LocalStacks {
@@ -244,6 +221,8 @@ struct Prepared {
     /// The user's template (name and text) when `template_text` is a packaged copy of it.
     #[serde(default)]
     source: Option<(String, String)>,
+    #[serde(default)]
+    delivery: DeliveryOptions,
 }
 
 impl LocalStacks {
@@ -613,6 +592,7 @@ impl LocalStacks {
                 .source_template
                 .as_ref()
                 .and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p.display().to_string(), t))),
+            delivery: req.delivery.clone(),
         })
     }
 
@@ -945,7 +925,7 @@ impl LocalStacks {
                         } else if replace {
                             self.create_resource(region, name, r, &props)?
                         } else {
-                            let attrs = self.update_resource(region, name, r, &old, &props, &ev, log)?;
+                            let attrs = self.update_resource(region, name, r, &old, &props, &ev, &p.delivery, log)?;
                             (old.deployed.physical_id.clone(), attrs)
                         };
                         if replace {
@@ -1331,6 +1311,7 @@ impl LocalStacks {
                 publish_on_config_change: false,
                 artifact_root: None,
                 source: None,
+                delivery: DeliveryOptions::default(),
             };
             self.read_template(&p, region)
                 .ok()
@@ -1609,6 +1590,7 @@ impl LocalStacks {
         old: &Row,
         props: &Value,
         ev: &Evaluator,
+        delivery: &DeliveryOptions,
         log: &dyn Fn(&str),
     ) -> Result<BTreeMap<String, Value>, String> {
         let rid = Self::region(region)?;
@@ -1643,7 +1625,8 @@ impl LocalStacks {
                     .as_ref()
                     .and_then(|u| u.get("CodeDeployLambdaAliasUpdate"));
                 if let (Some(policy), Some(shifter), true) = (policy, shifter, from != to) {
-                    let dep = self.alias_deployment(region, stack, &f, name, from, to, policy, ev)?;
+                    let mut dep = self.alias_deployment(region, stack, &f, name, from, to, policy, ev)?;
+                    dep.options = delivery.clone();
                     shifter.shift(&dep, log)?;
                 } else {
                     host.update_alias(
@@ -1707,6 +1690,12 @@ impl LocalStacks {
             }
         }
         let hook = |k: &str| policy.get(k).and_then(Value::as_str).map(function_name_of);
+        // A custom configuration is a DeploymentConfig resource of the stack (by physical name).
+        let deployment_config = group.get("DeploymentConfigName").and_then(Value::as_str).and_then(|n| {
+            rows.values()
+                .find(|r| r.deployed.type_ == "AWS::CodeDeploy::DeploymentConfig" && r.deployed.physical_id == n)
+                .map(|r| r.deployed.properties.clone())
+        });
         Ok(AliasDeployment {
             region: region.to_string(),
             stack_name: stack.to_string(),
@@ -1718,6 +1707,8 @@ impl LocalStacks {
             alarms,
             before_hook: hook("BeforeAllowTrafficHook"),
             after_hook: hook("AfterAllowTrafficHook"),
+            deployment_config,
+            options: DeliveryOptions::default(),
         })
     }
 
@@ -2021,5 +2012,33 @@ impl StackDeployer for LocalStacks {
 
     fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
         self.delete(region, stack, log)
+    }
+
+    fn live_functions(&self, region: &str, stack: &str) -> Result<Vec<LiveFunction>, String> {
+        let Some(s) = self.stack_row(region, stack)? else {
+            return Ok(Vec::new());
+        };
+        let rid = Self::region(region)?;
+        let mut out = Vec::new();
+        for r in self.rows(&s.id)?.values() {
+            if r.deployed.type_ != "AWS::Lambda::Alias" {
+                continue;
+            }
+            let props = &r.deployed.properties;
+            let function = function_name_of(str_prop(props, "FunctionName").unwrap_or_default());
+            let alias = str_prop(props, "Name").unwrap_or_default().to_string();
+            // What the alias serves now, from the host (a shift may have moved it).
+            let version = match self.inner.host.get_alias(&rid, &function, &alias) {
+                Ok(a) => a.function_version,
+                Err(_) => str_prop(props, "FunctionVersion").unwrap_or_default().to_string(),
+            };
+            out.push(LiveFunction {
+                function,
+                alias,
+                version,
+            });
+        }
+        out.sort_by(|a, b| (&a.function, &a.alias).cmp(&(&b.function, &b.alias)));
+        Ok(out)
     }
 }

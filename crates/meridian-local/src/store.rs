@@ -55,11 +55,11 @@ CREATE TABLE IF NOT EXISTS lambda_aliases (
     function_version TEXT NOT NULL, weights TEXT NOT NULL, description TEXT NOT NULL,
     revision_id TEXT NOT NULL,
     PRIMARY KEY (region, name, alias));
-CREATE TABLE IF NOT EXISTS lambda_metrics (
-    region TEXT NOT NULL, name TEXT NOT NULL, qualifier TEXT NOT NULL, minute INTEGER NOT NULL,
+CREATE TABLE IF NOT EXISTS lambda_metric_seconds (
+    region TEXT NOT NULL, name TEXT NOT NULL, qualifier TEXT NOT NULL, second INTEGER NOT NULL,
     invocations INTEGER NOT NULL, errors INTEGER NOT NULL, throttles INTEGER NOT NULL,
     max_concurrency INTEGER NOT NULL, histogram TEXT NOT NULL,
-    PRIMARY KEY (region, name, qualifier, minute));
+    PRIMARY KEY (region, name, qualifier, second));
 ";
 
 const VERSION_COLS: &str = "region, name, version, runtime, handler, memory_size, timeout, environment, \
@@ -358,9 +358,9 @@ impl Store {
             for (k, b) in pending {
                 let existing: Option<(i64, i64, i64, i64, String)> = tx
                     .query_row(
-                        "SELECT invocations, errors, throttles, max_concurrency, histogram FROM lambda_metrics \
-                         WHERE region = ?1 AND name = ?2 AND qualifier = ?3 AND minute = ?4",
-                        params![k.region, k.function, k.qualifier, k.minute],
+                        "SELECT invocations, errors, throttles, max_concurrency, histogram FROM lambda_metric_seconds \
+                         WHERE region = ?1 AND name = ?2 AND qualifier = ?3 AND second = ?4",
+                        params![k.region, k.function, k.qualifier, k.second],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .optional()?;
@@ -373,14 +373,14 @@ impl Store {
                     merged.durations.merge(&Histogram::from_json(&hist));
                 }
                 tx.execute(
-                    "INSERT OR REPLACE INTO lambda_metrics \
-                     (region, name, qualifier, minute, invocations, errors, throttles, max_concurrency, histogram) \
+                    "INSERT OR REPLACE INTO lambda_metric_seconds \
+                     (region, name, qualifier, second, invocations, errors, throttles, max_concurrency, histogram) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         k.region,
                         k.function,
                         k.qualifier,
-                        k.minute,
+                        k.second,
                         merged.invocations as i64,
                         merged.errors as i64,
                         merged.throttles as i64,
@@ -393,35 +393,32 @@ impl Store {
         })
     }
 
-    /// Stored buckets for one qualifier (`""` = the whole function), minutes in `[since, until)`.
+    /// Stored one-second buckets for one qualifier (`""` = the whole function), in `[since, until)`.
     pub fn read_metrics(
         &self,
         region: &RegionId,
         function: &str,
         qualifier: &str,
-        since_minute: i64,
-        until_minute: i64,
+        since: i64,
+        until: i64,
     ) -> Result<Vec<(i64, PendingBucket)>> {
         self.with(|c| {
             let mut st = c.prepare_cached(
-                "SELECT minute, invocations, errors, throttles, max_concurrency, histogram FROM lambda_metrics \
-                 WHERE region = ?1 AND name = ?2 AND qualifier = ?3 AND minute >= ?4 AND minute < ?5 ORDER BY minute",
+                "SELECT second, invocations, errors, throttles, max_concurrency, histogram FROM lambda_metric_seconds \
+                 WHERE region = ?1 AND name = ?2 AND qualifier = ?3 AND second >= ?4 AND second < ?5 ORDER BY second",
             )?;
-            let rows = st.query_map(
-                params![region.as_str(), function, qualifier, since_minute, until_minute],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        PendingBucket {
-                            invocations: r.get::<_, i64>(1)? as u64,
-                            errors: r.get::<_, i64>(2)? as u64,
-                            throttles: r.get::<_, i64>(3)? as u64,
-                            max_concurrency: r.get::<_, i64>(4)? as u32,
-                            durations: Histogram::from_json(&r.get::<_, String>(5)?),
-                        },
-                    ))
-                },
-            )?;
+            let rows = st.query_map(params![region.as_str(), function, qualifier, since, until], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    PendingBucket {
+                        invocations: r.get::<_, i64>(1)? as u64,
+                        errors: r.get::<_, i64>(2)? as u64,
+                        throttles: r.get::<_, i64>(3)? as u64,
+                        max_concurrency: r.get::<_, i64>(4)? as u32,
+                        durations: Histogram::from_json(&r.get::<_, String>(5)?),
+                    },
+                ))
+            })?;
             rows.collect()
         })
     }

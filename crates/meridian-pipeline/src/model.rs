@@ -363,6 +363,36 @@ pub struct Delivery {
     /// Regions deploying at once at most, across a wave (None: all of the wave's regions).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_parallel_regions: Option<i64>,
+    /// Synthetic traffic sent to each region's aliases while they shift.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<TrafficSettings>,
+    /// The canary judge, when on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSettings>,
+    /// Roll back `region` (the failed one, default) or every region of the `execution`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<String>,
+}
+
+/// Synthetic traffic: invocations a second, and a file of payloads (one JSON document a line).
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficSettings {
+    pub rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payloads: Option<String>,
+}
+
+/// Tolerances of the canary judge; unset ones take the judge's defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct JudgeSettings {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_invocations: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_error_rate_increase: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_p99_ratio: Option<f64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Default)]
@@ -375,8 +405,8 @@ pub struct Wave {
 }
 
 /// When a region may be deployed: in its own time zone, on some days, between two times.
-#[derive(Clone, Debug, PartialEq, Serialize, Default)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
 pub struct DeploymentWindow {
     /// IANA time zone name, such as `Europe/Dublin`.
     pub timezone: String,

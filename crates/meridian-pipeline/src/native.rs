@@ -18,9 +18,50 @@ pub(crate) fn is_native(root: &Node) -> bool {
 /// Names of CodeDeploy's predefined Lambda deployment configurations and the custom forms Meridian
 /// accepts (`Canary<N>Percent<M>Minutes`, `Linear<N>PercentEvery<M>Minute(s)`).
 pub fn is_deployment_preference(s: &str) -> bool {
-    let re = regex::Regex::new(r"^(AllAtOnce|Canary\d{1,3}Percent\d+Minutes?|Linear\d{1,3}PercentEvery\d+Minutes?)$")
-        .expect("static regex");
-    re.is_match(s.strip_prefix("CodeDeployDefault.Lambda").unwrap_or(s))
+    meridian_delivery::schedule::TrafficSchedule::parse(s).is_ok()
+}
+
+fn read_traffic(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<TrafficSettings> {
+    let mut o = Obj::new(node, "`deploy.traffic`", diags)?;
+    let rate = o.float("rate", diags);
+    let payloads = o.string("payloads", diags).map(|x| x.0);
+    o.finish(diags);
+    match rate {
+        Some((r, _)) if r > 0.0 && r <= 1000.0 => Some(TrafficSettings { rate: r, payloads }),
+        Some((r, span)) => {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-traffic",
+                    format!("a traffic rate of {r} invocations a second is out of range"),
+                )
+                .at(span)
+                .help("give `rate` between 0.1 and 1000 invocations a second"),
+            );
+            None
+        }
+        None => {
+            diags.push(
+                Diagnostic::error("missing-field", "`deploy.traffic` has no `rate`")
+                    .at(node.span)
+                    .help("add `rate: 20` (invocations a second)"),
+            );
+            None
+        }
+    }
+}
+
+fn read_judge(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<JudgeSettings> {
+    if let Some(b) = node.as_bool() {
+        return b.then(JudgeSettings::default);
+    }
+    let mut o = Obj::new(node, "`deploy.judge`", diags)?;
+    let j = JudgeSettings {
+        min_invocations: o.int("min-invocations", diags).map(|x| x.0),
+        max_error_rate_increase: o.float("max-error-rate-increase", diags).map(|x| x.0),
+        max_p99_ratio: o.float("max-p99-ratio", diags).map(|x| x.0),
+    };
+    o.finish(diags);
+    Some(j)
 }
 
 fn string_map(node: Option<&Node>, what: &str, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, (String, Span)> {
@@ -474,6 +515,7 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
 
     // Deploy: package once per region, then one stage per wave.
     let mut preference = None;
+    let (mut traffic, mut judge, mut rollback) = (None, None, None);
     let mut validate_steps: Vec<(String, Vec<String>, Span)> = Vec::new();
     for vn in o.list("validate", d) {
         let Some(mut vo) = Obj::new(vn, "a validation step", d) else {
@@ -503,14 +545,34 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
             let template = dobj.string("template", d);
             let stack = dobj.string("stack", d).map(|x| x.0).unwrap_or_else(|| p.name.clone());
             if let Some((pref, span)) = dobj.string("preference", d) {
-                if !is_deployment_preference(&pref) {
+                if let Err(e) = meridian_delivery::schedule::TrafficSchedule::parse(&pref) {
                     d.push(
-                        Diagnostic::error("invalid-deployment-preference", format!("`{pref}` is not a deployment preference"))
-                            .at(span)
-                            .help("use AllAtOnce, Canary10Percent5Minutes (or Canary<N>Percent<M>Minutes), Linear10PercentEvery1Minute (or Linear<N>PercentEvery<M>Minutes)"),
+                        Diagnostic::error(
+                            "invalid-deployment-preference",
+                            format!("`{pref}` is not a deployment preference"),
+                        )
+                        .at(span)
+                        .help(format!("{e}")),
                     );
                 }
                 preference = Some(pref);
+            }
+            if let Some(t) = dobj.get("traffic") {
+                traffic = read_traffic(t, d);
+            }
+            if let Some(j) = dobj.get("judge") {
+                judge = read_judge(j, d);
+            }
+            if let Some((r, span)) = dobj.string("rollback", d) {
+                if r != "region" && r != "execution" {
+                    d.push(
+                        Diagnostic::error("invalid-rollback", format!("`{r}` is not a rollback policy"))
+                            .at(span)
+                            .help("write `rollback: region` (only the failed region, the default) or `rollback: execution` (every region the execution deployed)"),
+                    );
+                } else {
+                    rollback = Some(r);
+                }
             }
             let params = string_map(dobj.get("parameters"), "`deploy.parameters`", d);
             let caps: Vec<String> = match dobj.get("capabilities") {
@@ -623,6 +685,9 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
         deployment_preference: preference,
         windows,
         max_parallel_regions: max_parallel,
+        traffic,
+        judge,
+        rollback,
     });
     Some(p)
 }
@@ -674,8 +739,25 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
                 home_region: dobj.string("homeRegion", diags).map(|x| x.0).unwrap_or_default(),
                 deployment_preference: dobj.string("deploymentPreference", diags).map(|x| x.0),
                 max_parallel_regions: dobj.int("maxParallelRegions", diags).map(|x| x.0),
+                rollback: dobj.string("rollback", diags).map(|x| x.0),
                 ..Default::default()
             };
+            if let Some(t) = dobj.get("traffic") {
+                del.traffic = read_traffic(t, diags);
+            }
+            if let Some(j) = dobj.get("judge") {
+                let mut jo = Obj::new(j, "the judge", diags);
+                if let Some(jo) = jo.as_mut() {
+                    del.judge = Some(JudgeSettings {
+                        min_invocations: jo.int("minInvocations", diags).map(|x| x.0),
+                        max_error_rate_increase: jo.float("maxErrorRateIncrease", diags).map(|x| x.0),
+                        max_p99_ratio: jo.float("maxP99Ratio", diags).map(|x| x.0),
+                    });
+                }
+                if let Some(jo) = jo {
+                    jo.finish(diags);
+                }
+            }
             for w in dobj.list("waves", diags) {
                 del.waves.push(Wave {
                     name: w.get("name").and_then(Node::as_str).unwrap_or_default().into(),

@@ -108,6 +108,24 @@ impl<'a> Obj<'a> {
         }
     }
 
+    pub fn float(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(f64, Span)> {
+        let (s, span) = self.string(key, diags)?;
+        match s.trim().parse::<f64>() {
+            Ok(n) if n.is_finite() => Some((n, span)),
+            _ => {
+                diags.push(
+                    Diagnostic::error(
+                        "wrong-type",
+                        format!("`{key}` of {} must be a number, found `{s}`", self.what),
+                    )
+                    .at(span)
+                    .help(format!("write `{key}` as a number such as 0.5")),
+                );
+                None
+            }
+        }
+    }
+
     pub fn list(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> &'a [Node] {
         let Some(v) = self.get(key) else { return &[] };
         match v.as_seq() {

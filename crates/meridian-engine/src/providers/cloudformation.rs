@@ -6,7 +6,8 @@
 //! The stacks themselves belong to the region: the action only talks to a [`StackDeployer`].
 
 use super::{ActionContext, ActionOutput, ActionProvider};
-use crate::stacks::{StackDeployer, StackOutcome, StackRequest};
+use crate::ledger::{self, NewRelease};
+use crate::stacks::{DeliveryOptions, StackDeployer, StackOutcome, StackRequest};
 use futures::future::BoxFuture;
 use meridian_pipeline::model::Action;
 use serde_json::Value;
@@ -16,6 +17,8 @@ use std::sync::Arc;
 
 pub struct CloudFormation {
     pub stacks: Arc<dyn StackDeployer>,
+    /// Per execution: regions allowed to deploy at once (`max-parallel-regions`).
+    slots: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
 }
 
 const MODES: &[&str] = &[
@@ -173,6 +176,13 @@ fn template_configuration(path: &Path) -> Result<(NamedValues, NamedValues), Str
 }
 
 impl CloudFormation {
+    pub fn new(stacks: Arc<dyn StackDeployer>) -> CloudFormation {
+        CloudFormation {
+            stacks,
+            slots: Default::default(),
+        }
+    }
+
     fn request(&self, ctx: &ActionContext, stack: &str) -> Result<StackRequest, String> {
         let a = &ctx.action;
         let tp = a
@@ -212,7 +222,193 @@ impl CloudFormation {
                     .clone()
                     .unwrap_or_else(|| ctx.env.data_dir.clone()),
             ),
+            delivery: Self::delivery(ctx),
         })
+    }
+
+    fn delivery(ctx: &ActionContext) -> DeliveryOptions {
+        DeliveryOptions {
+            time_scale: ctx.env.time_scale,
+            pipeline: Some(ctx.pipeline.clone()),
+            execution_id: Some(ctx.execution_id.clone()),
+            ..ctx.env.delivery.clone()
+        }
+    }
+
+    /// Waits until the region's deployment window is open, or an operator skips it. A closed
+    /// window is not a failure: the action waits and says when the window opens.
+    async fn wait_for_window(&self, ctx: &ActionContext) -> Result<(), String> {
+        let Some(w) = ctx.env.windows.get(&ctx.region) else {
+            return Ok(());
+        };
+        let window = meridian_delivery::window::Window::new(&w.timezone, &w.hours, &w.days, &w.freeze)
+            .map_err(|e| format!("the deployment window of {}: {e}", ctx.region))?;
+        let describe = format!(
+            "{} {}{}",
+            w.timezone,
+            w.hours,
+            if w.days.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", w.days.join(","))
+            }
+        );
+        let mut waiting = false;
+        let mut cancel = ctx.cancel.clone();
+        loop {
+            let now = crate::journal::now_millis();
+            if window.is_open(now) {
+                break;
+            }
+            if ctx.env.skip_windows {
+                ctx.log.line(&format!(
+                    "the deployment window of {} ({describe}) is closed; deploying anyway (--skip-windows)",
+                    ctx.region
+                ));
+                break;
+            }
+            let skipped = ctx
+                .journal
+                .approval(&ctx.execution_id, ctx.stage_idx, &ctx.action.name, ctx.attempt)
+                .map_err(|e| e.to_string())?;
+            if skipped.is_some_and(|(ok, _)| ok) {
+                ctx.log.line(&format!(
+                    "the deployment window of {} was skipped by an operator (meridian approve --skip-window)",
+                    ctx.region
+                ));
+                break;
+            }
+            if !waiting {
+                waiting = true;
+                let opens = window
+                    .next_opening(now)
+                    .map(|t| {
+                        format!(
+                            "it opens at {} ({})",
+                            window.local_time(t),
+                            meridian_core::clock::format_rfc3339(t / 1000)
+                        )
+                    })
+                    .unwrap_or_else(|| "it never opens again (check its days and freeze dates)".into());
+                let msg = format!(
+                    "waiting: the deployment window of {} ({describe}) is closed; {opens}. To deploy now: meridian approve {} {} --skip-window",
+                    ctx.region, ctx.execution_id, ctx.action.name
+                );
+                ctx.log.line(&msg);
+                let _ = ctx.journal.set_waiting(&ctx.execution_id, Some(&msg));
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                _ = cancel.changed() => {
+                    if *cancel.borrow() {
+                        return Err("stopped while waiting for the deployment window".into());
+                    }
+                }
+            }
+        }
+        if waiting {
+            let _ = ctx.journal.set_waiting(&ctx.execution_id, None);
+        }
+        Ok(())
+    }
+
+    /// The digest of the artifact the template came from (the release's identity).
+    fn artifact_digest(ctx: &ActionContext) -> Option<String> {
+        let tp = ctx.action.config("TemplatePath")?;
+        let (art, _) = tp.split_once("::")?;
+        ctx.journal
+            .artifacts(&ctx.execution_id)
+            .ok()?
+            .into_iter()
+            .find(|r| r.name == art)
+            .map(|r| r.digest)
+    }
+
+    /// Writes the ledger row of a deploy attempt, and applies the rollback policy.
+    fn record(&self, ctx: &ActionContext, req: &StackRequest, result: &Result<Option<StackOutcome>, String>) {
+        let Ok(template) = std::fs::read_to_string(&req.template_path) else {
+            return;
+        };
+        let digest = Self::artifact_digest(ctx);
+        let functions = self
+            .stacks
+            .live_functions(&req.region, &req.stack_name)
+            .unwrap_or_default();
+        let failure = result.as_ref().err().cloned();
+        let n = NewRelease {
+            pipeline: &ctx.pipeline,
+            region: &req.region,
+            stack: &req.stack_name,
+            execution_id: Some(&ctx.execution_id),
+            artifact_digest: digest.as_deref(),
+            template: &template,
+            parameters: &req.parameters,
+            capabilities: &req.capabilities,
+            artifact_root: req.artifact_root.as_deref(),
+            functions: &functions,
+            failure: failure.as_deref(),
+            release_id: None,
+            detail: None,
+        };
+        match ctx.journal.record_release(&n, false) {
+            Ok(r) if failure.is_none() => ctx.log.line(&format!(
+                "release {} is live in {} ({})",
+                r.release_id,
+                req.region,
+                functions
+                    .iter()
+                    .map(|f| format!("{}:{} = version {}", f.function, f.alias, f.version))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Ok(r) => ctx.log.line(&format!(
+                "release {} failed in {}; the region stays on its previous release",
+                r.release_id, req.region
+            )),
+            Err(e) => ctx.log.line(&format!(
+                "warning: the release ledger could not record this deploy: {e}"
+            )),
+        }
+    }
+
+    /// Rollback policy "every region the execution touched": puts back the previous release of
+    /// every region this execution made live (the failed region is already back on its own).
+    fn roll_back_execution(&self, ctx: &ActionContext) {
+        let Ok(rows) = ctx.journal.releases(Some(&ctx.pipeline)) else {
+            return;
+        };
+        let mut regions: Vec<String> = rows
+            .iter()
+            .filter(|r| r.status == "live" && r.execution_id.as_deref() == Some(ctx.execution_id.as_str()))
+            .map(|r| r.region.clone())
+            .collect();
+        regions.dedup();
+        for region in regions {
+            match ctx.journal.previous_release(&ctx.pipeline, &region) {
+                Ok(Some(prev)) => {
+                    let say = |s: &str| ctx.log.line(s);
+                    let reason = format!(
+                        "rollback policy: execution {} failed in {}",
+                        ctx.execution_id, ctx.region
+                    );
+                    if let Err(e) = ledger::redeploy(
+                        &ctx.journal,
+                        self.stacks.as_ref(),
+                        &prev,
+                        Self::delivery(ctx),
+                        &ctx.env.data_dir,
+                        &reason,
+                        &say,
+                    ) {
+                        ctx.log.line(&format!("error: {e}"));
+                    }
+                }
+                Ok(None) => ctx.log.line(&format!(
+                    "{region}: no earlier release to roll back to (its first release stays)"
+                )),
+                Err(e) => ctx.log.line(&format!("error: {e}")),
+            }
+        }
     }
 
     fn finish(&self, ctx: &ActionContext, outcome: &StackOutcome) -> Result<ActionOutput, String> {
@@ -263,6 +459,30 @@ impl ActionProvider for CloudFormation {
                 "CHANGE_SET_EXECUTE" | "DELETE_ONLY" => None,
                 _ => Some(self.request(ctx, &stack)?),
             };
+            let deploys = matches!(mode, "CREATE_UPDATE" | "REPLACE_ON_FAILURE" | "CHANGE_SET_EXECUTE");
+            if deploys {
+                self.wait_for_window(ctx).await?;
+            }
+            // At most `max-parallel-regions` deploys of one execution at once.
+            let _slot = match ctx.env.max_parallel_regions.filter(|_| deploys) {
+                Some(n) => {
+                    let sem = self
+                        .slots
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(ctx.execution_id.clone())
+                        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
+                        .clone();
+                    if sem.available_permits() == 0 {
+                        ctx.log.line(&format!(
+                            "waiting: {n} region(s) of this execution are deploying (max-parallel-regions)"
+                        ));
+                    }
+                    Some(sem.acquire_owned().await.map_err(|e| e.to_string())?)
+                }
+                None => None,
+            };
+            let ledger_req = req.clone();
             let stacks = self.stacks.clone();
             let log = ctx.log.clone();
             let region = ctx.region.clone();
@@ -304,7 +524,21 @@ impl ActionProvider for CloudFormation {
                 }
             })
             .await
-            .map_err(|e| format!("the stack operation stopped: {e}"))??;
+            .map_err(|e| format!("the stack operation stopped: {e}"))?;
+            if deploys {
+                if let Some(req) = &ledger_req {
+                    self.record(ctx, req, &outcome);
+                }
+                if outcome.is_err() && ctx.env.rollback_all_regions {
+                    let me = CloudFormation {
+                        stacks: self.stacks.clone(),
+                        slots: self.slots.clone(),
+                    };
+                    let c = ctx.clone();
+                    let _ = tokio::task::spawn_blocking(move || me.roll_back_execution(&c)).await;
+                }
+            }
+            let outcome = outcome?;
             match outcome {
                 Some(o) => {
                     if let StackOutcome::NoChanges(_) = &o {

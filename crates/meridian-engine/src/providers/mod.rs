@@ -67,6 +67,7 @@ impl Log {
 }
 
 /// Everything an action needs to run.
+#[derive(Clone)]
 pub struct ActionContext {
     pub execution_id: String,
     pub pipeline: String,
@@ -112,6 +113,22 @@ pub struct RunEnv {
     pub time_scale: f64,
     /// Keep the artifacts of this many executions per pipeline.
     pub retain: usize,
+    /// Progressive delivery for every CloudFormation action (native `deploy:`): preference,
+    /// synthetic traffic, judge. `time_scale`, pipeline and execution are filled per action.
+    #[serde(default)]
+    pub delivery: crate::stacks::DeliveryOptions,
+    /// When a region fails, roll back every region this execution deployed (not only the failed one).
+    #[serde(default)]
+    pub rollback_all_regions: bool,
+    /// Deployment windows by region: a deploy waits for its region's window to open.
+    #[serde(default)]
+    pub windows: BTreeMap<String, meridian_pipeline::model::DeploymentWindow>,
+    /// `--skip-windows`: deploy now, whatever the windows say (recorded in the journal).
+    #[serde(default)]
+    pub skip_windows: bool,
+    /// Regions deploying at once at most (native `max-parallel-regions`).
+    #[serde(default)]
+    pub max_parallel_regions: Option<usize>,
 }
 
 impl RunEnv {
@@ -177,7 +194,7 @@ impl Registry {
         self.register(
             "AWS",
             "CloudFormation",
-            Arc::new(cloudformation::CloudFormation { stacks }),
+            Arc::new(cloudformation::CloudFormation::new(stacks)),
         );
         self
     }

@@ -1,0 +1,178 @@
+//! The local region's side of progressive delivery: [`LocalFunctions`] implements the engine's
+//! [`FunctionControl`] on the Lambda host (alias weights, invocations, metrics), and serves the
+//! local API on an ephemeral port while hooks run, so that a hook function's
+//! `PutLifecycleEventHookExecutionStatus` reaches the deployment driver.
+
+use crate::host::{InvokeRequest, LambdaHost};
+use crate::invoke_api::{serve_invoke_api, InvokeApiConfig};
+use meridian_core::{Clock, RegionId};
+use meridian_delivery::alarm::MetricPoint;
+use meridian_engine::delivery::FunctionControl;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+pub struct LocalFunctions {
+    host: LambdaHost,
+    clock: Arc<dyn Clock>,
+    /// Invocations run on their own runtime: the driver is called from blocking threads, and
+    /// from commands that have no runtime of their own.
+    rt: Option<tokio::runtime::Runtime>,
+    endpoint: OnceLock<Result<String, String>>,
+}
+
+fn region(r: &str) -> Result<RegionId, String> {
+    RegionId::new(r).map_err(|e| e.to_string())
+}
+
+impl LocalFunctions {
+    pub fn new(host: LambdaHost) -> Result<LocalFunctions, String> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("meridian-delivery")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
+        Ok(LocalFunctions {
+            clock: host.config().clock.clone(),
+            host,
+            rt: Some(rt),
+            endpoint: OnceLock::new(),
+        })
+    }
+
+    fn rt(&self) -> &tokio::runtime::Runtime {
+        self.rt.as_ref().expect("the runtime lives until drop")
+    }
+
+    pub fn host(&self) -> &LambdaHost {
+        &self.host
+    }
+}
+
+impl FunctionControl for LocalFunctions {
+    fn route_alias(
+        &self,
+        region_name: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        extra: Option<(&str, f64)>,
+    ) -> Result<(), String> {
+        let weights: BTreeMap<String, f64> = extra
+            .filter(|(v, w)| *v != version && *w > 0.0)
+            .map(|(v, w)| (v.to_string(), (w * 1e6).round() / 1e6))
+            .into_iter()
+            .collect();
+        self.host
+            .update_alias(
+                &region(region_name)?,
+                function,
+                alias,
+                Some(version),
+                Some(weights),
+                None,
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn invoke_event(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<(), String> {
+        let _g = self.rt().enter();
+        let (name, qualifier) = split_qualifier(function);
+        let mut req = InvokeRequest::new(name, payload.to_vec());
+        req.qualifier = qualifier;
+        self.host
+            .invoke_event(&region(region_name)?, req)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    fn invoke(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<bool, String> {
+        let (name, qualifier) = split_qualifier(function);
+        let mut req = InvokeRequest::new(name, payload.to_vec());
+        req.qualifier = qualifier;
+        let r = self.rt().block_on(self.host.invoke(&region(region_name)?, req));
+        r.map(|r| r.function_error.is_none()).map_err(|e| e.to_string())
+    }
+
+    fn metrics(
+        &self,
+        region_name: &str,
+        function: &str,
+        qualifier: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, String> {
+        let rows = self
+            .host
+            .metric_periods(
+                &region(region_name)?,
+                function,
+                qualifier,
+                since_ms,
+                until_ms,
+                period_ms,
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(rows
+            .into_iter()
+            .map(|(start, b)| MetricPoint {
+                start_ms: start,
+                period_ms: period_ms.max(1000),
+                invocations: b.invocations,
+                errors: b.errors,
+                throttles: b.throttles,
+                duration_p50_ms: b.durations.quantile_ms(0.50),
+                duration_p90_ms: b.durations.quantile_ms(0.90),
+                duration_p99_ms: b.durations.quantile_ms(0.99),
+                duration_avg_ms: b.durations.mean_ms(),
+                duration_max_ms: b.durations.quantile_ms(1.0),
+                duration_min_ms: b.durations.quantile_ms(0.0),
+            })
+            .collect())
+    }
+
+    fn ensure_hook_endpoint(&self) -> Result<(), String> {
+        if self.host.service_endpoint().is_some() {
+            return Ok(());
+        }
+        let url = self
+            .endpoint
+            .get_or_init(|| {
+                let listener = self
+                    .rt()
+                    .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+                    .map_err(|e| format!("cannot serve the local API for hooks: {e}"))?;
+                let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                let cfg = InvokeApiConfig {
+                    default_region: RegionId::new("us-east-1").map_err(|e| e.to_string())?,
+                };
+                self.rt().spawn(serve_invoke_api(self.host.clone(), listener, cfg));
+                Ok(format!("http://{addr}"))
+            })
+            .clone()?;
+        self.host.set_service_endpoint(Some(url));
+        Ok(())
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now_millis()
+    }
+}
+
+impl Drop for LocalFunctions {
+    fn drop(&mut self) {
+        // May be dropped from async code: a runtime can only be shut down in the background there.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn split_qualifier(f: &str) -> (&str, Option<String>) {
+    match f.rsplit_once(':') {
+        Some((n, q)) if !n.contains(':') => (n, Some(q.to_string())),
+        _ => (f, None),
+    }
+}
