@@ -180,6 +180,9 @@ impl StackDeployer for LazyStacks {
     fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
         self.get()?.delete_stack(region, stack, log)
     }
+    fn live_functions(&self, region: &str, stack: &str) -> Result<Vec<meridian_engine::stacks::LiveFunction>, String> {
+        self.get()?.live_functions(region, stack)
+    }
 }
 
 fn data_dir(global: &Global) -> PathBuf {

@@ -514,6 +514,7 @@ struct Run<'a> {
     alarm_states: BTreeMap<String, AlarmState>,
     wakes: BTreeSet<i64>,
     hook: Option<(HookKind, String)>,
+    last_verdict: Option<String>,
     started: i64,
     log: &'a dyn Fn(&str),
 }
@@ -640,6 +641,14 @@ impl Shifter {
     fn perform(&self, run: &mut Run, e: Effect, queue: &mut VecDeque<Effect>) -> Result<(), String> {
         let d = run.d;
         match e {
+            // The driver says these itself, with the alarm's reason and the alias's name.
+            Effect::Record(line)
+                if line.starts_with("alarm ")
+                    || line.ends_with("% on the new version")
+                    || line.starts_with("verdict: need more data") =>
+            {
+                let _ = self.store.event(&run.id, self.now(), &line);
+            }
             Effect::Record(line) => self.say(run, &line),
             Effect::WakeAt(t) => {
                 run.wakes.insert(t);
@@ -701,27 +710,36 @@ impl Shifter {
                 let baseline = self.sample(run, &d.from_version, since_ms, now)?;
                 let canary = self.sample(run, &d.to_version, since_ms, now)?;
                 let v = judge(&cfg, &baseline, &canary);
-                let p99 = |s: &Sample| s.p99_ms.map(|p| format!(", p99 {p:.1} ms")).unwrap_or_default();
-                self.say(
-                    run,
-                    &format!(
-                        "judge, step {}: version {} {}/{} errors{}; version {} {}/{} errors{}: {}",
-                        step + 1,
-                        d.to_version,
-                        canary.errors,
-                        canary.invocations,
-                        p99(&canary),
-                        d.from_version,
-                        baseline.errors,
-                        baseline.invocations,
-                        p99(&baseline),
-                        match &v {
-                            Verdict::Pass => "pass".to_string(),
-                            Verdict::Fail { reasons } => format!("fail ({})", reasons.join("; ")),
-                            Verdict::NeedMoreData { reason } => format!("need more data ({reason})"),
-                        }
-                    ),
+                // "Need more data" repeats while traffic accumulates: say it once per step.
+                let kind = format!(
+                    "{step}:{}",
+                    std::mem::discriminant(&v) == std::mem::discriminant(&Verdict::Pass)
                 );
+                let repeat = matches!(v, Verdict::NeedMoreData { .. }) && run.last_verdict.as_deref() == Some(&kind);
+                run.last_verdict = Some(kind);
+                let p99 = |s: &Sample| s.p99_ms.map(|p| format!(", p99 {p:.1} ms")).unwrap_or_default();
+                let line = format!(
+                    "judge, step {}: version {} {}/{} errors{}; version {} {}/{} errors{}: {}",
+                    step + 1,
+                    d.to_version,
+                    canary.errors,
+                    canary.invocations,
+                    p99(&canary),
+                    d.from_version,
+                    baseline.errors,
+                    baseline.invocations,
+                    p99(&baseline),
+                    match &v {
+                        Verdict::Pass => "pass".to_string(),
+                        Verdict::Fail { reasons } => format!("fail ({})", reasons.join("; ")),
+                        Verdict::NeedMoreData { reason } => format!("need more data ({reason})"),
+                    }
+                );
+                if repeat {
+                    let _ = self.store.event(&run.id, now, &line);
+                } else {
+                    self.say(run, &line);
+                }
                 self.apply(run, Event::Verdict(v), queue)?;
             }
             Effect::Rollback => {
@@ -871,6 +889,7 @@ impl AliasShifter for Shifter {
             alarm_states: BTreeMap::new(),
             wakes: BTreeSet::new(),
             hook: None,
+            last_verdict: None,
             started,
             log,
         };
