@@ -269,6 +269,8 @@ pub fn serve(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| anyhow::anyhow!("failed to listen on 127.0.0.1:{}: {e}", args.port))?;
         let addr = listener.local_addr()?;
+        // Functions it starts can call it back (Lambda, and CodeDeploy's hook status).
+        host.set_service_endpoint(Some(format!("http://{addr}")));
         let _background = host.start_background();
         let server = tokio::spawn(meridian_local::serve_invoke_api(
             host.clone(),

@@ -111,6 +111,12 @@ pub struct DeployArgs {
     /// Compare the new version with the old one at the end of every bake (the canary judge).
     #[arg(long)]
     pub judge: bool,
+    /// The judge's sample: invocations each version must serve before a verdict (default 50).
+    #[arg(long, requires = "judge")]
+    pub judge_min_invocations: Option<u64>,
+    /// The judge's tolerance: how much the error rate may rise, 0.01 = one point (default 0.01).
+    #[arg(long, requires = "judge")]
+    pub judge_max_error_rate_increase: Option<f64>,
 }
 
 #[derive(clap::Args)]
@@ -232,7 +238,16 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
                 rate,
                 payloads: Vec::new(),
             }),
-            judge: a.judge.then(Default::default),
+            judge: a.judge.then(|| {
+                let mut j = meridian_delivery::judge::JudgeConfig::default();
+                if let Some(n) = a.judge_min_invocations {
+                    j.min_invocations = n.max(1);
+                }
+                if let Some(x) = a.judge_max_error_rate_increase {
+                    j.max_error_rate_increase = x;
+                }
+                j
+            }),
             ..Default::default()
         },
     }))
