@@ -421,3 +421,177 @@ fn lifecycle_hooks_report_with_boto3_through_the_local_codedeploy_api() {
     assert!(last["reason"].as_str().unwrap_or_default().contains("hook"), "{last}");
     assert_eq!(invoke(&env, "hello:live"), "\"v2\"");
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let o = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=T"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+}
+
+const PIPELINE: &str = r#"pipeline: two-regions
+source:
+  path: .
+build:
+  buildspec: buildspec.yml
+deploy:
+  template: template.yaml
+  stack: app
+  preference: Canary10Percent5Minutes
+  traffic:
+    rate: 40
+  rollback: @POLICY@
+waves:
+  - name: primary
+    regions: [us-east-1]
+  - name: rest
+    regions: [eu-west-1]
+"#;
+
+const BUILDSPEC: &str = "version: 0.2\nphases:\n  build:\n    commands:\n      - echo build\nartifacts:\n  files:\n    - template.yaml\n    - src/**/*\n";
+
+/// Release `n` of a function that fails in eu-west-1 from release 2 on.
+fn release(env: &Env, n: u32) {
+    code(
+        env,
+        &format!(
+            "const RELEASE = '{n}';\nexports.handler = async () => {{\n  if (RELEASE !== '1' && process.env.AWS_REGION === 'eu-west-1') throw new Error('eu bug');\n  return RELEASE;\n}};\n"
+        ),
+    );
+    git(&env.root, &["add", "."]);
+    git(&env.root, &["commit", "-q", "-m", &format!("release {n}")]);
+}
+
+fn live(env: &Env) -> Vec<Value> {
+    json(&cmd(env, &["--output", "json", "releases", "two-regions"]))
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn invoke_in(env: &Env, region: &str) -> String {
+    let outputs = cmd(env, &["stack", "outputs", "--region", region, "--stack-name", "app"]);
+    let text = String::from_utf8_lossy(&outputs.stdout).to_string();
+    let f = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Fn\t"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    let o = cmd(env, &["lambda", "invoke", "--region", region, &format!("{f}:live")]);
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn pipeline_env(policy: &str) -> (Env, PathBuf) {
+    let env = setup();
+    let t = TEMPLATE
+        .replace("      FunctionName: hello\n", "")
+        .replace("Value: hello:live", "Value: !Sub \"${Hello}:live\"")
+        + "Outputs:\n  Fn:\n    Value: !Ref Hello\n";
+    template(&env, &t);
+    std::fs::write(env.root.join("buildspec.yml"), BUILDSPEC).unwrap();
+    let file = env.root.join("meridian.yaml");
+    std::fs::write(&file, PIPELINE.replace("@POLICY@", policy)).unwrap();
+    git(&env.root, &["init", "-q", "-b", "main"]);
+    release(&env, 1);
+    (env, file)
+}
+
+fn run(env: &Env, file: &Path) -> Output {
+    cmd(env, &["run", file.to_str().unwrap(), "--time-scale", "60"])
+}
+
+#[test]
+fn a_failed_region_is_rolled_back_alone_or_with_every_region_of_its_execution() {
+    // Policy `region`: eu-west-1 fails and goes back; us-east-1 keeps release 2.
+    let (env, file) = pipeline_env("region");
+    let o = run(&env, &file);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first: Vec<String> = live(&env)
+        .iter()
+        .map(|r| r["release_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(first.len(), 2);
+    assert_eq!(first[0], first[1], "one release in both regions");
+    release(&env, 2);
+    let o = run(&env, &file);
+    assert!(!o.status.success(), "release 2 fails in eu-west-1");
+    assert!(stderr(&o).contains("went to ALARM"), "{}", stderr(&o));
+    let now = live(&env);
+    let by_region = |rows: &[Value], r: &str| {
+        rows.iter()
+            .find(|x| x["region"] == r)
+            .map(|x| x["release_id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let r1 = first[0].clone();
+    let r2 = by_region(&now, "us-east-1");
+    assert_ne!(r2, r1, "us-east-1 moved to release 2");
+    assert_eq!(by_region(&now, "eu-west-1"), r1, "eu-west-1 stayed on release 1");
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"2\"");
+    assert_eq!(invoke_in(&env, "eu-west-1"), "\"1\"");
+    let history = json(&cmd(
+        &env,
+        &["--output", "json", "releases", "two-regions", "--history"],
+    ));
+    let statuses: Vec<(String, String)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().into(),
+                r["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&("eu-west-1".into(), "failed".into())),
+        "{statuses:?}"
+    );
+
+    // An operator puts us-east-1 back on release 1, shifting it again.
+    let o = cmd(
+        &env,
+        &[
+            "rollback",
+            "two-regions",
+            "--regions",
+            "us-east-1",
+            "--time-scale",
+            "60",
+            "--preference",
+            "AllAtOnce",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(by_region(&live(&env), "us-east-1"), r1);
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
+    let history = json(&cmd(
+        &env,
+        &["--output", "json", "releases", "two-regions", "--history"],
+    ));
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["region"] == "us-east-1" && r["release_id"] == r2 && r["status"] == "rolled-back"),
+        "{history:#}"
+    );
+
+    // Policy `execution`: the failure in eu-west-1 also puts us-east-1 back on release 1.
+    let (env, file) = pipeline_env("execution");
+    assert!(run(&env, &file).status.success());
+    let r1 = live(&env)[0]["release_id"].as_str().unwrap().to_string();
+    release(&env, 2);
+    let o = run(&env, &file);
+    assert!(!o.status.success());
+    let now = live(&env);
+    assert_eq!(by_region(&now, "us-east-1"), r1, "{}", stderr(&o));
+    assert_eq!(by_region(&now, "eu-west-1"), r1);
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
+    assert_eq!(invoke_in(&env, "eu-west-1"), "\"1\"");
+}
