@@ -88,9 +88,12 @@ fn wave_seconds(n: usize) -> (f64, f64) {
     std::fs::write(dir.join("src/index.js"), "exports.handler = async () => 2;\n").unwrap();
     git(dir, &["commit", "-q", "-am", "two"]);
     sh(dir, meridian, &["--data-dir", data, "run", "meridian.yaml"]);
-    let list: serde_json::Value =
-        serde_json::from_str(&sh(dir, meridian, &["--data-dir", data, "--output", "json", "executions", "list"]))
-            .expect("json");
+    let list: serde_json::Value = serde_json::from_str(&sh(
+        dir,
+        meridian,
+        &["--data-dir", data, "--output", "json", "executions", "list"],
+    ))
+    .expect("json");
     let id = list.as_array().and_then(|a| a.last()).expect("an execution")["executionId"]
         .as_str()
         .expect("id")

@@ -498,6 +498,9 @@ impl Drop for Traffic {
     }
 }
 
+/// An unfinished deployment: id, region, function, alias, old version, owner pid and start.
+type Unfinished = (String, String, String, String, String, Option<i64>, Option<i64>);
+
 /// The [`AliasShifter`] of local (and later AWS) regions.
 pub struct Shifter {
     control: Arc<dyn FunctionControl>,
@@ -535,7 +538,7 @@ impl Shifter {
     /// Rolls back every unfinished deployment whose process has ended: the alias goes back to
     /// the old version and the deployment is recorded `RolledBack`. Returns the ids.
     pub fn recover(&self) -> Result<Vec<String>, String> {
-        let rows: Vec<(String, String, String, String, String, Option<i64>, Option<i64>)> = self.store.db(|c| {
+        let rows: Vec<Unfinished> = self.store.db(|c| {
             let mut st = c.prepare(
                 "SELECT id, region, function, alias, from_version, owner_pid, owner_start FROM deployments
                  WHERE status NOT IN ('Succeeded', 'RolledBack', 'Failed')",
