@@ -949,3 +949,103 @@ impl AliasShifter for Shifter {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stacks::DeliveryOptions;
+    use std::sync::atomic::AtomicUsize;
+
+    /// An honest in-memory region: one alias, whose routing calls fail at chosen calls.
+    struct Region {
+        routing: Mutex<(String, Option<(String, f64)>)>,
+        calls: AtomicUsize,
+        fail: Vec<usize>,
+    }
+
+    impl FunctionControl for Region {
+        fn route_alias(&self, _: &str, _: &str, _: &str, v: &str, extra: Option<(&str, f64)>) -> Result<(), String> {
+            if self.fail.contains(&self.calls.fetch_add(1, Ordering::SeqCst)) {
+                return Err("injected failure".into());
+            }
+            *self.routing.lock().unwrap() = (v.to_string(), extra.map(|(x, w)| (x.to_string(), w)));
+            Ok(())
+        }
+        fn invoke_event(&self, _: &str, _: &str, _: &[u8]) -> Result<(), String> {
+            Ok(())
+        }
+        fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, String> {
+            Ok(true)
+        }
+        fn metrics(
+            &self,
+            _: &str,
+            _: &str,
+            _: Option<&str>,
+            _: i64,
+            _: i64,
+            _: i64,
+        ) -> Result<Vec<MetricPoint>, String> {
+            Ok(Vec::new())
+        }
+        fn now_ms(&self) -> i64 {
+            now_ms()
+        }
+    }
+
+    fn deployment() -> AliasDeployment {
+        AliasDeployment {
+            region: "us-east-1".into(),
+            stack_name: "app".into(),
+            function: "f".into(),
+            alias: "live".into(),
+            from_version: "1".into(),
+            to_version: "2".into(),
+            deployment_group: serde_json::Value::Null,
+            deployment_config: None,
+            alarms: BTreeMap::new(),
+            before_hook: None,
+            after_hook: None,
+            options: DeliveryOptions {
+                preference: Some("10%:1m,50%:1m,100%".into()),
+                time_scale: 60_000.0,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_failure_at_every_routing_call_ends_fully_old_or_fully_new_and_recorded() {
+        // Calls: 10%, 50%, 100%, then the rollback's. Fail each shift in turn, alone or with the
+        // rollback after it (which is retried), and nothing.
+        let cases: [&[usize]; 7] = [&[0], &[1], &[2], &[0, 1], &[1, 2], &[2, 3, 4], &[]];
+        for fail in cases {
+            let fail_at = fail.to_vec();
+            let dir = tempfile::tempdir().unwrap();
+            let region = Arc::new(Region {
+                routing: Mutex::new(("1".into(), None)),
+                calls: AtomicUsize::new(0),
+                fail: fail.to_vec(),
+            });
+            let shifter = Shifter::new(region.clone(), DeliveryStore::open(dir.path()).unwrap());
+            let result = shifter.shift(&deployment(), &|_| {});
+            let routing = region.routing.lock().unwrap().clone();
+            let row = shifter.store().list().unwrap().pop().unwrap();
+            match &result {
+                Ok(()) => {
+                    assert_eq!(routing, ("2".into(), None), "fail_at {fail_at:?}");
+                    assert_eq!(row.status, "Succeeded");
+                    assert_eq!(row.new_version_percent, 100.0);
+                }
+                Err(e) => {
+                    assert_eq!(routing, ("1".into(), None), "fail_at {fail_at:?}: {e}");
+                    assert!(matches!(row.status.as_str(), "RolledBack" | "Failed"), "{row:?}");
+                    assert_eq!(row.new_version_percent, 0.0);
+                    assert!(e.contains("injected failure"), "{e}");
+                }
+            }
+            // Any failed shift fails the deployment; a failed rollback is retried until it works.
+            assert_eq!(result.is_ok(), fail.is_empty(), "fail_at {fail_at:?}: {result:?}");
+        }
+    }
+}

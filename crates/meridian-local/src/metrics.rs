@@ -282,8 +282,8 @@ mod tests {
         let mut all = r.drain();
         all.sort_by(|a, b| a.0.qualifier.cmp(&b.0.qualifier));
         let names: Vec<_> = all.iter().map(|(k, _)| k.qualifier.as_str()).collect();
-        assert_eq!(names, ["", "1", "2", "live"]);
-        // Two one-second buckets per qualifier, one minute once aggregated.
+        // The function and the alias got both calls, in two one-second buckets; each version one.
+        assert_eq!(names, ["", "", "1", "2", "live", "live"]);
         let live: Vec<_> = all.iter().filter(|(k, _)| k.qualifier == "live").cloned().collect();
         let mut secs: Vec<_> = live.iter().map(|(k, b)| (k.second, b.clone())).collect();
         secs.sort_by_key(|x| x.0);
