@@ -379,7 +379,10 @@ impl CloudFormation {
         };
         let mut regions: Vec<String> = rows
             .iter()
-            .filter(|r| r.status == "live" && r.execution_id.as_deref() == Some(ctx.execution_id.as_str()))
+            // Releases this execution deployed (not the earlier ones it already put back).
+            .filter(|r| {
+                r.status == "live" && r.detail.is_none() && r.execution_id.as_deref() == Some(ctx.execution_id.as_str())
+            })
             .map(|r| r.region.clone())
             .collect();
         regions.dedup();
@@ -529,7 +532,16 @@ impl ActionProvider for CloudFormation {
                 if let Some(req) = &ledger_req {
                     self.record(ctx, req, &outcome);
                 }
-                if outcome.is_err() && ctx.env.rollback_all_regions {
+                // A sibling region may have failed while this one deployed: then this one goes
+                // back too.
+                let sibling_failed = || {
+                    ctx.journal.releases(Some(&ctx.pipeline)).is_ok_and(|rows| {
+                        rows.iter().any(|r| {
+                            r.status == "failed" && r.execution_id.as_deref() == Some(ctx.execution_id.as_str())
+                        })
+                    })
+                };
+                if ctx.env.rollback_all_regions && (outcome.is_err() || sibling_failed()) {
                     let me = CloudFormation {
                         stacks: self.stacks.clone(),
                         slots: self.slots.clone(),
