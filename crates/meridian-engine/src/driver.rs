@@ -952,26 +952,40 @@ impl Engine {
         Ok(Some(true))
     }
 
-    /// `meridian approve`: records the decision for the action's current attempt.
-    pub fn approve(&self, id: &str, action: &str, approved: bool, comment: Option<&str>) -> Result<()> {
+    /// The action `action` of execution `id`, which must be a running `provider` action (waiting
+    /// for what `waits_for` says).
+    fn waiting_action(
+        &self,
+        id: &str,
+        action: &str,
+        provider: &str,
+        kind: &str,
+        waits_for: &str,
+    ) -> Result<crate::journal::ActionRow> {
         let a = self
             .journal
             .actions(id)?
             .into_iter()
             .find(|a| a.name == action)
             .ok_or_else(|| JournalError::NoSuchAction(id.to_string(), action.to_string()))?;
-        if a.provider != "Manual" {
+        if a.provider != provider {
             return Err(EngineError::Invalid(format!(
-                "action `{action}` is a {} action, not a manual approval",
+                "action `{action}` is a {} action, not {kind}",
                 a.provider
             )));
         }
         if a.status != ActionStatus::InProgress {
             return Err(EngineError::Invalid(format!(
-                "action `{action}` is {}, not waiting for approval",
+                "action `{action}` is {}, not waiting for {waits_for}",
                 a.status
             )));
         }
+        Ok(a)
+    }
+
+    /// `meridian approve`: records the decision for the action's current attempt.
+    pub fn approve(&self, id: &str, action: &str, approved: bool, comment: Option<&str>) -> Result<()> {
+        let a = self.waiting_action(id, action, "Manual", "a manual approval", "approval")?;
         Ok(self
             .journal
             .record_approval(id, a.stage_idx as usize, action, a.attempt, approved, comment)?)
@@ -980,24 +994,13 @@ impl Engine {
     /// `meridian approve --skip-window`: lets a deploy action waiting for its region's
     /// deployment window go now. Recorded in the journal as the action's approval.
     pub fn skip_window(&self, id: &str, action: &str, comment: Option<&str>) -> Result<()> {
-        let a = self
-            .journal
-            .actions(id)?
-            .into_iter()
-            .find(|a| a.name == action)
-            .ok_or_else(|| JournalError::NoSuchAction(id.to_string(), action.to_string()))?;
-        if a.provider != "CloudFormation" {
-            return Err(EngineError::Invalid(format!(
-                "action `{action}` is a {} action: only deploy (CloudFormation) actions wait for windows",
-                a.provider
-            )));
-        }
-        if a.status != ActionStatus::InProgress {
-            return Err(EngineError::Invalid(format!(
-                "action `{action}` is {}, not waiting for its deployment window",
-                a.status
-            )));
-        }
+        let a = self.waiting_action(
+            id,
+            action,
+            "CloudFormation",
+            "a deploy (CloudFormation) action, the only ones that wait for windows",
+            "its deployment window",
+        )?;
         let note = format!("skip-window{}", comment.map(|c| format!(": {c}")).unwrap_or_default());
         Ok(self
             .journal
