@@ -75,7 +75,7 @@ fn key(d: &Digest) -> ObjPath {
 
 fn tmp_key() -> ObjPath {
     let mut b = [0u8; 8];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b));
+    meridian_core::random::fill(&mut b);
     ObjPath::from(format!("tmp/{}-{}", std::process::id(), hex::encode(b)))
 }
 

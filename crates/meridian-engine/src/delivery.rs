@@ -119,22 +119,6 @@ fn now_ms() -> i64 {
     crate::journal::now_millis()
 }
 
-fn random_id(len: usize) -> String {
-    let mut b = vec![0u8; len];
-    use std::io::Read;
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let seed = (now_ms() as u64) ^ ((std::process::id() as u64) << 32);
-        for (i, x) in b.iter_mut().enumerate() {
-            *x = (seed >> ((i % 8) * 8)) as u8 ^ i as u8;
-        }
-    }
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    b.iter().map(|x| ALPHA[*x as usize % ALPHA.len()] as char).collect()
-}
-
 impl DeliveryStore {
     pub fn open(data_dir: &Path) -> Result<DeliveryStore, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
@@ -685,7 +669,7 @@ impl Shifter {
                 self.apply(run, ev, queue)?;
             }
             Effect::InvokeHook { hook, function, .. } => {
-                let exec = random_id(32);
+                let exec = meridian_core::random::alphanumeric(32);
                 self.store.register_hook(&exec, &run.id, hook, &function)?;
                 let payload = serde_json::json!({"DeploymentId": run.id, "LifecycleEventHookExecutionId": exec});
                 let name = match hook {
@@ -880,7 +864,7 @@ impl AliasShifter for Shifter {
             ..DeploymentConfig::new(&d.function, &d.alias, schedule.clone())
         };
         let dep = Deployment::new(cfg).map_err(|e| e.to_string())?;
-        let id = format!("d-{}", random_id(9));
+        let id = format!("d-{}", meridian_core::random::alphanumeric(9));
         let described = describe_schedule(&schedule);
         let started = self.now();
         self.store.create(&id, d, &described, &dep, started)?;

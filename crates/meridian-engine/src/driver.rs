@@ -140,14 +140,7 @@ pub fn region_stores(p: &Pipeline, env: &RunEnv) -> Result<BTreeMap<String, Arc<
 
 fn new_id() -> String {
     let mut b = [0u8; 16];
-    use std::io::Read;
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        let t = crate::journal::now_millis() as u128 ^ ((std::process::id() as u128) << 64);
-        b = t.to_le_bytes();
-    }
+    meridian_core::random::fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);

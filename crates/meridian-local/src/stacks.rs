@@ -115,16 +115,7 @@ fn iso(ms: i64) -> String {
 }
 
 fn random_suffix() -> String {
-    let mut b = [0u8; 8];
-    use std::io::Read;
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut b))
-        .is_err()
-    {
-        b = (now() as u64 ^ std::process::id() as u64).to_le_bytes();
-    }
-    const ALPHA: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    b.iter().map(|x| ALPHA[*x as usize % ALPHA.len()] as char).collect()
+    meridian_core::random::alphanumeric(8)
 }
 
 /// A physical name as CloudFormation generates it: `<stack>-<LogicalId>-<RANDOM>`, cut to `max`.
