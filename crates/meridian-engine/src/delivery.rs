@@ -123,21 +123,7 @@ impl DeliveryStore {
     pub fn open(data_dir: &Path) -> Result<DeliveryStore, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join("delivery.sqlite");
-        let conn = Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(|e| e.to_string())?;
-        // The WAL switch does not wait for a busy database: retry it.
-        let mut tries = 0;
-        loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
-                Ok(()) => break,
-                Err(_) if tries < 50 => {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
-            }
-        }
-        conn.execute_batch(SCHEMA)
+        let conn = crate::journal::open_sqlite(&path, Duration::from_secs(10), SCHEMA)
             .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(DeliveryStore {
             conn: Arc::new(Mutex::new(conn)),

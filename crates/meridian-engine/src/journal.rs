@@ -134,6 +134,29 @@ CREATE TABLE IF NOT EXISTS stage_locks (
 );
 "#;
 
+/// Opens a SQLite database shared by processes: WAL, the busy timeout, then `schema`.
+/// Switching a new database to WAL and creating its schema can meet another process doing the
+/// same on a fresh data directory; SQLite answers BUSY at once there, without the busy timeout,
+/// so both steps are retried (for up to about six seconds).
+pub fn open_sqlite(path: &Path, busy_timeout: Duration, schema: &str) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(busy_timeout)?;
+    let mut tries = 0;
+    loop {
+        let setup = conn
+            .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| conn.execute_batch(schema));
+        match setup {
+            Ok(()) => return Ok(conn),
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 300 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 pub fn now_millis() -> i64 {
     use meridian_core::Clock;
     meridian_core::SystemClock.now_millis()
@@ -303,27 +326,8 @@ impl Journal {
             ))
         })?;
         let path = data_dir.join("journal.db");
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        // Switching to WAL and creating the schema can meet another process doing the same on a
-        // new data directory; SQLite answers BUSY at once there, without the busy timeout.
-        let mut tries = 0;
-        loop {
-            let setup = conn
-                .pragma_update(None, "journal_mode", "WAL")
-                .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
-                .and_then(|_| conn.execute_batch(SCHEMA));
-            match setup {
-                Ok(()) => break,
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 300 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        let conn = open_sqlite(&path, Duration::from_secs(30), SCHEMA)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
         let pid = std::process::id();
         Ok(Journal {
             conn: Mutex::new(conn),

@@ -220,19 +220,9 @@ impl LocalStacks {
     pub fn open(data_dir: &Path, artifact_root: &Path, host: LambdaHost) -> Result<LocalStacks, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join("local-stacks.sqlite");
-        let db = Connection::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        db.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| e.to_string())?;
-        // The WAL switch ignores the busy timeout (see the Lambda store): retry it.
-        for _ in 0..200 {
-            match db.pragma_update(None, "journal_mode", "WAL") {
-                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy => {
-                    std::thread::sleep(std::time::Duration::from_millis(25))
-                }
-                _ => break,
-            }
-        }
-        db.execute_batch(
+        let db = meridian_engine::journal::open_sqlite(
+            &path,
+            std::time::Duration::from_secs(30),
             "CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
                  template TEXT, params TEXT, shown TEXT, outputs TEXT, created INTEGER, updated INTEGER,
                  PRIMARY KEY (region, name));
@@ -247,7 +237,7 @@ impl LocalStacks {
                  execution_status TEXT, reason TEXT, prepared TEXT, changes TEXT, created INTEGER,
                  PRIMARY KEY (region, stack, name));",
         )
-        .map_err(|e| format!("cannot prepare {}: {e}", path.display()))?;
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(LocalStacks {
             inner: Arc::new(Inner {
                 db: Mutex::new(db),

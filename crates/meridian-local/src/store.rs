@@ -73,25 +73,8 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        // SQLite does not apply the busy timeout while switching a new database to WAL: two
-        // processes opening a fresh data directory at once can see SQLITE_BUSY here. Retry.
-        let mut tries = 0;
-        loop {
-            match conn.pragma_update(None, "journal_mode", "WAL") {
-                Ok(()) => break,
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy && tries < 200 =>
-                {
-                    tries += 1;
-                    std::thread::sleep(Duration::from_millis(25));
-                }
-                Err(e) => return Err(err(e)),
-            }
-        }
+        let conn = meridian_engine::journal::open_sqlite(&path, Duration::from_secs(10), SCHEMA).map_err(err)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
         Ok(Store {
             path,
             conn: Mutex::new(conn),
