@@ -575,17 +575,12 @@ impl Shifter {
         let _ = self.store.event(&run.id, self.now(), line);
     }
 
-    fn apply(&self, run: &mut Run, ev: Event, queue: &mut VecDeque<Effect>) -> Result<(), String> {
+    /// Applies an event; its effects join the queue. An event the state does not take (a late
+    /// observation, a command that does not fit) is said and ignored.
+    fn apply(&self, run: &mut Run, ev: Event, queue: &mut VecDeque<Effect>) {
         match run.dep.apply(ev, self.now()) {
-            Ok(effects) => {
-                queue.extend(effects);
-                Ok(())
-            }
-            Err(e) => {
-                // A late observation or a command that does not fit the state: say so, go on.
-                self.say(run, &format!("ignored: {e}"));
-                Ok(())
-            }
+            Ok(effects) => queue.extend(effects),
+            Err(e) => self.say(run, &format!("ignored: {e}")),
         }
     }
 
@@ -652,7 +647,7 @@ impl Shifter {
                     }
                     Err(error) => Event::ShiftFailed { error },
                 };
-                self.apply(run, ev, queue)?;
+                self.apply(run, ev, queue);
             }
             Effect::InvokeHook { hook, function, .. } => {
                 let exec = meridian_core::random::alphanumeric(32);
@@ -673,7 +668,7 @@ impl Shifter {
                     }
                     Err(err) => {
                         self.say(run, &format!("{name} hook {function} could not be invoked: {err}"));
-                        self.apply(run, Event::HookReported { hook, succeeded: false }, queue)?;
+                        self.apply(run, Event::HookReported { hook, succeeded: false }, queue);
                     }
                 }
             }
@@ -713,7 +708,7 @@ impl Shifter {
                 } else {
                     self.say(run, &line);
                 }
-                self.apply(run, Event::Verdict(v), queue)?;
+                self.apply(run, Event::Verdict(v), queue);
             }
             Effect::Rollback => {
                 let r = self
@@ -732,7 +727,7 @@ impl Shifter {
                         Event::RollbackFailed { error }
                     }
                 };
-                self.apply(run, ev, queue)?;
+                self.apply(run, ev, queue);
             }
         }
         Ok(())
@@ -748,7 +743,7 @@ impl Shifter {
                 Command::Extend { by_ms } => Event::Extend { by_ms },
                 Command::Abort => Event::Abort,
             };
-            self.apply(run, ev, queue)?;
+            self.apply(run, ev, queue);
         }
         if let Some((hook, exec)) = run.hook.clone() {
             if let Some(status) = self.store.hook_status(&exec)? {
@@ -761,7 +756,7 @@ impl Shifter {
                         succeeded: status == "Succeeded",
                     },
                     queue,
-                )?;
+                );
             }
         }
         let now = self.now();
@@ -792,7 +787,7 @@ impl Shifter {
                         state: ev.state,
                     },
                     queue,
-                )?;
+                );
             }
         }
         let due: Vec<i64> = run.wakes.range(..=now).copied().collect();
@@ -800,14 +795,14 @@ impl Shifter {
             for t in due {
                 run.wakes.remove(&t);
             }
-            self.apply(run, Event::Timer(now), queue)?;
+            self.apply(run, Event::Timer(now), queue);
         }
         Ok(())
     }
 
     fn drive(&self, run: &mut Run) -> Result<(), String> {
         let mut queue = VecDeque::new();
-        self.apply(run, Event::Start, &mut queue)?;
+        self.apply(run, Event::Start, &mut queue);
         loop {
             while let Some(e) = queue.pop_front() {
                 self.perform(run, e, &mut queue)?;
