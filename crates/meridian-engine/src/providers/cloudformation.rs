@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+#[derive(Clone)]
 pub struct CloudFormation {
     pub stacks: Arc<dyn StackDeployer>,
     /// Per execution: regions allowed to deploy at once (`max-parallel-regions`).
@@ -64,6 +65,16 @@ fn artifact_file(ctx: &ActionContext, what: &str, spec: &str) -> Result<PathBuf,
     Ok(path)
 }
 
+/// This execution's record of the artifact `name`.
+fn artifact_row(ctx: &ActionContext, name: &str) -> Result<Option<crate::journal::ArtifactRow>, String> {
+    Ok(ctx
+        .journal
+        .artifacts(&ctx.execution_id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|r| r.name == name))
+}
+
 /// ParameterOverrides: a JSON object whose values are strings, `Fn::GetParam` or `Fn::GetArtifactAtt`.
 fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<String, String>, String> {
     let v: Value = serde_json::from_str(text)
@@ -109,15 +120,9 @@ fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<Strin
                 })?;
                 let art = a[0].as_str().unwrap_or_default();
                 let att = a[1].as_str().unwrap_or_default();
-                let row = ctx
-                    .journal
-                    .artifacts(&ctx.execution_id)
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .find(|r| r.name == art)
-                    .ok_or_else(|| {
-                        format!("parameter `{k}`: Fn::GetArtifactAtt: no artifact `{art}` in this execution")
-                    })?;
+                let row = artifact_row(ctx, art)?.ok_or_else(|| {
+                    format!("parameter `{k}`: Fn::GetArtifactAtt: no artifact `{art}` in this execution")
+                })?;
                 let bucket = ctx.stores.get(&ctx.region).map(|(b, _)| b.clone()).unwrap_or_default();
                 let key = format!("sha256/{}.zip", row.digest.trim_start_matches("sha256:"));
                 match att {
@@ -316,12 +321,7 @@ impl CloudFormation {
     fn artifact_digest(ctx: &ActionContext) -> Option<String> {
         let tp = ctx.action.config("TemplatePath")?;
         let (art, _) = tp.split_once("::")?;
-        ctx.journal
-            .artifacts(&ctx.execution_id)
-            .ok()?
-            .into_iter()
-            .find(|r| r.name == art)
-            .map(|r| r.digest)
+        artifact_row(ctx, art).ok()?.map(|r| r.digest)
     }
 
     /// Writes the ledger row of a deploy attempt, and applies the rollback policy.
@@ -542,10 +542,7 @@ impl ActionProvider for CloudFormation {
                     })
                 };
                 if ctx.env.rollback_all_regions && (outcome.is_err() || sibling_failed()) {
-                    let me = CloudFormation {
-                        stacks: self.stacks.clone(),
-                        slots: self.slots.clone(),
-                    };
+                    let me = self.clone();
                     let c = ctx.clone();
                     let _ = tokio::task::spawn_blocking(move || me.roll_back_execution(&c)).await;
                 }
