@@ -1,6 +1,7 @@
 //! Progressive delivery from the command line: `meridian releases` (the ledger), `rollback`,
 //! `deployments`, the operator controls `promote`, `extend` and `abort`, and `windows`.
 
+use crate::stack_cmds::{data_dir, print_json};
 use crate::{Global, OutputFormat};
 use anyhow::{anyhow, bail, Context};
 use meridian_delivery::window::Window;
@@ -26,15 +27,6 @@ pub fn open_shifter(data_dir: &Path, host: LambdaHost) -> anyhow::Result<Arc<Shi
         );
     }
     Ok(Arc::new(shifter))
-}
-
-fn data_dir(global: &Global) -> PathBuf {
-    std::path::absolute(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone())
-}
-
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
 }
 
 fn utc(ms: i64) -> String {

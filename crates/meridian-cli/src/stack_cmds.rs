@@ -191,11 +191,11 @@ impl StackDeployer for LazyStacks {
     }
 }
 
-fn data_dir(global: &Global) -> PathBuf {
+pub(crate) fn data_dir(global: &Global) -> PathBuf {
     std::path::absolute(&global.data_dir).unwrap_or_else(|_| global.data_dir.clone())
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
