@@ -26,6 +26,9 @@ pub enum StackCommand {
     Outputs(StackRef),
     /// Delete a stack and its resources.
     Delete(StackRef),
+    /// Stop an update in progress and roll the stack back to its previous template, as
+    /// CloudFormation's CancelUpdateStack does (also when the process running it has died).
+    CancelUpdate(StackRef),
     /// Change sets: create, describe, execute, delete.
     #[command(subcommand)]
     Changeset(ChangeSetCommand),
@@ -138,6 +141,13 @@ pub fn open_stacks(data_dir: &Path) -> anyhow::Result<LocalStacks> {
         .with_context(|| format!("failed to open the local Lambda host in {}", data_dir.display()))?;
     let stacks = LocalStacks::open(data_dir, data_dir, host.clone()).map_err(|e| anyhow::anyhow!(e))?;
     stacks.set_shifter(crate::delivery_cmds::open_shifter(data_dir, host)?);
+    // Stacks whose process died mid-operation are brought back to a stable state first.
+    for line in stacks
+        .recover_interrupted(&|l| eprintln!("  {l}"))
+        .map_err(|e| anyhow::anyhow!(e))?
+    {
+        eprintln!("{line}");
+    }
     Ok(stacks)
 }
 
@@ -359,6 +369,13 @@ pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
         StackCommand::Delete(s) => match stacks.delete(&s.region, &s.stack_name, &say) {
             Ok(()) => {
                 eprintln!("deleted stack {} in {}", s.stack_name, s.region);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => failed(e),
+        },
+        StackCommand::CancelUpdate(s) => match stacks.cancel_update(&s.region, &s.stack_name, &say) {
+            Ok(what) => {
+                eprintln!("stack {} in {}: {what}", s.stack_name, s.region);
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => failed(e),

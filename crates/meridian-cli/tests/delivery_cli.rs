@@ -316,6 +316,86 @@ fn an_operator_abort_rolls_back_and_a_killed_driver_is_put_back_by_the_next_proc
     let d = deployments(&env);
     let last = d.iter().find(|x| x["id"] == running["id"]).unwrap();
     assert_eq!(last["status"], "RolledBack", "{d:?}");
+    // The stack the killed process was updating is not wedged: it rolled back as CloudFormation
+    // rolls back a failed update, with its function's code, and the next deploy goes through.
+    assert!(
+        stderr(&o).contains("stack app in us-east-1: UPDATE_ROLLBACK_COMPLETE"),
+        "{}",
+        stderr(&o)
+    );
+    let s = describe(&env);
+    assert_eq!(s["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "{s:#}");
+    assert_eq!(invoke(&env, "hello"), "\"v1\"", "$LATEST has its previous code again");
+    let o = cmd(&env, &deploy_args(&t, &["--preference", "AllAtOnce"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(invoke(&env, "hello:live"), "\"v3\"");
+    assert_eq!(describe(&env)["Stack"]["StackStatus"], "UPDATE_COMPLETE");
+}
+
+fn describe(env: &Env) -> Value {
+    json(&cmd(
+        env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "app",
+        ],
+    ))
+}
+
+/// `meridian stack cancel-update` from another process stops an update in the middle of its
+/// canary: the alias goes back at once and the stack rolls back with CloudFormation's reason.
+#[test]
+fn cancel_update_stops_a_canary_and_rolls_the_stack_back() {
+    let env = setup();
+    let t = template(&env, TEMPLATE);
+    code(&env, "exports.handler = async () => 'v1';\n");
+    assert!(cmd(&env, &deploy_args(&t, &[])).status.success());
+    let cancel = ["stack", "cancel-update", "--region", "us-east-1", "--stack-name", "app"];
+    let o = cmd(&env, &cancel);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("CancelUpdateStack cannot be called from current stack status CREATE_COMPLETE"),
+        "{}",
+        stderr(&o)
+    );
+
+    code(&env, "exports.handler = async () => 'v2';\n");
+    let slow = ["--preference", "Canary10Percent30Minutes", "--time-scale", "60"];
+    let mut child = command(&env, &deploy_args(&t, &slow))
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(&env, "Baking", &mut child);
+    assert_eq!(describe(&env)["Stack"]["StackStatus"], "UPDATE_IN_PROGRESS");
+    let o = cmd(&env, &cancel);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "a cancelled update fails the deploy");
+    let s = describe(&env);
+    assert_eq!(s["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "{s:#}");
+    let ev = String::from_utf8_lossy(
+        &cmd(
+            &env,
+            &["stack", "events", "--region", "us-east-1", "--stack-name", "app"],
+        )
+        .stdout,
+    )
+    .to_string();
+    assert!(
+        ev.lines()
+            .any(|l| l.contains("UPDATE_ROLLBACK_IN_PROGRESS") && l.contains("User Initiated")),
+        "{ev}"
+    );
+    assert_eq!(alias(&env, "hello:live")["FunctionVersion"], "1");
+    assert_eq!(invoke(&env, "hello"), "\"v1\"");
+    assert_eq!(deployments(&env)[0]["status"], "RolledBack");
 }
 
 fn venv_python() -> Option<PathBuf> {
@@ -594,4 +674,52 @@ fn a_failed_region_is_rolled_back_alone_or_with_every_region_of_its_execution() 
     assert_eq!(by_region(&now, "eu-west-1"), r1);
     assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
     assert_eq!(invoke_in(&env, "eu-west-1"), "\"1\"");
+}
+
+/// The issue users met: `meridian run` killed (SIGKILL) during the primary region's canary. The
+/// next command puts the alias back and rolls the stack back (UPDATE_ROLLBACK_COMPLETE), the
+/// ledger still says release 1 is live there, and the next run deploys the release everywhere.
+#[test]
+fn a_run_killed_during_the_primary_canary_leaves_nothing_wedged() {
+    let (env, file) = pipeline_env("region");
+    let o = run(&env, &file);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = live(&env);
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
+
+    code(&env, "exports.handler = async () => 'good';\n");
+    git(&env.root, &["add", "."]);
+    git(&env.root, &["commit", "-q", "-m", "good release"]);
+    let mut child = command(&env, &["run", file.to_str().unwrap(), "--time-scale", "60"])
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let d = wait_for(&env, "Baking", &mut child);
+    assert_eq!(d["region"], "us-east-1", "{d}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let stack = json(&cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "app",
+        ],
+    ));
+    assert_eq!(stack["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "{stack:#}");
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
+    let ledger = live(&env);
+    assert_eq!(ledger, first, "the ledger still has release 1 live everywhere");
+
+    let o = run(&env, &file);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(invoke_in(&env, "us-east-1"), "\"good\"");
+    assert_eq!(invoke_in(&env, "eu-west-1"), "\"good\"");
 }

@@ -437,3 +437,274 @@ fn sam_templates_deploy_with_local_code_and_publish_versions() {
     ));
     assert_eq!(aliases["Version"], "2", "{aliases:#}");
 }
+
+// ---- crashes and races -------------------------------------------------------------------------
+
+const ZIP: &str = "      Code:\n        ZipFile: |\n          exports.handler = async () => process.env.GREETING;\n";
+
+fn function(logical: &str, name: Option<&str>, greeting: &str) -> String {
+    format!(
+        "  {logical}:\n    Type: AWS::Lambda::Function\n    Properties:\n{}      Runtime: nodejs20.x\n      Handler: index.handler\n      Role: arn:aws:iam::123456789012:role/x\n      Environment:\n        Variables:\n          GREETING: {greeting}\n{ZIP}",
+        name.map(|n| format!("      FunctionName: {n}\n")).unwrap_or_default()
+    )
+}
+
+/// Release `n` of an app: `alpha` answers `v<n>` through its `live` alias on a version published
+/// by this release; release 1 has a second function `Beta`, release 2 has `Gamma` instead.
+fn release_template(n: u32) -> String {
+    let other = if n == 1 {
+        function("Beta", None, "beta")
+    } else {
+        function("Gamma", None, "gamma")
+    };
+    format!(
+        "Resources:\n{}  AlphaV{n}:\n    Type: AWS::Lambda::Version\n    Properties:\n      FunctionName: !Ref Alpha\n  Live:\n    Type: AWS::Lambda::Alias\n    Properties:\n      FunctionName: !Ref Alpha\n      Name: live\n      FunctionVersion: !GetAtt AlphaV{n}.Version\n{other}",
+        function("Alpha", Some("alpha"), &format!("v{n}"))
+    )
+}
+
+fn region_functions(env: &Env) -> Vec<String> {
+    let v = json(&cmd(
+        env,
+        &["--output", "json", "lambda", "list", "--region", "us-east-1"],
+    ));
+    let mut names: Vec<String> = v["Functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["FunctionName"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn stack_functions(d: &Value) -> Vec<String> {
+    let mut names: Vec<String> = d["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ResourceType"] == "AWS::Lambda::Function")
+        .map(|r| r["PhysicalResourceId"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Deploys with `MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS=n`; true when the process was killed.
+fn deploy_killed_after(env: &Env, template: &str, n: u32) -> bool {
+    let o = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("--data-dir")
+        .arg(&env.data)
+        .args([
+            "stack",
+            "deploy",
+            "--region",
+            "us-east-1",
+            "--template",
+            template,
+            "--stack-name",
+            "app",
+        ])
+        .env("MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS", n.to_string())
+        .current_dir(&env.root)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    if o.status.signal() == Some(9) {
+        return true;
+    }
+    assert!(o.status.success(), "after {n} events: {}", stderr(&o));
+    false
+}
+
+/// A stack deploy killed (SIGKILL) right after each of its stack events in turn, on create and
+/// on update: the next command brings the stack to a stable state as CloudFormation would (an
+/// interrupted create rolled back and empty, an interrupted update back on its previous release,
+/// or finished when only its cleanup was left), no function is left behind outside the stack,
+/// and the next deploy succeeds.
+#[test]
+fn a_deploy_killed_after_every_stack_event_leaves_a_stable_stack() {
+    let env = setup();
+    let v1 = write(&env, "v1.yaml", &release_template(1));
+    let v2 = write(&env, "v2.yaml", &release_template(2));
+
+    let mut create_kills = 0;
+    for n in 1.. {
+        assert!(n < 40, "the create never completed");
+        if !deploy_killed_after(&env, &v1, n) {
+            break;
+        }
+        create_kills += 1;
+        let d = describe(&env, "app");
+        let status = d["Stack"]["StackStatus"].as_str().unwrap().to_string();
+        match status.as_str() {
+            "ROLLBACK_COMPLETE" => {
+                assert!(stack_functions(&d).is_empty(), "after {n}: {d:#}");
+                assert_eq!(
+                    region_functions(&env),
+                    Vec::<String>::new(),
+                    "after {n}: orphaned functions"
+                );
+                let o = cmd(
+                    &env,
+                    &["stack", "delete", "--region", "us-east-1", "--stack-name", "app"],
+                );
+                assert!(o.status.success(), "after {n}: {}", stderr(&o));
+            }
+            // Killed after its last event: the create had finished.
+            "CREATE_COMPLETE" => break,
+            other => panic!("after {n} events of the create: {other}\n{d:#}"),
+        }
+    }
+    assert!(create_kills >= 5, "only {create_kills} kill points in the create");
+    assert_eq!(invoke(&env, "alpha:live"), "\"v1\"");
+
+    let mut outcomes = std::collections::BTreeMap::<String, u32>::new();
+    for n in 1.. {
+        assert!(n < 60, "the update never completed");
+        let killed = deploy_killed_after(&env, &v2, n);
+        let d = describe(&env, "app");
+        let status = d["Stack"]["StackStatus"].as_str().unwrap().to_string();
+        let answer = match status.as_str() {
+            "UPDATE_ROLLBACK_COMPLETE" => "\"v1\"",
+            "UPDATE_COMPLETE" => "\"v2\"",
+            other => panic!("after {n} events of the update: {other}\n{d:#}"),
+        };
+        assert_eq!(invoke(&env, "alpha:live"), answer, "after {n}: {status}");
+        assert_eq!(invoke(&env, "alpha"), answer, "after {n}: $LATEST of alpha ({status})");
+        assert_eq!(
+            region_functions(&env),
+            stack_functions(&d),
+            "after {n} ({status}): the region's functions are the stack's"
+        );
+        assert_eq!(stack_functions(&d).len(), 2, "after {n}: {d:#}");
+        *outcomes.entry(status.clone()).or_default() += 1;
+        if !killed {
+            break;
+        }
+        // Back to release 1 for the next kill point.
+        if status == "UPDATE_COMPLETE" {
+            assert!(!deploy_killed_after(&env, &v1, 1000));
+            assert_eq!(invoke(&env, "alpha:live"), "\"v1\"");
+        }
+    }
+    assert!(
+        outcomes.get("UPDATE_ROLLBACK_COMPLETE").copied().unwrap_or(0) >= 5,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.get("UPDATE_COMPLETE").copied().unwrap_or(0) >= 2,
+        "{outcomes:?}"
+    );
+}
+
+/// Two creates of the same new stack (change sets made while it did not exist, executed by two
+/// processes at once): exactly one creates it, the other gets CloudFormation's refusal. And two
+/// `stack deploy` of it at once, with different parameters, leave one stack with one set of
+/// functions, whichever order they ran in.
+#[test]
+fn racing_creates_of_one_stack_create_it_once() {
+    let env = setup();
+    let t = write(&env, "t.yaml", &function_template("!Ref Greeting", 128, ""));
+    let meridian = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("--data-dir")
+            .arg(&env.data)
+            .args(args)
+            .current_dir(&env.root)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    for round in 0..3 {
+        let stack = format!("race{round}");
+        for cs in ["a", "b"] {
+            let o = cmd(
+                &env,
+                &[
+                    "stack",
+                    "changeset",
+                    "create",
+                    "--region",
+                    "us-east-1",
+                    "--template",
+                    &t,
+                    "--stack-name",
+                    &stack,
+                    "--change-set-name",
+                    cs,
+                ],
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let exec = |cs: &str| {
+            meridian(&[
+                "stack",
+                "changeset",
+                "execute",
+                "--region",
+                "us-east-1",
+                "--stack-name",
+                &stack,
+                "--change-set-name",
+                cs,
+            ])
+        };
+        let (a, b) = (exec("a"), exec("b"));
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        let ok = outs.iter().filter(|o| o.status.success()).count();
+        let refusals: Vec<String> = outs.iter().filter(|o| !o.status.success()).map(stderr).collect();
+        assert_eq!(ok, 1, "round {round}: {refusals:?}");
+        assert!(
+            refusals
+                .iter()
+                .all(|e| e.contains(&format!("Stack [{stack}] already exists"))
+                    || e.contains("state and can not be updated")
+                    || e.contains("current execution status of [OBSOLETE]")),
+            "round {round}: {refusals:?}"
+        );
+        let d = describe(&env, &stack);
+        assert_eq!(d["Stack"]["StackStatus"], "CREATE_COMPLETE");
+        assert_eq!(region_functions(&env), vec!["greeter".to_string()]);
+        let o = cmd(
+            &env,
+            &["stack", "delete", "--region", "us-east-1", "--stack-name", &stack],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+
+        // Create-or-update from two processes: serialized, never a second set of resources.
+        let deploy = |g: &str| {
+            meridian(&[
+                "stack",
+                "deploy",
+                "--region",
+                "us-east-1",
+                "--template",
+                &t,
+                "--stack-name",
+                &stack,
+                "--param",
+                &format!("Greeting={g}"),
+            ])
+        };
+        let (a, b) = (deploy("one"), deploy("two"));
+        let outs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+        assert!(
+            outs.iter().any(|o| o.status.success()),
+            "{:?}",
+            outs.iter().map(stderr).collect::<Vec<_>>()
+        );
+        let d = describe(&env, &stack);
+        let status = d["Stack"]["StackStatus"].as_str().unwrap();
+        assert!(matches!(status, "CREATE_COMPLETE" | "UPDATE_COMPLETE"), "{d:#}");
+        assert_eq!(region_functions(&env), stack_functions(&d));
+        let greeting = d["Stack"]["Parameters"]["Greeting"].as_str().unwrap().to_string();
+        assert_eq!(invoke(&env, "greeter"), format!("\"{greeting}\""));
+        let o = cmd(
+            &env,
+            &["stack", "delete", "--region", "us-east-1", "--stack-name", &stack],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}

@@ -54,9 +54,72 @@ struct Inner {
     host: LambdaHost,
     data_dir: PathBuf,
     shifter: Mutex<Option<Arc<dyn AliasShifter>>>,
+    /// Fault injection for crash tests: `MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS=N` makes the
+    /// process SIGKILL itself right after its N-th stack event is committed.
+    kill_after_events: Option<u64>,
+    events_written: std::sync::atomic::AtomicU64,
 }
 
-#[derive(Debug, Clone)]
+/// What an operation in progress on a stack is (CloudFormation's CREATE, UPDATE, DELETE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    Create,
+    Update,
+    Delete,
+}
+
+impl OpKind {
+    fn name(self) -> &'static str {
+        match self {
+            OpKind::Create => "CREATE",
+            OpKind::Update => "UPDATE",
+            OpKind::Delete => "DELETE",
+        }
+    }
+
+    fn parse(s: &str) -> OpKind {
+        match s {
+            "CREATE" => OpKind::Create,
+            "DELETE" => OpKind::Delete,
+            _ => OpKind::Update,
+        }
+    }
+
+    fn progress(self) -> &'static str {
+        match self {
+            OpKind::Create => "CREATE_IN_PROGRESS",
+            OpKind::Update => "UPDATE_IN_PROGRESS",
+            OpKind::Delete => "DELETE_IN_PROGRESS",
+        }
+    }
+}
+
+/// An operation on a stack whose process may have died: the row of `stack_ops` written in the
+/// same transaction as the stack's `*_IN_PROGRESS` status, with what recovery needs to undo it
+/// (the resources as they were) or to finish it (the resources its cleanup deletes).
+struct Operation {
+    region: String,
+    name: String,
+    stack_id: String,
+    kind: OpKind,
+    phase: String,
+    owner_pid: Option<i64>,
+    owner_start: Option<i64>,
+    before: BTreeMap<String, Row>,
+    cleanup: Vec<Row>,
+}
+
+/// This process, as an operation's owner (pid and start time, so a reused pid is not taken for it).
+fn me() -> (i64, i64) {
+    let pid = std::process::id();
+    let start = meridian_engine::journal::process_start_time(pid).unwrap_or(0);
+    (pid as i64, start as i64)
+}
+
+const INTERRUPTED: &str =
+    "The process running this operation ended before it finished; rolled back when Meridian next opened the stacks";
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Row {
     deployed: Deployed,
     status: String,
@@ -214,6 +277,10 @@ struct Prepared {
     source: Option<(String, String)>,
     #[serde(default)]
     delivery: DeliveryOptions,
+    /// Made against a stack that did not exist yet (ChangeSetType CREATE): executing it once the
+    /// stack exists is refused.
+    #[serde(default)]
+    create: bool,
 }
 
 impl LocalStacks {
@@ -235,7 +302,10 @@ impl LocalStacks {
              CREATE TABLE IF NOT EXISTS imports (region TEXT, name TEXT, stack_id TEXT, PRIMARY KEY (region, name, stack_id));
              CREATE TABLE IF NOT EXISTS change_sets (region TEXT, stack TEXT, name TEXT, id TEXT, status TEXT,
                  execution_status TEXT, reason TEXT, prepared TEXT, changes TEXT, created INTEGER,
-                 PRIMARY KEY (region, stack, name));",
+                 PRIMARY KEY (region, stack, name));
+             CREATE TABLE IF NOT EXISTS stack_ops (region TEXT, name TEXT, stack_id TEXT, kind TEXT, phase TEXT,
+                 owner_pid INTEGER, owner_start INTEGER, before TEXT, cleanup TEXT, cancel INTEGER NOT NULL DEFAULT 0,
+                 recovering INTEGER NOT NULL DEFAULT 0, started INTEGER, PRIMARY KEY (region, name));",
         )
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         Ok(LocalStacks {
@@ -244,6 +314,10 @@ impl LocalStacks {
                 host,
                 data_dir: data_dir.to_path_buf(),
                 shifter: Mutex::new(None),
+                kill_after_events: std::env::var("MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS")
+                    .ok()
+                    .and_then(|v| v.parse().ok()),
+                events_written: std::sync::atomic::AtomicU64::new(0),
             }),
             root: artifact_root.to_path_buf(),
         })
@@ -318,32 +392,7 @@ impl LocalStacks {
     }
 
     fn rows(&self, stack_id: &str) -> Result<BTreeMap<String, Row>, String> {
-        self.db(|c| {
-            let mut st = c.prepare(
-                "SELECT logical_id, type, physical_id, status, properties, attributes, placeholder, retain, update_policy FROM resources WHERE stack_id=?1",
-            )?;
-            let rows = st
-                .query_map([stack_id], |r| {
-                    let props: String = r.get(4)?;
-                    let attrs: String = r.get(5)?;
-                    let up: Option<String> = r.get(8)?;
-                    Ok(Row {
-                        deployed: Deployed {
-                            logical_id: r.get(0)?,
-                            type_: r.get(1)?,
-                            physical_id: r.get(2)?,
-                            properties: serde_json::from_str(&props).unwrap_or(Value::Null),
-                            attributes: serde_json::from_str(&attrs).unwrap_or_default(),
-                        },
-                        status: r.get(3)?,
-                        placeholder: r.get::<_, i64>(6)? != 0,
-                        retain: r.get::<_, i64>(7)? != 0,
-                        update_policy: up.and_then(|s| serde_json::from_str(&s).ok()),
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows.into_iter().map(|r| (r.deployed.logical_id.clone(), r)).collect())
-        })
+        self.db(|c| read_rows(c, stack_id))
     }
 
     fn save_row(&self, stack_id: &str, r: &Row) -> Result<(), String> {
@@ -388,17 +437,25 @@ impl LocalStacks {
         reason: Option<&str>,
         log: &dyn Fn(&str),
     ) -> Result<(), String> {
-        log(&format!(
-            "{status:<36} {type_:<34} {logical}{}",
-            reason.map(|r| format!("  {r}")).unwrap_or_default()
-        ));
-        self.db(|c| {
-            c.execute(
-                "INSERT INTO events (stack_id, at, logical_id, physical_id, type, status, reason) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-                params![stack_id, now(), logical, physical, type_, status, reason],
-            )
-            .map(|_| ())
-        })
+        log_event(log, status, type_, logical, reason);
+        self.db(|c| insert_event(c, stack_id, logical, physical, type_, status, reason))?;
+        self.event_written();
+        Ok(())
+    }
+
+    /// Counts a committed stack event, for `MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS`.
+    fn event_written(&self) {
+        let n = self
+            .inner
+            .events_written
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        if self.inner.kill_after_events == Some(n) {
+            // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
     }
 
     fn set_status(
@@ -574,6 +631,7 @@ impl LocalStacks {
                 .as_ref()
                 .and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p.display().to_string(), t))),
             delivery: req.delivery.clone(),
+            create: false,
         })
     }
 
@@ -585,18 +643,27 @@ impl LocalStacks {
             "arn:aws:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:stack/{name}/{}",
             random_suffix().to_lowercase()
         );
+        // Another process may create it at the same moment: the first row stays.
         self.db(|c| {
             c.execute(
-                "INSERT INTO stacks (region, name, stack_id, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR IGNORE INTO stacks (region, name, stack_id, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![region, name, id, status, now()],
             )
             .map(|_| ())
         })?;
-        Ok(id)
+        self.stack_row(region, name)?
+            .map(|s| s.id)
+            .ok_or_else(|| no_stack(name, region))
     }
 
-    fn check_updatable(&self, region: &str, name: &str) -> Result<Option<StackRow>, String> {
-        let s = self.stack_row(region, name)?;
+    fn check_updatable(&self, region: &str, name: &str, log: &dyn Fn(&str)) -> Result<Option<StackRow>, String> {
+        let mut s = self.stack_row(region, name)?;
+        if s.as_ref().is_some_and(|s| s.status.ends_with("_IN_PROGRESS")) {
+            // An operation whose process has ended is undone (or finished) first.
+            self.recover_stack(region, name, log)?;
+            self.wait_for_recovery(region, name)?;
+            s = self.stack_row(region, name)?;
+        }
         if let Some(s) = &s {
             if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" {
                 return Err(format!(
@@ -617,12 +684,450 @@ impl LocalStacks {
         Ok(s)
     }
 
+    // ---- operations: one at a time per stack, undone or finished after a crash ----------------
+
+    /// Runs `f` in one IMMEDIATE transaction: other processes wait on SQLite's write lock, so what
+    /// `f` reads is still true when it writes.
+    fn tx<T>(&self, f: impl FnOnce(&Connection) -> Result<T, String>) -> Result<T, String> {
+        let c = self
+            .inner
+            .db
+            .lock()
+            .map_err(|_| "the stack store lock is poisoned".to_string())?;
+        c.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| format!("local stack store: {e}"))?;
+        let out = f(&c).and_then(|v| {
+            c.execute_batch("COMMIT")
+                .map(|_| v)
+                .map_err(|e| format!("local stack store: {e}"))
+        });
+        if out.is_err() {
+            let _ = c.execute_batch("ROLLBACK");
+        }
+        out
+    }
+
+    /// Starts an operation on a stack, atomically across processes. The stack must still be as it
+    /// was when the operation was planned (`seen`: its status then, `None` when it did not exist)
+    /// and no other operation may be running on it; CloudFormation's errors otherwise. The
+    /// resources as they are now are recorded with the stack's new `*_IN_PROGRESS` status, so that
+    /// a crash from here on is undone by [`LocalStacks::recover_interrupted`]. Returns the stack's
+    /// id and those resources.
+    fn begin_op(
+        &self,
+        region: &str,
+        name: &str,
+        kind: OpKind,
+        seen: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<(String, BTreeMap<String, Row>), String> {
+        let (pid, start) = me();
+        let progress = kind.progress();
+        let db = |e: rusqlite::Error| format!("local stack store: {e}");
+        let (id, before) = self.tx(|c| {
+            let cur: Option<(String, String)> = c
+                .query_row(
+                    "SELECT stack_id, status FROM stacks WHERE region=?1 AND name=?2",
+                    params![region, name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let id = match (cur, seen) {
+                (Some((id, st)), _) if st.ends_with("_IN_PROGRESS") && st != "REVIEW_IN_PROGRESS" => {
+                    let verb = if kind == OpKind::Delete { "deleted" } else { "updated" };
+                    return Err(format!("Stack:{id} is in {st} state and can not be {verb}."));
+                }
+                // A create that another process won.
+                (Some((_, st)), _) if kind == OpKind::Create && st != "REVIEW_IN_PROGRESS" => {
+                    return Err(format!("Stack [{name}] already exists"));
+                }
+                (Some((id, st)), Some(seen)) if st != seen => {
+                    return Err(format!(
+                        "Stack:{id} became {st} while this operation was being prepared (another process changed it); run it again"
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(format!(
+                        "stack {name} in {region} was deleted while this operation was being prepared; run it again"
+                    ));
+                }
+                (Some((id, _)), _) => {
+                    c.execute(
+                        "UPDATE stacks SET status=?3, reason=NULL, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?4 END WHERE region=?1 AND name=?2",
+                        params![region, name, progress, now()],
+                    )
+                    .map_err(db)?;
+                    id
+                }
+                (None, None) => {
+                    let id = format!(
+                        "arn:aws:cloudformation:{region}:{LOCAL_ACCOUNT_ID}:stack/{name}/{}",
+                        random_suffix().to_lowercase()
+                    );
+                    c.execute(
+                        "INSERT INTO stacks (region, name, stack_id, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![region, name, id, progress, now()],
+                    )
+                    .map_err(db)?;
+                    id
+                }
+            };
+            let before = read_rows(c, &id).map_err(db)?;
+            c.execute(
+                "INSERT OR REPLACE INTO stack_ops (region, name, stack_id, kind, phase, owner_pid, owner_start, before, cleanup, cancel, started)
+                 VALUES (?1, ?2, ?3, ?4, 'apply', ?5, ?6, ?7, '[]', 0, ?8)",
+                params![
+                    region,
+                    name,
+                    id,
+                    kind.name(),
+                    pid,
+                    start,
+                    serde_json::to_string(&before).map_err(|e| e.to_string())?,
+                    now()
+                ],
+            )
+            .map_err(db)?;
+            insert_event(c, &id, name, &id, "AWS::CloudFormation::Stack", progress, None).map_err(db)?;
+            Ok((id, before))
+        })?;
+        log_event(log, progress, "AWS::CloudFormation::Stack", name, None);
+        self.event_written();
+        Ok((id, before))
+    }
+
+    /// Ends the operation on a stack: its final status and the end of its record, in one
+    /// transaction.
+    fn end_op(
+        &self,
+        region: &str,
+        name: &str,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        log: &dyn Fn(&str),
+    ) -> Result<(), String> {
+        self.tx(|c| {
+            let db = |e: rusqlite::Error| format!("local stack store: {e}");
+            c.execute(
+                "UPDATE stacks SET status=?3, reason=?4, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?5 END WHERE region=?1 AND name=?2",
+                params![region, name, status, reason, now()],
+            )
+            .map_err(db)?;
+            c.execute("DELETE FROM stack_ops WHERE region=?1 AND name=?2", params![region, name])
+                .map_err(db)?;
+            insert_event(c, id, name, id, "AWS::CloudFormation::Stack", status, reason).map_err(db)
+        })?;
+        log_event(log, status, "AWS::CloudFormation::Stack", name, reason);
+        self.event_written();
+        Ok(())
+    }
+
+    /// Deletes what an applied update leaves behind: resources removed from the template (their
+    /// rows go too) and the old copies of replaced ones (their rows are the new copies already).
+    /// A resource that cannot be deleted is reported, and the update still completes, as on AWS.
+    fn clean_up(&self, region: &str, id: &str, rows: &[Row], log: &dyn Fn(&str)) -> Result<(), String> {
+        let current = self.rows(id)?;
+        for row in rows {
+            let d = &row.deployed;
+            self.event(
+                id,
+                &d.logical_id,
+                &d.physical_id,
+                &d.type_,
+                "DELETE_IN_PROGRESS",
+                None,
+                log,
+            )?;
+            let res = if row.retain || row.placeholder {
+                Ok(())
+            } else {
+                self.delete_resource(region, row)
+            };
+            let (status, reason) = match &res {
+                Ok(()) if row.retain => ("DELETE_SKIPPED", None),
+                Ok(()) => ("DELETE_COMPLETE", None),
+                Err(e) => ("DELETE_FAILED", Some(e.as_str())),
+            };
+            self.event(id, &d.logical_id, &d.physical_id, &d.type_, status, reason, log)?;
+            if current
+                .get(&d.logical_id)
+                .is_some_and(|r| r.deployed.physical_id == d.physical_id)
+            {
+                self.drop_row(id, &d.logical_id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `meridian stack cancel-update` asked the running update to stop.
+    fn cancel_requested(&self, region: &str, name: &str) -> Result<bool, String> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT cancel FROM stack_ops WHERE region=?1 AND name=?2",
+                params![region, name],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0) != 0)
+        })
+    }
+
+    fn operations(&self) -> Result<Vec<Operation>, String> {
+        self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT region, name, stack_id, kind, phase, owner_pid, owner_start, before, cleanup FROM stack_ops ORDER BY started",
+            )?;
+            let rows = st.query_map([], |r| {
+                let json = |i: usize| r.get::<_, String>(i);
+                Ok(Operation {
+                    region: r.get(0)?,
+                    name: r.get(1)?,
+                    stack_id: r.get(2)?,
+                    kind: OpKind::parse(&r.get::<_, String>(3)?),
+                    phase: r.get(4)?,
+                    owner_pid: r.get(5)?,
+                    owner_start: r.get(6)?,
+                    before: serde_json::from_str(&json(7)?).unwrap_or_default(),
+                    cleanup: serde_json::from_str(&json(8)?).unwrap_or_default(),
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Stacks left `*_IN_PROGRESS` by a Meridian that kept no operation record get one owned by
+    /// nobody, with their resources as they are (nothing to undo is known).
+    fn adopt_unrecorded(&self) -> Result<(), String> {
+        self.tx(|c| {
+            let db = |e: rusqlite::Error| format!("local stack store: {e}");
+            let stuck: Vec<(String, String, String, String)> = {
+                let mut st = c
+                    .prepare(
+                        "SELECT s.region, s.name, s.stack_id, s.status FROM stacks s
+                         WHERE s.status LIKE '%_IN_PROGRESS' AND s.status <> 'REVIEW_IN_PROGRESS'
+                         AND NOT EXISTS (SELECT 1 FROM stack_ops o WHERE o.region = s.region AND o.name = s.name)",
+                    )
+                    .map_err(db)?;
+                let rows = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .map_err(db)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db)?
+            };
+            for (region, name, id, status) in stuck {
+                let kind = if status.starts_with("DELETE") {
+                    OpKind::Delete
+                } else if status.starts_with("CREATE") || status.starts_with("ROLLBACK") {
+                    OpKind::Create
+                } else {
+                    OpKind::Update
+                };
+                let before = if kind == OpKind::Create {
+                    BTreeMap::new()
+                } else {
+                    read_rows(c, &id).map_err(db)?
+                };
+                c.execute(
+                    "INSERT INTO stack_ops (region, name, stack_id, kind, phase, owner_pid, owner_start, before, cleanup, cancel, started)
+                     VALUES (?1, ?2, ?3, ?4, 'apply', NULL, NULL, ?5, '[]', 0, ?6)",
+                    params![
+                        region,
+                        name,
+                        id,
+                        kind.name(),
+                        serde_json::to_string(&before).map_err(|e| e.to_string())?,
+                        now()
+                    ],
+                )
+                .map_err(db)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes this process the owner of an interrupted operation; false when another process took
+    /// it first.
+    fn take_over(&self, op: &Operation) -> Result<bool, String> {
+        let (pid, start) = me();
+        self.db(|c| {
+            c.execute(
+                "UPDATE stack_ops SET owner_pid=?5, owner_start=?6, recovering=1 WHERE region=?1 AND name=?2 AND owner_pid IS ?3 AND owner_start IS ?4",
+                params![op.region, op.name, op.owner_pid, op.owner_start, pid, start],
+            )
+            .map(|n| n == 1)
+        })
+    }
+
+    /// Brings every stack whose operation was interrupted (its process ended: killed, crashed,
+    /// machine restarted) to a stable state, as CloudFormation does after a failure: an
+    /// interrupted create is rolled back (`ROLLBACK_COMPLETE`), an interrupted update is put back
+    /// on its previous resources (`UPDATE_ROLLBACK_COMPLETE`), an update interrupted during its
+    /// cleanup is finished (`UPDATE_COMPLETE`), and an interrupted delete is finished. Operations
+    /// whose process still runs are left alone. Returns one line per stack recovered.
+    pub fn recover_interrupted(&self, log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+        self.adopt_unrecorded()?;
+        let mut done = Vec::new();
+        for op in self.operations()? {
+            if meridian_engine::journal::owner_alive(op.owner_pid, op.owner_start) || !self.take_over(&op)? {
+                continue;
+            }
+            done.push(self.finish_interrupted(&op, log)?);
+        }
+        Ok(done)
+    }
+
+    /// Recovers one stack, if its operation's process has ended.
+    fn recover_stack(&self, region: &str, name: &str, log: &dyn Fn(&str)) -> Result<(), String> {
+        self.adopt_unrecorded()?;
+        for op in self.operations()? {
+            if op.region == region
+                && op.name == name
+                && !meridian_engine::journal::owner_alive(op.owner_pid, op.owner_start)
+                && self.take_over(&op)?
+            {
+                self.finish_interrupted(&op, log)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits while another live process recovers the stack (it takes moments), so that the
+    /// command that follows a crash is not refused because a second one is cleaning up.
+    fn wait_for_recovery(&self, region: &str, name: &str) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+        loop {
+            let recovering: Option<(Option<i64>, Option<i64>)> = self.db(|c| {
+                c.query_row(
+                    "SELECT owner_pid, owner_start FROM stack_ops WHERE region=?1 AND name=?2 AND recovering=1",
+                    params![region, name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+            })?;
+            match recovering {
+                Some((pid, start))
+                    if meridian_engine::journal::owner_alive(pid, start) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    fn finish_interrupted(&self, op: &Operation, log: &dyn Fn(&str)) -> Result<String, String> {
+        let (region, name, id) = (op.region.as_str(), op.name.as_str(), op.stack_id.as_str());
+        // A change set that was executing failed with the operation.
+        self.db(|c| {
+            c.execute(
+                "UPDATE change_sets SET execution_status='EXECUTE_FAILED' WHERE region=?1 AND stack=?2 AND execution_status='EXECUTE_IN_PROGRESS'",
+                params![region, name],
+            )
+            .map(|_| ())
+        })?;
+        let outcome = match (op.kind, op.phase.as_str()) {
+            (OpKind::Delete, _) => {
+                self.delete_resources(region, name, id, log)?;
+                "deleted (its deletion was interrupted and has been finished)".to_string()
+            }
+            (OpKind::Update, "cleanup") => {
+                self.clean_up(region, id, &op.cleanup, log)?;
+                self.end_op(region, name, id, "UPDATE_COMPLETE", None, log)?;
+                "UPDATE_COMPLETE (its update was applied; the interrupted cleanup has been finished)".to_string()
+            }
+            (kind, _) => {
+                let creating = kind == OpKind::Create;
+                let current = self.rows(id)?;
+                // Everything the operation may have touched: rows it changed or added, and every
+                // function and alias (a crash between the host's change and the row's leaves the
+                // row as it was). Putting back what did not change does no harm.
+                let touched: Vec<String> = current
+                    .iter()
+                    .filter(|(lid, row)| {
+                        let old = op.before.get(*lid);
+                        old.is_none_or(|o| o.deployed != row.deployed)
+                            || matches!(
+                                row.deployed.type_.as_str(),
+                                "AWS::Lambda::Function" | "AWS::Lambda::Alias"
+                            )
+                    })
+                    .map(|(lid, _)| lid.clone())
+                    .collect();
+                let end = self.roll_back(
+                    region,
+                    name,
+                    id,
+                    creating,
+                    &op.before,
+                    &RefCell::new(current),
+                    &touched,
+                    INTERRUPTED,
+                    log,
+                )?;
+                format!("{end} ({INTERRUPTED})")
+            }
+        };
+        Ok(format!("stack {name} in {region}: {outcome}"))
+    }
+
+    /// CloudFormation's CancelUpdateStack: an update in progress stops and rolls back. When the
+    /// process running it has ended, the rollback happens here and now; otherwise that process is
+    /// asked to stop (between two resources, and any traffic shift it runs is aborted) and rolls
+    /// back itself. Returns what was done.
+    pub fn cancel_update(&self, region: &str, name: &str, log: &dyn Fn(&str)) -> Result<String, String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        if s.status != "UPDATE_IN_PROGRESS" {
+            return Err(format!(
+                "CancelUpdateStack cannot be called from current stack status {} (stack {name} in {region}; only an update in progress, UPDATE_IN_PROGRESS, can be cancelled)",
+                s.status
+            ));
+        }
+        let op = self
+            .operations()?
+            .into_iter()
+            .find(|o| o.region == region && o.name == name);
+        if let Some(op) = &op {
+            if !meridian_engine::journal::owner_alive(op.owner_pid, op.owner_start) {
+                self.recover_stack(region, name, log)?;
+                let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+                return Ok(format!(
+                    "the process running the update had ended; the stack rolled back here ({})",
+                    s.status
+                ));
+            }
+        }
+        self.db(|c| {
+            c.execute(
+                "UPDATE stack_ops SET cancel=1 WHERE region=?1 AND name=?2",
+                params![region, name],
+            )
+            .map(|_| ())
+        })?;
+        // A traffic shift of the update stops now (its alias goes back), and the update with it.
+        let deliveries = meridian_engine::delivery::DeliveryStore::open(&self.inner.data_dir)?;
+        for d in deliveries.list()? {
+            if d.region == region
+                && d.stack == name
+                && !matches!(d.status.as_str(), "Succeeded" | "RolledBack" | "Failed")
+            {
+                let _ = deliveries.command(&d.id, &meridian_engine::delivery::Command::Abort);
+            }
+        }
+        Ok(
+            "the update was asked to stop; it rolls back to the previous template (watch `meridian stack events`)"
+                .into(),
+        )
+    }
+
     /// Creates a change set (replacing one of the same name) and returns it.
     pub fn create_change_set_named(&self, req: &StackRequest) -> Result<ChangeSetInfo, String> {
         let name = req.change_set_name.clone().ok_or("a change set needs a name")?;
         let region = &req.region;
-        let existing = self.check_updatable(region, &req.stack_name)?;
+        let existing = self.check_updatable(region, &req.stack_name, &|_| {})?;
         let p = Self::prepared(req)?;
+        let mut p = p;
+        p.create = existing.as_ref().is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
         let (_, _, changes) = self.plan(region, &req.stack_name, &p, false)?;
         self.ensure_stack(region, &req.stack_name, "REVIEW_IN_PROGRESS")?;
         let same_input = existing
@@ -817,9 +1322,12 @@ impl LocalStacks {
                 .rooted(p.artifact_root.as_deref())
                 .apply(region, name, p, direct, log);
         }
-        let existing = self.check_updatable(region, name)?;
+        let existing = self.check_updatable(region, name, log)?;
         let (t, params, changes) = self.plan(region, name, p, direct)?;
         let creating = existing.as_ref().is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
+        if p.create && !creating {
+            return Err(format!("Stack [{name}] already exists"));
+        }
         if let Some(s) = &existing {
             if !creating && changes.is_empty() && s.params == p.params {
                 let outputs_same = self
@@ -831,14 +1339,13 @@ impl LocalStacks {
                 }
             }
         }
-        let id = self.ensure_stack(region, name, "REVIEW_IN_PROGRESS")?;
-        let (progress, complete) = if creating {
-            ("CREATE_IN_PROGRESS", "CREATE_COMPLETE")
+        let (kind, complete) = if creating {
+            (OpKind::Create, "CREATE_COMPLETE")
         } else {
-            ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE")
+            (OpKind::Update, "UPDATE_COMPLETE")
         };
-        self.set_status(region, name, &id, progress, None, log)?;
-        let before = self.rows(&id)?;
+        let seen = existing.as_ref().map(|s| s.status.as_str());
+        let (id, before) = self.begin_op(region, name, kind, seen, log)?;
         let current = RefCell::new(before.clone());
         let resolver = StackResolver {
             current: &current,
@@ -855,15 +1362,21 @@ impl LocalStacks {
             t.resources().into_iter().map(|r| (r.logical_id.clone(), r)).collect();
         let masks = params.secrets();
         let mask = |s: String| masks.iter().fold(s, |acc, m| acc.replace(m.as_str(), "****"));
-        let mut done: Vec<(String, Change)> = Vec::new();
+        let mut done: Vec<String> = Vec::new();
         let mut replaced_old: Vec<Row> = Vec::new();
         let mut failure: Option<String> = None;
+        let mut rollback_reason = "The following resource(s) failed; rolling back";
         let active = plan::active_resources(&t, &ev).map_err(|e| e.to_string())?;
         let change_of: BTreeMap<&str, &Change> = changes.iter().map(|c| (c.logical_resource_id.as_str(), c)).collect();
         for lid in &active {
             let Some(change) = change_of.get(lid.as_str()) else {
                 continue;
             };
+            if self.cancel_requested(region, name)? {
+                failure = Some("the update was cancelled (CancelUpdateStack)".into());
+                rollback_reason = "User Initiated";
+                break;
+            }
             let r = &by_id[lid];
             let res = (|| -> Result<(), String> {
                 let props = ev
@@ -871,13 +1384,24 @@ impl LocalStacks {
                     .map_err(|m| format!("{}:{} resource `{lid}`: {m}", t.file, r.line.unwrap_or(0)))?
                     .unwrap_or(json!({}));
                 let placeholder = !is_supported(&r.type_);
+                let reserve = |phys: &str| {
+                    let row = Row::of(
+                        r,
+                        phys.to_string(),
+                        props.clone(),
+                        BTreeMap::new(),
+                        "CREATE_IN_PROGRESS",
+                        false,
+                    );
+                    self.save_row(&id, &row)
+                };
                 match change.action {
                     ChangeAction::Add => {
                         self.event(&id, lid, "", &r.type_, "CREATE_IN_PROGRESS", None, log)?;
                         let (phys, attrs) = if placeholder {
                             (format!("placeholder-{lid}"), BTreeMap::new())
                         } else {
-                            self.create_resource(region, name, r, &props)?
+                            self.create_resource(region, name, r, &props, &reserve)?
                         };
                         let row = Row::of(r, phys.clone(), props, attrs, "CREATE_COMPLETE", placeholder);
                         self.save_row(&id, &row)?;
@@ -904,7 +1428,7 @@ impl LocalStacks {
                         let (phys, attrs) = if placeholder {
                             (old.deployed.physical_id.clone(), BTreeMap::new())
                         } else if replace {
-                            self.create_resource(region, name, r, &props)?
+                            self.create_resource(region, name, r, &props, &reserve)?
                         } else {
                             let attrs = self.update_resource(region, name, r, &old, &props, &ev, &p.delivery, log)?;
                             (old.deployed.physical_id.clone(), attrs)
@@ -922,12 +1446,18 @@ impl LocalStacks {
                 Ok(())
             })();
             match res {
-                Ok(()) => done.push((lid.clone(), (*change).clone())),
+                Ok(()) => done.push(lid.clone()),
                 Err(e) => {
                     let e = mask(e);
+                    if self.cancel_requested(region, name)? {
+                        rollback_reason = "User Initiated";
+                    }
                     // A resource that failed half-way through an update is put back too.
                     if change.action == ChangeAction::Modify {
-                        done.push((lid.clone(), (*change).clone()));
+                        done.push(lid.clone());
+                    } else if !current.borrow().contains_key(lid) {
+                        // Reserved, but its creation failed: nothing to delete.
+                        self.drop_row(&id, lid)?;
                     }
                     let failed = if change.action == ChangeAction::Add {
                         "CREATE_FAILED"
@@ -962,7 +1492,17 @@ impl LocalStacks {
         }
         if let Some(reason) = failure {
             let reason = mask(reason);
-            self.roll_back(region, name, &id, creating, &before, &current, &done, log)?;
+            self.roll_back(
+                region,
+                name,
+                &id,
+                creating,
+                &before,
+                &current,
+                &done,
+                rollback_reason,
+                log,
+            )?;
             let stack = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
             return Err(format!(
                 "stack {name} in {region}: {reason}; rolled back ({})",
@@ -970,63 +1510,24 @@ impl LocalStacks {
             ));
         }
         // Cleanup: resources removed from the template, and the old copies of replaced ones.
-        if !creating {
-            self.set_status(region, name, &id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None, log)?;
-        }
         let mut to_delete: Vec<Row> = replaced_old;
-        let removed: Vec<&Change> = changes.iter().filter(|c| c.action == ChangeAction::Remove).collect();
-        for c in removed.iter().rev() {
+        for c in changes.iter().filter(|c| c.action == ChangeAction::Remove).rev() {
             if let Some(row) = current.borrow().get(&c.logical_resource_id) {
                 to_delete.push(row.clone());
             }
         }
-        for row in to_delete {
-            let d = &row.deployed;
-            self.event(
-                &id,
-                &d.logical_id,
-                &d.physical_id,
-                &d.type_,
-                "DELETE_IN_PROGRESS",
-                None,
-                log,
-            )?;
-            let res = if row.retain || row.placeholder {
-                Ok(())
-            } else {
-                self.delete_resource(region, &row)
-            };
-            match res {
-                Ok(()) => {
-                    let status = if row.retain {
-                        "DELETE_SKIPPED"
-                    } else {
-                        "DELETE_COMPLETE"
-                    };
-                    self.event(&id, &d.logical_id, &d.physical_id, &d.type_, status, None, log)?;
-                }
-                // AWS completes the update and reports the resource it could not delete.
-                Err(e) => self.event(
-                    &id,
-                    &d.logical_id,
-                    &d.physical_id,
-                    &d.type_,
-                    "DELETE_FAILED",
-                    Some(&e),
-                    log,
-                )?,
-            }
-            if removed.iter().any(|c| c.logical_resource_id == d.logical_id) {
-                self.drop_row(&id, &d.logical_id)?;
-            }
-        }
+        // The update is applied: the stack's template, parameters, outputs and exports, with the
+        // cleanup left to do, in one transaction. From here on a crash finishes the cleanup
+        // instead of undoing the update.
         let shown: BTreeMap<String, String> = params
             .raw
             .keys()
             .filter_map(|k| params.shown(k).map(|v| (k.clone(), v)))
             .collect();
         let imported: Vec<String> = resolver.imported.borrow().iter().cloned().collect();
-        self.db(|c| {
+        let cleanup = serde_json::to_string(&to_delete).map_err(|e| e.to_string())?;
+        self.tx(|c| {
+            let db = |e: rusqlite::Error| format!("local stack store: {e}");
             c.execute(
                 "UPDATE stacks SET template=?3, params=?4, shown=?5, outputs=?6 WHERE region=?1 AND name=?2",
                 params![
@@ -1037,27 +1538,41 @@ impl LocalStacks {
                     serde_json::to_string(&shown).unwrap_or_default(),
                     serde_json::to_string(&outputs).unwrap_or_default()
                 ],
-            )?;
+            )
+            .map_err(db)?;
             c.execute(
                 "DELETE FROM exports WHERE region=?1 AND stack_id=?2",
                 params![region, id],
-            )?;
+            )
+            .map_err(db)?;
             for (n, v) in &new_exports {
-                c.execute("INSERT INTO exports VALUES (?1, ?2, ?3, ?4)", params![region, n, v, id])?;
+                c.execute("INSERT INTO exports VALUES (?1, ?2, ?3, ?4)", params![region, n, v, id])
+                    .map_err(db)?;
             }
             c.execute(
                 "DELETE FROM imports WHERE region=?1 AND stack_id=?2",
                 params![region, id],
-            )?;
+            )
+            .map_err(db)?;
             for n in &imported {
                 c.execute(
                     "INSERT OR IGNORE INTO imports VALUES (?1, ?2, ?3)",
                     params![region, n, id],
-                )?;
+                )
+                .map_err(db)?;
             }
+            c.execute(
+                "UPDATE stack_ops SET phase='cleanup', cleanup=?3 WHERE region=?1 AND name=?2",
+                params![region, name, cleanup],
+            )
+            .map_err(db)?;
             Ok(())
         })?;
-        self.set_status(region, name, &id, complete, None, log)?;
+        if !creating {
+            self.set_status(region, name, &id, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS", None, log)?;
+        }
+        self.clean_up(region, &id, &to_delete, log)?;
+        self.end_op(region, name, &id, complete, None, log)?;
         let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
         Ok(StackOutcome::Applied(self.info(region, name, &s)))
     }
@@ -1160,25 +1675,19 @@ impl LocalStacks {
         creating: bool,
         before: &BTreeMap<String, Row>,
         current: &RefCell<BTreeMap<String, Row>>,
-        done: &[(String, Change)],
+        done: &[String],
+        reason: &str,
         log: &dyn Fn(&str),
-    ) -> Result<(), String> {
+    ) -> Result<&'static str, String> {
         let (progress, complete) = if creating {
             ("ROLLBACK_IN_PROGRESS", "ROLLBACK_COMPLETE")
         } else {
             ("UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE")
         };
-        self.set_status(
-            region,
-            name,
-            id,
-            progress,
-            Some("The following resource(s) failed; rolling back"),
-            log,
-        )?;
+        self.set_status(region, name, id, progress, Some(reason), log)?;
         let mut failed_rollback = false;
         let cur = current.borrow().clone();
-        for (lid, _) in done.iter().rev() {
+        for lid in done.iter().rev() {
             let Some(now_row) = cur.get(lid) else { continue };
             let d = &now_row.deployed;
             match before.get(lid) {
@@ -1255,17 +1764,16 @@ impl LocalStacks {
         } else {
             complete
         };
-        self.set_status(region, name, id, end, None, log)
+        self.end_op(region, name, id, end, None, log)?;
+        Ok(end)
     }
 
     /// Deletes a stack and its resources (reverse dependency order).
     pub fn delete(&self, region: &str, name: &str, log: &dyn Fn(&str)) -> Result<(), String> {
-        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
-        if s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS" {
-            return Err(format!(
-                "Stack:{} is in {} state and can not be deleted.",
-                s.id, s.status
-            ));
+        let mut s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        if s.status.ends_with("_IN_PROGRESS") {
+            self.recover_stack(region, name, log)?;
+            s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
         }
         for (n, (_, owner)) in self.exports_of_region(region)? {
             if owner == s.id {
@@ -1279,8 +1787,15 @@ impl LocalStacks {
                 }
             }
         }
-        self.set_status(region, name, &s.id, "DELETE_IN_PROGRESS", None, log)?;
-        let rows = self.rows(&s.id)?;
+        let (id, _) = self.begin_op(region, name, OpKind::Delete, Some(&s.status), log)?;
+        self.delete_resources(region, name, &id, log)
+    }
+
+    /// Deletes a stack's resources (reverse dependency order), then the stack; the second half of
+    /// a delete, and what recovery runs to finish an interrupted one.
+    fn delete_resources(&self, region: &str, name: &str, id: &str, log: &dyn Fn(&str)) -> Result<(), String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        let rows = self.rows(id)?;
         // Reverse creation order: from the stored template when it still reads, else as stored.
         let order: Vec<String> = {
             let p = Prepared {
@@ -1293,6 +1808,7 @@ impl LocalStacks {
                 artifact_root: None,
                 source: None,
                 delivery: DeliveryOptions::default(),
+                create: false,
             };
             self.read_template(&p, region)
                 .ok()
@@ -1339,28 +1855,31 @@ impl LocalStacks {
             }
         }
         if let Some(reason) = failed {
-            self.set_status(region, name, &s.id, "DELETE_FAILED", Some(&reason), log)?;
+            self.end_op(region, name, id, "DELETE_FAILED", Some(&reason), log)?;
             return Err(reason);
         }
-        self.event(
-            &s.id,
-            name,
-            &s.id,
-            "AWS::CloudFormation::Stack",
-            "DELETE_COMPLETE",
-            None,
-            log,
-        )?;
-        self.db(|c| {
-            c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, name])?;
-            c.execute("DELETE FROM exports WHERE stack_id=?1", [&s.id])?;
-            c.execute("DELETE FROM imports WHERE stack_id=?1", [&s.id])?;
+        self.tx(|c| {
+            let db = |e: rusqlite::Error| format!("local stack store: {e}");
+            insert_event(c, id, name, id, "AWS::CloudFormation::Stack", "DELETE_COMPLETE", None).map_err(db)?;
+            c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, name])
+                .map_err(db)?;
+            c.execute(
+                "DELETE FROM stack_ops WHERE region=?1 AND name=?2",
+                params![region, name],
+            )
+            .map_err(db)?;
+            c.execute("DELETE FROM exports WHERE stack_id=?1", [id]).map_err(db)?;
+            c.execute("DELETE FROM imports WHERE stack_id=?1", [id]).map_err(db)?;
             c.execute(
                 "DELETE FROM change_sets WHERE region=?1 AND stack=?2",
                 params![region, name],
-            )?;
+            )
+            .map_err(db)?;
             Ok(())
-        })
+        })?;
+        log_event(log, "DELETE_COMPLETE", "AWS::CloudFormation::Stack", name, None);
+        self.event_written();
+        Ok(())
     }
 
     // ---- resources ----------------------------------------------------------------------------
@@ -1425,6 +1944,7 @@ impl LocalStacks {
         stack: &str,
         r: &meridian_template::Resource,
         props: &Value,
+        reserve: &dyn Fn(&str) -> Result<(), String>,
     ) -> Result<(String, BTreeMap<String, Value>), String> {
         let rid = Self::region(region)?;
         let host = &self.inner.host;
@@ -1449,6 +1969,8 @@ impl LocalStacks {
                 spec.environment = env_prop(props);
                 spec.description = str_prop(props, "Description").unwrap_or_default().to_string();
                 spec.reserved_concurrency = num_prop(props, "ReservedConcurrentExecutions");
+                // On record before it exists: a crash from here on deletes it when rolling back.
+                reserve(&name)?;
                 let v = host.create_function(&rid, spec, &code).map_err(|e| e.to_string())?;
                 (name, BTreeMap::from([("Arn".into(), Value::String(v.function_arn()))]))
             }
@@ -1802,6 +2324,56 @@ impl LocalStacks {
 /// Outputs or exports by name.
 type Named = BTreeMap<String, String>;
 
+fn log_event(log: &dyn Fn(&str), status: &str, type_: &str, logical: &str, reason: Option<&str>) {
+    log(&format!(
+        "{status:<36} {type_:<34} {logical}{}",
+        reason.map(|r| format!("  {r}")).unwrap_or_default()
+    ));
+}
+
+fn insert_event(
+    c: &Connection,
+    stack_id: &str,
+    logical: &str,
+    physical: &str,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> rusqlite::Result<()> {
+    c.execute(
+        "INSERT INTO events (stack_id, at, logical_id, physical_id, type, status, reason) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+        params![stack_id, now(), logical, physical, type_, status, reason],
+    )
+    .map(|_| ())
+}
+
+fn read_rows(c: &Connection, stack_id: &str) -> rusqlite::Result<BTreeMap<String, Row>> {
+    let mut st = c.prepare(
+        "SELECT logical_id, type, physical_id, status, properties, attributes, placeholder, retain, update_policy FROM resources WHERE stack_id=?1",
+    )?;
+    let rows = st
+        .query_map([stack_id], |r| {
+            let props: String = r.get(4)?;
+            let attrs: String = r.get(5)?;
+            let up: Option<String> = r.get(8)?;
+            Ok(Row {
+                deployed: Deployed {
+                    logical_id: r.get(0)?,
+                    type_: r.get(1)?,
+                    physical_id: r.get(2)?,
+                    properties: serde_json::from_str(&props).unwrap_or(Value::Null),
+                    attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+                },
+                status: r.get(3)?,
+                placeholder: r.get::<_, i64>(6)? != 0,
+                retain: r.get::<_, i64>(7)? != 0,
+                update_policy: up.and_then(|s| serde_json::from_str(&s).ok()),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows.into_iter().map(|r| (r.deployed.logical_id.clone(), r)).collect())
+}
+
 fn no_stack(name: &str, region: &str) -> String {
     format!("Stack with id {name} does not exist (region {region})")
 }
@@ -1963,13 +2535,20 @@ impl StackDeployer for LocalStacks {
             )
         })?;
         let p: Prepared = serde_json::from_str(&prepared).map_err(|e| e.to_string())?;
-        self.db(|c| {
+        // Claimed atomically: a change set runs once, even when two processes execute it.
+        let claimed = self.db(|c| {
             c.execute(
-                "UPDATE change_sets SET execution_status='EXECUTE_IN_PROGRESS' WHERE region=?1 AND stack=?2 AND name=?3",
+                "UPDATE change_sets SET execution_status='EXECUTE_IN_PROGRESS' WHERE region=?1 AND stack=?2 AND name=?3 AND execution_status='AVAILABLE'",
                 params![region, stack, change_set],
             )
-            .map(|_| ())
         })?;
+        if claimed != 1 {
+            let now = self.describe_change_set(region, stack, change_set)?;
+            return Err(format!(
+                "ChangeSet [{}] cannot be executed in its current execution status of [{}]",
+                now.change_set_id, now.execution_status
+            ));
+        }
         let res = self.apply(region, stack, &p, false, log);
         let status = if res.is_ok() {
             "EXECUTE_COMPLETE"
