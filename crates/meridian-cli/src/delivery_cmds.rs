@@ -5,29 +5,13 @@ use crate::stack_cmds::{data_dir, print_json};
 use crate::{Global, OutputFormat};
 use anyhow::{anyhow, bail, Context};
 use meridian_delivery::window::Window;
-use meridian_engine::delivery::{Command as DeployCommand, DeliveryStore, DeploymentRow, Shifter};
+use meridian_engine::delivery::{Command as DeployCommand, DeliveryStore, DeploymentRow};
 use meridian_engine::journal::Journal;
 use meridian_engine::ledger::{self, ReleaseRow};
 use meridian_engine::stacks::DeliveryOptions;
-use meridian_local::functions::LocalFunctions;
-use meridian_local::LambdaHost;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-
-/// The deployment driver of local regions. Deployments left unfinished by a process that ended
-/// are rolled back here, so any command that opens the stacks repairs them.
-pub fn open_shifter(data_dir: &Path, host: LambdaHost) -> anyhow::Result<Arc<Shifter>> {
-    let control = Arc::new(LocalFunctions::new(host).map_err(|e| anyhow!(e))?);
-    let store = DeliveryStore::open(data_dir).map_err(|e| anyhow!(e))?;
-    let shifter = Shifter::new(control, store);
-    for id in shifter.recover().map_err(|e| anyhow!(e))? {
-        eprintln!(
-            "deployment {id}: the process running it had ended; its alias is back on the previous version (meridian deployments show {id})"
-        );
-    }
-    Ok(Arc::new(shifter))
-}
 
 fn utc(ms: i64) -> String {
     meridian_core::clock::format_rfc3339(ms / 1000)
@@ -169,7 +153,12 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         args.regions.clone()
     };
     let all = journal.releases(Some(&name))?;
-    let stacks = crate::stack_cmds::open_stacks(&dir)?;
+    // The release's region is reached through its backend, as the engine reaches it.
+    let stacks = meridian_local::backend::open_stacks(&dir, &|l| eprintln!("{l}")).map_err(|e| anyhow!(e))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
     let mut failed = false;
     for region in regions {
         let current = &live[&region];
@@ -208,9 +197,9 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
             pipeline: Some(name.clone()),
             ..Default::default()
         };
-        let say = |l: &str| eprintln!("{l}");
+        let say: meridian_region::Say = Arc::new(|l: &str| eprintln!("{l}"));
         let reason = format!("meridian rollback from {}", current.release_id);
-        match ledger::redeploy(&journal, &stacks, &target, opts, &dir, &reason, &say) {
+        match rt.block_on(ledger::redeploy(&journal, &stacks, &target, opts, &dir, &reason, say)) {
             Ok(r) => eprintln!("{region}: {} is live again ({})", r.release_id, functions_text(&r)),
             Err(e) => {
                 eprintln!("{region}: {e}");

@@ -2,10 +2,9 @@
 
 use crate::pipeline_cmds::parse_kv;
 use crate::{Global, OutputFormat};
-use anyhow::Context;
-use meridian_engine::stacks::{StackDeployer, StackOutcome, StackRequest};
+use meridian_engine::stacks::{StackOutcome, StackRequest};
 use meridian_local::stacks::LocalStacks;
-use meridian_local::{HostConfig, LambdaHost};
+
 use meridian_template::sam::{self, SamOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -135,70 +134,10 @@ pub struct TransformArgs {
     pub publish_on_config_change: bool,
 }
 
-/// Opens the local regions' stacks (and the Lambda host they deploy functions to).
+/// Opens the local regions' stacks (and the Lambda host they deploy functions to), after
+/// recovering what a killed process left.
 pub fn open_stacks(data_dir: &Path) -> anyhow::Result<LocalStacks> {
-    let host = LambdaHost::open(HostConfig::new(data_dir))
-        .with_context(|| format!("failed to open the local Lambda host in {}", data_dir.display()))?;
-    let stacks = LocalStacks::open(data_dir, data_dir, host.clone()).map_err(|e| anyhow::anyhow!(e))?;
-    stacks.set_shifter(crate::delivery_cmds::open_shifter(data_dir, host)?);
-    // Stacks whose process died mid-operation are brought back to a stable state first.
-    for line in stacks
-        .recover_interrupted(&|l| eprintln!("  {l}"))
-        .map_err(|e| anyhow::anyhow!(e))?
-    {
-        eprintln!("{line}");
-    }
-    Ok(stacks)
-}
-
-/// The local stacks, opened on first use: pipelines without CloudFormation actions never touch the
-/// Lambda host's or the stacks' databases.
-pub struct LazyStacks {
-    data_dir: PathBuf,
-    stacks: std::sync::OnceLock<Result<LocalStacks, String>>,
-}
-
-impl LazyStacks {
-    pub fn new(data_dir: &Path) -> Self {
-        LazyStacks {
-            data_dir: data_dir.to_path_buf(),
-            stacks: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn get(&self) -> Result<&LocalStacks, String> {
-        self.stacks
-            .get_or_init(|| open_stacks(&self.data_dir).map_err(|e| format!("{e:#}")))
-            .as_ref()
-            .map_err(Clone::clone)
-    }
-}
-
-impl StackDeployer for LazyStacks {
-    fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<meridian_engine::stacks::StackInfo>, String> {
-        self.get()?.describe_stack(region, stack)
-    }
-    fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
-        self.get()?.deploy(req, log)
-    }
-    fn create_change_set(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
-        self.get()?.create_change_set(req, log)
-    }
-    fn execute_change_set(
-        &self,
-        region: &str,
-        stack: &str,
-        change_set: &str,
-        log: &dyn Fn(&str),
-    ) -> Result<StackOutcome, String> {
-        self.get()?.execute_change_set(region, stack, change_set, log)
-    }
-    fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
-        self.get()?.delete_stack(region, stack, log)
-    }
-    fn live_functions(&self, region: &str, stack: &str) -> Result<Vec<meridian_engine::stacks::LiveFunction>, String> {
-        self.get()?.live_functions(region, stack)
-    }
+    meridian_local::backend::open_stacks(data_dir, &|l| eprintln!("{l}")).map_err(|e| anyhow::anyhow!(e))
 }
 
 pub(crate) fn data_dir(global: &Global) -> PathBuf {

@@ -14,13 +14,14 @@
 //! What it must not do: know how a region runs functions. That is [`FunctionControl`],
 //! implemented by the local Lambda host (and later by AWS).
 
-use crate::stacks::{AliasDeployment, AliasShifter};
-use meridian_delivery::alarm::{evaluate_with_previous, AlarmSpec, AlarmState, MetricPoint};
+use meridian_delivery::alarm::{evaluate_with_previous, AlarmSpec, AlarmState};
 use meridian_delivery::deployment::{
     Deployment, DeploymentConfig, DeploymentState, Effect, Event, HookKind, JudgePolicy,
 };
 use meridian_delivery::judge::{judge, Sample, Verdict};
 use meridian_delivery::schedule::TrafficSchedule;
+use meridian_region::stacks::{AliasDeployment, AliasShifter};
+pub use meridian_region::FunctionControl;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,40 +29,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// What the driver needs from a region's functions.
-pub trait FunctionControl: Send + Sync {
-    /// Routes `function:alias`: `version` takes the traffic `extra` does not, `extra` is another
-    /// version with its weight in `0..1`.
-    fn route_alias(
-        &self,
-        region: &str,
-        function: &str,
-        alias: &str,
-        version: &str,
-        extra: Option<(&str, f64)>,
-    ) -> Result<(), String>;
-    /// Invokes asynchronously (InvocationType `Event`).
-    fn invoke_event(&self, region: &str, function: &str, payload: &[u8]) -> Result<(), String>;
-    /// Invokes and waits; `Ok(false)` when the function returned an error.
-    fn invoke(&self, region: &str, function: &str, payload: &[u8]) -> Result<bool, String>;
-    /// Metrics of `function` (`qualifier`: an alias or a version) in `[since, until)`, in
-    /// periods of `period_ms` aligned on `since`; periods without data are left out.
-    fn metrics(
-        &self,
-        region: &str,
-        function: &str,
-        qualifier: Option<&str>,
-        since_ms: i64,
-        until_ms: i64,
-        period_ms: i64,
-    ) -> Result<Vec<MetricPoint>, String>;
-    /// Makes sure hook functions can reach `PutLifecycleEventHookExecutionStatus`.
-    fn ensure_hook_endpoint(&self) -> Result<(), String> {
-        Ok(())
-    }
-    fn now_ms(&self) -> i64;
-}
 
 /// A deployment as `meridian deployments` lists it.
 #[derive(Debug, Clone, Serialize)]
@@ -531,7 +498,9 @@ impl Shifter {
             if crate::journal::owner_alive(pid, start) {
                 continue;
             }
-            self.control.route_alias(&region, &function, &alias, &from, None)?;
+            self.control
+                .route_alias(&region, &function, &alias, &from, None)
+                .map_err(|e| e.to_string())?;
             let reason = "the process running this deployment ended; rolled back when Meridian next ran";
             self.mark_rolled_back(&id, reason)?;
             self.store.event(
@@ -586,14 +555,17 @@ impl Shifter {
 
     fn sample(&self, run: &Run, version: &str, since: i64, now: i64) -> Result<Sample, String> {
         let d = run.d;
-        let pts = self.control.metrics(
-            &d.region,
-            &d.function,
-            Some(version),
-            since,
-            now,
-            (now - since).max(1000) + 1000,
-        )?;
+        let pts = self
+            .control
+            .metrics(
+                &d.region,
+                &d.function,
+                Some(version),
+                since,
+                now,
+                (now - since).max(1000) + 1000,
+            )
+            .map_err(|e| e.to_string())?;
         let mut s = Sample::default();
         for p in &pts {
             s.invocations += p.invocations;
@@ -645,7 +617,9 @@ impl Shifter {
                         );
                         Event::TrafficShifted { new_version_percent: p }
                     }
-                    Err(error) => Event::ShiftFailed { error },
+                    Err(error) => Event::ShiftFailed {
+                        error: error.to_string(),
+                    },
                 };
                 self.apply(run, ev, queue);
             }
@@ -724,7 +698,9 @@ impl Shifter {
                     }
                     Err(error) => {
                         std::thread::sleep(Duration::from_millis(500));
-                        Event::RollbackFailed { error }
+                        Event::RollbackFailed {
+                            error: error.to_string(),
+                        }
                     }
                 };
                 self.apply(run, ev, queue);
@@ -770,7 +746,8 @@ impl Shifter {
             let since = (now - window - period).max(run.started);
             let pts = self
                 .control
-                .metrics(&d.region, &function, qualifier.as_deref(), since, now, 1000)?;
+                .metrics(&d.region, &function, qualifier.as_deref(), since, now, 1000)
+                .map_err(|e| e.to_string())?;
             let prev = run
                 .alarm_states
                 .get(&name)
@@ -919,6 +896,8 @@ impl AliasShifter for Shifter {
 mod tests {
     use super::*;
     use crate::stacks::DeliveryOptions;
+    use meridian_delivery::alarm::MetricPoint;
+    use meridian_region::RegionError;
     use std::sync::atomic::AtomicUsize;
 
     /// An honest in-memory region: one alias, whose routing calls fail at chosen calls.
@@ -929,17 +908,24 @@ mod tests {
     }
 
     impl FunctionControl for Region {
-        fn route_alias(&self, _: &str, _: &str, _: &str, v: &str, extra: Option<(&str, f64)>) -> Result<(), String> {
+        fn route_alias(
+            &self,
+            _: &str,
+            _: &str,
+            _: &str,
+            v: &str,
+            extra: Option<(&str, f64)>,
+        ) -> Result<(), RegionError> {
             if self.fail.contains(&self.calls.fetch_add(1, Ordering::SeqCst)) {
-                return Err("injected failure".into());
+                return Err(RegionError::permanent("injected failure"));
             }
             *self.routing.lock().unwrap() = (v.to_string(), extra.map(|(x, w)| (x.to_string(), w)));
             Ok(())
         }
-        fn invoke_event(&self, _: &str, _: &str, _: &[u8]) -> Result<(), String> {
+        fn invoke_event(&self, _: &str, _: &str, _: &[u8]) -> Result<(), RegionError> {
             Ok(())
         }
-        fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, String> {
+        fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, RegionError> {
             Ok(true)
         }
         fn metrics(
@@ -950,7 +936,7 @@ mod tests {
             _: i64,
             _: i64,
             _: i64,
-        ) -> Result<Vec<MetricPoint>, String> {
+        ) -> Result<Vec<MetricPoint>, RegionError> {
             Ok(Vec::new())
         }
         fn now_ms(&self) -> i64 {

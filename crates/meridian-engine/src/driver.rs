@@ -34,6 +34,9 @@ pub struct Engine {
     pub data_dir: PathBuf,
     pub journal: Arc<Journal>,
     pub registry: Registry,
+    /// The backend that reaches each region (stacks, functions): wired by the program that
+    /// opens the engine; the engine names no implementation.
+    pub regions: Arc<meridian_region::Regions>,
     /// Live log lines (`--verbose`): action name and line.
     pub echo: Option<crate::providers::Echo>,
     pub on_orphan: Option<OrphanHook>,
@@ -174,6 +177,7 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             journal: Arc::new(Journal::open(data_dir)?),
             registry: Registry::local(),
+            regions: Arc::new(meridian_region::Regions::default()),
             echo: None,
             on_orphan: None,
         })
@@ -754,6 +758,7 @@ impl Engine {
             journal: self.journal.clone(),
             env: env.clone(),
             projects: Arc::new(p.meridian.build_projects.clone()),
+            regions: self.regions.clone(),
             stores: Arc::new(
                 stores
                     .iter()

@@ -203,14 +203,14 @@ impl Journal {
 
 /// Deploys an earlier release to its region again (same template and parameters), through the
 /// stack deployer and so through traffic shifting and judging, and records it live.
-pub fn redeploy(
+pub async fn redeploy(
     journal: &Journal,
     stacks: &dyn StackDeployer,
     to: &ReleaseRow,
     delivery: DeliveryOptions,
     data_dir: &Path,
     reason: &str,
-    log: &dyn Fn(&str),
+    log: meridian_region::Say,
 ) -> std::result::Result<ReleaseRow, String> {
     let dir = data_dir.join("ledger");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -230,8 +230,8 @@ pub fn redeploy(
         "{}: rolling back {} to {} ({reason})",
         to.region, to.stack, to.release_id
     ));
-    let outcome = stacks.deploy(&req, log);
-    let functions = stacks.live_functions(&to.region, &to.stack).unwrap_or_default();
+    let outcome = stacks.deploy(&req, log.clone()).await;
+    let functions = stacks.live_functions(&to.region, &to.stack).await.unwrap_or_default();
     let exec = req.delivery.execution_id.clone();
     let n = NewRelease {
         pipeline: &to.pipeline,

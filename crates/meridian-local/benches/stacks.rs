@@ -1,7 +1,7 @@
 //! Deploy, update and delete a stack of 50 functions in a local region (target: under 2 s each).
 //! `cargo bench -p meridian-local --bench stacks`
 
-use meridian_engine::stacks::{StackDeployer, StackRequest};
+use meridian_engine::stacks::StackRequest;
 use meridian_local::stacks::LocalStacks;
 use meridian_local::{HostConfig, LambdaHost};
 use std::time::Instant;
@@ -42,6 +42,6 @@ fn main() {
         t.elapsed().as_secs_f64() * 1e3
     );
     let t = Instant::now();
-    stacks.delete_stack("us-east-1", "fifty", &quiet).expect("delete");
+    stacks.delete("us-east-1", "fifty", &quiet).expect("delete");
     println!("  delete: {:>7.1} ms (target < 2000)", t.elapsed().as_secs_f64() * 1e3);
 }

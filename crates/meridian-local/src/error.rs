@@ -79,6 +79,18 @@ impl LambdaError {
         }
     }
 
+    /// The region port's kind of this error: whether the engine may retry.
+    pub fn kind(&self) -> meridian_region::ErrorKind {
+        use meridian_region::ErrorKind;
+        match self.http_status() {
+            404 => ErrorKind::NotFound,
+            429 => ErrorKind::Throttled,
+            409 => ErrorKind::Conflict,
+            500 => ErrorKind::Unavailable,
+            _ => ErrorKind::Invalid,
+        }
+    }
+
     /// The HTTP status code AWS answers with.
     pub fn http_status(&self) -> u16 {
         match self {
@@ -103,5 +115,11 @@ impl LambdaError {
             path: path.into(),
             source,
         }
+    }
+}
+
+impl From<LambdaError> for meridian_region::RegionError {
+    fn from(e: LambdaError) -> Self {
+        meridian_region::RegionError::new(e.kind(), e.to_string())
     }
 }

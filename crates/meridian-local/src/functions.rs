@@ -7,7 +7,7 @@ use crate::host::{InvokeRequest, LambdaHost};
 use crate::invoke_api::{serve_invoke_api, InvokeApiConfig};
 use meridian_core::{Clock, RegionId};
 use meridian_delivery::alarm::MetricPoint;
-use meridian_engine::delivery::FunctionControl;
+use meridian_region::{FunctionControl, RegionError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
@@ -20,8 +20,8 @@ pub struct LocalFunctions {
     endpoint: OnceLock<Result<String, String>>,
 }
 
-fn region(r: &str) -> Result<RegionId, String> {
-    RegionId::new(r).map_err(|e| e.to_string())
+fn region(r: &str) -> Result<RegionId, RegionError> {
+    RegionId::new(r).map_err(|e| RegionError::new(meridian_region::ErrorKind::Invalid, e.to_string()).region(r))
 }
 
 impl LocalFunctions {
@@ -57,7 +57,7 @@ impl FunctionControl for LocalFunctions {
         alias: &str,
         version: &str,
         extra: Option<(&str, f64)>,
-    ) -> Result<(), String> {
+    ) -> Result<(), RegionError> {
         let weights: BTreeMap<String, f64> = extra
             .filter(|(v, w)| *v != version && *w > 0.0)
             .map(|(v, w)| (v.to_string(), (w * 1e6).round() / 1e6))
@@ -73,10 +73,10 @@ impl FunctionControl for LocalFunctions {
                 None,
             )
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(RegionError::from)
     }
 
-    fn invoke_event(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<(), String> {
+    fn invoke_event(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<(), RegionError> {
         let _g = self.rt().enter();
         let (name, qualifier) = split_qualifier(function);
         let mut req = InvokeRequest::new(name, payload.to_vec());
@@ -84,15 +84,15 @@ impl FunctionControl for LocalFunctions {
         self.host
             .invoke_event(&region(region_name)?, req)
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(RegionError::from)
     }
 
-    fn invoke(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<bool, String> {
+    fn invoke(&self, region_name: &str, function: &str, payload: &[u8]) -> Result<bool, RegionError> {
         let (name, qualifier) = split_qualifier(function);
         let mut req = InvokeRequest::new(name, payload.to_vec());
         req.qualifier = qualifier;
         let r = self.rt().block_on(self.host.invoke(&region(region_name)?, req));
-        r.map(|r| r.function_error.is_none()).map_err(|e| e.to_string())
+        r.map(|r| r.function_error.is_none()).map_err(RegionError::from)
     }
 
     fn metrics(
@@ -103,18 +103,15 @@ impl FunctionControl for LocalFunctions {
         since_ms: i64,
         until_ms: i64,
         period_ms: i64,
-    ) -> Result<Vec<MetricPoint>, String> {
-        let rows = self
-            .host
-            .metric_periods(
-                &region(region_name)?,
-                function,
-                qualifier,
-                since_ms,
-                until_ms,
-                period_ms,
-            )
-            .map_err(|e| e.to_string())?;
+    ) -> Result<Vec<MetricPoint>, RegionError> {
+        let rows = self.host.metric_periods(
+            &region(region_name)?,
+            function,
+            qualifier,
+            since_ms,
+            until_ms,
+            period_ms,
+        )?;
         Ok(rows
             .into_iter()
             .map(|(start, b)| MetricPoint {
@@ -133,7 +130,7 @@ impl FunctionControl for LocalFunctions {
             .collect())
     }
 
-    fn ensure_hook_endpoint(&self) -> Result<(), String> {
+    fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
         if self.host.service_endpoint().is_some() {
             return Ok(());
         }
@@ -151,7 +148,8 @@ impl FunctionControl for LocalFunctions {
                 self.rt().spawn(serve_invoke_api(self.host.clone(), listener, cfg));
                 Ok(format!("http://{addr}"))
             })
-            .clone()?;
+            .clone()
+            .map_err(|e| RegionError::new(meridian_region::ErrorKind::Unavailable, e))?;
         self.host.set_service_endpoint(Some(url));
         Ok(())
     }

@@ -13,6 +13,7 @@
 //! schedules, alarms and judging belong to the engine and `meridian-delivery`; this crate only
 //! runs and measures what it is told to). Servers bind 127.0.0.1 only.
 
+pub mod backend;
 pub mod code;
 pub mod error;
 pub mod functions;

@@ -6,9 +6,11 @@
 
 use crate::host::{ConfigUpdate, LambdaHost};
 use crate::model::{CodeSource, FunctionSpec};
+use futures::future::BoxFuture;
 use meridian_core::{RegionId, LOCAL_ACCOUNT_ID};
-pub use meridian_engine::stacks::{AliasDeployment, AliasShifter};
-use meridian_engine::stacks::{DeliveryOptions, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest};
+pub use meridian_region::stacks::{AliasDeployment, AliasShifter};
+use meridian_region::stacks::{DeliveryOptions, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::{RegionError, Say};
 use meridian_template::eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
 use meridian_template::plan::{self, Change, ChangeAction, Deployed, Replacement};
 use meridian_template::sam::SamOptions;
@@ -2497,21 +2499,23 @@ pub struct ResourceInfo {
     pub local: String,
 }
 
-impl StackDeployer for LocalStacks {
-    fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<StackInfo>, String> {
+/// The stack operations as CloudFormation's API offers them; they block (SQLite, the Lambda host,
+/// traffic shifting), so the async port below runs them on blocking threads.
+impl LocalStacks {
+    pub fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<StackInfo>, String> {
         Ok(self.stack_row(region, stack)?.map(|s| self.info(region, stack, &s)))
     }
 
-    fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
+    pub fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
         let p = Self::prepared(req)?;
         self.apply(&req.region, &req.stack_name, &p, true, log)
     }
 
-    fn create_change_set(&self, req: &StackRequest, _log: &dyn Fn(&str)) -> Result<Vec<String>, String> {
+    pub fn create_change_set(&self, req: &StackRequest) -> Result<Vec<String>, String> {
         Ok(self.create_change_set_named(req)?.lines())
     }
 
-    fn execute_change_set(
+    pub fn execute_change_set(
         &self,
         region: &str,
         stack: &str,
@@ -2570,11 +2574,7 @@ impl StackDeployer for LocalStacks {
         res
     }
 
-    fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String> {
-        self.delete(region, stack, log)
-    }
-
-    fn live_functions(&self, region: &str, stack: &str) -> Result<Vec<LiveFunction>, String> {
+    pub fn live_functions(&self, region: &str, stack: &str) -> Result<Vec<LiveFunction>, String> {
         let Some(s) = self.stack_row(region, stack)? else {
             return Ok(Vec::new());
         };
@@ -2600,5 +2600,72 @@ impl StackDeployer for LocalStacks {
         }
         out.sort_by(|a, b| (&a.function, &a.alias).cmp(&(&b.function, &b.alias)));
         Ok(out)
+    }
+}
+
+impl LocalStacks {
+    /// Runs a stack operation on a blocking thread, with its log lines sent to `log`.
+    fn blocking<'a, T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&LocalStacks, &dyn Fn(&str)) -> Result<T, String> + Send + 'static,
+        log: Say,
+    ) -> BoxFuture<'a, Result<T, RegionError>> {
+        let me = self.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || op(&me, &|l: &str| log(l)))
+                .await
+                .map_err(|e| RegionError::permanent(format!("the stack operation stopped: {e}")))?
+                .map_err(RegionError::from)
+        })
+    }
+}
+
+impl StackDeployer for LocalStacks {
+    fn describe_stack<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StackInfo>, RegionError>> {
+        let (r, s) = (region.to_string(), stack.to_string());
+        self.blocking(move |me, _| me.describe_stack(&r, &s), Arc::new(|_: &str| {}))
+    }
+
+    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        let req = req.clone();
+        self.blocking(move |me, log| me.deploy(&req, log), log)
+    }
+
+    fn create_change_set<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        log: Say,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegionError>> {
+        let req = req.clone();
+        self.blocking(move |me, _| me.create_change_set(&req), log)
+    }
+
+    fn execute_change_set<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+        change_set: &'a str,
+        log: Say,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        let (r, s, c) = (region.to_string(), stack.to_string(), change_set.to_string());
+        self.blocking(move |me, log| me.execute_change_set(&r, &s, &c, log), log)
+    }
+
+    fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>> {
+        let (r, s) = (region.to_string(), stack.to_string());
+        self.blocking(move |me, log| me.delete(&r, &s, log), log)
+    }
+
+    fn live_functions<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveFunction>, RegionError>> {
+        let (r, s) = (region.to_string(), stack.to_string());
+        self.blocking(move |me, _| me.live_functions(&r, &s), Arc::new(|_: &str| {}))
     }
 }

@@ -3,7 +3,8 @@
 //! ChangeSetName, TemplatePath, TemplateConfiguration, ParameterOverrides (with Fn::GetParam and
 //! Fn::GetArtifactAtt), Capabilities, OutputFileName; stack outputs as output variables.
 //!
-//! The stacks themselves belong to the region: the action only talks to a [`StackDeployer`].
+//! The stacks themselves belong to the region: the action only talks to the [`StackDeployer`] of
+//! the action region's backend (`ActionContext::regions`).
 
 use super::{ActionContext, ActionOutput, ActionProvider};
 use crate::ledger::{self, NewRelease};
@@ -15,9 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct CloudFormation {
-    pub stacks: Arc<dyn StackDeployer>,
     /// Per execution: regions allowed to deploy at once (`max-parallel-regions`).
     slots: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
 }
@@ -181,11 +181,9 @@ fn template_configuration(path: &Path) -> Result<(NamedValues, NamedValues), Str
 }
 
 impl CloudFormation {
-    pub fn new(stacks: Arc<dyn StackDeployer>) -> CloudFormation {
-        CloudFormation {
-            stacks,
-            slots: Default::default(),
-        }
+    /// The stack port of the action's region.
+    fn stacks(ctx: &ActionContext) -> Result<Arc<dyn StackDeployer>, String> {
+        Ok(ctx.regions.get(&ctx.region).map_err(|e| e.to_string())?.stacks.clone())
     }
 
     fn request(&self, ctx: &ActionContext, stack: &str) -> Result<StackRequest, String> {
@@ -325,14 +323,20 @@ impl CloudFormation {
     }
 
     /// Writes the ledger row of a deploy attempt, and applies the rollback policy.
-    fn record(&self, ctx: &ActionContext, req: &StackRequest, result: &Result<Option<StackOutcome>, String>) {
+    async fn record(
+        &self,
+        ctx: &ActionContext,
+        stacks: &dyn StackDeployer,
+        req: &StackRequest,
+        result: &Result<Option<StackOutcome>, String>,
+    ) {
         let Ok(template) = std::fs::read_to_string(&req.template_path) else {
             return;
         };
         let digest = Self::artifact_digest(ctx);
-        let functions = self
-            .stacks
+        let functions = stacks
             .live_functions(&req.region, &req.stack_name)
+            .await
             .unwrap_or_default();
         let failure = result.as_ref().err().cloned();
         let n = NewRelease {
@@ -373,7 +377,7 @@ impl CloudFormation {
 
     /// Rollback policy "every region the execution touched": puts back the previous release of
     /// every region this execution made live (the failed region is already back on its own).
-    fn roll_back_execution(&self, ctx: &ActionContext) {
+    async fn roll_back_execution(&self, ctx: &ActionContext) {
         let Ok(rows) = ctx.journal.releases(Some(&ctx.pipeline)) else {
             return;
         };
@@ -389,20 +393,30 @@ impl CloudFormation {
         for region in regions {
             match ctx.journal.previous_release(&ctx.pipeline, &region) {
                 Ok(Some(prev)) => {
-                    let say = |s: &str| ctx.log.line(s);
+                    let log = ctx.log.clone();
+                    let say: meridian_region::Say = Arc::new(move |s: &str| log.line(s));
                     let reason = format!(
                         "rollback policy: execution {} failed in {}",
                         ctx.execution_id, ctx.region
                     );
+                    let stacks = match ctx.regions.get(&region) {
+                        Ok(b) => b.stacks.clone(),
+                        Err(e) => {
+                            ctx.log.line(&format!("error: {e}"));
+                            continue;
+                        }
+                    };
                     if let Err(e) = ledger::redeploy(
                         &ctx.journal,
-                        self.stacks.as_ref(),
+                        stacks.as_ref(),
                         &prev,
                         Self::delivery(ctx),
                         &ctx.env.data_dir,
                         &reason,
-                        &say,
-                    ) {
+                        say,
+                    )
+                    .await
+                    {
                         ctx.log.line(&format!("error: {e}"));
                     }
                 }
@@ -485,52 +499,61 @@ impl ActionProvider for CloudFormation {
                 }
                 None => None,
             };
-            let ledger_req = req.clone();
-            let stacks = self.stacks.clone();
+            let stacks = Self::stacks(ctx)?;
             let log = ctx.log.clone();
-            let region = ctx.region.clone();
-            let mode = mode.to_string();
-            let outcome = tokio::task::spawn_blocking(move || -> Result<Option<StackOutcome>, String> {
-                let say = |s: &str| log.line(s);
-                match mode.as_str() {
-                    "CREATE_UPDATE" => stacks.deploy(req.as_ref().expect("request"), &say).map(Some),
+            let say: meridian_region::Say = Arc::new(move |s: &str| log.line(s));
+            let region = ctx.region.as_str();
+            let outcome: Result<Option<StackOutcome>, String> = async {
+                let e = |e: meridian_region::RegionError| e.to_string();
+                match mode {
+                    "CREATE_UPDATE" => stacks
+                        .deploy(req.as_ref().expect("request"), say.clone())
+                        .await
+                        .map(Some)
+                        .map_err(e),
                     "REPLACE_ON_FAILURE" => {
-                        let req = req.expect("request");
-                        if let Some(s) = stacks.describe_stack(&region, &stack)? {
+                        let req = req.as_ref().expect("request");
+                        if let Some(s) = stacks.describe_stack(region, &stack).await.map_err(e)? {
                             if s.stack_status.ends_with("_FAILED") || s.stack_status == "ROLLBACK_COMPLETE" {
                                 say(&format!(
                                     "stack {stack} is {}: deleting it before creating it again",
                                     s.stack_status
                                 ));
-                                stacks.delete_stack(&region, &stack, &say)?;
+                                stacks.delete_stack(region, &stack, say.clone()).await.map_err(e)?;
                             }
                         }
-                        stacks.deploy(&req, &say).map(Some)
+                        stacks.deploy(req, say.clone()).await.map(Some).map_err(e)
                     }
                     "CHANGE_SET_REPLACE" => {
-                        for line in stacks.create_change_set(req.as_ref().expect("request"), &say)? {
+                        let lines = stacks
+                            .create_change_set(req.as_ref().expect("request"), say.clone())
+                            .await
+                            .map_err(e)?;
+                        for line in lines {
                             say(&line);
                         }
                         Ok(None)
                     }
                     "CHANGE_SET_EXECUTE" => stacks
-                        .execute_change_set(&region, &stack, change_set.as_deref().unwrap_or_default(), &say)
-                        .map(Some),
+                        .execute_change_set(region, &stack, change_set.as_deref().unwrap_or_default(), say.clone())
+                        .await
+                        .map(Some)
+                        .map_err(e),
                     _ => {
-                        if stacks.describe_stack(&region, &stack)?.is_none() {
+                        if stacks.describe_stack(region, &stack).await.map_err(e)?.is_none() {
                             say(&format!("stack {stack} does not exist in {region}: nothing to delete"));
                         } else {
-                            stacks.delete_stack(&region, &stack, &say)?;
+                            stacks.delete_stack(region, &stack, say.clone()).await.map_err(e)?;
                         }
                         Ok(None)
                     }
                 }
-            })
-            .await
-            .map_err(|e| format!("the stack operation stopped: {e}"))?;
+            }
+            .await;
+            let ledger_req = req;
             if deploys {
                 if let Some(req) = &ledger_req {
-                    self.record(ctx, req, &outcome);
+                    self.record(ctx, stacks.as_ref(), req, &outcome).await;
                 }
                 // A sibling region may have failed while this one deployed: then this one goes
                 // back too.
@@ -542,9 +565,7 @@ impl ActionProvider for CloudFormation {
                     })
                 };
                 if ctx.env.rollback_all_regions && (outcome.is_err() || sibling_failed()) {
-                    let me = self.clone();
-                    let c = ctx.clone();
-                    let _ = tokio::task::spawn_blocking(move || me.roll_back_execution(&c)).await;
+                    self.roll_back_execution(ctx).await;
                 }
             }
             let outcome = outcome?;

@@ -92,6 +92,8 @@ pub struct ActionContext {
     pub projects: Arc<BTreeMap<String, meridian_pipeline::model::BuildProject>>,
     /// Every region's artifact store, and the bucket name (store location) the pipeline gives it.
     pub stores: Arc<RegionStores>,
+    /// The backend of every region (stacks, functions).
+    pub regions: Arc<meridian_region::Regions>,
 }
 
 /// What an execution was started with, kept in the journal so that a recovered execution runs
@@ -186,16 +188,12 @@ impl Registry {
         r.register("AWS", "Manual", Arc::new(approval::ManualApproval));
         r.register("AWS", "CodeBuild", Arc::new(codebuild::CodeBuild));
         r.register("Meridian", "Package", Arc::new(package::Package));
-        r
-    }
-
-    /// Adds the CloudFormation deploy action, backed by the regions' stacks.
-    pub fn with_stacks(mut self, stacks: Arc<dyn crate::stacks::StackDeployer>) -> Registry {
-        self.register(
+        // Deploys through the action region's backend (`ActionContext::regions`).
+        r.register(
             "AWS",
             "CloudFormation",
-            Arc::new(cloudformation::CloudFormation::new(stacks)),
+            Arc::new(cloudformation::CloudFormation::default()),
         );
-        self
+        r
     }
 }

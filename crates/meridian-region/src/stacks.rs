@@ -1,6 +1,8 @@
-//! What a region must offer to deploy CloudFormation stacks: the trait the CloudFormation action
-//! uses, implemented by the local region (meridian-local) and later by AWS.
+//! What a region must offer to deploy CloudFormation stacks: the port the CloudFormation action
+//! and the release ledger use, implemented by the local region (meridian-local) and by AWS.
 
+use crate::{RegionError, Say};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -145,24 +147,38 @@ impl StackOutcome {
     }
 }
 
-/// Stack operations of one kind of region. Calls block; the engine runs them off its runtime.
-/// Errors are the message a user sees (AWS's text where AWS has one).
+/// Stack operations of one kind of region, as CloudFormation's API offers them. Errors carry
+/// AWS's text where AWS has one, and say whether trying again can help ([`RegionError::kind`]).
+/// Progress lines (stack events, traffic shifting) go to `log` as they happen.
 pub trait StackDeployer: Send + Sync {
-    fn describe_stack(&self, region: &str, stack: &str) -> Result<Option<StackInfo>, String>;
-    /// Creates or updates the stack now (CloudFormation's CreateStack/UpdateStack).
-    fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String>;
+    fn describe_stack<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StackInfo>, RegionError>>;
+    /// Creates or updates the stack now (CloudFormation's CreateStack/UpdateStack) and waits
+    /// until it is stable.
+    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>>;
     /// Creates a change set (replacing one of the same name); returns its description as text lines.
-    fn create_change_set(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<Vec<String>, String>;
-    fn execute_change_set(
-        &self,
-        region: &str,
-        stack: &str,
-        change_set: &str,
-        log: &dyn Fn(&str),
-    ) -> Result<StackOutcome, String>;
-    fn delete_stack(&self, region: &str, stack: &str, log: &dyn Fn(&str)) -> Result<(), String>;
+    fn create_change_set<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        log: Say,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegionError>>;
+    fn execute_change_set<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+        change_set: &'a str,
+        log: Say,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>>;
+    fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>>;
     /// The stack's aliases and the versions they serve (for the release ledger).
-    fn live_functions(&self, _region: &str, _stack: &str) -> Result<Vec<LiveFunction>, String> {
-        Ok(Vec::new())
+    fn live_functions<'a>(
+        &'a self,
+        _region: &'a str,
+        _stack: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveFunction>, RegionError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 }

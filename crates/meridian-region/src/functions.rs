@@ -1,0 +1,40 @@
+//! What the progressive-delivery driver needs from a region's functions: alias routing,
+//! invocations, metrics. Implemented by the local Lambda host and by AWS (Lambda, CloudWatch).
+
+use crate::RegionError;
+use meridian_delivery::alarm::MetricPoint;
+
+/// What the driver needs from a region's functions. Calls block: the delivery driver runs on a
+/// thread of its own (one per deployment), never on the async runtime.
+pub trait FunctionControl: Send + Sync {
+    /// Routes `function:alias`: `version` takes the traffic `extra` does not, `extra` is another
+    /// version with its weight in `0..1`.
+    fn route_alias(
+        &self,
+        region: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        extra: Option<(&str, f64)>,
+    ) -> Result<(), RegionError>;
+    /// Invokes asynchronously (InvocationType `Event`).
+    fn invoke_event(&self, region: &str, function: &str, payload: &[u8]) -> Result<(), RegionError>;
+    /// Invokes and waits; `Ok(false)` when the function returned an error.
+    fn invoke(&self, region: &str, function: &str, payload: &[u8]) -> Result<bool, RegionError>;
+    /// Metrics of `function` (`qualifier`: an alias or a version) in `[since, until)`, in
+    /// periods of `period_ms` aligned on `since`; periods without data are left out.
+    fn metrics(
+        &self,
+        region: &str,
+        function: &str,
+        qualifier: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, RegionError>;
+    /// Makes sure hook functions can reach `PutLifecycleEventHookExecutionStatus`.
+    fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
+        Ok(())
+    }
+    fn now_ms(&self) -> i64;
+}

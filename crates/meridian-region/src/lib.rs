@@ -1,0 +1,78 @@
+//! The region ports: everything the engine needs from a region, as traits, and the bundle of
+//! them that one region is reached through ([`RegionBackend`]).
+//!
+//! - [`stacks::StackDeployer`]: CloudFormation (stacks, change sets), used by the CloudFormation
+//!   action and the release ledger.
+//! - [`FunctionControl`]: alias routing, invocations and metrics, used by the progressive-delivery
+//!   driver.
+//! - [`RegionError`]: what every port returns when a call fails, typed by whether a retry helps.
+//!
+//! Implementations: `meridian-local` (simulated regions on this machine) and, next, `meridian-aws`.
+//! The engine holds a [`Regions`] map and never names an implementation; wiring a region to its
+//! backend is the job of the program that starts the engine (the CLI, the server).
+//!
+//! What this crate must not do: depend on the engine or on any implementation, or do I/O.
+
+pub mod error;
+pub mod functions;
+pub mod stacks;
+
+pub use error::{ErrorContext, ErrorKind, RegionError};
+pub use functions::FunctionControl;
+pub use stacks::StackDeployer;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Where progress lines of a long operation go (stack events, traffic shifting), as they happen.
+pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// One region's backend: the ports through which the engine reaches it.
+#[derive(Clone)]
+pub struct RegionBackend {
+    /// Which implementation this is (`local`, `aws`), for messages and `meridian graph`.
+    pub kind: String,
+    pub stacks: Arc<dyn StackDeployer>,
+}
+
+impl std::fmt::Debug for RegionBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegionBackend")
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which backend reaches each region: one per region named, and a default for the others.
+#[derive(Clone, Debug, Default)]
+pub struct Regions {
+    default: Option<RegionBackend>,
+    by_region: BTreeMap<String, RegionBackend>,
+}
+
+impl Regions {
+    /// Every region through the same backend.
+    pub fn all(backend: RegionBackend) -> Regions {
+        Regions {
+            default: Some(backend),
+            by_region: BTreeMap::new(),
+        }
+    }
+
+    /// This region through its own backend.
+    pub fn with(mut self, region: &str, backend: RegionBackend) -> Regions {
+        self.by_region.insert(region.to_string(), backend);
+        self
+    }
+
+    /// The backend of a region, or an error naming the region when none is wired.
+    pub fn get(&self, region: &str) -> Result<&RegionBackend, RegionError> {
+        self.by_region.get(region).or(self.default.as_ref()).ok_or_else(|| {
+            RegionError::new(
+                ErrorKind::Invalid,
+                format!("no backend reaches region {region}: the program that started the engine wired none"),
+            )
+            .region(region)
+        })
+    }
+}
