@@ -270,3 +270,66 @@ fn columns_count_characters_after_non_ascii_text() {
         format!("ja.json:1:{col}")
     );
 }
+
+#[test]
+fn artifact_paths_must_stay_inside_the_artifact() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid");
+    let base = std::fs::read_to_string(dir.join("api-orders-service.json")).unwrap();
+    for (written, why) in [
+        (
+            "BuildOutput::../../../../tmp/x.yaml",
+            "leaves the artifact through `..`",
+        ),
+        ("BuildOutput::/abs/path.yaml", "is absolute"),
+    ] {
+        let text = base.replacen("BuildOutput::packaged-us-east-1.yaml", written, 1);
+        let loaded = load_str("orders.json", &text, &LoadOptions::default());
+        let d = loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "path-outside-artifact")
+            .unwrap_or_else(|| panic!("{written}: {}", render(&loaded)));
+        let path = written.split_once("::").unwrap().1;
+        assert_eq!(
+            d.message,
+            format!("TemplatePath of action `DeployUsEast1` names `{path}`, which {why}")
+        );
+        assert_eq!(d.location(&loaded.sources).unwrap(), "orders.json:86:31");
+        assert_eq!(
+            d.help.as_deref(),
+            Some("write a path inside the artifact, like `BuildOutput::template.yaml`")
+        );
+    }
+    // the fixture itself has no such error
+    let loaded = load_str("orders.json", &base, &LoadOptions::default());
+    assert!(!loaded.diagnostics.iter().any(|d| d.code == "path-outside-artifact"));
+}
+
+#[test]
+fn build_projects_need_a_codebuild_timeout_and_a_buildspec_inside_the_source() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/valid");
+    let base = std::fs::read_to_string(dir.join("native-hello-regions.yaml")).unwrap();
+    let text = base.replace(
+        "  buildspec: buildspec.yml\n",
+        "  buildspec: ../../etc/buildspec.yml\n  timeout: 0\n",
+    );
+    let loaded = load_str("meridian.yaml", &text, &LoadOptions::default());
+    let t = loaded.diagnostics.iter().find(|d| d.code == "invalid-timeout").unwrap();
+    assert_eq!(
+        t.message,
+        "build project `hello-regions-build` has a timeout of 0 minutes; CodeBuild allows 5 to 2160"
+    );
+    assert_eq!(t.location(&loaded.sources).unwrap(), "meridian.yaml:11:12");
+    assert_eq!(
+        t.help.as_deref(),
+        Some("give a build timeout between 5 and 2160 minutes (36 hours)")
+    );
+    let b = loaded
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "path-outside-source")
+        .unwrap();
+    assert!(b.message.contains("leaves the directory through `..`"), "{}", b.message);
+    assert_eq!(b.location(&loaded.sources).unwrap(), "meridian.yaml:10:14");
+    assert!(b.help.as_deref().unwrap().contains("like `buildspec.yml`"));
+}
