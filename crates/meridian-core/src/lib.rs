@@ -2,8 +2,7 @@
 //!
 //! This crate is the bottom of the dependency graph. It does no I/O (besides reading the system
 //! clock through [`SystemClock`], random bytes in [`random`], and the metadata of the paths
-//! [`path::confine`] checks) and must stay small: every other
-//! crate depends on it.
+//! [`path::confine`] checks) and must stay small: every other crate depends on it.
 
 pub mod clock;
 pub mod digest;
