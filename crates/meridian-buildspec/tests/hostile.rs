@@ -281,3 +281,38 @@ fn a_buildspec_file_must_be_text() {
     assert_eq!(e.to_string(), "`../buildspec.yml` leaves the directory through `..`");
     let _ = fs::remove_dir_all(&root);
 }
+
+#[test]
+fn links_leading_outside_are_not_cached() {
+    let root = tmp("cache");
+    let src = root.join("source");
+    fs::create_dir_all(src.join("deps")).unwrap();
+    fs::write(src.join("deps/lib.txt"), "lib").unwrap();
+    fs::create_dir_all(root.join("outside")).unwrap();
+    fs::write(root.join("outside/id_rsa"), "PRIVATE KEY").unwrap();
+    std::os::unix::fs::symlink(root.join("outside/id_rsa"), src.join("deps/key")).unwrap();
+    let parsed = parse_str(
+        "buildspec.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [ls]\ncache:\n  paths: ['deps/**/*']\n",
+    );
+    let mut ctx = BuildContext::new("proj", &src, root.join("work"));
+    ctx.cache_dir = Some(root.join("cache"));
+    let o = run_build(parsed.spec.as_ref().unwrap(), &ctx).unwrap();
+    assert_eq!(o.status, Status::Succeeded);
+    assert!(root.join("cache/files/deps/lib.txt").is_file());
+    assert!(
+        fs::symlink_metadata(root.join("cache/files/deps/key")).is_err(),
+        "the link was cached"
+    );
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.starts_with("`deps/key` is a symbolic link to `")
+                && w.ends_with(
+                    "outside the build's source directory: Meridian copies no file from outside it; it is not cached"
+                )),
+        "{:?}",
+        o.warnings
+    );
+    let _ = fs::remove_dir_all(&root);
+}
