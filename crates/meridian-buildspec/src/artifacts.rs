@@ -1,7 +1,7 @@
 //! Picking a build's output files by `files`/`base-directory`/`exclude-paths`/`discard-paths`/
 //! `enable-symlinks`, and copying them into one directory per artifact (the engine zips those).
 
-use crate::files::{glob_match, is_glob, walk, Found};
+use crate::files::{glob_match, is_glob, walk_within, Found, OnEscape};
 use crate::spec::ArtifactRule;
 use std::fs;
 use std::io;
@@ -16,13 +16,21 @@ pub struct Selected {
 }
 
 /// The directories a `base-directory` names: one, or every match of a glob such as `my-build*`.
-fn base_dirs(src: &Path, base: Option<&str>) -> Vec<PathBuf> {
-    let Some(base) = base.map(|b| b.trim_matches('/')).filter(|b| !b.is_empty() && *b != ".") else {
-        return vec![src.to_path_buf()];
+/// A base directory outside `src` (`../..`, absolute, or through a link leading outside) is an
+/// error ([`meridian_core::path::PathError`] inside the `io::Error`).
+fn base_dirs(src: &Path, base: Option<&str>) -> io::Result<Vec<PathBuf>> {
+    let Some(base) = base
+        .map(|b| b.trim_end_matches('/'))
+        .filter(|b| !b.is_empty() && *b != ".")
+    else {
+        return Ok(vec![src.to_path_buf()]);
     };
     if !is_glob(base) {
-        return vec![src.join(base)];
+        return meridian_core::path::confine(src, base)
+            .map(|p| vec![p])
+            .map_err(io::Error::other);
     }
+    meridian_core::path::check_relative(base).map_err(io::Error::other)?;
     let depth = base.split('/').count();
     let mut out = Vec::new();
     let mut level: Vec<(PathBuf, String)> = vec![(src.to_path_buf(), String::new())];
@@ -45,11 +53,13 @@ fn base_dirs(src: &Path, base: Option<&str>) -> Vec<PathBuf> {
             out.push(dir);
         }
     }
-    out
+    Ok(out)
 }
 
 /// The files a rule picks under `src`, sorted by destination. A pattern naming a directory takes
-/// everything under it. `warnings` receives paths flattened onto the same name.
+/// everything under it. `warnings` receives paths flattened onto the same name. Nothing comes
+/// from outside `src`: a base directory or a symbolic link leading outside is an error (see
+/// [`crate::files::confinement_error`]).
 pub fn select(
     src: &Path,
     files: &[String],
@@ -60,16 +70,29 @@ pub fn select(
     warnings: &mut Vec<String>,
 ) -> io::Result<Vec<Selected>> {
     let mut out: Vec<Selected> = Vec::new();
-    for dir in base_dirs(src, base) {
+    for dir in base_dirs(src, base)? {
         if !dir.is_dir() {
             continue;
         }
-        for f in walk(&dir, keep_links)? {
-            let picked = files.iter().any(|p| {
+        let picked = |rel: &str| {
+            files.iter().any(|p| {
                 let p = p.trim_start_matches("./");
-                glob_match(p, &f.rel) || (!is_glob(p) && f.rel.starts_with(&format!("{}/", p.trim_end_matches('/'))))
-            });
-            if !picked || exclude.iter().any(|x| glob_match(x, &f.rel)) {
+                glob_match(p, rel) || (!is_glob(p) && rel.starts_with(&format!("{}/", p.trim_end_matches('/'))))
+            }) && !exclude.iter().any(|x| glob_match(x, rel))
+        };
+        let mut escaping = Vec::new();
+        let found = walk_within(&dir, keep_links, src, OnEscape::Skip, &mut escaping)?;
+        // a link leading outside is refused when the rule would take it (or, for a directory,
+        // anything under it: `\0` is a name only wildcards match); links the rule does not
+        // name are left alone
+        if let Some(e) = escaping
+            .into_iter()
+            .find(|e| picked(&e.rel) || picked(&format!("{}/\0", e.rel)))
+        {
+            return Err(io::Error::other(e));
+        }
+        for f in found {
+            if !picked(&f.rel) {
                 continue;
             }
             let dest = if discard_paths {

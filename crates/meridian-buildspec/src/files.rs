@@ -72,66 +72,173 @@ pub struct Found {
     pub link: Option<PathBuf>,
 }
 
+/// A symbolic link (or a directory reached through one) that leads outside the directory a
+/// build's files must come from.
+#[derive(Debug, thiserror::Error)]
+#[error("`{rel}` is a symbolic link to `{}`, outside the build's source directory: Meridian copies no file from outside it", target.display())]
+pub struct LinkEscapes {
+    /// The link's path, relative to the walked directory.
+    pub rel: String,
+    /// Where it points, as written in the link.
+    pub target: PathBuf,
+}
+
+/// What a walk does with a link leading outside: fail (artifacts, reports) or leave it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnEscape {
+    Fail,
+    Skip,
+}
+
 /// Every file under `root`, sorted. With `keep_links`, symbolic links are reported as links
-/// (not followed); otherwise they are followed, with loops cut.
+/// (not followed); otherwise they are followed, with loops cut. Links are only followed (or
+/// kept) when they stay inside `root`.
 pub fn walk(root: &Path, keep_links: bool) -> io::Result<Vec<Found>> {
+    let mut skipped = Vec::new();
+    walk_within(root, keep_links, root, OnEscape::Fail, &mut skipped)
+}
+
+/// [`walk`], with links allowed anywhere inside `within` (the build's source directory) rather
+/// than only inside `root`. A link leading outside `within` (or `root` itself being outside) is
+/// an error ([`LinkEscapes`] inside the `io::Error`) with [`OnEscape::Fail`], and is left out
+/// and reported in `skipped` with [`OnEscape::Skip`].
+pub fn walk_within(
+    root: &Path,
+    keep_links: bool,
+    within: &Path,
+    on_escape: OnEscape,
+    skipped: &mut Vec<LinkEscapes>,
+) -> io::Result<Vec<Found>> {
+    let within = within.canonicalize()?;
     let mut out = Vec::new();
     let mut seen = Vec::new();
-    if let Ok(c) = root.canonicalize() {
-        seen.push(c);
+    let c = root.canonicalize()?;
+    if !c.starts_with(&within) {
+        return Err(io::Error::other(LinkEscapes {
+            rel: root.display().to_string(),
+            target: c,
+        }));
     }
-    walk_into(root, "", keep_links, &mut seen, &mut out)?;
+    seen.push(c);
+    let mut w = Walk {
+        keep_links,
+        within,
+        on_escape,
+        skipped,
+        seen,
+        out: &mut out,
+    };
+    w.walk_into(root, "")?;
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
     Ok(out)
 }
 
-fn walk_into(
-    dir: &Path,
-    prefix: &str,
+struct Walk<'a> {
     keep_links: bool,
-    seen: &mut Vec<PathBuf>,
-    out: &mut Vec<Found>,
-) -> io::Result<()> {
-    let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let rel = if prefix.is_empty() {
-            name
-        } else {
-            format!("{prefix}/{name}")
-        };
-        let path = e.path();
-        let ft = e.file_type()?;
-        if ft.is_symlink() {
-            if keep_links {
-                out.push(Found {
-                    rel,
-                    link: Some(fs::read_link(&path)?),
-                    path,
-                });
-                continue;
-            }
-            match fs::metadata(&path) {
-                Ok(m) if m.is_dir() => {
-                    let c = path.canonicalize()?;
-                    if seen.contains(&c) {
-                        continue;
+    within: PathBuf,
+    on_escape: OnEscape,
+    skipped: &'a mut Vec<LinkEscapes>,
+    seen: Vec<PathBuf>,
+    out: &'a mut Vec<Found>,
+}
+
+impl Walk<'_> {
+    /// Where a link leads, when it stays inside; `None` (after failing or recording it) when not.
+    fn check_link(&mut self, path: &Path, rel: &str) -> io::Result<Option<PathBuf>> {
+        let target = fs::read_link(path)?;
+        // a dangling link is checked by where its text leads when it is kept; followed, it
+        // leads nowhere and nothing is copied
+        let resolved = match path.canonicalize() {
+            Ok(c) => Some(c),
+            Err(_) if !self.keep_links => return Ok(None),
+            Err(_) => {
+                let parent = path.parent().and_then(|p| p.canonicalize().ok()).unwrap_or_default();
+                let mut p = parent;
+                let mut ok = true;
+                for c in target.components() {
+                    match c {
+                        std::path::Component::RootDir => p = PathBuf::from("/"),
+                        std::path::Component::ParentDir => ok &= p.pop(),
+                        std::path::Component::Normal(n) => p.push(n),
+                        _ => {}
                     }
-                    seen.push(c);
-                    walk_into(&path, &rel, keep_links, seen, out)?;
-                    seen.pop();
                 }
-                Ok(_) => out.push(Found { rel, path, link: None }),
-                Err(_) => {} // a dangling link: nothing to copy
+                ok.then_some(p)
             }
-        } else if ft.is_dir() {
-            walk_into(&path, &rel, keep_links, seen, out)?;
-        } else {
-            out.push(Found { rel, path, link: None });
+        };
+        match resolved {
+            Some(r) if r.starts_with(&self.within) => Ok(Some(r)),
+            _ => {
+                let e = LinkEscapes {
+                    rel: rel.to_string(),
+                    target,
+                };
+                match self.on_escape {
+                    OnEscape::Fail => Err(io::Error::other(e)),
+                    OnEscape::Skip => {
+                        self.skipped.push(e);
+                        Ok(None)
+                    }
+                }
+            }
         }
     }
-    Ok(())
+
+    fn walk_into(&mut self, dir: &Path, prefix: &str) -> io::Result<()> {
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let rel = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let path = e.path();
+            let ft = e.file_type()?;
+            if ft.is_symlink() {
+                let Some(resolved) = self.check_link(&path, &rel)? else {
+                    continue;
+                };
+                if self.keep_links {
+                    self.out.push(Found {
+                        rel,
+                        link: Some(fs::read_link(&path)?),
+                        path,
+                    });
+                    continue;
+                }
+                match fs::metadata(&path) {
+                    Ok(m) if m.is_dir() => {
+                        if self.seen.contains(&resolved) {
+                            continue;
+                        }
+                        self.seen.push(resolved);
+                        self.walk_into(&path, &rel)?;
+                        self.seen.pop();
+                    }
+                    Ok(_) => self.out.push(Found { rel, path, link: None }),
+                    Err(_) => {} // a dangling link: nothing to copy
+                }
+            } else if ft.is_dir() {
+                self.walk_into(&path, &rel)?;
+            } else {
+                self.out.push(Found { rel, path, link: None });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The [`LinkEscapes`] or [`meridian_core::path::PathError`] inside an `io::Error`, as text:
+/// a path the build may not read from, rather than a failure of the file system.
+pub fn confinement_error(e: &io::Error) -> Option<String> {
+    let inner = e.get_ref()?;
+    if inner.is::<LinkEscapes>() || inner.is::<meridian_core::path::PathError>() {
+        Some(inner.to_string())
+    } else {
+        None
+    }
 }
 
 /// Copies a directory tree (files, permissions, and symbolic links as links).

@@ -281,9 +281,13 @@ pub fn package(
 /// Reads a CloudFormation/SAM template (YAML with short-form tags, or JSON) as JSON, with the
 /// short forms in their `Fn::` JSON form.
 pub fn read_template(path: &Path) -> Result<Value, PackageError> {
-    let text = fs::read_to_string(path).map_err(|source| PackageError::Read {
+    use meridian_pipeline::source::{read_text, ReadError, MAX_INPUT_BYTES};
+    let text = read_text(path, MAX_INPUT_BYTES).map_err(|e| PackageError::Read {
         path: path.to_path_buf(),
-        source,
+        source: match e {
+            ReadError::Io(e) => e,
+            other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
+        },
     })?;
     let mut sources = Sources::default();
     let id = sources.add(SourceFile::new(

@@ -6,11 +6,29 @@ use crate::spec::{parse_file, parse_str, Parsed};
 use meridian_pipeline::model::{BuildSpecSource, EnvironmentVariable};
 use std::path::Path;
 
-/// Reads a project's buildspec: a path relative to the primary source (as CodeBuild resolves it
-/// against `CODEBUILD_SRC_DIR`), or an inline buildspec.
+/// CodeBuild's build timeout, in minutes: 5 to 2160 (36 hours).
+pub const TIMEOUT_MINUTES: std::ops::RangeInclusive<u64> = 5..=2160;
+
+/// A build timeout given in minutes (`meridian build --timeout`, a project's timeout), checked
+/// against CodeBuild's range: `0` would leave a build without one.
+pub fn build_timeout(minutes: u64) -> Result<std::time::Duration, String> {
+    if !TIMEOUT_MINUTES.contains(&minutes) {
+        return Err(format!(
+            "a build timeout of {minutes} minutes is not allowed: CodeBuild allows 5 to 2160 minutes (36 hours)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs(minutes * 60))
+}
+
+/// Reads a project's buildspec: a path inside the primary source (as CodeBuild resolves it
+/// against `CODEBUILD_SRC_DIR`; one leading outside it, by `..`, absolutely or through a
+/// symbolic link, is refused), or an inline buildspec.
 pub fn load_buildspec(source: &BuildSpecSource, primary_src: &Path) -> std::io::Result<Parsed> {
     match source {
-        BuildSpecSource::Path(p) => parse_file(&primary_src.join(p)),
+        BuildSpecSource::Path(p) => {
+            let path = meridian_core::path::confine(primary_src, p).map_err(std::io::Error::other)?;
+            parse_file(&path)
+        }
         BuildSpecSource::Inline(text) => Ok(parse_str("inline buildspec", text)),
     }
 }

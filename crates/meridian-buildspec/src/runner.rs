@@ -239,6 +239,8 @@ pub enum BuildError {
     },
     #[error("failed to read a secret for variable `{var}`: {message}")]
     Secret { var: String, message: String },
+    #[error("the build timeout is zero: a build needs a timeout (CodeBuild allows 5 to 2160 minutes)")]
+    NoTimeout,
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
@@ -287,6 +289,9 @@ impl Log {
 /// Runs a build to its end and says what happened. Blocking: from async code, call it in
 /// `spawn_blocking`.
 pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, BuildError> {
+    if ctx.timeout.is_zero() {
+        return Err(BuildError::NoTimeout);
+    }
     let started = Instant::now();
     let deadline = started + ctx.timeout;
     if !ctx.source_dir.is_dir() {
@@ -491,9 +496,20 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
                         None => ctx.work_dir.join("artifacts").join("primary"),
                         Some(id) => ctx.work_dir.join("artifacts").join("secondary").join(id),
                     };
-                    let n = artifacts::collect(&src, rule, &dir, &mut warnings)
-                        .map_err(io_err("collect artifacts into", &dir))?;
                     let label = id.map(|s| s.as_str()).unwrap_or("primary");
+                    let n = match artifacts::collect(&src, rule, &dir, &mut warnings) {
+                        Ok(n) => n,
+                        Err(e) => match crate::files::confinement_error(&e) {
+                            // a path leading outside the source: the artifact is refused, whole
+                            Some(why) => {
+                                let _ = fs::remove_dir_all(&dir);
+                                problem.get_or_insert(format!("CLIENT_ERROR: the {label} artifact is refused: {why}"));
+                                log.agent(&format!("Artifact {label}: refused: {why}"));
+                                continue;
+                            }
+                            None => return Err(io_err("collect artifacts into", &dir)(e)),
+                        },
+                    };
                     if n == 0 {
                         problem.get_or_insert(format!(
                             "CLIENT_ERROR: no matching artifact paths found for the {label} artifact ({})",
@@ -911,7 +927,7 @@ fn runtime_satisfies(wanted: &str, found: &str) -> bool {
 fn read_report(src: &Path, r: &crate::spec::ReportGroup, warnings: &mut Vec<String>) -> ReportSummary {
     let mut counts = Counts::default();
     let mut errors = Vec::new();
-    let selected = artifacts::select(
+    let selected = match artifacts::select(
         src,
         &r.files,
         r.base_directory.as_deref(),
@@ -919,8 +935,15 @@ fn read_report(src: &Path, r: &crate::spec::ReportGroup, warnings: &mut Vec<Stri
         r.discard_paths,
         false,
         &mut Vec::new(),
-    )
-    .unwrap_or_default();
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(why) = crate::files::confinement_error(&e) {
+                errors.push(format!("no report file is read: {why}"));
+            }
+            Vec::new()
+        }
+    };
     let mut files = Vec::new();
     for s in &selected {
         files.push(s.found.rel.clone());
@@ -975,7 +998,12 @@ fn save_cache(src: &Path, paths: &[String], cache: &Path, warnings: &mut Vec<Str
     let tmp = cache.join("files.new");
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp)?;
-    for f in crate::files::walk(src, true)? {
+    let mut escaping = Vec::new();
+    let found = crate::files::walk_within(src, true, src, crate::files::OnEscape::Skip, &mut escaping)?;
+    for e in escaping {
+        warnings.push(format!("{e}; it is not cached"));
+    }
+    for f in found {
         let hit = rel_patterns.iter().any(|p| {
             glob_match(p, &f.rel)
                 || (!crate::files::is_glob(p) && f.rel.starts_with(&format!("{}/", p.trim_end_matches('/'))))

@@ -130,6 +130,13 @@ fn random<const N: usize>() -> Result<[u8; N], SecretError> {
     Ok(b)
 }
 
+/// Makes a rename or link in `dir` durable (best effort: not every file system syncs directories).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 512
@@ -140,6 +147,10 @@ fn valid_name(name: &str) -> bool {
 
 impl SecretStore {
     /// Opens the stores under `data_dir`, creating the key (mode 0600) on first use.
+    ///
+    /// The key is written whole to a temporary file and then linked to its name, which fails if
+    /// another process got there first: a key file is never seen half-written, and two first
+    /// uses at once agree on one key (the loser reads the winner's).
     pub fn open(data_dir: &Path) -> Result<SecretStore, SecretError> {
         let keys = data_dir.join("keys");
         let key_path = keys.join("secrets.key");
@@ -148,14 +159,24 @@ impl SecretStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 fs::create_dir_all(&keys).map_err(io("create", &keys))?;
                 let bytes = random::<32>()?;
+                let tmp = keys.join(format!(".secrets.key.{}.tmp", hex::encode(random::<6>()?)));
                 let mut opts = fs::OpenOptions::new();
                 opts.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                match opts.open(&key_path) {
-                    Ok(mut f) => {
-                        f.write_all(&bytes).map_err(io("write", &key_path))?;
-                        f.sync_all().map_err(io("write", &key_path))?;
+                let written = opts.open(&tmp).and_then(|mut f| {
+                    f.write_all(&bytes)?;
+                    f.sync_all()
+                });
+                if let Err(e) = written {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(io("write", &tmp)(e));
+                }
+                let linked = fs::hard_link(&tmp, &key_path);
+                let _ = fs::remove_file(&tmp);
+                match linked {
+                    Ok(()) => {
+                        sync_dir(&keys);
                         bytes.to_vec()
                     }
                     // Another process created it first: use theirs.
@@ -177,8 +198,13 @@ impl SecretStore {
         })
     }
 
+    /// A region's directory; the region is one path component whatever it is written as.
+    fn region_dir(&self, region: &str) -> PathBuf {
+        self.root.join(meridian_core::path::safe_component(region))
+    }
+
     fn path(&self, region: &str, kind: Kind) -> PathBuf {
-        self.root.join(region).join(kind.file())
+        self.region_dir(region).join(kind.file())
     }
 
     fn load(&self, region: &str, kind: Kind) -> Result<StoreFile, SecretError> {
@@ -193,6 +219,39 @@ impl SecretStore {
         }
     }
 
+    /// Takes the store file's lock (`.<file>.lock` beside it, `flock`), held until the guard is
+    /// dropped: every change is read, modified and written under it, so that two processes
+    /// writing at once both keep their change.
+    fn lock(&self, region: &str, kind: Kind) -> Result<fs::File, SecretError> {
+        let dir = self.region_dir(region);
+        fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        let path = dir.join(format!(".{}.lock", kind.file()));
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("open", &path))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::io::AsRawFd;
+            loop {
+                // SAFETY: flock on a descriptor this function owns for the call's duration.
+                let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+                if r == 0 {
+                    break;
+                }
+                let e = std::io::Error::last_os_error();
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(io("lock", &path)(e));
+                }
+            }
+        }
+        Ok(f)
+    }
+
+    /// Replaces the store file atomically: a temporary file, written and synced, renamed over it.
+    /// Callers hold [`SecretStore::lock`].
     fn save(&self, region: &str, kind: Kind, file: &StoreFile) -> Result<(), SecretError> {
         let path = self.path(region, kind);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
@@ -202,8 +261,20 @@ impl SecretStore {
             path: path.clone(),
             message: e.to_string(),
         })?;
-        fs::write(&tmp, bytes).map_err(io("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io("replace", &path))
+        let written = fs::File::create(&tmp).and_then(|mut f| {
+            f.write_all(&bytes)?;
+            f.sync_all()
+        });
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io("write", &tmp)(e));
+        }
+        if let Err(e) = fs::rename(&tmp, &path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(io("replace", &path)(e));
+        }
+        sync_dir(&dir);
+        Ok(())
     }
 
     fn aad(region: &str, kind: Kind, name: &str) -> Vec<u8> {
@@ -215,6 +286,7 @@ impl SecretStore {
         if !valid_name(name) {
             return Err(SecretError::InvalidName(name.to_string()));
         }
+        let _lock = self.lock(region, kind)?;
         let mut file = self.load(region, kind)?;
         let nonce = random::<12>()?;
         let sealed = self
@@ -427,6 +499,85 @@ mod tests {
         let listed = s.list("eu-west-1", Kind::Secret).unwrap();
         assert_eq!(listed[0].name, "other");
         assert_eq!(listed[0].versions, 2);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Set in a child process: `DIR|REGION|PREFIX|COUNT`, the puts it makes.
+    const CHILD_ENV: &str = "MERIDIAN_SECRETS_TEST_CHILD";
+
+    /// Not a test of its own: the body of the child processes of
+    /// `concurrent_puts_from_processes_and_threads_lose_nothing` (it does nothing unless run as one).
+    #[test]
+    fn child_writer() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+        let parts: Vec<&str> = spec.split('|').collect();
+        let s = SecretStore::open(Path::new(parts[0])).unwrap();
+        let count: usize = parts[3].parse().unwrap();
+        for i in 0..count {
+            s.put(parts[1], Kind::Secret, &format!("{}-{i}", parts[2]), "v")
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn concurrent_puts_from_processes_and_threads_lose_nothing() {
+        let dir = tmp("race");
+        let (procs, threads, each) = (4, 4, 25);
+        let exe = std::env::current_exe().unwrap();
+        // processes and threads start at once, the key included: none of them finds it
+        let children: Vec<_> = (0..procs)
+            .map(|p| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "secrets::tests::child_writer", "--test-threads=1", "--quiet"])
+                    .env(CHILD_ENV, format!("{}|eu-west-1|proc{p}|{each}", dir.display()))
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let dir = dir.clone();
+                std::thread::spawn(move || {
+                    let s = SecretStore::open(&dir).unwrap();
+                    for i in 0..each {
+                        s.put("eu-west-1", Kind::Secret, &format!("thread{t}-{i}"), "v")
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        for mut c in children {
+            assert!(c.wait().unwrap().success(), "a child writer failed");
+        }
+        let s = SecretStore::open(&dir).unwrap();
+        let listed = s.list("eu-west-1", Kind::Secret).unwrap();
+        assert_eq!(listed.len(), (procs + threads) * each, "puts were lost");
+        for p in 0..procs {
+            assert_eq!(
+                s.get("eu-west-1", Kind::Secret, &format!("proc{p}-0"))
+                    .unwrap()
+                    .as_deref(),
+                Some("v")
+            );
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn regions_are_one_path_component() {
+        let dir = tmp("region");
+        let s = SecretStore::open(&dir).unwrap();
+        s.put("../../escape", Kind::Parameter, "x", "v").unwrap();
+        assert!(!dir.join("../escape").exists() && !dir.join("escape").exists());
+        assert!(dir.join("regions/..%2F..%2Fescape/parameters.json").is_file());
+        assert_eq!(
+            s.get("../../escape", Kind::Parameter, "x").unwrap().as_deref(),
+            Some("v")
+        );
         let _ = fs::remove_dir_all(&dir);
     }
 

@@ -6,7 +6,7 @@
 
 use meridian_pipeline::diag::{Diagnostic, Severity};
 use meridian_pipeline::node::{self, Node, Value};
-use meridian_pipeline::source::{FileId, SourceFile, Sources, Span};
+use meridian_pipeline::source::{read_text, FileId, ReadError, SourceFile, Sources, Span, MAX_INPUT_BYTES};
 use std::path::Path;
 
 /// A buildspec's `version`.
@@ -257,10 +257,23 @@ impl Parsed {
     }
 }
 
-/// Reads a buildspec file.
+/// Reads a buildspec file (at most [`MAX_INPUT_BYTES`]). A file that cannot be opened is an
+/// error; one too large or not UTF-8 text is read as a buildspec with that diagnostic.
 pub fn parse_file(path: &Path) -> std::io::Result<Parsed> {
-    let text = std::fs::read_to_string(path)?;
-    Ok(parse_named(&path.display().to_string(), Some(path), text))
+    let name = path.display().to_string();
+    match read_text(path, MAX_INPUT_BYTES) {
+        Ok(text) => Ok(parse_named(&name, Some(path), text)),
+        Err(ReadError::Io(e)) => Err(e),
+        Err(e) => {
+            let mut sources = Sources::default();
+            let d = e.to_diagnostic(&name, Some(path), &mut sources);
+            Ok(Parsed {
+                sources,
+                spec: None,
+                diagnostics: vec![d],
+            })
+        }
+    }
 }
 
 /// Reads a buildspec given as text (an inline buildspec); `name` is shown in diagnostics.
@@ -444,7 +457,10 @@ impl Reader<'_> {
                 Some(m) => {
                     self.unknown_keys(&m, &["paths"], "cache");
                     find(&m, "paths")
-                        .map(|p| self.string_list(p, "paths"))
+                        .map(|p| {
+                            self.relative_patterns(p, "paths");
+                            self.string_list(p, "paths")
+                        })
                         .unwrap_or_default()
                 }
                 None => Vec::new(),
@@ -488,6 +504,15 @@ impl Reader<'_> {
                 ),
             }
         }
+        for section in ["variables", "parameter-store", "secrets-manager"] {
+            if let Some(v) = find(&m, section) {
+                for (k, _) in v.as_map().unwrap_or_default() {
+                    if let Some(name) = k.as_str() {
+                        self.check_var_name(name, k.span, section);
+                    }
+                }
+            }
+        }
         if let Some(v) = find(&m, "variables") {
             env.variables = self.string_map(v, "variables");
             for (k, _) in &env.variables {
@@ -519,6 +544,11 @@ impl Reader<'_> {
         }
         if let Some(v) = find(&m, "exported-variables") {
             env.exported_variables = self.string_list(v, "exported-variables");
+            for item in v.as_seq().unwrap_or(std::slice::from_ref(v)) {
+                if let Some(name) = item.as_str() {
+                    self.check_var_name(name, item.span, "exported-variables");
+                }
+            }
             for name in &env.exported_variables {
                 if name.starts_with("AWS_") {
                     self.diags.push(
@@ -745,7 +775,7 @@ impl Reader<'_> {
             out.push(ReportGroup {
                 name: name.to_string(),
                 files,
-                base_directory: find(&rm, "base-directory").and_then(|n| self.string(n, "base-directory")),
+                base_directory: find(&rm, "base-directory").and_then(|n| self.path(n, "base-directory")),
                 discard_paths: find(&rm, "discard-paths").is_some_and(|n| self.bool(n, "discard-paths")),
                 format,
             });
@@ -781,7 +811,10 @@ impl Reader<'_> {
         ignored.extend_from_slice(keys);
         self.unknown_keys(m, &ignored, what);
         let files = match find(m, "files") {
-            Some(f) => self.string_list(f, "files"),
+            Some(f) => {
+                self.relative_patterns(f, "files");
+                self.string_list(f, "files")
+            }
             None => {
                 // CodeBuild: "The artifacts/files sequence is always required".
                 self.error(
@@ -797,7 +830,7 @@ impl Reader<'_> {
             files,
             name: find(m, "name").and_then(|n| self.string(n, "name")),
             discard_paths: find(m, "discard-paths").is_some_and(|n| self.bool(n, "discard-paths")),
-            base_directory: find(m, "base-directory").and_then(|n| self.string(n, "base-directory")),
+            base_directory: find(m, "base-directory").and_then(|n| self.path(n, "base-directory")),
             exclude_paths: find(m, "exclude-paths")
                 .map(|n| self.string_list(n, "exclude-paths"))
                 .unwrap_or_default(),
@@ -835,6 +868,67 @@ impl Reader<'_> {
                     "write a single value; quote it if it contains `: ` or starts with a special character",
                 );
                 None
+            }
+        }
+    }
+
+    /// An environment variable name as CodeBuild takes it: letters, digits and `_`, not starting
+    /// with a digit.
+    fn check_var_name(&mut self, name: &str, span: Span, section: &str) {
+        if valid_var_name(name) {
+            return;
+        }
+        let shown = meridian_pipeline::source::escape_controls(name);
+        let why = if name.is_empty() {
+            "an empty name".to_string()
+        } else if let Some(c) = name.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '_')) {
+            let c = meridian_pipeline::source::escape_controls(&c.to_string()).into_owned();
+            if c == " " {
+                "it holds a space".to_string()
+            } else {
+                format!("it holds `{c}`")
+            }
+        } else {
+            "it starts with a digit".to_string()
+        };
+        self.error(
+            "invalid-variable-name",
+            span,
+            format!("`{shown}` in `{section}` is not a valid environment variable name: {why}"),
+            "a name is letters, digits and underscores, not starting with a digit, such as `MY_VAR`; to set `X=Y`, write `X: Y`",
+        );
+    }
+
+    /// A directory path inside the build's source directory (`base-directory`).
+    fn path(&mut self, n: &Node, what: &str) -> Option<String> {
+        let p = self.string(n, what)?;
+        if let Err(e) = meridian_core::path::check_relative(&p) {
+            self.error(
+                "path-outside-source",
+                n.span,
+                format!("`{what}` must stay inside the build's source directory: {e}"),
+                format!("give a directory inside the source, like `{what}: build/output`"),
+            );
+        }
+        Some(p)
+    }
+
+    /// Path patterns (`files`, `cache.paths`) must not climb out of the source with `..`.
+    /// Absolute ones are left to the runner: CodeBuild caches paths such as `/root/.m2/**/*`.
+    fn relative_patterns(&mut self, n: &Node, what: &str) {
+        let items = n.as_seq().unwrap_or(std::slice::from_ref(n));
+        for item in items {
+            let Some(p) = item.as_str() else { continue };
+            if p.starts_with('/') {
+                continue;
+            }
+            if let Err(e) = meridian_core::path::check_relative(p) {
+                self.error(
+                    "path-outside-source",
+                    item.span,
+                    format!("`{what}` entries must stay inside the build's source directory: {e}"),
+                    "write a path or glob inside the source, like `build/**/*`",
+                );
             }
         }
     }
@@ -938,6 +1032,13 @@ fn last_wins(entries: &[(Node, Node)]) -> Vec<(&Node, &Node)> {
 
 fn find<'n>(entries: &[(&'n Node, &'n Node)], key: &str) -> Option<&'n Node> {
     entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| *v)
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`: what CodeBuild (and a shell) takes as a variable name.
+pub fn valid_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn key_span(map: &Node, key: &str) -> Span {

@@ -1,11 +1,12 @@
 //! Meridian's shared vocabulary: region names, content digests, the clock.
 //!
 //! This crate is the bottom of the dependency graph. It does no I/O (besides reading the system
-//! clock through [`SystemClock`] and random bytes in [`random`]) and must stay small: every other
-//! crate depends on it.
+//! clock through [`SystemClock`], random bytes in [`random`], and the metadata of the paths
+//! [`path::confine`] checks) and must stay small: every other crate depends on it.
 
 pub mod clock;
 pub mod digest;
+pub mod path;
 pub mod random;
 pub mod region;
 

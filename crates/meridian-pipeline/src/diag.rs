@@ -3,9 +3,12 @@
 //! Validation collects all of them at once (never stopping at the first), and the CLI prints them
 //! with miette (snippet, label, help) or as JSON.
 
-use crate::source::{Sources, Span};
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource};
+use crate::source::{escape_controls, SourceFile, Sources, Span, MAX_SNIPPET_CHARS};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceSpan, SpanContents,
+};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -84,10 +87,10 @@ impl Diagnostic {
                 let f = sources.get(span.file);
                 let (line, column) = f.line_col(span.start as usize);
                 (
-                    Some(f.name.clone()),
+                    Some(escape_controls(&f.name).into_owned()),
                     Some(line),
                     Some(column),
-                    Some(f.snippet(span).to_string()),
+                    Some(f.display_snippet(span)),
                 )
             }
             None => (None, None, None, None),
@@ -95,12 +98,12 @@ impl Diagnostic {
         JsonDiagnostic {
             severity: self.severity,
             code: self.code,
-            message: self.message.clone(),
+            message: escape_controls(&self.message).into_owned(),
             file,
             line,
             column,
             snippet,
-            help: self.help.clone(),
+            help: self.help.as_deref().map(|h| escape_controls(h).into_owned()),
         }
     }
 
@@ -109,7 +112,7 @@ impl Diagnostic {
         let span = self.span?;
         let f = sources.get(span.file);
         let (l, c) = f.line_col(span.start as usize);
-        Some(format!("{}:{l}:{c}", f.name))
+        Some(format!("{}:{l}:{c}", escape_controls(&f.name)))
     }
 
     /// Renders the diagnostic as miette does: message, `file:line:col`, the snippet with a label,
@@ -152,7 +155,7 @@ struct MietteView {
     severity: Severity,
     help: Option<String>,
     labels: Vec<LabeledSpan>,
-    source: Option<NamedSource<String>>,
+    source: Option<Excerpt>,
 }
 
 impl MietteView {
@@ -162,16 +165,10 @@ impl MietteView {
         let mut source = None;
         if let Some(span) = d.span {
             let f = sources.get(span.file);
-            source = Some(NamedSource::new(f.name.clone(), f.text.clone()).with_language("yaml"));
-            let len = f.snippet(span).len().max(1);
-            labels.push(LabeledSpan::new_primary_with_span(
-                d.label.clone(),
-                (span.start as usize, len),
-            ));
+            let mut spans = vec![(span, d.label.clone(), true)];
             for (rs, text) in &d.related {
                 if rs.file == span.file {
-                    let len = f.snippet(*rs).len().max(1);
-                    labels.push(LabeledSpan::new_with_span(Some(text.clone()), (rs.start as usize, len)));
+                    spans.push((*rs, Some(text.clone()), false));
                 } else {
                     let rf = sources.get(rs.file);
                     let (l, c) = rf.line_col(rs.start as usize);
@@ -182,15 +179,186 @@ impl MietteView {
                     });
                 }
             }
+            let (excerpt, mapped) = Excerpt::new(f, &spans);
+            for ((_, label, primary), (start, len)) in spans.into_iter().zip(mapped) {
+                let label = label.map(|l| escape_controls(&l).into_owned());
+                labels.push(if primary {
+                    LabeledSpan::new_primary_with_span(label, (start, len))
+                } else {
+                    LabeledSpan::new_with_span(label, (start, len))
+                });
+            }
+            source = Some(excerpt);
         }
         MietteView {
-            message: d.message.clone(),
+            message: escape_controls(&d.message).into_owned(),
             code: d.code.to_string(),
             severity: d.severity,
-            help,
+            help: help.map(|h| escape_controls(&h).into_owned()),
             labels,
             source,
         }
+    }
+}
+
+/// What miette is given of a file: only the lines around the labels (the others are left empty,
+/// so line numbers stay right), each at most [`MAX_SNIPPET_CHARS`] characters around its label,
+/// with control characters escaped. miette counts columns in bytes; the columns it prints are
+/// the file's, in characters, as [`SourceFile::line_col`] gives them.
+#[derive(Debug)]
+struct Excerpt {
+    name: String,
+    text: String,
+    /// 0-based column in characters in the file, by a label's offset in `text`.
+    columns: HashMap<usize, usize>,
+}
+
+impl Excerpt {
+    /// The excerpt, and each span's `(offset, len)` in it.
+    fn new(f: &SourceFile, spans: &[(Span, Option<String>, bool)]) -> (Excerpt, Vec<(usize, usize)>) {
+        // the line of each span, and the lines shown around them (miette shows one line of
+        // context before and after)
+        let mut focus: HashMap<usize, usize> = HashMap::new();
+        for (span, _, _) in spans.iter().rev() {
+            let start = (span.start as usize).min(f.text.len());
+            focus.insert(f.line_index(start), start);
+        }
+        let mut label_lines: Vec<usize> = focus.keys().copied().collect();
+        label_lines.sort_unstable();
+        let mut shown: Vec<usize> = label_lines
+            .iter()
+            .flat_map(|l| [l.saturating_sub(1), *l, l + 1])
+            .collect();
+        // miette shows two labels in one snippet, with every line between them, when the first
+        // one's line count from the top of the file reaches the second (about twice its line)
+        for w in label_lines.windows(2) {
+            if w[1] <= 2 * w[0] + 4 {
+                shown.extend(w[0]..w[1]);
+            }
+        }
+        shown.retain(|l| *l < f.line_count());
+        shown.sort_unstable();
+        shown.dedup();
+        let mut text = String::new();
+        // per shown line: (line index, offset of the line in `text`, map of file byte -> text byte)
+        let mut maps: HashMap<usize, (usize, Vec<(usize, usize)>)> = HashMap::new();
+        let mut next = 0;
+        for l in shown {
+            while next < l {
+                text.push('\n');
+                next += 1;
+            }
+            let range = f.line_range(l);
+            let line = &f.text[range.clone()];
+            let at = focus.get(&l).map(|o| o - range.start).unwrap_or(0);
+            let line_start = text.len();
+            let map = display_line(line, at, &mut text);
+            maps.insert(l, (line_start, map));
+            if l + 1 < f.line_count() {
+                text.push('\n');
+            }
+            next = l + 1;
+        }
+        let mut columns = HashMap::new();
+        let mut mapped = Vec::new();
+        for (span, _, _) in spans {
+            let start = (span.start as usize).min(f.text.len());
+            let l = f.line_index(start);
+            let range = f.line_range(l);
+            let end = (start + f.snippet(*span).len().max(1)).min(range.end.max(start + 1));
+            let (line_start, map) = &maps[&l];
+            let find = |b: usize| {
+                let rel = b.saturating_sub(range.start);
+                match map.binary_search_by_key(&rel, |(o, _)| *o) {
+                    Ok(i) => map[i].1,
+                    Err(0) => map.first().map(|m| m.1).unwrap_or(0),
+                    Err(i) => map[i - 1].1,
+                }
+            };
+            let s = line_start + find(start);
+            let e = (line_start + find(end)).max(s + 1);
+            columns.insert(s, f.line_col(start).1 - 1);
+            mapped.push((s, e - s));
+        }
+        (
+            Excerpt {
+                name: escape_controls(&f.name).into_owned(),
+                text,
+                columns,
+            },
+            mapped,
+        )
+    }
+}
+
+/// Writes one line as shown into `out`: the [`MAX_SNIPPET_CHARS`] characters around byte `at`
+/// (an ellipsis at a cut end), control characters escaped. Returns, for each character
+/// boundary shown, its byte offset in the line and in `out` from where the line starts.
+fn display_line(line: &str, at: usize, out: &mut String) -> Vec<(usize, usize)> {
+    let start_len = out.len();
+    let total = line.chars().count();
+    let (from, to) = if total <= MAX_SNIPPET_CHARS {
+        (0, total)
+    } else {
+        let at_char = line[..floor_boundary(line, at)].chars().count();
+        let from = at_char
+            .saturating_sub(MAX_SNIPPET_CHARS / 2)
+            .min(total - MAX_SNIPPET_CHARS);
+        (from, from + MAX_SNIPPET_CHARS)
+    };
+    let mut map = Vec::new();
+    if from > 0 {
+        out.push('…');
+    }
+    let mut chars = line.char_indices().skip(from).peekable();
+    for _ in from..to {
+        let Some((i, c)) = chars.next() else { break };
+        map.push((i, out.len() - start_len));
+        if crate::source::is_hostile_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    let end = chars.peek().map(|(i, _)| *i).unwrap_or(line.len());
+    map.push((end, out.len() - start_len));
+    if to < total {
+        out.push('…');
+    }
+    map
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl miette::SourceCode for Excerpt {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let inner = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        let column = match self.columns.get(&span.offset()) {
+            Some(c) if context_lines_before == 0 => *c,
+            _ => inner.column(),
+        };
+        Ok(Box::new(
+            MietteSpanContents::new_named(
+                self.name.clone(),
+                inner.data(),
+                *inner.span(),
+                inner.line(),
+                column,
+                inner.line_count(),
+            )
+            .with_language("yaml"),
+        ))
     }
 }
 

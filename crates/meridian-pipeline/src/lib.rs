@@ -52,7 +52,7 @@ impl Loaded {
 pub fn load_files(paths: &[PathBuf], opts: &LoadOptions) -> Loaded {
     let mut out = Loaded::default();
     for path in paths {
-        match std::fs::read_to_string(path) {
+        match source::read_text(path, source::MAX_INPUT_BYTES) {
             Ok(text) => {
                 let id = out.sources.add(SourceFile::new(
                     path.display().to_string(),
@@ -63,10 +63,8 @@ pub fn load_files(paths: &[PathBuf], opts: &LoadOptions) -> Loaded {
             }
             Err(e) => {
                 out.unreadable = true;
-                out.diagnostics.push(
-                    Diagnostic::error("unreadable", format!("cannot read `{}`: {e}", path.display()))
-                        .help("check the path and the file's permissions"),
-                );
+                let d = e.to_diagnostic(&path.display().to_string(), Some(path), &mut out.sources);
+                out.diagnostics.push(d);
             }
         }
     }

@@ -493,7 +493,10 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                     var_type: "PLAINTEXT".into(),
                 })
                 .collect();
-            project.timeout_in_minutes = bo.int("timeout", d).map(|x| x.0);
+            if let Some((t, span)) = bo.int("timeout", d) {
+                project.timeout_in_minutes = Some(t);
+                project.loc.set("timeout", span);
+            }
             bo.finish(d);
             let project_name = format!("{}-build", p.name);
             let mut a = action("Build".into(), ("Build", "AWS", "CodeBuild"), bn.span);
@@ -727,7 +730,10 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
                 });
             }
             project.image = po.string("image", diags).map(|x| x.0);
-            project.timeout_in_minutes = po.int("timeoutInMinutes", diags).map(|x| x.0);
+            if let Some((t, span)) = po.int("timeoutInMinutes", diags) {
+                project.timeout_in_minutes = Some(t);
+                project.loc.set("timeout", span);
+            }
             po.finish(diags);
             ext.build_projects
                 .insert(k.as_str().unwrap_or_default().into(), project);

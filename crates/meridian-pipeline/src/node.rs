@@ -138,26 +138,59 @@ impl Node {
     }
 }
 
+/// The deepest nesting of lists and mappings a document may have. Every walk of a tree
+/// (validation, the SAM transform, intrinsic functions) recurses, so this bound keeps them all
+/// off the end of the stack. No real template, pipeline or buildspec comes close.
+pub const MAX_DEPTH: usize = 128;
+
+/// The most nodes a document's tree may hold, aliases expanded.
+pub const MAX_NODES: usize = 1_000_000;
+
+/// Aliases may add at most this many nodes per byte of the file (and [`MIN_ALIAS_BUDGET`]
+/// whatever its size): a "billion laughs" file of a few hundred bytes would otherwise expand
+/// to billions of nodes.
+pub const ALIAS_NODES_PER_BYTE: usize = 10;
+pub const MIN_ALIAS_BUDGET: usize = 10_000;
+
+/// Is the file JSON (by its name, or by its first character)? Messages name the format.
+pub fn is_json_file(file: &SourceFile) -> bool {
+    let lower = file.name.to_ascii_lowercase();
+    if lower.ends_with(".json") {
+        return true;
+    }
+    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        return false;
+    }
+    file.text.trim_start().starts_with(['{', '['])
+}
+
 /// Parses a YAML or JSON document (the first one of a stream) into a spanned tree.
 ///
 /// Syntax errors come back as a diagnostic with the position. Duplicate keys and unknown tags are
-/// pushed to `diags` as errors: CloudFormation and CodePipeline reject both.
+/// pushed to `diags` as errors: CloudFormation and CodePipeline reject both. A document nested
+/// deeper than [`MAX_DEPTH`], or whose aliases expand past [`MAX_NODES`] nodes (or ten nodes per
+/// byte of the file), is refused as it is read, before it takes the memory or the stack.
 pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Result<Node, Box<Diagnostic>> {
-    let is_json = file.text.trim_start().starts_with('{');
-    if is_json {
+    let json = is_json_file(file);
+    let format = if json { "JSON" } else { "YAML" };
+    if json {
         // serde_json's messages are the clearest for JSON syntax; the tree itself comes from the YAML
         // parser below, which reads JSON too and gives positions for every node.
         if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&file.text) {
-            let offset = file.offset_of(e.line(), e.column());
             let msg = e.to_string();
-            let msg = msg.split(" at line").next().unwrap_or(&msg).to_string();
-            return Err(Box::new(
-                Diagnostic::error("syntax", format!("invalid JSON: {msg}"))
-                    .at(Span::new(file_id, offset, 1))
-                    .help(
-                        "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)",
-                    ),
-            ));
+            // serde_json stops at 128 levels; the depth limit below says it better
+            if !msg.starts_with("recursion limit exceeded") {
+                // serde_json counts columns in bytes
+                let offset = file.offset_of_byte_col(e.line(), e.column());
+                let msg = msg.split(" at line").next().unwrap_or(&msg).to_string();
+                return Err(Box::new(
+                    Diagnostic::error("syntax", format!("invalid JSON: {msg}"))
+                        .at(Span::new(file_id, offset, 1))
+                        .help(
+                            "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)",
+                        ),
+                ));
+            }
         }
     }
     let char_to_byte = if file.text.is_ascii() {
@@ -175,16 +208,44 @@ pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) ->
         anchors: HashMap::new(),
         root: None,
         diags: Vec::new(),
+        nodes: 0,
+        alias_nodes: 0,
+        alias_budget: (file.text.len().saturating_mul(ALIAS_NODES_PER_BYTE)).clamp(MIN_ALIAS_BUDGET, MAX_NODES),
+        format,
+        fatal: None,
     };
+    // The parser is driven event by event (its own `load` recurses once per level, and could
+    // not be stopped by the builder): a limit ends the parse at once.
     let mut parser = Parser::new_from_str(&file.text);
-    if let Err(e) = parser.load(&mut builder, false) {
-        let m = e.marker();
-        let offset = builder.byte(m.index());
-        return Err(Box::new(
-            Diagnostic::error("syntax", format!("invalid YAML: {}", e.info()))
-                .at(Span::new(file_id, offset, 1))
-                .help("fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"),
-        ));
+    loop {
+        let (ev, mark) = match parser.next_token() {
+            Ok(x) => x,
+            Err(e) => {
+                let m = e.marker();
+                let offset = builder.byte(m.index());
+                if e.info() == "recursion limit exceeded" {
+                    return Err(Box::new(builder.too_deep(offset)));
+                }
+                let help = if json {
+                    "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)"
+                } else {
+                    "fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"
+                };
+                return Err(Box::new(
+                    Diagnostic::error("syntax", format!("invalid {format}: {}", e.info()))
+                        .at(Span::new(file_id, offset, 1))
+                        .help(help),
+                ));
+            }
+        };
+        let end = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
+        builder.on_event(ev, mark);
+        if let Some(d) = builder.fatal.take() {
+            return Err(Box::new(d));
+        }
+        if end {
+            break;
+        }
     }
     diags.append(&mut builder.diags);
     let root = builder.root.unwrap_or(Node {
@@ -233,6 +294,8 @@ enum Frame {
         items: Vec<Node>,
         anchor: usize,
         tag: Option<(String, usize)>,
+        /// Nodes inside so far.
+        size: usize,
     },
     Map {
         start: usize,
@@ -240,6 +303,7 @@ enum Frame {
         key: Option<Node>,
         anchor: usize,
         tag: Option<(String, usize)>,
+        size: usize,
     },
 }
 
@@ -248,9 +312,19 @@ struct Builder<'a> {
     text: &'a str,
     char_to_byte: Option<Vec<u32>>,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes, with the number of nodes each holds.
+    anchors: HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     diags: Vec<Diagnostic>,
+    /// Nodes in the tree so far, aliases expanded.
+    nodes: usize,
+    /// Nodes aliases have added so far, and how many they may add.
+    alias_nodes: usize,
+    alias_budget: usize,
+    /// `YAML` or `JSON`, for messages.
+    format: &'static str,
+    /// A limit was hit: the parse ends with this diagnostic.
+    fatal: Option<Diagnostic>,
 }
 
 const INTRINSIC_TAGS: &[&str] = &[
@@ -310,9 +384,50 @@ impl Builder<'_> {
         }
     }
 
-    fn push_node(&mut self, node: Node, anchor: usize) {
+    /// The diagnostic for a document nested deeper than [`MAX_DEPTH`].
+    fn too_deep(&self, at: usize) -> Diagnostic {
+        Diagnostic::error(
+            "too-deep",
+            format!(
+                "the {} nests lists and mappings deeper than {MAX_DEPTH} levels",
+                self.format
+            ),
+        )
+        .at(Span::new(self.file_id, at, 1))
+        .label(format!("level {} starts here", MAX_DEPTH + 1))
+        .help(format!(
+            "Meridian reads at most {MAX_DEPTH} nested levels, far more than any template, pipeline or buildspec needs: check that this is the right file, or flatten the structure"
+        ))
+    }
+
+    /// Counts `size` more nodes in the tree (aliases expanded); false, with the fatal diagnostic
+    /// set, when that passes [`MAX_NODES`].
+    fn count(&mut self, size: usize, at: usize) -> bool {
+        self.nodes = self.nodes.saturating_add(size);
+        if self.nodes > MAX_NODES {
+            self.fatal = Some(
+                Diagnostic::error(
+                    "too-many-nodes",
+                    format!(
+                        "the {} holds more than {MAX_NODES} values, aliases expanded",
+                        self.format
+                    ),
+                )
+                .at(Span::new(self.file_id, at, 1))
+                .help("Meridian reads documents of at most 1,000,000 values: split the file, or use fewer aliases"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn push_node(&mut self, node: Node, size: usize, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            // the copy kept for aliases counts as much as the node
+            if !self.count(size, node.span.start as usize) {
+                return;
+            }
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -320,11 +435,19 @@ impl Builder<'_> {
                     self.root = Some(node);
                 }
             }
-            Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, key, .. }) => match key.take() {
-                None => *key = Some(node),
-                Some(k) => entries.push((k, node)),
-            },
+            Some(Frame::Seq { items, size: s, .. }) => {
+                items.push(node);
+                *s += size;
+            }
+            Some(Frame::Map {
+                entries, key, size: s, ..
+            }) => {
+                *s += size;
+                match key.take() {
+                    None => *key = Some(node),
+                    Some(k) => entries.push((k, node)),
+                }
+            }
         }
     }
 
@@ -408,9 +531,15 @@ fn tag_name(tag: &Option<yaml_rust2::parser::Tag>) -> Option<String> {
 
 impl MarkedEventReceiver for Builder<'_> {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.fatal.is_some() {
+            return;
+        }
         let at = self.byte(mark.index());
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
+                if !self.count(1, at) {
+                    return;
+                }
                 let len = self.scalar_len(at, &text, style);
                 let plain = style == TScalarStyle::Plain;
                 let node = Node {
@@ -419,18 +548,28 @@ impl MarkedEventReceiver for Builder<'_> {
                 };
                 let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
                 let node = self.apply_tag(node, tag);
-                self.push_node(node, anchor);
+                self.push_node(node, 1, anchor);
+            }
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fatal = Some(self.too_deep(at));
             }
             Event::SequenceStart(anchor, tag) => {
+                if !self.count(1, at) {
+                    return;
+                }
                 let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
                 self.stack.push(Frame::Seq {
                     start: at,
                     items: Vec::new(),
                     anchor,
                     tag,
+                    size: 1,
                 });
             }
             Event::MappingStart(anchor, tag) => {
+                if !self.count(1, at) {
+                    return;
+                }
                 let tag = tag_name(&tag).map(|t| (t, self.tag_start(at)));
                 self.stack.push(Frame::Map {
                     start: at,
@@ -438,23 +577,26 @@ impl MarkedEventReceiver for Builder<'_> {
                     key: None,
                     anchor,
                     tag,
+                    size: 1,
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let (start, value, anchor, tag) = match self.stack.pop() {
+                let (start, value, anchor, tag, size) = match self.stack.pop() {
                     Some(Frame::Seq {
                         start,
                         items,
                         anchor,
                         tag,
-                    }) => (start, Value::Seq(items), anchor, tag),
+                        size,
+                    }) => (start, Value::Seq(items), anchor, tag, size),
                     Some(Frame::Map {
                         start,
                         entries,
                         anchor,
                         tag,
+                        size,
                         ..
-                    }) => (start, Value::Map(entries), anchor, tag),
+                    }) => (start, Value::Map(entries), anchor, tag, size),
                     None => return,
                 };
                 let end = if self.text[..at.min(self.text.len())].ends_with(['}', ']'])
@@ -469,11 +611,34 @@ impl MarkedEventReceiver for Builder<'_> {
                     value,
                 };
                 let node = self.apply_tag(node, tag);
-                self.push_node(node, anchor);
+                self.push_node(node, size, anchor);
             }
             Event::Alias(id) => {
+                let size = self.anchors.get(&id).map(|(_, size)| *size).unwrap_or(1);
+                self.alias_nodes = self.alias_nodes.saturating_add(size);
+                if self.alias_nodes > self.alias_budget {
+                    self.fatal = Some(
+                        Diagnostic::error(
+                            "alias-expansion",
+                            format!(
+                                "aliases expand this {} to more than {} values (an alias bomb, like the \"billion laughs\")",
+                                self.format, self.alias_budget
+                            ),
+                        )
+                        .at(Span::new(self.file_id, at, 1))
+                        .label("this alias passes the limit")
+                        .help(format!(
+                            "aliases may add at most {ALIAS_NODES_PER_BYTE} values per byte of the file ({}); write the repeated part out, or alias it fewer times",
+                            self.alias_budget
+                        )),
+                    );
+                    return;
+                }
+                if !self.count(size, at) {
+                    return;
+                }
                 let node = match self.anchors.get(&id) {
-                    Some(n) => n.clone(),
+                    Some((n, _)) => n.clone(),
                     None => Node {
                         span: Span::new(self.file_id, at, 1),
                         value: Value::Scalar {
@@ -482,7 +647,7 @@ impl MarkedEventReceiver for Builder<'_> {
                         },
                     },
                 };
-                self.push_node(node, 0);
+                self.push_node(node, size, 0);
             }
             Event::StreamStart | Event::StreamEnd | Event::DocumentStart | Event::DocumentEnd | Event::Nothing => {}
         }

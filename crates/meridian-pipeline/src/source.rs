@@ -1,7 +1,11 @@
 //! Source files and spans: every element of a definition remembers where it was written, so that
 //! a diagnostic can name the file, line and column and show the snippet.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diagnostic;
 
 /// Identifies a file in a [`Sources`] set.
 pub type FileId = u32;
@@ -62,6 +66,51 @@ impl SourceFile {
         (line + 1, col + 1)
     }
 
+    /// Byte offset of a 1-based line and a 1-based column counted in bytes (as serde_json gives
+    /// them), moved back to a character boundary.
+    pub fn offset_of_byte_col(&self, line: usize, col: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let end = self.line_starts.get(line).copied().unwrap_or(self.text.len());
+        floor_char_boundary(&self.text, (start + col.saturating_sub(1)).min(end))
+    }
+
+    /// The 0-based index of the line holding a byte offset.
+    pub fn line_index(&self, offset: usize) -> usize {
+        match self.line_starts.binary_search(&offset.min(self.text.len())) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        }
+    }
+
+    /// The byte range of a 0-based line, without its line break.
+    pub fn line_range(&self, index: usize) -> std::ops::Range<usize> {
+        let start = self.line_starts.get(index).copied().unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(index + 1)
+            .map(|e| e - 1)
+            .unwrap_or(self.text.len());
+        start..end.max(start)
+    }
+
+    /// The number of lines.
+    pub fn line_count(&self) -> usize {
+        self.line_starts.len()
+    }
+
+    /// The snippet as shown to a user: control characters escaped, and at most
+    /// [`MAX_SNIPPET_CHARS`] characters (an ellipsis marks what was cut).
+    pub fn display_snippet(&self, span: Span) -> String {
+        let s = self.snippet(span);
+        let mut out: String = escape_controls(&s.chars().take(MAX_SNIPPET_CHARS).collect::<String>()).into_owned();
+        if s.chars().nth(MAX_SNIPPET_CHARS).is_some() {
+            out.push('…');
+        }
+        out
+    }
+
     /// Byte offset of a 1-based line and column (column in characters).
     pub fn offset_of(&self, line: usize, col: usize) -> usize {
         let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
@@ -80,6 +129,161 @@ impl SourceFile {
         let end = floor_char_boundary(&self.text, span.end().max(start));
         let s = &self.text[start..end];
         s.split('\n').next().unwrap_or("").trim_end()
+    }
+}
+
+/// The longest part of a line a diagnostic shows (a minified file can be one 20 MB line).
+pub const MAX_SNIPPET_CHARS: usize = 200;
+
+/// Characters never printed raw: control characters (NUL, ESC, carriage return, ...) but tab and
+/// line feed, and the invisible formatting characters that reorder or hide text (U+202E
+/// RIGHT-TO-LEFT OVERRIDE and its kin, zero-width characters, the byte order mark).
+pub fn is_hostile_char(c: char) -> bool {
+    (c.is_control() && c != '\n' && c != '\t')
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// Text with every [`is_hostile_char`] written as a Rust escape (`\u{202e}`), so that a message
+/// or snippet shows what the file holds without a terminal acting on it.
+pub fn escape_controls(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_hostile_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_hostile_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The largest definition file (pipeline, template, buildspec) Meridian reads: 10 MiB, ten times
+/// the largest template CloudFormation accepts (1 MB from S3; 51,200 bytes inline).
+pub const MAX_INPUT_BYTES: u64 = 10 * 1024 * 1024;
+
+/// Why a definition file could not be read as text.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(std::io::Error),
+    /// Over the limit; `size` is the file's real size when the file system knows it.
+    TooLarge {
+        size: Option<u64>,
+        limit: u64,
+    },
+    /// Not UTF-8 (or holding a NUL byte) at `offset`; `text` is the file read lossily.
+    NotText {
+        offset: usize,
+        nul: bool,
+        text: String,
+    },
+}
+
+impl ReadError {
+    /// The diagnostic for a file named `name`. A `NotText` error adds the file (read lossily) to
+    /// `sources` so that the diagnostic points at the line.
+    pub fn to_diagnostic(self, name: &str, path: Option<&Path>, sources: &mut Sources) -> Diagnostic {
+        let shown = escape_controls(name).into_owned();
+        match self {
+            ReadError::Io(e) => Diagnostic::error("unreadable", format!("cannot read `{shown}`: {e}"))
+                .help("check the path and the file's permissions"),
+            ReadError::TooLarge { size, limit } => Diagnostic::error(
+                "too-large",
+                match size {
+                    Some(size) => format!("`{shown}` is {size} bytes, over Meridian's limit of {limit} bytes for a definition file"),
+                    None => format!("`{shown}` holds more than {limit} bytes, Meridian's limit for a definition file"),
+                },
+            )
+            .help("name the definition file itself: CloudFormation accepts templates of at most 1 MB (51,200 bytes inline), and Meridian reads files of up to 10 MiB"),
+            ReadError::NotText { offset, nul, text } => {
+                let file = SourceFile::new(name, path.map(Path::to_path_buf), text);
+                let (line, _) = file.line_col(offset);
+                let id = sources.add(file);
+                let message = if nul {
+                    format!("`{shown}` is not UTF-8 text at byte offset {offset} (line {line}): it holds a NUL byte")
+                } else {
+                    format!("`{shown}` is not UTF-8 text at byte offset {offset} (line {line})")
+                };
+                Diagnostic::error("not-text", message)
+                    .at(Span::new(id, offset, 1))
+                    .help("definition files are UTF-8 text: check that this is the right file (not a binary or an archive), or convert it (`iconv -t UTF-8`)")
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "{e}"),
+            ReadError::TooLarge {
+                size: Some(size),
+                limit,
+            } => {
+                write!(f, "the file is {size} bytes, over Meridian's limit of {limit} bytes")
+            }
+            ReadError::TooLarge { size: None, limit } => {
+                write!(f, "the file holds more than {limit} bytes, Meridian's limit")
+            }
+            ReadError::NotText { offset, nul, text } => {
+                let line = text.as_bytes()[..(*offset).min(text.len())]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count()
+                    + 1;
+                write!(f, "not UTF-8 text at byte offset {offset} (line {line})")?;
+                if *nul {
+                    write!(f, ": it holds a NUL byte")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Reads a definition file as text, reading at most `limit + 1` bytes whatever the file is
+/// (`/dev/zero`, a pipe), and refusing what is not UTF-8 text.
+pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    let f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let known = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+    if let Some(size) = known.filter(|s| *s > limit) {
+        return Err(ReadError::TooLarge {
+            size: Some(size),
+            limit,
+        });
+    }
+    let mut bytes = Vec::with_capacity(known.unwrap_or(0).min(limit) as usize);
+    f.take(limit + 1).read_to_end(&mut bytes).map_err(ReadError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(ReadError::TooLarge { size: None, limit });
+    }
+    text_of(bytes)
+}
+
+/// Bytes as text: UTF-8 without NUL bytes.
+pub fn text_of(bytes: Vec<u8>) -> Result<String, ReadError> {
+    match String::from_utf8(bytes) {
+        Ok(text) => match text.find('\0') {
+            Some(offset) => Err(ReadError::NotText {
+                offset,
+                nul: true,
+                text,
+            }),
+            None => Ok(text),
+        },
+        Err(e) => {
+            let offset = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            Err(ReadError::NotText {
+                offset,
+                nul: false,
+                text,
+            })
+        }
     }
 }
 

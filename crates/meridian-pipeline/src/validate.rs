@@ -17,6 +17,8 @@ pub mod limits {
     pub const MAX_NAME_LEN: usize = 100;
     pub const MAX_VARIABLES: usize = 50;
     pub const TIMEOUT_MINUTES: std::ops::RangeInclusive<i64> = 5..=86400;
+    /// CodeBuild's build timeout.
+    pub const BUILD_TIMEOUT_MINUTES: std::ops::RangeInclusive<i64> = 5..=2160;
 }
 
 /// What CodePipeline knows of a provider: where it belongs, what it needs, what it takes and gives.
@@ -190,6 +192,7 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
         );
     }
     check_stores(p, &mut d);
+    check_projects(p, &mut d);
     check_v2_features(p, &mut d);
     if p.stages.len() < limits::MIN_STAGES {
         d.push(
@@ -619,6 +622,7 @@ fn check_actions(p: &Pipeline, d: &mut Vec<Diagnostic>) {
         if t.provider == "CloudFormation" {
             check_cloudformation(a, d);
         }
+        check_artifact_paths(a, d);
         if t.provider == "CodeBuild" {
             check_codebuild(p, a, d);
         }
@@ -727,6 +731,69 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
                     )
                     .at_opt(a.loc.at("configuration.ParameterOverrides"))
                     .help("write it as a JSON object such as {\"Stage\": \"prod\"}"),
+                );
+            }
+        }
+    }
+}
+
+/// Paths written as `Artifact::path` (TemplatePath, TemplateConfiguration, and any other
+/// configuration value naming one of the action's input artifacts) must stay inside the artifact.
+fn check_artifact_paths(a: &Action, d: &mut Vec<Diagnostic>) {
+    for (key, value) in &a.configuration {
+        let Some((artifact, path)) = value.split_once("::") else {
+            continue;
+        };
+        let names_input = a.input_artifacts.iter().any(|i| i.name == artifact);
+        if !(names_input || key == "TemplatePath" || key == "TemplateConfiguration") {
+            continue;
+        }
+        if let Err(e) = meridian_core::path::check_relative(path) {
+            let why = match e {
+                meridian_core::path::PathError::Absolute { .. } => "is absolute".to_string(),
+                meridian_core::path::PathError::DotDot { .. } => "leaves the artifact through `..`".to_string(),
+                other => other.to_string(),
+            };
+            d.push(
+                Diagnostic::error(
+                    "path-outside-artifact",
+                    format!("{key} of action `{}` names `{path}`, which {why}", a.name),
+                )
+                .at_opt(a.loc.at(&format!("configuration.{key}")))
+                .label("a path inside the artifact is expected here")
+                .help(format!(
+                    "write a path inside the artifact, like `{}::template.yaml`",
+                    if artifact.is_empty() { "Src" } else { artifact }
+                )),
+            );
+        }
+    }
+}
+
+/// The build projects Meridian runs: a buildspec path inside the source, and CodeBuild's timeout.
+fn check_projects(p: &Pipeline, d: &mut Vec<Diagnostic>) {
+    for (name, project) in &p.meridian.build_projects {
+        if let Some(t) = project.timeout_in_minutes {
+            if !limits::BUILD_TIMEOUT_MINUTES.contains(&t) {
+                d.push(
+                    Diagnostic::error(
+                        "invalid-timeout",
+                        format!("build project `{name}` has a timeout of {t} minutes; CodeBuild allows 5 to 2160"),
+                    )
+                    .at_opt(project.loc.at("timeout").or(project.loc.node))
+                    .help("give a build timeout between 5 and 2160 minutes (36 hours)"),
+                );
+            }
+        }
+        if let BuildSpecSource::Path(path) = &project.buildspec {
+            if let Err(e) = meridian_core::path::check_relative(path) {
+                d.push(
+                    Diagnostic::error(
+                        "path-outside-source",
+                        format!("the buildspec of build project `{name}` must be inside the source: {e}"),
+                    )
+                    .at_opt(project.loc.at("buildspec").or(project.loc.node))
+                    .help("give a path inside the primary source, like `buildspec.yml`"),
                 );
             }
         }

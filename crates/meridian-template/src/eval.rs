@@ -330,6 +330,41 @@ pub fn is_pending(v: &Value) -> bool {
 
 type R<T> = Result<T, String>;
 
+/// The largest value one intrinsic function may produce, in bytes (a list counts its strings
+/// plus two bytes per item): 4 MiB. CloudFormation's whole template is at most 1 MB, so only a
+/// runaway nesting (sixty `Fn::Base64` inside each other write 373 MB) comes near.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+const TOO_LARGE: &str = "the value would be ";
+const TOO_LARGE_AT: &str = "the value of property `";
+
+/// The error for a value of `n` bytes made by `f`, before it is made.
+fn too_large(f: &str, n: usize) -> String {
+    format!(
+        "{TOO_LARGE}{n} bytes (made by {f}), over Meridian's limit of {MAX_VALUE_BYTES} bytes (4 MiB) for one value; CloudFormation accepts templates of at most 1 MB, so look for {f} nested in itself or repeating a large value"
+    )
+}
+
+fn check_size(f: &str, n: usize) -> R<()> {
+    if n > MAX_VALUE_BYTES {
+        Err(too_large(f, n))
+    } else {
+        Ok(())
+    }
+}
+
+/// Names the property a size error happened in, from the innermost key out
+/// (`the value of property `UserData.Fn::Base64``).
+fn in_property(key: &str, e: String) -> String {
+    if let Some(rest) = e.strip_prefix(TOO_LARGE) {
+        format!("{TOO_LARGE_AT}{key}` would be {rest}")
+    } else if let Some(rest) = e.strip_prefix(TOO_LARGE_AT) {
+        format!("{TOO_LARGE_AT}{key}.{rest}")
+    } else {
+        e
+    }
+}
+
 impl<'a> Evaluator<'a> {
     pub fn new(
         template: &'a Template,
@@ -437,7 +472,7 @@ impl<'a> Evaluator<'a> {
                 }
                 let mut out = Map::new();
                 for (k, val) in o {
-                    if let Some(x) = self.eval(val)? {
+                    if let Some(x) = self.eval(val).map_err(|e| in_property(k, e))? {
                         out.insert(k.clone(), x);
                     }
                 }
@@ -445,8 +480,8 @@ impl<'a> Evaluator<'a> {
             }
             Value::Array(a) => {
                 let mut out = Vec::new();
-                for item in a {
-                    if let Some(x) = self.eval(item)? {
+                for (i, item) in a.iter().enumerate() {
+                    if let Some(x) = self.eval(item).map_err(|e| in_property(&i.to_string(), e))? {
                         out.push(x);
                     }
                 }
@@ -510,6 +545,20 @@ impl<'a> Evaluator<'a> {
     }
 
     fn intrinsic(&self, f: &str, arg: &Value) -> R<Option<Value>> {
+        let v = self.intrinsic_value(f, arg).map_err(|e| {
+            if e.starts_with(TOO_LARGE_AT) {
+                in_property(f, e)
+            } else {
+                e
+            }
+        })?;
+        if let Some(v) = &v {
+            check_size(f, value_size(v))?;
+        }
+        Ok(v)
+    }
+
+    fn intrinsic_value(&self, f: &str, arg: &Value) -> R<Option<Value>> {
         let list = |n: usize| -> R<&Vec<Value>> {
             arg.as_array()
                 .filter(|a| a.len() == n)
@@ -540,7 +589,11 @@ impl<'a> Evaluator<'a> {
                     .iter()
                     .map(|i| scalar_string(i).ok_or_else(|| format!("Fn::Join can only join strings, found {i}")))
                     .collect();
-                Value::String(parts?.join(&sep))
+                let parts = parts?;
+                let total = parts.iter().map(String::len).sum::<usize>()
+                    + sep.len().saturating_mul(parts.len().saturating_sub(1));
+                check_size(f, total)?;
+                Value::String(parts.join(&sep))
             }
             "Fn::Sub" => Value::String(self.sub(arg)?),
             "Fn::Select" => {
@@ -563,6 +616,12 @@ impl<'a> Evaluator<'a> {
                 let a = list(2)?;
                 let sep = self.string(&a[0], "Fn::Split's delimiter")?;
                 let s = self.string(&a[1], "Fn::Split's source")?;
+                let parts = if sep.is_empty() {
+                    s.chars().count() + 2
+                } else {
+                    s.matches(sep.as_str()).count() + 1
+                };
+                check_size(f, s.len() + 2 * parts)?;
                 Value::Array(s.split(sep.as_str()).map(|p| Value::String(p.to_string())).collect())
             }
             "Fn::If" => {
@@ -609,7 +668,9 @@ impl<'a> Evaluator<'a> {
                 }
             }
             "Fn::Base64" => {
-                Value::String(base64::engine::general_purpose::STANDARD.encode(self.string(arg, "Fn::Base64's input")?))
+                let input = self.string(arg, "Fn::Base64's input")?;
+                check_size(f, input.len().div_ceil(3) * 4)?;
+                Value::String(base64::engine::general_purpose::STANDARD.encode(input))
             }
             "Fn::GetAZs" => {
                 let r = self.string(arg, "Fn::GetAZs's region")?;
@@ -675,11 +736,25 @@ impl<'a> Evaluator<'a> {
             } else {
                 self.reference(name)?.unwrap_or(Value::String(String::new()))
             };
-            out.push_str(&scalar_string(&value).ok_or_else(|| format!("Fn::Sub: `${{{name}}}` is not a string"))?);
+            let value = scalar_string(&value).ok_or_else(|| format!("Fn::Sub: `${{{name}}}` is not a string"))?;
+            check_size("Fn::Sub", out.len() + value.len() + rest.len())?;
+            out.push_str(&value);
             rest = &after[end + 1..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+}
+
+/// A value's size as [`MAX_VALUE_BYTES`] counts it: strings by their bytes, two more per item
+/// of a list or entry of a mapping (and its key), scalars as written.
+fn value_size(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(|x| value_size(x) + 2).sum(),
+        Value::Object(o) => o.iter().map(|(k, x)| k.len() + value_size(x) + 2).sum(),
+        Value::Null | Value::Bool(_) => 4,
+        Value::Number(n) => n.to_string().len(),
     }
 }
 

@@ -134,9 +134,21 @@ impl Template {
 
     /// Reads a template file.
     pub fn load(path: &std::path::Path, sam_opts: &sam::SamOptions) -> Result<Template, TemplateError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            TemplateError::new(&path.display().to_string(), format!("cannot read the template: {e}"))
-                .help("check the path")
+        use meridian_pipeline::source::{read_text, ReadError, MAX_INPUT_BYTES};
+        let name = path.display().to_string();
+        let text = read_text(path, MAX_INPUT_BYTES).map_err(|e| match &e {
+            ReadError::Io(_) => {
+                TemplateError::new(&name, format!("cannot read the template: {e}")).help("check the path")
+            }
+            ReadError::TooLarge { .. } => TemplateError::new(&name, format!("cannot read the template: {e}")).help(
+                "CloudFormation accepts templates of at most 1 MB (51,200 bytes inline), and Meridian reads files of up to 10 MiB: check that this is the template",
+            ),
+            ReadError::NotText { offset, text, .. } => {
+                let line = text.as_bytes()[..(*offset).min(text.len())].iter().filter(|b| **b == b'\n').count() + 1;
+                TemplateError::new(&name, format!("the template is {e}"))
+                    .at(Some(line))
+                    .help("templates are UTF-8 text: check that this is the right file (not a binary or an archive), or convert it (`iconv -t UTF-8`)")
+            }
         })?;
         Template::parse(&path.display().to_string(), &text, sam_opts)
     }
@@ -266,10 +278,18 @@ pub fn read_json(file: &str, text: &str) -> Result<(Value, BTreeMap<String, usiz
     let mut diags = Vec::new();
     let root = node::parse(id, &src, &mut diags).map_err(|d| {
         let line = d.span.map(|s| src.line_col(s.start as usize).0);
-        TemplateError::new(file, d.message.clone())
-            .at(line)
-            .help("fix the YAML/JSON syntax at this line")
+        let help = match d.code {
+            "syntax" if node::is_json_file(&src) => "fix the JSON syntax at this line".to_string(),
+            "syntax" => "fix the YAML syntax at this line".to_string(),
+            _ => d.help.clone().unwrap_or_else(|| "fix this line".into()),
+        };
+        TemplateError::new(file, d.message.clone()).at(line).help(help)
     })?;
+    if root.is_null() && !matches!(&root.value, node::Value::Scalar { text, .. } if !text.is_empty()) {
+        return Err(TemplateError::new(file, "the template is empty")
+            .at(Some(1))
+            .help("a template is a mapping with a `Resources` section: start the file with `Resources:`"));
+    }
     if let Some(d) = diags.iter().find(|d| d.is_error()) {
         let line = d.span.map(|s| src.line_col(s.start as usize).0);
         return Err(TemplateError::new(file, d.message.clone())
