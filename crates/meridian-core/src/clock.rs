@@ -11,6 +11,12 @@ pub type EpochMillis = i64;
 pub trait Clock: Send + Sync + std::fmt::Debug {
     /// The current time, in milliseconds since the Unix epoch.
     fn now_millis(&self) -> EpochMillis;
+
+    /// Waits `d` of this clock's time. A driver that waits through its clock ("wake me at T")
+    /// runs a 30-minute bake in milliseconds on a [`ManualClock`].
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
 }
 
 /// The machine's wall clock.
@@ -49,6 +55,12 @@ impl Clock for ManualClock {
     fn now_millis(&self) -> EpochMillis {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Simulated time: waiting moves the clock forward at once, so a single driver on this clock
+    /// sees exactly the time it waited, and no wall time passes.
+    fn sleep(&self, d: Duration) {
+        self.advance(d);
+    }
 }
 
 #[cfg(test)]
@@ -64,6 +76,10 @@ mod tests {
         assert_eq!(c.now_millis(), 6_000);
         c.set(42);
         assert_eq!(shared.now_millis(), 42);
+        let wall = std::time::Instant::now();
+        c.sleep(Duration::from_secs(1800));
+        assert_eq!(shared.now_millis(), 42 + 1_800_000, "waiting moves the shared time");
+        assert!(wall.elapsed() < Duration::from_secs(1), "and takes no wall time");
         assert!(SystemClock.now_millis() > 1_600_000_000_000);
     }
 }

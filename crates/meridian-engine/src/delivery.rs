@@ -442,7 +442,9 @@ type Unfinished = (String, String, String, String, String, Option<i64>, Option<i
 pub struct Shifter {
     control: Arc<dyn FunctionControl>,
     store: DeliveryStore,
-    /// How often the driver looks at hooks, alarms, commands and timers.
+    /// Where the driver's time comes from: every timestamp it records and every wait.
+    clock: Arc<dyn meridian_core::Clock>,
+    /// How often (in the clock's time) the driver looks at hooks, alarms, commands and timers.
     tick: Duration,
 }
 
@@ -460,12 +462,22 @@ struct Run<'a> {
 }
 
 impl Shifter {
+    /// A driver on the machine's clock, looking every 100 ms.
     pub fn new(control: Arc<dyn FunctionControl>, store: DeliveryStore) -> Shifter {
         Shifter {
             control,
             store,
+            clock: Arc::new(meridian_core::SystemClock),
             tick: Duration::from_millis(100),
         }
+    }
+
+    /// The same driver on another clock, looking every `tick` of it: on a
+    /// [`meridian_core::ManualClock`] a 30-minute bake takes no wall time.
+    pub fn with_clock(mut self, clock: Arc<dyn meridian_core::Clock>, tick: Duration) -> Shifter {
+        self.clock = clock;
+        self.tick = tick;
+        self
     }
 
     pub fn store(&self) -> &DeliveryStore {
@@ -536,7 +548,7 @@ impl Shifter {
     }
 
     fn now(&self) -> i64 {
-        self.control.now_ms()
+        self.clock.now_millis()
     }
 
     fn say(&self, run: &Run, line: &str) {
@@ -697,7 +709,7 @@ impl Shifter {
                         Event::RollbackDone
                     }
                     Err(error) => {
-                        std::thread::sleep(Duration::from_millis(500));
+                        self.clock.sleep(Duration::from_millis(500));
                         Event::RollbackFailed {
                             error: error.to_string(),
                         }
@@ -788,7 +800,7 @@ impl Shifter {
             if run.dep.is_terminal() {
                 break;
             }
-            std::thread::sleep(self.tick);
+            self.clock.sleep(self.tick);
             self.observe(run, &mut queue)?;
         }
         match run.dep.state() {
@@ -938,9 +950,6 @@ mod tests {
             _: i64,
         ) -> Result<Vec<MetricPoint>, RegionError> {
             Ok(Vec::new())
-        }
-        fn now_ms(&self) -> i64 {
-            now_ms()
         }
     }
 

@@ -16,9 +16,10 @@ use std::sync::Arc;
 /// The progressive-delivery driver over the local Lambda host. Deployments whose process died
 /// are rolled back first; `notice` hears one line for each.
 pub fn open_shifter(data_dir: &Path, host: LambdaHost, notice: &dyn Fn(&str)) -> Result<Arc<Shifter>, String> {
+    let clock = host.config().clock.clone();
     let control = Arc::new(LocalFunctions::new(host)?);
     let store = DeliveryStore::open(data_dir)?;
-    let shifter = Shifter::new(control, store);
+    let shifter = Shifter::new(control, store).with_clock(clock, std::time::Duration::from_millis(100));
     for id in shifter.recover()? {
         notice(&format!(
             "deployment {id}: the process running it had ended; its alias is back on the previous version (meridian deployments show {id})"

@@ -5,15 +5,14 @@
 
 use crate::host::{InvokeRequest, LambdaHost};
 use crate::invoke_api::{serve_invoke_api, InvokeApiConfig};
-use meridian_core::{Clock, RegionId};
+use meridian_core::RegionId;
 use meridian_delivery::alarm::MetricPoint;
 use meridian_region::{FunctionControl, RegionError};
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 pub struct LocalFunctions {
     host: LambdaHost,
-    clock: Arc<dyn Clock>,
     /// Invocations run on their own runtime: the driver is called from blocking threads, and
     /// from commands that have no runtime of their own.
     rt: Option<tokio::runtime::Runtime>,
@@ -33,7 +32,6 @@ impl LocalFunctions {
             .build()
             .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
         Ok(LocalFunctions {
-            clock: host.config().clock.clone(),
             host,
             rt: Some(rt),
             endpoint: OnceLock::new(),
@@ -152,10 +150,6 @@ impl FunctionControl for LocalFunctions {
             .map_err(|e| RegionError::new(meridian_region::ErrorKind::Unavailable, e))?;
         self.host.set_service_endpoint(Some(url));
         Ok(())
-    }
-
-    fn now_ms(&self) -> i64 {
-        self.clock.now_millis()
     }
 }
 

@@ -36,5 +36,4 @@ pub trait FunctionControl: Send + Sync {
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
         Ok(())
     }
-    fn now_ms(&self) -> i64;
 }

@@ -15,6 +15,7 @@
 
 pub mod error;
 pub mod functions;
+pub mod memory;
 pub mod stacks;
 
 pub use error::{ErrorContext, ErrorKind, RegionError};
