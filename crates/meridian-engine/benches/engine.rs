@@ -15,6 +15,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+/// The bench's regions keep their artifacts in directories, as local regions do.
+struct DirStores(std::path::PathBuf);
+
+impl meridian_region::artifacts::ArtifactStores for DirStores {
+    fn open(
+        &self,
+        region: &str,
+        store: &meridian_region::artifacts::StoreLocation,
+    ) -> meridian_region::artifacts::Result<std::sync::Arc<dyn ArtifactStore>> {
+        Ok(std::sync::Arc::new(ObjectArtifactStore::local(
+            region,
+            &self.0.join(&store.location),
+        )?))
+    }
+}
+
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[((v.len() - 1) as f64 * p).round() as usize]
@@ -67,7 +83,15 @@ fn scheduling(root: &Path, command: &str) {
     assert!(!loaded.has_errors());
     let p = loaded.pipelines.into_iter().next().unwrap();
     let data = root.join(format!("data-{}", command.replace(' ', "_")));
-    let engine = Engine::open(&data).unwrap();
+    let mut engine = Engine::open(&data).unwrap();
+    let memory = std::sync::Arc::new(meridian_region::memory::MemoryRegion::new(std::sync::Arc::new(
+        meridian_core::SystemClock,
+    )));
+    engine.regions = std::sync::Arc::new(meridian_region::Regions::all(meridian_region::RegionBackend {
+        kind: "bench".into(),
+        artifacts: std::sync::Arc::new(DirStores(data.join("buckets"))),
+        stacks: memory,
+    }));
     let env = RunEnv {
         data_dir: data.clone(),
         repos: [("app".to_string(), root.join("app"))].into(),

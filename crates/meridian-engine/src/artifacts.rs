@@ -16,50 +16,10 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ArtifactError {
-    #[error("artifact store error in {region}: {source}")]
-    Store {
-        region: String,
-        source: object_store::Error,
-    },
-    #[error("{0}")]
-    Io(String),
-    #[error("artifact {digest} copied to {region} has digest {actual}: the copy is corrupt and was discarded")]
-    DigestMismatch {
-        region: String,
-        digest: Digest,
-        actual: Digest,
-    },
-    #[error("artifact {digest} is not in the {region} store")]
-    Missing { region: String, digest: Digest },
-}
-
-pub type Result<T> = std::result::Result<T, ArtifactError>;
+pub use meridian_region::artifacts::{ArtifactError, ArtifactStore, Result};
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ArtifactError {
     ArtifactError::Io(format!("failed to {what} `{}`: {e}", path.display()))
-}
-
-/// A region's artifact store.
-pub trait ArtifactStore: Send + Sync {
-    fn region(&self) -> &str;
-    /// Where the store is, for messages.
-    fn location(&self) -> String;
-    fn contains<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool>>;
-    /// Stores a file, returning its digest and size.
-    fn put_file<'a>(&'a self, path: &'a Path) -> BoxFuture<'a, Result<(Digest, u64)>>;
-    /// Writes an artifact to a file, verifying its digest.
-    fn get_to_file<'a>(&'a self, digest: &'a Digest, path: &'a Path) -> BoxFuture<'a, Result<()>>;
-    /// Copies an artifact from another store if this one lacks it; returns the bytes copied.
-    fn replicate_from<'a>(&'a self, source: &'a dyn ArtifactStore, digest: &'a Digest) -> BoxFuture<'a, Result<u64>>;
-    /// The artifact's bytes as a stream of chunks.
-    fn stream<'a>(
-        &'a self,
-        digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<futures::stream::BoxStream<'a, Result<bytes::Bytes>>>>;
-    fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Digest>>>;
-    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<()>>;
 }
 
 /// An artifact store over any `object_store` backend.
@@ -85,7 +45,7 @@ impl ObjectArtifactStore {
         std::fs::create_dir_all(root).map_err(|e| io("create the artifact store", root, e))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(root).map_err(|e| ArtifactError::Store {
             region: region.into(),
-            source: e,
+            message: e.to_string(),
         })?;
         Ok(ObjectArtifactStore {
             region: region.into(),
@@ -105,7 +65,7 @@ impl ObjectArtifactStore {
     fn err(&self, source: object_store::Error) -> ArtifactError {
         ArtifactError::Store {
             region: self.region.clone(),
-            source,
+            message: source.to_string(),
         }
     }
 
@@ -242,7 +202,7 @@ impl ArtifactStore for ObjectArtifactStore {
                 .map(move |c| {
                     c.map_err(|e| ArtifactError::Store {
                         region: region.clone(),
-                        source: e,
+                        message: e.to_string(),
                     })
                 })
                 .boxed())

@@ -3,12 +3,13 @@
 //! artifacts to each action's region first, applies execution modes across processes through the
 //! journal, and recovers executions whose process died.
 
-use crate::artifacts::{self, ArtifactStore, ObjectArtifactStore};
+use crate::artifacts::{self, ArtifactStore};
 use crate::journal::{ArtifactRow, ExecutionRow, Journal, JournalError, NewAction, StageEntry};
 use crate::providers::{ActionContext, Log, Registry, RunEnv};
 use crate::state::{ActionEvent, ActionStatus, ExecutionEvent, ExecutionStatus};
 use crate::variables::{self, Namespaces};
 use meridian_pipeline::model::{Action, ExecutionMode, Pipeline, Stage};
+use meridian_region::artifacts::StoreLocation;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,61 +83,27 @@ fn sanitize(s: &str) -> String {
         .collect()
 }
 
-/// Where a store's objects live locally: a `Local` store's path (relative to the data directory),
-/// or, for an S3 bucket run locally, `s3/<bucket>` under the data directory.
-pub fn store_root(data_dir: &Path, store_type: &str, location: &str) -> PathBuf {
-    match store_type {
-        "Local" if Path::new(location).is_absolute() => PathBuf::from(location),
-        "Local" => data_dir.join(location),
-        _ => data_dir.join("s3").join(sanitize(location)),
-    }
-}
-
-/// The file in a local bucket's directory that names the region it belongs to: bucket names are
-/// global and a bucket lives in one region, as on S3.
-const BUCKET_REGION_FILE: &str = ".meridian-bucket-region";
-
-/// Records that a local bucket belongs to `region`; a bucket already claimed by another region is
-/// an error, as S3 refuses to create a bucket whose name is taken.
-pub fn claim_bucket(root: &Path, region: &str) -> Result<()> {
-    if let Some(owner) = bucket_region(root) {
-        if owner != region {
-            return Err(EngineError::Invalid(format!(
-                "bucket `{}` belongs to region {owner}, not {region}: each region needs its own artifact bucket",
-                root.file_name().and_then(|n| n.to_str()).unwrap_or_default()
-            )));
-        }
-        return Ok(());
-    }
-    std::fs::create_dir_all(root)
-        .and_then(|_| std::fs::write(root.join(BUCKET_REGION_FILE), region))
-        .map_err(|e| EngineError::Invalid(format!("cannot create the local bucket {}: {e}", root.display())))
-}
-
-/// The region a local bucket belongs to, when it was claimed.
-pub fn bucket_region(root: &Path) -> Option<String> {
-    std::fs::read_to_string(root.join(BUCKET_REGION_FILE))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-pub fn region_stores(p: &Pipeline, env: &RunEnv) -> Result<BTreeMap<String, Arc<dyn ArtifactStore>>> {
+/// Every region's artifact store, opened by the region's backend from the pipeline's declaration.
+pub fn region_stores(
+    regions: &meridian_region::Regions,
+    p: &Pipeline,
+    env: &RunEnv,
+) -> Result<BTreeMap<String, Arc<dyn ArtifactStore>>> {
     let mut out: BTreeMap<String, Arc<dyn ArtifactStore>> = BTreeMap::new();
-    let base = env.artifact_root.as_ref().unwrap_or(&env.data_dir);
+    let open = |region: &str, s: &meridian_pipeline::model::ArtifactStore| -> Result<Arc<dyn ArtifactStore>> {
+        let location = StoreLocation {
+            store_type: s.store_type.clone(),
+            location: s.location.clone(),
+            root: Some(env.artifact_root.clone().unwrap_or_else(|| env.data_dir.clone())),
+        };
+        let backend = regions.get(region).map_err(|e| EngineError::Invalid(e.to_string()))?;
+        Ok(backend.artifacts.open(region, &location)?)
+    };
     for (region, s) in &p.artifact_stores {
-        let root = store_root(base, &s.store_type, &s.location);
-        if s.store_type == "S3" {
-            claim_bucket(&root, region)?;
-        }
-        out.insert(region.clone(), Arc::new(ObjectArtifactStore::local(region, &root)?));
+        out.insert(region.clone(), open(region, s)?);
     }
     if let Some(s) = &p.artifact_store {
-        let root = store_root(base, &s.store_type, &s.location);
-        out.insert(
-            env.home_region.clone(),
-            Arc::new(ObjectArtifactStore::local(&env.home_region, &root)?),
-        );
+        out.insert(env.home_region.clone(), open(&env.home_region, s)?);
     }
     Ok(out)
 }
@@ -252,7 +219,7 @@ impl Engine {
         let row = self.journal.execution(id)?;
         let (p, stored) = self.load(&row)?;
         let env = Arc::new(stored.env);
-        let stores = region_stores(&p, &env)?;
+        let stores = region_stores(&self.regions, &p, &env)?;
 
         // Stop with --abandon: a watcher flips every running action's cancel signal.
         let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);

@@ -231,7 +231,9 @@ pub async fn redeploy(
         to.region, to.stack, to.release_id
     ));
     let outcome = stacks.deploy(&req, log.clone()).await;
-    let functions = stacks.live_functions(&to.region, &to.stack).await.unwrap_or_default();
+    let functions = crate::retry::retrying(|| stacks.live_functions(&to.region, &to.stack))
+        .await
+        .unwrap_or_default();
     let exec = req.delivery.execution_id.clone();
     let n = NewRelease {
         pipeline: &to.pipeline,

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod journal;
 pub mod ledger;
 pub mod providers;
+pub mod retry;
 pub use meridian_region::stacks;
 pub mod state;
 pub mod variables;

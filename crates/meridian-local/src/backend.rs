@@ -129,6 +129,9 @@ impl StackDeployer for LazyStacks {
 pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
     RegionBackend {
         kind: "local".into(),
+        artifacts: Arc::new(crate::buckets::LocalArtifactStores {
+            data_dir: data_dir.to_path_buf(),
+        }),
         stacks: Arc::new(LazyStacks::new(data_dir, notice)),
     }
 }

@@ -1892,14 +1892,14 @@ impl LocalStacks {
 
     /// The local file of `s3://bucket/key`, refusing another region's bucket as AWS does.
     fn code_file(&self, region: &str, bucket: &str, key: &str) -> Result<PathBuf, String> {
-        let dir = meridian_engine::driver::store_root(&self.root, "S3", bucket);
+        let dir = crate::buckets::store_root(&self.root, "S3", bucket);
         if !dir.is_dir() {
             return Err(format!(
                 "Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: The specified bucket does not exist (bucket `{bucket}` under {})",
                 self.root.join("s3").display()
             ));
         }
-        if let Some(owner) = meridian_engine::driver::bucket_region(&dir) {
+        if let Some(owner) = crate::buckets::bucket_region(&dir) {
             if owner != region {
                 return Err(format!(
                     "Error occurred while GetObject. S3 Error Code: PermanentRedirect. S3 Error Message: The bucket is in this region: {owner}. Please use this region to retry the request (code in bucket `{bucket}` cannot be deployed to {region}: package the template for {region})"
@@ -2282,8 +2282,8 @@ impl LocalStacks {
     /// bucket, `meridian-local-<region>`, and returns the packaged template's path.
     pub fn package_local_code(&self, template: &Path, region: &str, out_dir: &Path) -> Result<PathBuf, String> {
         let bucket = format!("meridian-local-{region}");
-        let root = meridian_engine::driver::store_root(&self.root, "S3", &bucket);
-        meridian_engine::driver::claim_bucket(&root, region).map_err(|e| e.to_string())?;
+        let root = crate::buckets::store_root(&self.root, "S3", &bucket);
+        crate::buckets::claim_bucket(&root, region)?;
         struct Store {
             root: PathBuf,
             bucket: String,

@@ -3,6 +3,8 @@
 //!
 //! - [`stacks::StackDeployer`]: CloudFormation (stacks, change sets), used by the CloudFormation
 //!   action and the release ledger.
+//! - [`artifacts::ArtifactStore`]: a region's artifact store (content-addressed by digest), and
+//!   [`artifacts::ArtifactStores`], which opens it from the pipeline's declaration.
 //! - [`FunctionControl`]: alias routing, invocations and metrics, used by the progressive-delivery
 //!   driver.
 //! - [`RegionError`]: what every port returns when a call fails, typed by whether a retry helps.
@@ -13,6 +15,7 @@
 //!
 //! What this crate must not do: depend on the engine or on any implementation, or do I/O.
 
+pub mod artifacts;
 pub mod error;
 pub mod functions;
 pub mod memory;
@@ -33,6 +36,8 @@ pub type Say = Arc<dyn Fn(&str) + Send + Sync>;
 pub struct RegionBackend {
     /// Which implementation this is (`local`, `aws`), for messages and `meridian graph`.
     pub kind: String,
+    /// The region's artifact store, as the pipeline declares it.
+    pub artifacts: Arc<dyn artifacts::ArtifactStores>,
     pub stacks: Arc<dyn StackDeployer>,
 }
 

@@ -1,14 +1,20 @@
-//! An in-memory region: a small, honest implementation of [`FunctionControl`] for tests of the
-//! engine and the delivery driver, in-process and on any [`Clock`] (a 30-minute canary runs in
-//! milliseconds on a `ManualClock`), that can fail any call on demand.
+//! An in-memory region: a small, honest implementation of every port ([`FunctionControl`],
+//! [`StackDeployer`], [`ArtifactStores`]) for tests of the engine and the delivery driver,
+//! in-process and on any [`Clock`] (a 30-minute canary runs in milliseconds on a `ManualClock`),
+//! that can fail any call on demand: every call of every port counts, in order.
 //!
 //! Its functions are a model, not processes: every alias gets `rate` calls a second from users,
 //! split between versions by the alias's routing at that moment; each version fails a set share
 //! of its calls and answers with a set p99. Metrics are integrated second by second from the
 //! routing history, so what the driver measures follows exactly what it routed.
 
-use crate::{ErrorKind, FunctionControl, RegionError};
-use meridian_core::Clock;
+use crate::artifacts::{ArtifactError, ArtifactStore, ArtifactStores, StoreLocation};
+use crate::stacks::{
+    AliasDeployment, AliasShifter, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest,
+};
+use crate::{ErrorKind, FunctionControl, RegionBackend, RegionError, Say};
+use futures::future::BoxFuture;
+use meridian_core::{Clock, Digest};
 use meridian_delivery::alarm::MetricPoint;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -54,8 +60,24 @@ impl Route {
 
 type AliasKey = (String, String, String);
 
+/// A stack of the in-memory region: one function (`<stack>-fn`) behind an alias `live`, whose
+/// code is the template. Deploying another template publishes the next version and moves the
+/// alias to it, through the shifter when one is set (progressive delivery), else at once.
+#[derive(Debug, Clone)]
+struct MemoryStack {
+    id: String,
+    status: String,
+    /// Digest of the template and parameters deployed.
+    release: String,
+    version: u32,
+    outputs: BTreeMap<String, String>,
+}
+
 #[derive(Default)]
 struct State {
+    stacks: BTreeMap<(String, String), MemoryStack>,
+    /// Artifacts by region.
+    objects: BTreeMap<String, BTreeMap<Digest, bytes::Bytes>>,
     routes: BTreeMap<AliasKey, Vec<Route>>,
     behaviour: BTreeMap<(String, String), Behaviour>,
     rate: f64,
@@ -68,6 +90,7 @@ struct State {
 pub struct MemoryRegion {
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
+    shifter: Mutex<Option<Arc<dyn AliasShifter>>>,
 }
 
 impl MemoryRegion {
@@ -78,7 +101,30 @@ impl MemoryRegion {
                 rate: 10.0,
                 ..State::default()
             }),
+            shifter: Mutex::new(None),
         }
+    }
+
+    /// This region as a backend of every region name (keys include the region).
+    pub fn backend(self: &Arc<Self>) -> RegionBackend {
+        RegionBackend {
+            kind: "memory".into(),
+            artifacts: Arc::new(self.clone()),
+            stacks: self.clone(),
+        }
+    }
+
+    /// Alias moves of stack updates go through this shifter (the progressive-delivery driver).
+    pub fn set_shifter(&self, s: Arc<dyn AliasShifter>) {
+        *self.shifter.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
+    }
+
+    /// A stack's status and the version its function's alias was last deployed with.
+    pub fn stack(&self, region: &str, name: &str) -> Option<(String, u32)> {
+        self.state()
+            .stacks
+            .get(&(region.to_string(), name.to_string()))
+            .map(|s| (s.status.clone(), s.version))
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -151,6 +197,355 @@ impl MemoryRegion {
             ));
         }
         Ok(())
+    }
+}
+
+fn stack_function(stack: &str) -> String {
+    format!("{stack}-fn")
+}
+
+impl MemoryRegion {
+    fn deploy_now(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, RegionError> {
+        let (region, name) = (req.region.as_str(), req.stack_name.as_str());
+        self.call(format!("deploy {region}/{name}"))?;
+        let text = std::fs::read(&req.template_path).map_err(|e| {
+            RegionError::new(
+                ErrorKind::Invalid,
+                format!("cannot read the template {}: {e}", req.template_path.display()),
+            )
+        })?;
+        let mut release = text;
+        release.extend(format!("{:?}", req.parameters).bytes());
+        let release = Digest::of(&release).hex();
+        let function = stack_function(name);
+        let key = (region.to_string(), name.to_string());
+        let existing = self.state().stacks.get(&key).cloned();
+        let Some(mut stack) = existing else {
+            let stack = MemoryStack {
+                id: format!("arn:aws:cloudformation:{region}:000000000000:stack/{name}/memory"),
+                status: "CREATE_COMPLETE".into(),
+                release,
+                version: 1,
+                outputs: BTreeMap::from([("Function".to_string(), function.clone())]),
+            };
+            self.create_alias(region, &function, "live", "1");
+            log(&format!("CREATE_COMPLETE {name}"));
+            self.state().stacks.insert(key, stack.clone());
+            return Ok(StackOutcome::Applied(self.info(region, name, &stack)));
+        };
+        if stack.status.ends_with("_IN_PROGRESS") {
+            return Err(RegionError::new(
+                ErrorKind::Conflict,
+                format!(
+                    "Stack:{} is in {} state and can not be updated.",
+                    stack.id, stack.status
+                ),
+            ));
+        }
+        if stack.release == release {
+            return Ok(StackOutcome::NoChanges(self.info(region, name, &stack)));
+        }
+        let from = stack.version;
+        let to = from + 1;
+        self.set_status(&key, "UPDATE_IN_PROGRESS");
+        let shifter = self.shifter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let moved = match shifter {
+            Some(shifter) => shifter
+                .shift(
+                    &AliasDeployment {
+                        region: region.to_string(),
+                        stack_name: name.to_string(),
+                        function: function.clone(),
+                        alias: "live".into(),
+                        from_version: from.to_string(),
+                        to_version: to.to_string(),
+                        deployment_group: serde_json::Value::Null,
+                        deployment_config: None,
+                        alarms: BTreeMap::new(),
+                        before_hook: None,
+                        after_hook: None,
+                        options: req.delivery.clone(),
+                    },
+                    log,
+                )
+                .map_err(RegionError::permanent),
+            None => self.route_alias(region, &function, "live", &to.to_string(), None),
+        };
+        match moved {
+            Ok(()) => {
+                stack.status = "UPDATE_COMPLETE".into();
+                stack.release = release;
+                stack.version = to;
+                self.state().stacks.insert(key, stack.clone());
+                log(&format!("UPDATE_COMPLETE {name}"));
+                Ok(StackOutcome::Applied(self.info(region, name, &stack)))
+            }
+            Err(e) => {
+                // The shifter put the alias back; the stack goes back to its previous release.
+                self.set_status(&key, "UPDATE_ROLLBACK_COMPLETE");
+                log(&format!("UPDATE_ROLLBACK_COMPLETE {name}"));
+                Err(RegionError::permanent(format!("stack {name} in {region}: {e}; rolled back")).region(region))
+            }
+        }
+    }
+
+    fn set_status(&self, key: &(String, String), status: &str) {
+        if let Some(s) = self.state().stacks.get_mut(key) {
+            s.status = status.to_string();
+        }
+    }
+
+    fn info(&self, region: &str, name: &str, s: &MemoryStack) -> StackInfo {
+        StackInfo {
+            stack_name: name.to_string(),
+            stack_id: s.id.clone(),
+            region: region.to_string(),
+            stack_status: s.status.clone(),
+            stack_status_reason: None,
+            parameters: BTreeMap::new(),
+            outputs: s.outputs.clone(),
+            creation_time: String::new(),
+            last_updated_time: None,
+        }
+    }
+}
+
+fn unsupported<'a, T: Send + 'a>(what: &str) -> BoxFuture<'a, Result<T, RegionError>> {
+    let e = RegionError::new(
+        ErrorKind::Invalid,
+        format!("the in-memory region does not model {what}"),
+    );
+    Box::pin(async move { Err(e) })
+}
+
+impl StackDeployer for MemoryRegion {
+    fn describe_stack<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StackInfo>, RegionError>> {
+        Box::pin(async move {
+            self.call(format!("describe_stack {region}/{stack}"))?;
+            let s = self
+                .state()
+                .stacks
+                .get(&(region.to_string(), stack.to_string()))
+                .cloned();
+            Ok(s.map(|s| self.info(region, stack, &s)))
+        })
+    }
+
+    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        Box::pin(async move { self.deploy_now(req, &|l| log(l)) })
+    }
+
+    fn create_change_set<'a>(
+        &'a self,
+        _req: &'a StackRequest,
+        _log: Say,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegionError>> {
+        unsupported("change sets")
+    }
+
+    fn execute_change_set<'a>(
+        &'a self,
+        _region: &'a str,
+        _stack: &'a str,
+        _change_set: &'a str,
+        _log: Say,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        unsupported("change sets")
+    }
+
+    fn delete_stack<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+        _log: Say,
+    ) -> BoxFuture<'a, Result<(), RegionError>> {
+        Box::pin(async move {
+            self.call(format!("delete_stack {region}/{stack}"))?;
+            self.state().stacks.remove(&(region.to_string(), stack.to_string()));
+            Ok(())
+        })
+    }
+
+    fn live_functions<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveFunction>, RegionError>> {
+        Box::pin(async move {
+            self.call(format!("live_functions {region}/{stack}"))?;
+            let function = stack_function(stack);
+            Ok(self
+                .routing(region, &function, "live")
+                .map(|r| LiveFunction {
+                    function,
+                    alias: "live".into(),
+                    version: r.version,
+                })
+                .into_iter()
+                .collect())
+        })
+    }
+}
+
+/// One region's artifact store in memory.
+struct MemoryStore {
+    region: String,
+    owner: Arc<MemoryRegion>,
+}
+
+impl ArtifactStores for Arc<MemoryRegion> {
+    fn open(&self, region: &str, store: &StoreLocation) -> Result<Arc<dyn ArtifactStore>, ArtifactError> {
+        let _ = store;
+        Ok(Arc::new(MemoryStore {
+            region: region.to_string(),
+            owner: self.clone(),
+        }))
+    }
+}
+
+impl MemoryStore {
+    fn call(&self, what: &str) -> Result<(), ArtifactError> {
+        self.owner
+            .call(format!("{what} {}", self.region))
+            .map_err(|e| ArtifactError::Store {
+                region: self.region.clone(),
+                message: e.message,
+            })
+    }
+
+    fn get(&self, digest: &Digest) -> Option<bytes::Bytes> {
+        self.owner
+            .state()
+            .objects
+            .get(&self.region)
+            .and_then(|m| m.get(digest).cloned())
+    }
+
+    fn put(&self, digest: Digest, bytes: bytes::Bytes) {
+        self.owner
+            .state()
+            .objects
+            .entry(self.region.clone())
+            .or_default()
+            .insert(digest, bytes);
+    }
+}
+
+impl ArtifactStore for MemoryStore {
+    fn region(&self) -> &str {
+        &self.region
+    }
+
+    fn location(&self) -> String {
+        format!("memory://{}", self.region)
+    }
+
+    fn contains<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<bool, ArtifactError>> {
+        Box::pin(async move {
+            self.call("contains")?;
+            Ok(self.get(digest).is_some())
+        })
+    }
+
+    fn put_file<'a>(&'a self, path: &'a std::path::Path) -> BoxFuture<'a, Result<(Digest, u64), ArtifactError>> {
+        Box::pin(async move {
+            self.call("put_file")?;
+            let bytes = std::fs::read(path)
+                .map_err(|e| ArtifactError::Io(format!("failed to read `{}`: {e}", path.display())))?;
+            let digest = Digest::of(&bytes);
+            let size = bytes.len() as u64;
+            self.put(digest, bytes.into());
+            Ok((digest, size))
+        })
+    }
+
+    fn get_to_file<'a>(
+        &'a self,
+        digest: &'a Digest,
+        path: &'a std::path::Path,
+    ) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            self.call("get_to_file")?;
+            let bytes = self.get(digest).ok_or_else(|| ArtifactError::Missing {
+                region: self.region.clone(),
+                digest: *digest,
+            })?;
+            std::fs::write(path, &bytes)
+                .map_err(|e| ArtifactError::Io(format!("failed to write `{}`: {e}", path.display())))
+        })
+    }
+
+    fn replicate_from<'a>(
+        &'a self,
+        source: &'a dyn ArtifactStore,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<u64, ArtifactError>> {
+        Box::pin(async move {
+            self.call("replicate_from")?;
+            if self.get(digest).is_some() {
+                return Ok(0);
+            }
+            use futures::StreamExt;
+            let mut stream = source.stream(digest).await?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                bytes.extend_from_slice(&chunk?);
+            }
+            let actual = Digest::of(&bytes);
+            if &actual != digest {
+                return Err(ArtifactError::DigestMismatch {
+                    region: self.region.clone(),
+                    digest: *digest,
+                    actual,
+                });
+            }
+            let n = bytes.len() as u64;
+            self.put(actual, bytes.into());
+            Ok(n)
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<futures::stream::BoxStream<'a, Result<bytes::Bytes, ArtifactError>>, ArtifactError>> {
+        Box::pin(async move {
+            self.call("stream")?;
+            let bytes = self.get(digest).ok_or_else(|| ArtifactError::Missing {
+                region: self.region.clone(),
+                digest: *digest,
+            })?;
+            let s: futures::stream::BoxStream<'a, Result<bytes::Bytes, ArtifactError>> =
+                Box::pin(futures::stream::once(async move { Ok(bytes) }));
+            Ok(s)
+        })
+    }
+
+    fn list<'a>(&'a self) -> BoxFuture<'a, Result<Vec<Digest>, ArtifactError>> {
+        Box::pin(async move {
+            self.call("list")?;
+            Ok(self
+                .owner
+                .state()
+                .objects
+                .get(&self.region)
+                .map(|m| m.keys().copied().collect())
+                .unwrap_or_default())
+        })
+    }
+
+    fn delete<'a>(&'a self, digest: &'a Digest) -> BoxFuture<'a, Result<(), ArtifactError>> {
+        Box::pin(async move {
+            self.call("delete")?;
+            if let Some(m) = self.owner.state().objects.get_mut(&self.region) {
+                m.remove(digest);
+            }
+            Ok(())
+        })
     }
 }
 

@@ -334,10 +334,16 @@ impl CloudFormation {
             return;
         };
         let digest = Self::artifact_digest(ctx);
-        let functions = stacks
-            .live_functions(&req.region, &req.stack_name)
-            .await
-            .unwrap_or_default();
+        let functions = match crate::retry::retrying(|| stacks.live_functions(&req.region, &req.stack_name)).await {
+            Ok(f) => f,
+            Err(e) => {
+                ctx.log.line(&format!(
+                    "warning: cannot read what {} serves now ({e}); the ledger records the release without its functions",
+                    req.region
+                ));
+                Vec::new()
+            }
+        };
         let failure = result.as_ref().err().cloned();
         let n = NewRelease {
             pipeline: &ctx.pipeline,

@@ -1,0 +1,79 @@
+//! Local buckets: where a local region keeps what S3 keeps on AWS. A bucket is a directory
+//! `<root>/s3/<bucket>` that belongs to the one region that created it (bucket names are global,
+//! as on S3); Meridian's own `Local` store type is any directory. Artifact stores, packaged code
+//! and `stack deploy` all use these.
+
+use meridian_engine::artifacts::ObjectArtifactStore;
+use meridian_region::artifacts::{ArtifactError, ArtifactStore, ArtifactStores, StoreLocation};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+fn sanitize(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Where a store's objects live locally: a `Local` store's path (relative to `root`), or, for an
+/// S3 bucket, `s3/<bucket>` under `root`.
+pub fn store_root(root: &Path, store_type: &str, location: &str) -> PathBuf {
+    match store_type {
+        "Local" if Path::new(location).is_absolute() => PathBuf::from(location),
+        "Local" => root.join(location),
+        _ => root.join("s3").join(sanitize(location)),
+    }
+}
+
+/// The file in a local bucket's directory that names the region it belongs to.
+const BUCKET_REGION_FILE: &str = ".meridian-bucket-region";
+
+/// Records that a local bucket belongs to `region`; a bucket already claimed by another region is
+/// an error, as S3 refuses to create a bucket whose name is taken.
+pub fn claim_bucket(dir: &Path, region: &str) -> Result<(), String> {
+    if let Some(owner) = bucket_region(dir) {
+        if owner != region {
+            return Err(format!(
+                "bucket `{}` belongs to region {owner}, not {region}: each region needs its own artifact bucket",
+                dir.file_name().and_then(|n| n.to_str()).unwrap_or_default()
+            ));
+        }
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)
+        .and_then(|_| std::fs::write(dir.join(BUCKET_REGION_FILE), region))
+        .map_err(|e| format!("cannot create the local bucket {}: {e}", dir.display()))
+}
+
+/// The region a local bucket belongs to, when it was claimed.
+pub fn bucket_region(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(BUCKET_REGION_FILE))
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// The local regions' artifact stores: directories under the data directory (or a run's
+/// `--artifact-root`).
+pub struct LocalArtifactStores {
+    pub data_dir: PathBuf,
+}
+
+impl ArtifactStores for LocalArtifactStores {
+    fn open(&self, region: &str, store: &StoreLocation) -> Result<Arc<dyn ArtifactStore>, ArtifactError> {
+        let base = store.root.as_deref().unwrap_or(&self.data_dir);
+        let dir = store_root(base, &store.store_type, &store.location);
+        if store.store_type == "S3" {
+            claim_bucket(&dir, region).map_err(|message| ArtifactError::Store {
+                region: region.to_string(),
+                message,
+            })?;
+        }
+        Ok(Arc::new(ObjectArtifactStore::local(region, &dir)?))
+    }
+}
