@@ -126,12 +126,12 @@ pub fn open_engine(global: &Global) -> anyhow::Result<Engine> {
     let data_dir = absolute(&global.data_dir);
     let mut engine =
         Engine::open(&data_dir).with_context(|| format!("failed to open the data directory {}", data_dir.display()))?;
-    // Every region is a local one; its stacks (and the Lambda host under them) open when a
-    // CloudFormation action first runs there.
-    engine.regions = Arc::new(meridian_region::Regions::all(meridian_local::backend::backend(
+    // Each execution's regions are reached through the backends its pipeline asks for; local
+    // stacks (and the Lambda host under them) open when a CloudFormation action first runs.
+    engine.wiring = Arc::new(meridian_wiring::Wiring::new(
         &data_dir,
         Arc::new(|l: &str| eprintln!("{l}")),
-    )));
+    ));
     let dd = data_dir.clone();
     engine.on_orphan = Some(Arc::new(move |id: &str| spawn_resume(&dd, id)));
     for o in engine.orphans()? {

@@ -1096,3 +1096,38 @@ fn symphoniacloud_app_deployed_to_two_regions_by_its_own_deploy_stage() {
         log(&env, v["executionId"].as_str().unwrap(), "DeployToUsWest2").contains("No updates are to be performed.")
     );
 }
+
+/// A region the pipeline sends to a backend this build does not have fails the execution at once,
+/// with the reason and the way out, instead of leaving it in progress.
+#[test]
+fn a_region_on_a_backend_this_build_lacks_fails_the_run_with_the_way_out() {
+    let env = setup();
+    let file = pipeline(
+        &env,
+        "aws-bound",
+        "QUEUED",
+        vec![
+            json!({"name": "Deploy", "actions": [commands("eu", Some("eu-west-1"), &["./hello.sh"], &["Code"], &[])]}),
+        ],
+    );
+    let mut p: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    p["x-meridian"] = json!({"regions": {"eu-west-1": {"backend": "aws"}}});
+    std::fs::write(&file, p.to_string()).unwrap();
+    let o = run(&env, &file, &[]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("region eu-west-1 is to be reached through the `aws` backend")
+            && err.contains("remove `backend: aws`"),
+        "{err}"
+    );
+    let last = list(&env).pop().unwrap();
+    assert_eq!(last["status"], "Failed", "{last}");
+    assert!(
+        last["statusReason"]
+            .as_str()
+            .unwrap()
+            .contains("the pipeline's regions cannot be reached"),
+        "{last}"
+    );
+}

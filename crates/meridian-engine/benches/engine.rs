@@ -87,7 +87,7 @@ fn scheduling(root: &Path, command: &str) {
     let memory = std::sync::Arc::new(meridian_region::memory::MemoryRegion::new(std::sync::Arc::new(
         meridian_core::SystemClock,
     )));
-    engine.regions = std::sync::Arc::new(meridian_region::Regions::all(meridian_region::RegionBackend {
+    engine.wiring = std::sync::Arc::new(meridian_region::Regions::all(meridian_region::RegionBackend {
         kind: "bench".into(),
         artifacts: std::sync::Arc::new(DirStores(data.join("buckets"))),
         stacks: memory,

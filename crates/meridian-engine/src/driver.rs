@@ -35,9 +35,11 @@ pub struct Engine {
     pub data_dir: PathBuf,
     pub journal: Arc<Journal>,
     pub registry: Registry,
-    /// The backend that reaches each region (stacks, functions): wired by the program that
-    /// opens the engine; the engine names no implementation.
-    pub regions: Arc<meridian_region::Regions>,
+    /// Builds each execution's map of region backends from what its pipeline asks for: provided
+    /// by the program that opens the engine; the engine names no implementation.
+    pub wiring: Arc<dyn meridian_region::Wiring>,
+    /// The region backends of the executions this process drives.
+    active: std::sync::Mutex<std::collections::HashMap<String, Arc<meridian_region::Regions>>>,
     /// Live log lines (`--verbose`): action name and line.
     pub echo: Option<crate::providers::Echo>,
     pub on_orphan: Option<OrphanHook>,
@@ -81,6 +83,15 @@ fn sanitize(s: &str) -> String {
             }
         })
         .collect()
+}
+
+/// What the pipeline asks for: `backend:` of the native format's regions, or the `x-meridian` /
+/// `Metadata: Meridian` extension of the CodePipeline forms.
+pub fn backend_choice(p: &Pipeline) -> meridian_region::BackendChoice {
+    meridian_region::BackendChoice {
+        default: p.meridian.default_backend.clone(),
+        by_region: p.meridian.backends.clone(),
+    }
 }
 
 /// Every region's artifact store, opened by the region's backend from the pipeline's declaration.
@@ -144,7 +155,8 @@ impl Engine {
             data_dir: data_dir.to_path_buf(),
             journal: Arc::new(Journal::open(data_dir)?),
             registry: Registry::local(),
-            regions: Arc::new(meridian_region::Regions::default()),
+            wiring: Arc::new(meridian_region::Regions::default()),
+            active: Default::default(),
             echo: None,
             on_orphan: None,
         })
@@ -208,6 +220,16 @@ impl Engine {
         Ok((p, stored))
     }
 
+    /// The region backends of an execution this process drives.
+    fn regions_of(&self, id: &str) -> Arc<meridian_region::Regions> {
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn orphan(&self, id: &str) {
         if let Some(hook) = &self.on_orphan {
             hook(id);
@@ -219,7 +241,28 @@ impl Engine {
         let row = self.journal.execution(id)?;
         let (p, stored) = self.load(&row)?;
         let env = Arc::new(stored.env);
-        let stores = region_stores(&self.regions, &p, &env)?;
+        // The regions' backends and artifact stores; an execution that cannot reach them fails
+        // with the reason instead of staying in progress.
+        let opened = self
+            .wiring
+            .regions(&backend_choice(&p))
+            .map_err(|e| EngineError::Invalid(e.to_string()))
+            .and_then(|r| {
+                let stores = region_stores(&r, &p, &env)?;
+                Ok((Arc::new(r), stores))
+            });
+        let (regions, stores) = match opened {
+            Ok(x) => x,
+            Err(e) => {
+                let reason = format!("the pipeline's regions cannot be reached: {e}");
+                let _ = self.journal.execution_event(id, ExecutionEvent::Fail, Some(&reason));
+                return Err(e);
+            }
+        };
+        self.active
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), regions);
 
         // Stop with --abandon: a watcher flips every running action's cancel signal.
         let (abandon_tx, abandon_rx) = tokio::sync::watch::channel(false);
@@ -245,6 +288,7 @@ impl Engine {
             .drive_inner(&row, &p, &env, &stores, stored.only_stage, abandon_rx)
             .await;
         watcher.abort();
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         let status = match result {
             Ok(s) => s,
             Err(e) => {
@@ -725,7 +769,7 @@ impl Engine {
             journal: self.journal.clone(),
             env: env.clone(),
             projects: Arc::new(p.meridian.build_projects.clone()),
-            regions: self.regions.clone(),
+            regions: self.regions_of(id),
             stores: Arc::new(
                 stores
                     .iter()

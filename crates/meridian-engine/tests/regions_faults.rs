@@ -83,7 +83,7 @@ fn world() -> World {
     let clock = ManualClock::new(1_790_000_000_000);
     let region = Arc::new(MemoryRegion::new(Arc::new(clock.clone())));
     let mut engine = Engine::open(&data).unwrap();
-    engine.regions = Arc::new(Regions::all(region.backend()));
+    engine.wiring = Arc::new(Regions::all(region.backend()));
     let shifter = Shifter::new(region.clone(), DeliveryStore::open(&data).unwrap())
         .with_clock(Arc::new(clock), Duration::from_secs(10));
     region.set_shifter(Arc::new(shifter));

@@ -7,6 +7,7 @@
 //!
 //! This crate does no I/O beyond reading the definition files it is given, and never talks to AWS.
 
+mod backends;
 pub mod cfn;
 pub mod diag;
 pub mod graph;
@@ -104,15 +105,26 @@ fn read_one(id: source::FileId, out: &mut Loaded, opts: &LoadOptions) {
     if native::is_native(&root) {
         out.pipelines.extend(native::read_native(&root, d));
     } else if cfn::is_template(&root) {
-        out.pipelines.extend(cfn::read_template(&root, &opts.params, d));
+        let mut read = cfn::read_template(&root, &opts.params, d);
+        // `Metadata: Meridian:` of the template: which backend reaches each region.
+        if let Some(ext) = root
+            .get("Metadata")
+            .and_then(|m| m.as_map())
+            .and_then(|m| m.iter().find(|(k, _)| k.as_str() == Some("Meridian")))
+        {
+            for p in &mut read {
+                backends::read_extension(&ext.1, &mut p.meridian, d);
+            }
+        }
+        out.pipelines.extend(read);
     } else if let Some(inner) = root.get("pipeline").filter(|p| p.as_map().is_some()) {
-        // `aws codepipeline get-pipeline` output: `pipeline` and `metadata`.
-        out.pipelines.extend(read::read_pipeline(
-            inner,
-            model::SourceFormat::CodepipelineJson,
-            None,
-            d,
-        ));
+        // `aws codepipeline get-pipeline` output: `pipeline` and `metadata`, and Meridian's own
+        // `x-meridian` beside them.
+        let mut read = read::read_pipeline(inner, model::SourceFormat::CodepipelineJson, None, d);
+        if let (Some(p), Some(ext)) = (read.as_mut(), root.get("x-meridian")) {
+            backends::read_extension(ext, &mut p.meridian, d);
+        }
+        out.pipelines.extend(read);
     } else if root.get("stages").is_some() || root.get("name").is_some() {
         out.pipelines.extend(read::read_pipeline(
             &root,

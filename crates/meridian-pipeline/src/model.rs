@@ -305,11 +305,24 @@ pub struct Extensions {
     /// placeholders in the model; listed here with where they stand.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub placeholders: Vec<String>,
+    /// The backend each region is reached through (`local`, `aws`), where the definition says.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub backends: BTreeMap<String, String>,
+    /// The backend of every other region (`local` when unsaid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_backend: Option<String>,
 }
+
+/// The region backends Meridian has: simulated regions on this machine, and AWS.
+pub const BACKENDS: &[&str] = &["local", "aws"];
 
 impl Extensions {
     pub fn is_empty(&self) -> bool {
-        self.build_projects.is_empty() && self.delivery.is_none() && self.placeholders.is_empty()
+        self.build_projects.is_empty()
+            && self.delivery.is_none()
+            && self.placeholders.is_empty()
+            && self.backends.is_empty()
+            && self.default_backend.is_none()
     }
 }
 

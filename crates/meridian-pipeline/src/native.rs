@@ -394,6 +394,11 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
         p.artifact_stores.insert(r.clone(), s);
     }
 
+    // The backend of every region (`local` unless said), then per region below.
+    if let Some((b, span)) = o.string("backend", d) {
+        p.meridian.default_backend = crate::backends::backend_name(&b, span, d);
+    }
+
     // Per-region settings.
     let mut region_params: BTreeMap<String, BTreeMap<String, (String, Span)>> = BTreeMap::new();
     let mut windows = BTreeMap::new();
@@ -416,6 +421,11 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                         continue;
                     };
                     region_params.insert(r.clone(), string_map(ro.get("parameters"), "`parameters`", d));
+                    if let Some((b, span)) = ro.string("backend", d) {
+                        if let Some(b) = crate::backends::backend_name(&b, span, d) {
+                            p.meridian.backends.insert(r.clone(), b);
+                        }
+                    }
                     if let Some(w) = ro.get("window") {
                         if let Some(w) = read_window(w, &r, d) {
                             windows.insert(r.clone(), w);
@@ -782,6 +792,16 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
         }
     }
     ext.placeholders = o.strings("placeholders", diags).into_iter().map(|x| x.0).collect();
+    if let Some((b, span)) = o.string("defaultBackend", diags) {
+        ext.default_backend = crate::backends::backend_name(&b, span, diags);
+    }
+    for (k, v) in o.get("backends").and_then(Node::as_map).into_iter().flatten() {
+        if let (Some(region), Some(b)) = (k.as_str(), v.as_str()) {
+            if let Some(b) = crate::backends::backend_name(b, v.span, diags) {
+                ext.backends.insert(region.to_string(), b);
+            }
+        }
+    }
     o.finish(diags);
     ext
 }

@@ -457,3 +457,42 @@ mod robustness {
         }
     }
 }
+
+/// Which backend reaches each region, in all three forms: native `backend:`, `x-meridian` beside
+/// `pipeline` in API JSON, `Metadata: Meridian` in a CloudFormation template.
+#[test]
+fn region_backends_are_read_from_every_form_and_checked() {
+    let native = "pipeline: app\nbackend: local\ndeploy:\n  template: t.yaml\n  stack: app\nwaves:\n  - regions: [us-east-1]\n  - regions: [eu-west-1]\nregions:\n  eu-west-1:\n    backend: aws\n";
+    let l = load("meridian.yaml", native);
+    assert!(!l.has_errors(), "{}", render(&l));
+    let m = &l.pipelines[0].meridian;
+    assert_eq!(m.default_backend.as_deref(), Some("local"));
+    assert_eq!(m.backends.get("eu-west-1").map(String::as_str), Some("aws"));
+
+    let api = r#"{"pipeline": {"name": "app", "pipelineType": "V2", "roleArn": "arn:aws:iam::123456789012:role/p",
+        "artifactStore": {"type": "S3", "location": "b"},
+        "stages": [{"name": "Source", "actions": [{"name": "S", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+            "configuration": {"RepositoryName": "r", "BranchName": "main"}, "outputArtifacts": [{"name": "Src"}]}]},
+          {"name": "Run", "actions": [{"name": "C", "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+            "commands": ["true"], "inputArtifacts": [{"name": "Src"}]}]}]},
+      "x-meridian": {"regions": {"us-east-1": {"backend": "aws"}}}}"#;
+    let l = load("p.json", api);
+    assert!(!l.has_errors(), "{}", render(&l));
+    assert_eq!(
+        l.pipelines[0].meridian.backends.get("us-east-1").map(String::as_str),
+        Some("aws")
+    );
+
+    let cfn = "Metadata:\n  Meridian:\n    Backend: aws\nResources:\n  P:\n    Type: AWS::CodePipeline::Pipeline\n    Properties:\n      PipelineType: V2\n      RoleArn: arn:aws:iam::123456789012:role/p\n      ArtifactStore: {Type: S3, Location: b}\n      Stages:\n        - Name: Source\n          Actions:\n            - Name: S\n              ActionTypeId: {Category: Source, Owner: AWS, Provider: CodeCommit, Version: '1'}\n              Configuration: {RepositoryName: r, BranchName: main}\n              OutputArtifacts: [{Name: Src}]\n        - Name: Run\n          Actions:\n            - Name: C\n              ActionTypeId: {Category: Compute, Owner: AWS, Provider: Commands, Version: '1'}\n              Commands: ['true']\n              InputArtifacts: [{Name: Src}]\n";
+    let l = load("template.yaml", cfn);
+    assert!(!l.has_errors(), "{}", render(&l));
+    assert_eq!(l.pipelines[0].meridian.default_backend.as_deref(), Some("aws"));
+
+    // A misspelt backend is an error at its place, with the fix.
+    let l = load("meridian.yaml", &native.replace("backend: aws", "backend: awz"));
+    assert_eq!(codes(&l), vec!["unknown-backend"], "{}", render(&l));
+    let text = render(&l);
+    assert!(text.contains("`awz` is not a region backend"), "{text}");
+    assert!(text.contains("did you mean `aws`?"), "{text}");
+    assert!(text.contains("meridian.yaml:11:"), "{text}");
+}

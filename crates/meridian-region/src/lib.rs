@@ -82,3 +82,34 @@ impl Regions {
         })
     }
 }
+
+/// The backend kind each region of a pipeline asks for: its own choice, else the pipeline's
+/// default, else `local`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BackendChoice {
+    pub default: Option<String>,
+    pub by_region: BTreeMap<String, String>,
+}
+
+impl BackendChoice {
+    pub fn kind_of(&self, region: &str) -> &str {
+        self.by_region
+            .get(region)
+            .or(self.default.as_ref())
+            .map(String::as_str)
+            .unwrap_or("local")
+    }
+}
+
+/// Builds the [`Regions`] of an execution from what its pipeline asks for. The program that
+/// starts the engine provides it (the CLI and the server share one, in `meridian-wiring`).
+pub trait Wiring: Send + Sync {
+    fn regions(&self, choice: &BackendChoice) -> Result<Regions, RegionError>;
+}
+
+/// A fixed map, whatever the pipeline asks for: for tests and benchmarks.
+impl Wiring for Regions {
+    fn regions(&self, _choice: &BackendChoice) -> Result<Regions, RegionError> {
+        Ok(self.clone())
+    }
+}

@@ -1,0 +1,71 @@
+//! Which backend reaches each region: `backend: local | aws`, for every region or per region.
+//! The native format says it in `backend:` and `regions: {R: {backend:}}`; the CodePipeline forms
+//! say it in a Meridian extension that AWS ignores: `x-meridian` beside `pipeline` in API JSON,
+//! `Metadata: Meridian` in a CloudFormation template, with the same keys.
+
+use crate::diag::Diagnostic;
+use crate::model::{Extensions, BACKENDS};
+use crate::node::Node;
+use crate::read::Obj;
+use crate::source::Span;
+use meridian_core::region::edit_distance;
+
+/// Checks a backend name; `None` (with an error) when Meridian has no such backend.
+pub(crate) fn backend_name(name: &str, span: Span, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    if BACKENDS.contains(&name) {
+        return Some(name.to_string());
+    }
+    let near = BACKENDS
+        .iter()
+        .find(|b| edit_distance(b, &name.to_ascii_lowercase()) <= 2);
+    diags.push(
+        Diagnostic::error("unknown-backend", format!("`{name}` is not a region backend"))
+            .at(span)
+            .help(match near {
+                Some(b) => format!("did you mean `{b}`? Backends: {}", BACKENDS.join(", ")),
+                None => format!("use one of: {} (`local` unless said)", BACKENDS.join(", ")),
+            }),
+    );
+    None
+}
+
+/// Reads `{backend: B, regions: {R: {backend: B}}}` (first letters in either case) into `ext`.
+pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<Diagnostic>) {
+    let Some(mut o) = Obj::new(node, "the Meridian extension", diags) else {
+        return;
+    };
+    if let Some((b, span)) = o.string("backend", diags) {
+        ext.default_backend = backend_name(&b, span, diags);
+    }
+    if let Some(regions) = o.get("regions") {
+        match regions.as_map() {
+            Some(entries) => {
+                for (k, v) in entries {
+                    let region = k.as_str().unwrap_or_default().to_string();
+                    if let Err(e) = meridian_core::RegionId::new(&region) {
+                        diags.push(Diagnostic::error("unknown-region", e.to_string()).at(k.span));
+                        continue;
+                    }
+                    let Some(mut ro) = Obj::new(v, format!("the Meridian settings of `{region}`"), diags) else {
+                        continue;
+                    };
+                    if let Some((b, span)) = ro.string("backend", diags) {
+                        if let Some(b) = backend_name(&b, span, diags) {
+                            ext.backends.insert(region, b);
+                        }
+                    }
+                    ro.finish(diags);
+                }
+            }
+            None => diags.push(
+                Diagnostic::error(
+                    "wrong-type",
+                    "`regions` of the Meridian extension must be a mapping of region names",
+                )
+                .at(regions.span)
+                .help("write `regions: {eu-west-1: {backend: aws}}`"),
+            ),
+        }
+    }
+    o.finish(diags);
+}
