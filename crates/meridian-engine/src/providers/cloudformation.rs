@@ -57,7 +57,7 @@ fn file_in(dir: &Path, what: &str, art: &str, file: &str) -> Result<PathBuf, Str
     let path = meridian_core::path::confine(dir, file)
         .map_err(|e| format!("{what}: `{art}::{file}` is refused: {e}; name a file inside artifact {art}"))?;
     if !path.is_file() {
-        let mut present: Vec<String> = std::fs::read_dir(&dir)
+        let mut present: Vec<String> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
