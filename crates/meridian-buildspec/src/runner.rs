@@ -155,7 +155,7 @@ impl Status {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PhaseResult {
-    /// INSTALL, PRE_BUILD, BUILD, POST_BUILD or UPLOAD_ARTIFACTS.
+    /// INSTALL, PRE_BUILD, BUILD, POST_BUILD, UPLOAD_ARTIFACTS, or FINALIZING when the log could not be written.
     pub name: &'static str,
     pub status: Status,
     pub duration_ms: u64,
@@ -195,8 +195,12 @@ pub struct BuildOutcome {
     pub build_id: String,
     pub status: Status,
     pub phases: Vec<PhaseResult>,
-    /// `env.exported-variables` with their values at the end of the build.
+    /// `env.exported-variables` with their values at the end of the build; secret values (and
+    /// the secret parts of values) are masked as `***`.
     pub exported_variables: BTreeMap<String, String>,
+    /// The exported variables whose values held a secret and were masked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked_variables: Vec<String>,
     pub artifacts: Vec<ArtifactOutput>,
     pub reports: Vec<ReportSummary>,
     pub warnings: Vec<String>,
@@ -254,8 +258,12 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Erro
 /// The build's log: masks secrets, stamps CodeBuild-style lines, writes the file, feeds the sink.
 struct Log {
     file: fs::File,
+    path: PathBuf,
     masks: Vec<String>,
     sink: Option<LogSink>,
+    /// The first write to the log file that failed (a full disk): the build then fails, since
+    /// its log is incomplete.
+    failed: Option<String>,
 }
 
 impl Log {
@@ -272,9 +280,30 @@ impl Log {
     /// A line printed by a command.
     fn output(&mut self, line: &str) {
         let line = self.mask(line);
-        let _ = writeln!(self.file, "{line}");
+        if let Err(e) = writeln!(self.file, "{line}") {
+            self.record_failure(e);
+        }
         if let Some(s) = &self.sink {
             s(&line);
+        }
+    }
+
+    fn record_failure(&mut self, e: std::io::Error) {
+        if self.failed.is_none() {
+            self.failed = Some(format!(
+                "failed to write the build log `{}`: {e}; the log is incomplete, so the build cannot be trusted: free space on that disk and run it again",
+                self.path.display()
+            ));
+        }
+    }
+
+    /// Makes the log durable; a disk that turns out full (or failing) at this point fails the
+    /// build like a failed write. Files that cannot be synced (a pipe, a terminal) are fine.
+    fn sync(&mut self) {
+        if let Err(e) = self.file.sync_data() {
+            if matches!(e.raw_os_error(), Some(libc::ENOSPC | libc::EIO | libc::EDQUOT)) {
+                self.record_failure(e);
+            }
         }
     }
 
@@ -330,8 +359,10 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
     masks.dedup();
     let mut log = Log {
         file,
+        path: log_path.clone(),
         masks,
         sink: ctx.on_log.clone(),
+        failed: None,
     };
     let mut warnings = Vec::new();
     log.agent(&format!(
@@ -459,6 +490,7 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
     }
 
     let mut exported = BTreeMap::new();
+    let mut masked_variables = Vec::new();
     let mut outputs = Vec::new();
     let mut reports_out = Vec::new();
     if let Some(st) = interrupted {
@@ -474,7 +506,17 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
         let values = runner.capture(&spec.env.exported_variables, &names, &ctx.work_dir, &mut log)?;
         let (vars, artifact_names) = values.split_at(spec.env.exported_variables.len().min(values.len()));
         for (k, v) in spec.env.exported_variables.iter().zip(vars) {
-            exported.insert(k.clone(), v.clone());
+            // A value holding a secret (from `secrets-manager` or `parameter-store`, or made
+            // from one) is exported masked, as every log line is: the outcome is printed and
+            // recorded, and a secret must not leave through it.
+            let shown = log.mask(v);
+            if shown != *v {
+                log.agent(&format!(
+                    "Exported variable {k} holds a secret value: it is exported masked (***); read the secret where it is needed instead"
+                ));
+                masked_variables.push(k.clone());
+            }
+            exported.insert(k.clone(), shown);
         }
         for r in &spec.reports {
             reports_out.push(read_report(&src, r, &mut warnings));
@@ -555,13 +597,32 @@ pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, B
             log.agent(&format!("Warning: {w}"));
         }
     }
-    let status = interrupted.unwrap_or(if failed { Status::Failed } else { Status::Succeeded });
+    log.sync();
+    let mut status = interrupted.unwrap_or(if failed || log.failed.is_some() {
+        Status::Failed
+    } else {
+        Status::Succeeded
+    });
     log.agent(&format!("Build {}", status.as_str()));
+    log.sync();
+    if let Some(why) = log.failed.take() {
+        // Never SUCCEEDED with a truncated log: the reason is where every failure is said.
+        if status == Status::Succeeded {
+            status = Status::Failed;
+        }
+        phases.push(PhaseResult {
+            name: "FINALIZING",
+            status: Status::Failed,
+            duration_ms: 0,
+            message: Some(format!("CLIENT_ERROR: {why}")),
+        });
+    }
     Ok(BuildOutcome {
         build_id: ctx.build_id.clone(),
         status,
         phases,
         exported_variables: exported,
+        masked_variables,
         artifacts: outputs,
         reports: reports_out,
         warnings,

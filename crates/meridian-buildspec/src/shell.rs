@@ -6,6 +6,14 @@
 //! follow it), followed by a `printf` of a marker line holding a random nonce and `$?`. The shell's
 //! stdout and stderr share one pipe, read by a thread that turns it into lines and exit statuses.
 //! The shell leads a new process group, so a timeout or a stop kills everything it started.
+//!
+//! The build dies with the process running it, even a SIGKILLed one (which runs no cleanup):
+//! on Linux the shell gets `PR_SET_PDEATHSIG(SIGKILL)`, and since that reaches only the shell
+//! itself, a small guard (`sh`, in its own process group) holds a pipe from this process and
+//! kills the shell's whole group when the pipe closes, that is when this process has died.
+//! `PR_SET_PDEATHSIG` fires when the *thread* that started the shell ends: a [`Shell`] must be
+//! used and dropped on the thread that started it (the build runner does; from async code it
+//! runs in one `spawn_blocking` call).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::Path;
@@ -38,11 +46,34 @@ impl Ran {
 
 pub struct Shell {
     child: Child,
+    /// Kills the shell's process group if this process dies (see the module documentation).
+    guard: Option<Child>,
     stdin: Option<ChildStdin>,
     rx: Receiver<Event>,
     reader: Option<std::thread::JoinHandle<()>>,
     nonce: String,
     alive: bool,
+}
+
+/// Starts the guard of the process group `pgid`: an `sh` that waits for end of file on a pipe
+/// whose other end only this process holds, then kills the group. It ends at once when this
+/// process dies however it dies; [`Shell::kill`] ends it first when the build ends normally.
+/// `None` (the build then runs unguarded) when no `sh` can be started.
+fn spawn_guard(pgid: u32) -> Option<Child> {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args([
+        "-c",
+        "read _ignored; kill -s KILL -- -\"$1\" 2>/dev/null",
+        "meridian-build-guard",
+    ])
+    .arg(pgid.to_string())
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    // Its own group: a Ctrl-C to the terminal's group must not end the guard before the build.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.spawn().ok()
 }
 
 /// Quotes a string for the shell in single quotes (which keep every byte as written).
@@ -66,7 +97,26 @@ impl Shell {
             .stderr(Stdio::null());
         #[cfg(unix)]
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        #[cfg(target_os = "linux")]
+        {
+            let parent = std::process::id() as libc::pid_t;
+            // SAFETY: between fork and exec only async-signal-safe calls are made (prctl,
+            // getppid, kill), and no memory is allocated.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    // The parent died before the prctl: nothing will send the signal.
+                    if libc::getppid() != parent {
+                        libc::kill(libc::getpid(), libc::SIGKILL);
+                    }
+                    Ok(())
+                });
+            }
+        }
         let mut child = cmd.spawn()?;
+        let guard = spawn_guard(child.id());
         let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
         let mut nonce_bytes = [0u8; 8];
         getrandom::fill(&mut nonce_bytes).map_err(|e| io::Error::other(e.to_string()))?;
@@ -105,6 +155,7 @@ impl Shell {
         let mut shell = Shell {
             stdin: child.stdin.take(),
             child,
+            guard,
             rx,
             reader: Some(reader),
             nonce,
@@ -221,6 +272,11 @@ impl Shell {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(mut g) = self.guard.take() {
+            // The group is dead and its id may be reused: the guard must not kill it again.
+            let _ = g.kill();
+            let _ = g.wait();
+        }
         self.stdin = None;
         self.alive = false;
         // Not joined: a process that left the group may still hold the pipe open; the reader ends

@@ -609,3 +609,83 @@ phases:
         .expect("the partial line is logged");
     assert!(seen[at + 1..].iter().any(|l| l == "next line"));
 }
+
+#[test]
+fn exported_secrets_are_masked_in_the_outcome() {
+    let root = tmp("exported-secrets-data");
+    let store = SecretStore::open(&root).unwrap();
+    store
+        .put("us-east-1", SecretKind::Parameter, "/ci/token", "tok-EXPORT-4321")
+        .unwrap();
+    store
+        .put("us-east-1", SecretKind::Secret, "api", "key-EXPORT-8765")
+        .unwrap();
+    let spec = r#"
+version: 0.2
+env:
+  parameter-store:
+    TOKEN: /ci/token
+  secrets-manager:
+    API_KEY: api
+  exported-variables:
+    - TOKEN
+    - API_KEY
+    - DERIVED
+    - PLAIN
+phases:
+  build:
+    commands:
+      - export DERIVED="Bearer $API_KEY"
+      - export PLAIN=v1.2.3
+"#;
+    let o = build("exported-secrets", spec, &[], |c| {
+        c.secrets = Some(store.clone());
+    });
+    assert_eq!(o.status, Status::Succeeded, "{}", log(&o));
+    let vars: Vec<(&str, &str)> = o
+        .exported_variables
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            ("API_KEY", "***"),
+            ("DERIVED", "Bearer ***"),
+            ("PLAIN", "v1.2.3"),
+            ("TOKEN", "***")
+        ]
+    );
+    assert_eq!(o.masked_variables, ["TOKEN", "API_KEY", "DERIVED"]);
+    let json = serde_json::to_string(&o).unwrap();
+    for secret in ["tok-EXPORT-4321", "key-EXPORT-8765"] {
+        assert!(!json.contains(secret), "{json}");
+        assert!(!log(&o).contains(secret));
+    }
+    assert!(log(&o).contains(
+        "Exported variable DERIVED holds a secret value: it is exported masked (***); read the secret where it is needed instead"
+    ));
+}
+
+#[test]
+fn a_full_disk_under_the_log_fails_the_build_with_the_reason() {
+    let spec = r#"
+version: 0.2
+phases:
+  build:
+    commands:
+      - echo hello
+"#;
+    let o = build("full-disk", spec, &[], |c| {
+        c.log_file = Some(PathBuf::from("/dev/full"));
+    });
+    assert_eq!(o.status, Status::Failed);
+    let last = o.phases.last().unwrap();
+    assert_eq!((last.name, last.status), ("FINALIZING", Status::Failed));
+    assert_eq!(
+        last.message.as_deref().unwrap(),
+        "CLIENT_ERROR: failed to write the build log `/dev/full`: No space left on device (os error 28); the log is incomplete, so the build cannot be trusted: free space on that disk and run it again"
+    );
+    // the commands themselves ran and succeeded: only the log is missing
+    assert_eq!(o.phases[0].status, Status::Succeeded);
+}

@@ -73,16 +73,20 @@ pub fn home_region(p: &Pipeline, requested: Option<&str>) -> String {
         .unwrap_or_else(|| "us-east-1".into())
 }
 
+/// A user-written name (stage, action, artifact, bucket) as one path component: `..` and `a/b`
+/// never leave the directory they are joined to, and two different names never share one.
 fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    meridian_core::path::safe_component(s)
+}
+
+/// The directory of an action's attempts (work directories and logs): one component per name
+/// under `executions/`, whatever the names (`..` is a valid stage or action name on AWS).
+fn attempt_dir(data_dir: &Path, execution: &str, stage: &str, action: &str) -> PathBuf {
+    data_dir
+        .join("executions")
+        .join(sanitize(execution))
+        .join(sanitize(stage))
+        .join(sanitize(action))
 }
 
 /// What the pipeline asks for: `backend:` of the native format's regions, or the `x-meridian` /
@@ -648,12 +652,7 @@ impl Engine {
                 Err(e) => return fail(e),
             }
         }
-        let attempt_dir = self
-            .data_dir
-            .join("executions")
-            .join(id)
-            .join(sanitize(&stage.name))
-            .join(sanitize(&a.name));
+        let attempt_dir = attempt_dir(&self.data_dir, id, &stage.name, &a.name);
         let rows = self.journal.actions(id)?;
         let attempt = rows
             .iter()
@@ -1045,5 +1044,29 @@ impl Engine {
     /// running actions now).
     pub fn stop(&self, id: &str, abandon: bool, reason: &str) -> Result<ExecutionStatus> {
         Ok(self.journal.request_stop(id, abandon, reason)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_never_leave_the_executions_directory() {
+        let data = Path::new("/data");
+        // `..` is a name AWS allows for a stage and an action: it stays one component.
+        let d = attempt_dir(data, "e1", "..", "..");
+        assert_eq!(d, Path::new("/data/executions/e1/%2E%2E/%2E%2E"));
+        let d = attempt_dir(data, "e1", "a/../../..", ".");
+        assert_eq!(d, Path::new("/data/executions/e1/a%2F..%2F..%2F../%2E"));
+        assert!(d.starts_with("/data/executions/e1"));
+        // ordinary names are kept as written
+        assert_eq!(
+            attempt_dir(data, "e1", "Build", "Unit-tests_1.2"),
+            Path::new("/data/executions/e1/Build/Unit-tests_1.2")
+        );
+        // two names that differ never share a directory
+        assert_ne!(attempt_dir(data, "e1", "a b", "x"), attempt_dir(data, "e1", "a_b", "x"));
+        assert_eq!(store_root(data, "S3", "../../etc"), Path::new("/data/s3/..%2F..%2Fetc"));
     }
 }

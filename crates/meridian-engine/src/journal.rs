@@ -28,6 +28,205 @@ pub enum JournalError {
     NoSuchAction(String, String),
     #[error("{0}")]
     Corrupt(String),
+    /// The journal file exists but is not a readable SQLite database (empty, truncated,
+    /// overwritten). Meridian never overwrites it: the way forward is to move it aside
+    /// ([`Journal::quarantine`]), which starts a fresh journal and keeps the old file.
+    #[error(
+        "the journal `{}` is damaged: {why}. Meridian left it untouched; to start a fresh journal (this data directory's execution history and release ledger then start empty), move it aside, keeping the old file: `mv {} {}`",
+        path.display(),
+        shell_quote(path),
+        shell_quote(aside)
+    )]
+    Damaged {
+        path: PathBuf,
+        why: String,
+        /// Where moving it aside would put it (`journal.db.corrupt-<time>`).
+        aside: PathBuf,
+    },
+    /// The data directory (or its journal) cannot be written: reading works, recording does not.
+    #[error(
+        "the data directory `{}` is read-only ({reason}): Meridian can read its journal but cannot record anything in it; make the directory writable, or use a writable data directory (`--data-dir`)",
+        dir.display()
+    )]
+    ReadOnly { dir: PathBuf, reason: String },
+}
+
+/// `p` quoted for a POSIX shell when it needs to be.
+fn shell_quote(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:,@%=".contains(c)) {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// The name of the journal file in a data directory.
+pub const JOURNAL_FILE: &str = "journal.db";
+
+/// The first 16 bytes of every SQLite database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Where a damaged journal would be moved aside: `journal.db.corrupt-<UTC time>`, with `-N`
+/// added when that name is taken.
+fn aside_path(path: &Path) -> PathBuf {
+    let secs = now_millis() / 1000;
+    let stamp: String = meridian_core::clock::format_rfc3339(secs)
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    let base = format!("{}.corrupt-{stamp}", path.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 1;
+    while std::fs::symlink_metadata(&candidate).is_ok() {
+        n += 1;
+        candidate = PathBuf::from(format!("{base}-{n}"));
+    }
+    candidate
+}
+
+fn damaged(path: &Path, why: impl Into<String>) -> JournalError {
+    JournalError::Damaged {
+        path: path.to_path_buf(),
+        why: why.into(),
+        aside: aside_path(path),
+    }
+}
+
+/// The file next to the database that SQLite names `<db><suffix>` (`-wal`, `-shm`).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Checks an existing journal file before SQLite opens it: SQLite would silently turn an empty
+/// file into a new, empty database (the history gone), and reports a truncated one only as
+/// "malformed" at some later query. Returns whether the file exists.
+fn check_existing(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => {
+            return Err(JournalError::Corrupt(format!(
+                "cannot read the journal `{}`: {e}",
+                path.display()
+            )))
+        }
+    };
+    if !meta.is_file() {
+        return Err(damaged(path, "it is not a regular file"));
+    }
+    let wal_len = std::fs::metadata(sidecar(path, "-wal")).map(|m| m.len()).unwrap_or(0);
+    let len = meta.len();
+    if len == 0 {
+        if wal_len > 0 {
+            // Everything may still be in the write-ahead log: let SQLite read it.
+            return Ok(true);
+        }
+        return Err(damaged(
+            path,
+            "it is empty (0 bytes) and has no write-ahead log, so it holds no database; Meridian creates its journal complete, so an empty one was cut short by something else (a full disk, a copy, a restore)",
+        ));
+    }
+    let mut header = [0u8; 100];
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| JournalError::Corrupt(format!("cannot read the journal `{}`: {e}", path.display())))?;
+    let mut got = 0;
+    while got < header.len() {
+        match f.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(damaged(path, format!("it cannot be read: {e}"))),
+        }
+    }
+    if got < 16 || &header[..16] != SQLITE_MAGIC {
+        return Err(damaged(
+            path,
+            format!("it is {len} bytes that do not start with SQLite's header (`SQLite format 3`): it is not a SQLite database"),
+        ));
+    }
+    if got < 100 {
+        return Err(damaged(
+            path,
+            format!("it is truncated: {len} bytes, shorter than SQLite's 100-byte header"),
+        ));
+    }
+    if wal_len == 0 {
+        // Without a write-ahead log, the file holds the whole database: its size must be the one
+        // its header gives (when the header's size is valid: change counter = version-valid-for).
+        let be32 = |at: usize| u32::from_be_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        let page_size = match u16::from_be_bytes([header[16], header[17]]) {
+            1 => 65536u64,
+            n => n as u64,
+        };
+        let pages = be32(28) as u64;
+        if be32(24) == be32(92) && pages > 0 && len < pages * page_size {
+            return Err(damaged(
+                path,
+                format!(
+                    "it is truncated: its header says {pages} pages of {page_size} bytes ({} bytes) but the file has {len} bytes",
+                    pages * page_size
+                ),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// Creates a new journal complete or not at all: the database is built under a temporary name
+/// and linked into place, so `journal.db` never exists half made (an empty `journal.db` is then
+/// always damage, never a journal being created). Another process creating it at the same time
+/// is no error: the first link wins.
+fn create_fresh(data_dir: &Path, path: &Path) -> Result<()> {
+    let mut b = [0u8; 6];
+    meridian_core::random::fill(&mut b);
+    let tmp = data_dir.join(format!(".{JOURNAL_FILE}.new-{}-{}", std::process::id(), hex::encode(b)));
+    let built = open_sqlite(&tmp, Duration::from_secs(30), SCHEMA).map(drop);
+    let linked = built
+        .map_err(JournalError::from)
+        .and_then(|()| match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(JournalError::Corrupt(format!(
+                "cannot create the journal `{}`: {e}",
+                path.display()
+            ))),
+        });
+    for f in [tmp.clone(), sidecar(&tmp, "-wal"), sidecar(&tmp, "-shm")] {
+        let _ = std::fs::remove_file(f);
+    }
+    linked
+}
+
+/// Is `dir` writable (`access(2)`, which also sees a read-only file system)?
+fn writable(dir: &Path) -> std::result::Result<(), String> {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return Err("its path holds a NUL byte".into());
+    };
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    if unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().to_string())
+    }
+}
+
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+fn is_read_only(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::PermissionDenied)
+    )
 }
 
 pub type Result<T> = std::result::Result<T, JournalError>;
@@ -157,6 +356,37 @@ pub fn open_sqlite(path: &Path, busy_timeout: Duration, schema: &str) -> rusqlit
     }
 }
 
+/// Opens an existing journal for reading only, for a data directory that cannot be written. A
+/// journal without a write-ahead log is opened `immutable` (SQLite then needs no `-shm` file,
+/// which it could not create); one with a log is opened read-only through it.
+fn open_read_only(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    let has_wal = std::fs::metadata(sidecar(path, "-wal"))
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = if has_wal {
+        Connection::open_with_flags(path, flags)?
+    } else {
+        let mut uri = String::from("file:");
+        for b in path.to_string_lossy().bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' | b'~' => uri.push(b as char),
+                _ => uri.push_str(&format!("%{b:02X}")),
+            }
+        }
+        uri.push_str("?immutable=1");
+        Connection::open_with_flags(uri, flags)?
+    };
+    conn.busy_timeout(Duration::from_secs(30))?;
+    // A damaged file shows here rather than at the first query.
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Ok(_) => Ok(conn),
+        Err(e) if is_damage(&e) => Err(damaged(path, format!("SQLite cannot read it ({e})"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn now_millis() -> i64 {
     use meridian_core::Clock;
     meridian_core::SystemClock.now_millis()
@@ -180,6 +410,8 @@ pub fn owner_alive(pid: Option<i64>, start: Option<i64>) -> bool {
 pub struct Journal {
     conn: Mutex<Connection>,
     path: PathBuf,
+    /// Why the journal cannot be written, when it was opened read-only.
+    read_only: Option<String>,
     writes: AtomicU64,
     kill_after: Option<u64>,
     pid: u32,
@@ -318,20 +550,65 @@ fn action_from_row(r: &rusqlite::Row) -> rusqlite::Result<ActionRow> {
 }
 
 impl Journal {
+    /// Opens (or creates) the journal of a data directory. An existing file that is not a valid
+    /// database is never overwritten: [`JournalError::Damaged`] says what is wrong and how to
+    /// move it aside. A data directory that cannot be written is opened read-only: reading works,
+    /// and every write answers [`JournalError::ReadOnly`] naming the directory.
     pub fn open(data_dir: &Path) -> Result<Journal> {
-        std::fs::create_dir_all(data_dir).map_err(|e| {
-            JournalError::Corrupt(format!(
-                "cannot create the data directory `{}`: {e}",
-                data_dir.display()
-            ))
-        })?;
-        let path = data_dir.join("journal.db");
-        let conn = open_sqlite(&path, Duration::from_secs(30), SCHEMA)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if let Err(e) = std::fs::create_dir_all(data_dir) {
+            let reason = e.to_string();
+            return Err(match e.kind() {
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    JournalError::ReadOnly {
+                        dir: data_dir.to_path_buf(),
+                        reason: format!("cannot create it: {reason}"),
+                    }
+                }
+                _ => JournalError::Corrupt(format!(
+                    "cannot create the data directory `{}`: {reason}",
+                    data_dir.display()
+                )),
+            });
+        }
+        let path = data_dir.join(JOURNAL_FILE);
+        let exists = check_existing(&path)?;
+        let dir_writable = writable(data_dir);
+        if !exists {
+            if let Err(reason) = dir_writable {
+                return Err(JournalError::ReadOnly {
+                    dir: data_dir.to_path_buf(),
+                    reason: format!("it has no journal yet and one cannot be created: {reason}"),
+                });
+            }
+            create_fresh(data_dir, &path)?;
+        }
+        let (conn, read_only) = match open_sqlite(&path, Duration::from_secs(30), SCHEMA) {
+            Ok(conn) if dir_writable.is_ok() => (conn, None),
+            Ok(conn) => {
+                // The file is writable but its directory is not: SQLite could not create its
+                // write-ahead log for a write, so say so before any write is tried.
+                drop(conn);
+                let reason = dir_writable.err().unwrap_or_default();
+                (open_read_only(&path)?, Some(reason))
+            }
+            Err(e) if is_damage(&e) => return Err(damaged(&path, format!("SQLite cannot read it ({e})"))),
+            Err(e) if is_read_only(&e) || dir_writable.is_err() => {
+                let reason = match dir_writable {
+                    Err(r) => r,
+                    Ok(()) => e.to_string(),
+                };
+                (open_read_only(&path)?, Some(reason))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if read_only.is_none() {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
         let pid = std::process::id();
         Ok(Journal {
             conn: Mutex::new(conn),
             path,
+            read_only,
             writes: AtomicU64::new(0),
             kill_after: std::env::var("MERIDIAN_FAULT_KILL_AFTER_WRITES")
                 .ok()
@@ -340,6 +617,62 @@ impl Journal {
             start: process_start_time(pid).unwrap_or(0),
             timings: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Moves a data directory's journal aside (`journal.db` to `journal.db.corrupt-<time>`, its
+    /// write-ahead log and shared-memory files with it) so that the next [`Journal::open`]
+    /// starts a fresh one; returns where it now is. Each move is one `rename(2)`: the file is
+    /// never copied, never half moved and never deleted. Nothing is checked about the file
+    /// itself: this is the way forward from [`JournalError::Damaged`], and no process may be
+    /// using the journal meanwhile.
+    pub fn quarantine(data_dir: &Path) -> Result<PathBuf> {
+        let path = data_dir.join(JOURNAL_FILE);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(JournalError::Corrupt(format!(
+                "there is no journal to move aside: `{}` does not exist",
+                path.display()
+            )));
+        }
+        let aside = aside_path(&path);
+        // The log first: were the move interrupted, the database is then the file still in place.
+        for suffix in ["-wal", "-shm"] {
+            let from = sidecar(&path, suffix);
+            if std::fs::symlink_metadata(&from).is_ok() {
+                std::fs::rename(&from, sidecar(&aside, suffix)).map_err(|e| {
+                    JournalError::Corrupt(format!(
+                        "cannot move `{}` aside to `{}`: {e}",
+                        from.display(),
+                        sidecar(&aside, suffix).display()
+                    ))
+                })?;
+            }
+        }
+        std::fs::rename(&path, &aside).map_err(|e| {
+            JournalError::Corrupt(format!(
+                "cannot move `{}` aside to `{}`: {e}",
+                path.display(),
+                aside.display()
+            ))
+        })?;
+        Ok(aside)
+    }
+
+    /// Whether the journal was opened read-only (its data directory cannot be written).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+
+    /// A SQLite error in the words of this journal: damage names the file and the way forward,
+    /// a refused write names the read-only directory.
+    fn explain(&self, e: JournalError) -> JournalError {
+        match e {
+            JournalError::Sql(e) if is_damage(&e) => damaged(&self.path, format!("SQLite cannot read it ({e})")),
+            JournalError::Sql(e) if is_read_only(&e) => JournalError::ReadOnly {
+                dir: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                reason: e.to_string(),
+            },
+            other => other,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -352,11 +685,21 @@ impl Journal {
 
     /// Runs `f` in one IMMEDIATE transaction and commits it; counts the write for fault injection.
     pub fn write<T>(&self, f: impl FnOnce(&rusqlite::Transaction) -> Result<T>) -> Result<T> {
+        if let Some(reason) = &self.read_only {
+            return Err(JournalError::ReadOnly {
+                dir: self.path.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                reason: reason.clone(),
+            });
+        }
         let started = std::time::Instant::now();
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        let out = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        })()
+        .map_err(|e| self.explain(e))?;
         drop(conn);
         if let Ok(mut t) = self.timings.lock() {
             t.push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
@@ -373,7 +716,7 @@ impl Journal {
 
     pub fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&conn)
+        f(&conn).map_err(|e| self.explain(e))
     }
 
     /// The duration of every write so far, in microseconds.

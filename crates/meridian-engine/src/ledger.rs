@@ -214,7 +214,11 @@ pub async fn redeploy(
 ) -> std::result::Result<ReleaseRow, String> {
     let dir = data_dir.join("ledger");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join(format!("{}-{}-{}.template", to.pipeline, to.region, to.seq));
+    // The pipeline's name is user-written: one safe component, never a path.
+    let path = dir.join(meridian_core::path::safe_component(&format!(
+        "{}-{}-{}.template",
+        to.pipeline, to.region, to.seq
+    )));
     std::fs::write(&path, &to.template).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     let req = StackRequest {
         region: to.region.clone(),

@@ -42,10 +42,46 @@ pub fn store(data_dir: &Path, region: &RegionId, source: &CodeSource) -> Result<
     })
 }
 
+/// Lambda's quota on a function's unzipped code (and layers): 250 MB.
+pub const MAX_UNZIPPED_BYTES: u64 = 262_144_000;
+
+/// The most entries (files and directories) Meridian unpacks from one package. Lambda sets no
+/// number; this one bounds the files and inodes a package can make (a 50 MB zip of empty files
+/// holds more than a million).
+pub const MAX_ENTRIES: usize = 50_000;
+
+/// How much a package may unpack to.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    bytes: u64,
+    entries: usize,
+}
+
+const LIMITS: Limits = Limits {
+    bytes: MAX_UNZIPPED_BYTES,
+    entries: MAX_ENTRIES,
+};
+
 fn unpack(bytes: &[u8], dir: &Path) -> Result<()> {
+    unpack_within(bytes, dir, LIMITS)
+}
+
+/// Unpacks a package, counting the bytes actually written (never the sizes its headers claim):
+/// past `limits.bytes` it is refused with Lambda's answer, and nothing of it is kept.
+fn unpack_within(bytes: &[u8], dir: &Path, limits: Limits) -> Result<()> {
     static N: AtomicU64 = AtomicU64::new(0);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| LambdaError::InvalidZipFile(format!("not a zip archive: {e}")))?;
+    if archive.len() > limits.entries {
+        return Err(LambdaError::InvalidParameterValue(format!(
+            "The package has {} entries, more than the {} Meridian unpacks",
+            archive.len(),
+            limits.entries
+        )));
+    }
+    let too_large =
+        || LambdaError::InvalidParameterValue(format!("Unzipped size must be smaller than {} bytes", limits.bytes));
+    let mut written: u64 = 0;
     let parent = dir.parent().expect("code dir has a parent");
     std::fs::create_dir_all(parent).map_err(|e| LambdaError::io("create", parent, e))?;
     // Unpack beside the final place and rename, so that a reader never sees half a package.
@@ -60,11 +96,11 @@ fn unpack(bytes: &[u8], dir: &Path) -> Result<()> {
             let mut entry = archive
                 .by_index(i)
                 .map_err(|e| LambdaError::InvalidZipFile(format!("entry {i}: {e}")))?;
-            let Some(rel) = entry.enclosed_name() else {
-                return Err(LambdaError::InvalidZipFile(format!(
-                    "entry `{}` points outside the package",
-                    entry.name()
-                )));
+            let outside =
+                || LambdaError::InvalidZipFile(format!("entry `{}` points outside the package", entry.name()));
+            let rel = match (meridian_core::path::check_relative(entry.name()), entry.enclosed_name()) {
+                (Ok(rel), Some(_)) if !rel.as_os_str().is_empty() => rel,
+                _ => return Err(outside()),
             };
             let out = tmp.join(rel);
             if entry.is_dir() {
@@ -74,11 +110,28 @@ fn unpack(bytes: &[u8], dir: &Path) -> Result<()> {
             if let Some(p) = out.parent() {
                 std::fs::create_dir_all(p).map_err(|e| LambdaError::io("create", p, e))?;
             }
-            let mut data = Vec::with_capacity(entry.size() as usize);
-            entry
-                .read_to_end(&mut data)
-                .map_err(|e| LambdaError::InvalidZipFile(format!("entry `{}`: {e}", entry.name())))?;
-            std::fs::write(&out, &data).map_err(|e| LambdaError::io("write", &out, e))?;
+            // Streamed with a bound: the header's size may lie, and is not what is counted.
+            let name = entry.name().to_string();
+            let room = limits.bytes - written;
+            let mut file = std::fs::File::create(&out).map_err(|e| LambdaError::io("create", &out, e))?;
+            let mut limited = (&mut entry).take(room + 1);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut n: u64 = 0;
+            loop {
+                let got = match limited.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(got) => got,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(LambdaError::InvalidZipFile(format!("entry `{name}`: {e}"))),
+                };
+                n += got as u64;
+                if n > room {
+                    return Err(too_large());
+                }
+                file.write_all(&buf[..got])
+                    .map_err(|e| LambdaError::io("write", &out, e))?;
+            }
+            written += n;
             #[cfg(unix)]
             if let Some(mode) = entry.unix_mode() {
                 use std::os::unix::fs::PermissionsExt;
@@ -189,5 +242,78 @@ mod tests {
         let err = store(&base, &region, &CodeSource::ZipBytes(b"not a zip".to_vec())).unwrap_err();
         assert_eq!(err.error_type(), "InvalidZipFileException");
         std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    fn zip_of(entries: &[(&str, u64)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let zeros = vec![0u8; 1 << 20];
+        for (name, size) in entries {
+            w.start_file(*name, opts).unwrap();
+            let mut left = *size;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                w.write_all(&zeros[..n]).unwrap();
+                left -= n as u64;
+            }
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn tmp(tag: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("meridian-code-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
+    #[test]
+    fn a_zip_bomb_is_refused_with_lambdas_answer_and_nothing_is_kept() {
+        let base = tmp("bomb");
+        // under 1 MB of zip, over 250 MB unpacked
+        let bomb = zip_of(&[("a.bin", 200 << 20), ("b.bin", 62 << 20)]);
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let region = RegionId::new("us-east-1").unwrap();
+        let err = store(&base, &region, &CodeSource::ZipBytes(bomb.clone())).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidParameterValueException");
+        assert_eq!(err.to_string(), "Unzipped size must be smaller than 262144000 bytes");
+        assert!(!code_dir(&base, &region, &Digest::of(&bomb)).exists());
+        let parent = base.join("regions/us-east-1/lambda/code");
+        assert_eq!(
+            std::fs::read_dir(&parent).unwrap().count(),
+            0,
+            "the partial unpack is removed"
+        );
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn entries_are_bounded_in_number_and_confined() {
+        let base = tmp("entries");
+        let limits = Limits {
+            bytes: 1000,
+            entries: 3,
+        };
+        let zip = zip_of(&[("a", 1), ("b", 1), ("c", 1), ("d", 1)]);
+        let err = unpack_within(&zip, &base.join("x/one"), limits).unwrap_err();
+        assert_eq!(err.error_type(), "InvalidParameterValueException");
+        assert_eq!(
+            err.to_string(),
+            "The package has 4 entries, more than the 3 Meridian unpacks"
+        );
+        // bytes written are counted across entries
+        let zip = zip_of(&[("a", 600), ("b", 600)]);
+        let err = unpack_within(&zip, &base.join("x/two"), limits).unwrap_err();
+        assert_eq!(err.to_string(), "Unzipped size must be smaller than 1000 bytes");
+        for name in ["../escape.txt", "a/../../escape.txt", "/etc/escape.txt"] {
+            let zip = zip_of(&[(name, 1)]);
+            let err = unpack_within(&zip, &base.join("x/three"), limits).unwrap_err();
+            assert_eq!(err.error_type(), "InvalidZipFileException", "{name}");
+            assert_eq!(
+                err.to_string(),
+                format!("failed to read the code package: entry `{name}` points outside the package")
+            );
+        }
+        assert!(!base.join("escape.txt").exists() && !base.join("x/escape.txt").exists());
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

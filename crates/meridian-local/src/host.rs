@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+/// The longest `ClientContext` Lambda accepts: 3,583 bytes of base64 (the Invoke API's model).
+pub const MAX_CLIENT_CONTEXT_BYTES: usize = 3583;
+
 /// The largest synchronous request payload Lambda accepts.
 pub const MAX_SYNC_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 /// The largest asynchronous (`Event`) request payload Lambda accepts.
@@ -51,7 +54,14 @@ pub struct HostConfig {
     /// one and two minutes; locally the default is one and two seconds).
     pub async_retry_delays: Vec<Duration>,
     pub clock: Arc<dyn Clock>,
+    /// How long the Invoke API waits for a connection's request headers (an idle or silent
+    /// client is dropped after this; default 30 s). A request being served is never timed out.
+    pub http_header_timeout: Duration,
 }
+
+/// The Invoke API's default [`HostConfig::http_header_timeout`], and the Runtime API's header
+/// read timeout: a connection that sends no complete request head for this long is closed.
+pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl HostConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
@@ -68,6 +78,7 @@ impl HostConfig {
             max_concurrency_per_function: 10,
             async_retry_delays: vec![Duration::from_secs(1), Duration::from_secs(2)],
             clock: Arc::new(SystemClock),
+            http_header_timeout: HTTP_HEADER_TIMEOUT,
         }
     }
 }
@@ -625,15 +636,29 @@ impl LambdaHost {
         Ok(())
     }
 
+    /// `ClientContext` is at most [`MAX_CLIENT_CONTEXT_BYTES`] of base64, refused at once
+    /// otherwise (a longer one could not reach the runtime: the invoke hung until its timeout).
+    fn check_client_context(req: &InvokeRequest) -> Result<()> {
+        match &req.client_context {
+            Some(cc) if cc.len() > MAX_CLIENT_CONTEXT_BYTES => Err(LambdaError::InvalidParameterValue(format!(
+                "Client context must be at most {MAX_CLIENT_CONTEXT_BYTES} bytes of base64-encoded data; this one is {} bytes",
+                cc.len()
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Validates a `DryRun` invocation: the function and qualifier exist and the payload is valid.
     pub fn dry_run(&self, region: &RegionId, req: &InvokeRequest) -> Result<Resolved> {
         Self::check_payload(&req.payload, MAX_SYNC_PAYLOAD_BYTES, "Request")?;
+        Self::check_client_context(req)?;
         self.resolve(region, &req.function, req.qualifier.as_deref())
     }
 
     /// A synchronous (`RequestResponse`) invocation.
     pub async fn invoke(&self, region: &RegionId, req: InvokeRequest) -> Result<InvokeResponse> {
         Self::check_payload(&req.payload, MAX_SYNC_PAYLOAD_BYTES, "Request")?;
+        Self::check_client_context(&req)?;
         let resolved = self.resolve(region, &req.function, req.qualifier.as_deref())?;
         self.run(resolved, req).await
     }
@@ -642,6 +667,7 @@ impl LambdaHost {
     /// function fails or is throttled, as Lambda does. Returns the request id.
     pub fn invoke_event(&self, region: &RegionId, req: InvokeRequest) -> Result<String> {
         Self::check_payload(&req.payload, MAX_ASYNC_PAYLOAD_BYTES, "Request")?;
+        Self::check_client_context(&req)?;
         // Resolve now so that an unknown function fails the call, as on AWS.
         self.resolve(region, &req.function, req.qualifier.as_deref())?;
         let request_id = self.new_id();

@@ -39,6 +39,9 @@ pub async fn serve_invoke_api(host: LambdaHost, listener: tokio::net::TcpListene
         let _ = stream.set_nodelay(true);
         let host = host.clone();
         let cfg = cfg.clone();
+        // A client that connects and sends nothing (or stays idle between requests) is dropped
+        // after the header timeout; a request being served is not timed out.
+        let header_timeout = host.config().http_header_timeout;
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let host = host.clone();
@@ -46,6 +49,8 @@ pub async fn serve_invoke_api(host: LambdaHost, listener: tokio::net::TcpListene
                 async move { Ok::<_, std::convert::Infallible>(route(&host, &cfg, req).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });

@@ -429,8 +429,12 @@ async fn serve_runtime_api(listener: tokio::net::TcpListener, shared: Arc<Shared
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| handle(req, shared.clone()));
             // Title case, as Lambda sends them: some runtime clients match header names exactly.
+            // Only the reading of a request head is timed: a runtime long-polls
+            // `/invocation/next` for minutes, and that wait is never cut.
             let _ = hyper::server::conn::http1::Builder::new()
                 .title_case_headers(true)
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(crate::host::HTTP_HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
         });

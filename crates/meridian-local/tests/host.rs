@@ -762,3 +762,55 @@ async fn a_timed_out_sandbox_ends_with_everything_the_function_started() {
     }
     assert!(!alive(pid), "the function's child process {pid} outlived its sandbox");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_client_is_dropped_after_the_header_timeout() {
+    let mut cfg = HostConfig::new(temp_dir("silent"));
+    cfg.http_header_timeout = Duration::from_millis(300);
+    let host = LambdaHost::open(cfg).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(meridian_local::serve_invoke_api(
+        host.clone(),
+        listener,
+        InvokeApiConfig { default_region: us() },
+    ));
+    let (closed, took) = tokio::task::spawn_blocking(move || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let t0 = std::time::Instant::now();
+        let mut buf = [0u8; 256];
+        // sends nothing: the server closes the connection (EOF, or a reset)
+        let closed = !matches!(s.read(&mut buf), Err(ref e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut);
+        (closed, t0.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(closed, "the silent connection was still open after 5 s");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    // a client that does send a request is served as before
+    let (status, _, _) = tokio::task::spawn_blocking(move || http(port, "GET", "/2015-03-31/functions/", &[], ""))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_client_context_over_lambdas_limit_is_refused_at_once() {
+    let host = host("client-context");
+    python_fn(&host, "echo", "handler.echo", 30);
+    let mut req = InvokeRequest::new("echo", "{}");
+    req.client_context = Some("A".repeat(64 * 1024));
+    let t0 = std::time::Instant::now();
+    let err = host.invoke(&us(), req).await.unwrap_err();
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert_eq!(err.error_type(), "InvalidParameterValueException");
+    assert_eq!(
+        err.to_string(),
+        "Client context must be at most 3583 bytes of base64-encoded data; this one is 65536 bytes"
+    );
+    // 3,583 bytes are accepted
+    let mut req = InvokeRequest::new("echo", "{}");
+    req.client_context = Some("A".repeat(3583));
+    assert!(host.invoke(&us(), req).await.is_ok());
+}

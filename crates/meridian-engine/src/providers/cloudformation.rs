@@ -47,9 +47,17 @@ fn artifact_file(ctx: &ActionContext, what: &str, spec: &str) -> Result<PathBuf,
                 names.join(", ")
             )
         })?;
-    let path = dir.join(file);
+    file_in(&dir, what, art, file)
+}
+
+/// The file `file` of the artifact `art` unpacked in `dir`, confined to `dir`: `..`, an absolute
+/// path or a link in the artifact pointing outside it is refused, at run time as validation
+/// refuses them statically (a link can only be seen once the artifact is unpacked).
+fn file_in(dir: &Path, what: &str, art: &str, file: &str) -> Result<PathBuf, String> {
+    let path = meridian_core::path::confine(dir, file)
+        .map_err(|e| format!("{what}: `{art}::{file}` is refused: {e}; name a file inside artifact {art}"))?;
     if !path.is_file() {
-        let mut present: Vec<String> = std::fs::read_dir(&dir)
+        let mut present: Vec<String> = std::fs::read_dir(dir)
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -63,6 +71,14 @@ fn artifact_file(ctx: &ActionContext, what: &str, spec: &str) -> Result<PathBuf,
         ));
     }
     Ok(path)
+}
+
+/// A file of an artifact read as text, with the bound Meridian puts on every definition file
+/// ([`MAX_INPUT_BYTES`](meridian_pipeline::source::MAX_INPUT_BYTES), 10 MiB): a multi-gigabyte
+/// (or endless) file in an artifact never fills the memory.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use meridian_pipeline::source::{read_text, MAX_INPUT_BYTES};
+    read_text(path, MAX_INPUT_BYTES).map_err(|e| e.to_string())
 }
 
 /// This execution's record of the artifact `name`.
@@ -100,8 +116,7 @@ fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<Strin
                     &format!("parameter `{k}` (Fn::GetParam)"),
                     &format!("{art}::{file}"),
                 )?;
-                let doc: Value = std::fs::read_to_string(&path)
-                    .map_err(|e| e.to_string())
+                let doc: Value = read_bounded(&path)
                     .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
                     .map_err(|e| format!("parameter `{k}`: Fn::GetParam cannot read {art}::{file} as JSON: {e}"))?;
                 match doc.get(key) {
@@ -152,7 +167,7 @@ fn parameter_overrides(ctx: &ActionContext, text: &str) -> Result<BTreeMap<Strin
 type NamedValues = BTreeMap<String, String>;
 
 fn template_configuration(path: &Path) -> Result<(NamedValues, NamedValues), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read TemplateConfiguration: {e}"))?;
+    let text = read_bounded(path).map_err(|e| format!("cannot read TemplateConfiguration {}: {e}", path.display()))?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| format!("TemplateConfiguration {} is not valid JSON: {e}", path.display()))?;
     let map = |key: &str| -> Result<BTreeMap<String, String>, String> {
@@ -330,7 +345,7 @@ impl CloudFormation {
         req: &StackRequest,
         result: &Result<Option<StackOutcome>, String>,
     ) {
-        let Ok(template) = std::fs::read_to_string(&req.template_path) else {
+        let Ok(template) = read_bounded(&req.template_path) else {
             return;
         };
         let digest = Self::artifact_digest(ctx);
@@ -585,5 +600,52 @@ impl ActionProvider for CloudFormation {
                 None => Ok(ActionOutput::default()),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_paths_are_confined_at_run_time() {
+        let t = tempfile::tempdir().unwrap();
+        let art = t.path().join("Src");
+        std::fs::create_dir_all(&art).unwrap();
+        std::fs::write(t.path().join("outside.json"), r#"{"Parameters": {"Secret": "x"}}"#).unwrap();
+        std::fs::write(art.join("config.json"), r#"{"Parameters": {"Env": "prod"}}"#).unwrap();
+        std::os::unix::fs::symlink("../outside.json", art.join("link.json")).unwrap();
+        let ok = file_in(&art, "TemplateConfiguration", "Src", "config.json").unwrap();
+        assert_eq!(template_configuration(&ok).unwrap().0["Env"], "prod");
+        let e = file_in(&art, "TemplateConfiguration", "Src", "link.json").unwrap_err();
+        assert!(
+            e.starts_with("TemplateConfiguration: `Src::link.json` is refused: `link.json` leaves"),
+            "{e}"
+        );
+        assert!(e.ends_with("; name a file inside artifact Src"), "{e}");
+        let e = file_in(&art, "TemplatePath", "Src", "../outside.json").unwrap_err();
+        assert_eq!(
+            e,
+            "TemplatePath: `Src::../outside.json` is refused: `../outside.json` leaves the directory through `..`; name a file inside artifact Src"
+        );
+    }
+
+    #[test]
+    fn a_template_configuration_is_read_with_a_bound() {
+        let t = tempfile::tempdir().unwrap();
+        let big = t.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        // sparse: 11 MiB on disk costs nothing
+        f.set_len(11 * 1024 * 1024).unwrap();
+        let e = template_configuration(&big).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "cannot read TemplateConfiguration {}: the file is {} bytes, over Meridian's limit of {} bytes",
+                big.display(),
+                11 * 1024 * 1024,
+                meridian_pipeline::source::MAX_INPUT_BYTES
+            )
+        );
     }
 }

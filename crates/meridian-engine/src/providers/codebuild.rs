@@ -81,7 +81,12 @@ impl ActionProvider for CodeBuild {
                 .filter(|(n, _)| Some(n) != primary_name.as_ref())
                 .map(|(n, d)| (n.clone(), d.clone()))
                 .collect();
-            bc.cache_dir = Some(ctx.env.data_dir.join("cache").join(&name));
+            bc.cache_dir = Some(
+                ctx.env
+                    .data_dir
+                    .join("cache")
+                    .join(meridian_core::path::safe_component(&name)),
+            );
             bc.env = env;
             bc.secrets = SecretStore::open(&ctx.env.data_dir).ok();
             let minutes = project.timeout_in_minutes.unwrap_or(60).max(1) as u64;

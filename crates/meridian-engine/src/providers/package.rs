@@ -56,7 +56,8 @@ impl ActionProvider for Package {
                 .find(|(n, _)| n == art)
                 .map(|(_, d)| d.clone())
                 .ok_or_else(|| format!("TemplatePath reads `{art}`, which is not an input of the action"))?;
-            let template = dir.join(file);
+            let template = meridian_core::path::confine(&dir, file)
+                .map_err(|e| format!("TemplatePath `{tp}` is refused: {e}; name a file inside artifact {art}"))?;
             if !template.is_file() {
                 return Err(format!("the template `{file}` is not in artifact {art}"));
             }

@@ -48,7 +48,40 @@ pub fn locate(ctx: &ActionContext) -> Result<(PathBuf, String), String> {
     }
 }
 
+/// Checks a symbolic link committed at `rel` (its path in the repository) that points to
+/// `target`: a link is kept as a link, and only when it leads to a path inside the checkout. A
+/// link to an absolute path or climbing out through `..` is refused, so that nothing reading the
+/// artifact later (a build, a template path) reaches a file of the machine through it.
+fn check_link(rel: &Path, target: &str) -> Result<(), String> {
+    if target.starts_with('/') {
+        return Err(format!(
+            "the repository's symbolic link `{}` points to `{target}`, an absolute path: Meridian does not follow links out of an artifact; commit the file itself, or a link to a file inside the repository",
+            rel.display()
+        ));
+    }
+    let joined = match rel.parent().map(Path::to_string_lossy).filter(|p| !p.is_empty()) {
+        Some(parent) => format!("{parent}/{target}"),
+        None => target.to_string(),
+    };
+    meridian_core::path::check_relative(&joined).map(|_| ()).map_err(|e| {
+        let why = match e {
+            meridian_core::path::PathError::Absolute { .. } => "an absolute path".to_string(),
+            meridian_core::path::PathError::DotDot { .. } => "a path outside the repository".to_string(),
+            other => other.to_string(),
+        };
+        format!(
+            "the repository's symbolic link `{}` points to `{target}`, {why}: Meridian does not follow links out of an artifact; commit the file itself, or a link to a file inside the repository",
+            rel.display()
+        )
+    })
+}
+
 fn checkout(repo: &gix::Repository, tree: gix::Tree<'_>, dir: &Path) -> Result<u64, String> {
+    checkout_at(repo, tree, dir, Path::new(""))
+}
+
+/// Writes `tree` (at `rel` in the repository) into `dir`.
+fn checkout_at(repo: &gix::Repository, tree: gix::Tree<'_>, dir: &Path, rel: &Path) -> Result<u64, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
     let mut files = 0;
     for entry in tree.iter() {
@@ -62,10 +95,12 @@ fn checkout(repo: &gix::Repository, tree: gix::Tree<'_>, dir: &Path) -> Result<u
         let object = repo
             .find_object(entry.oid().to_owned())
             .map_err(|e| format!("failed to read `{name}`: {e}"));
+        let entry_rel = rel.join(&name);
         if mode.is_tree() {
-            files += checkout(repo, object?.into_tree(), &path)?;
+            files += checkout_at(repo, object?.into_tree(), &path, &entry_rel)?;
         } else if mode.is_link() {
             let target = String::from_utf8_lossy(&object?.data).to_string();
+            check_link(&entry_rel, &target)?;
             std::os::unix::fs::symlink(target, &path).map_err(|e| format!("failed to link {}: {e}", path.display()))?;
             files += 1;
         } else if mode.is_blob() {
@@ -162,5 +197,96 @@ impl ActionProvider for GitSource {
             ));
             Ok(o)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) {
+        let out = Command::new("git")
+            .current_dir(dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A repository on branch `main` with `files` (path, content) and `links` (path, target).
+    fn repo(root: &Path, files: &[(&str, &str)], links: &[(&str, &str)]) -> PathBuf {
+        let r = root.join("repo");
+        std::fs::create_dir_all(&r).unwrap();
+        git(&r, &["init", "-q", "-b", "main"]);
+        for (p, c) in files {
+            let f = r.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, c).unwrap();
+        }
+        for (p, t) in links {
+            let f = r.join(p);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(t, f).unwrap();
+        }
+        git(&r, &["add", "-A"]);
+        git(&r, &["commit", "-q", "-m", "c"]);
+        r
+    }
+
+    #[test]
+    fn links_inside_the_checkout_are_kept_as_links() {
+        let t = tempfile::tempdir().unwrap();
+        let r = repo(
+            t.path(),
+            &[("a.txt", "alpha"), ("sub/b.txt", "beta")],
+            &[("link", "a.txt"), ("sub/up", "../a.txt")],
+        );
+        let out = t.path().join("out");
+        let (_, files) = read(&r, "main", &out).unwrap();
+        assert_eq!(files, 4);
+        assert_eq!(std::fs::read_link(out.join("link")).unwrap(), Path::new("a.txt"));
+        assert_eq!(std::fs::read_link(out.join("sub/up")).unwrap(), Path::new("../a.txt"));
+    }
+
+    #[test]
+    fn a_link_out_of_the_checkout_is_refused_and_never_followed() {
+        let t = tempfile::tempdir().unwrap();
+        let secret = t.path().join("secret.txt");
+        std::fs::write(&secret, "TOP-SECRET").unwrap();
+        for (link, target, why) in [
+            ("creds", secret.to_str().unwrap(), "an absolute path"),
+            ("sub/creds", "../../secret.txt", "a path outside the repository"),
+        ] {
+            let dir = t.path().join(link.replace('/', "_"));
+            std::fs::create_dir_all(&dir).unwrap();
+            let r = repo(&dir, &[("a.txt", "alpha")], &[(link, target)]);
+            let out = dir.join("out");
+            let e = read(&r, "main", &out).unwrap_err();
+            assert_eq!(
+                e,
+                format!("the repository's symbolic link `{link}` points to `{target}`, {why}: Meridian does not follow links out of an artifact; commit the file itself, or a link to a file inside the repository")
+            );
+            // nothing of the file outside is in the artifact, neither copied nor linked
+            assert!(std::fs::symlink_metadata(out.join(link)).is_err());
+            let mut found = Vec::new();
+            let mut stack = vec![out.clone()];
+            while let Some(d) = stack.pop() {
+                for e in std::fs::read_dir(&d).unwrap() {
+                    let p = e.unwrap().path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if std::fs::read(&p).map(|b| b == b"TOP-SECRET").unwrap_or(false) {
+                        found.push(p);
+                    }
+                }
+            }
+            assert!(found.is_empty(), "{found:?}");
+        }
     }
 }
