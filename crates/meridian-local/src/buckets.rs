@@ -8,25 +8,14 @@ use meridian_region::artifacts::{ArtifactError, ArtifactStore, ArtifactStores, S
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// Where a store's objects live locally: a `Local` store's path (relative to `root`), or, for an
 /// S3 bucket, `s3/<bucket>` under `root`.
 pub fn store_root(root: &Path, store_type: &str, location: &str) -> PathBuf {
     match store_type {
         "Local" if Path::new(location).is_absolute() => PathBuf::from(location),
         "Local" => root.join(location),
-        _ => root.join("s3").join(sanitize(location)),
+        // A bucket name is one path component, whatever it holds.
+        _ => root.join("s3").join(meridian_core::path::safe_component(location)),
     }
 }
 
@@ -75,5 +64,20 @@ impl ArtifactStores for LocalArtifactStores {
             })?;
         }
         Ok(Arc::new(ObjectArtifactStore::local(region, &dir)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_name_never_leaves_the_buckets_directory() {
+        let data = Path::new("/data");
+        assert_eq!(store_root(data, "S3", "../../etc"), Path::new("/data/s3/..%2F..%2Fetc"));
+        assert_eq!(
+            store_root(data, "S3", "app-artifacts-eu-west-1"),
+            Path::new("/data/s3/app-artifacts-eu-west-1")
+        );
     }
 }
