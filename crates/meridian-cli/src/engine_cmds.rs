@@ -684,3 +684,14 @@ pub fn logs(args: LogsArgs, global: &Global) -> anyhow::Result<ExitCode> {
     print!("{text}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// `meridian reset-journal`: moves the journal aside (with its WAL), keeping it.
+pub fn reset_journal(global: &Global) -> anyhow::Result<ExitCode> {
+    let data_dir = absolute(&global.data_dir);
+    let aside = meridian_engine::journal::Journal::quarantine(&data_dir)?;
+    eprintln!(
+        "moved the journal aside to {}; the next command starts a fresh one (execution history and release ledger start empty)",
+        aside.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -66,6 +66,9 @@ enum Command {
     Stop(engine_cmds::StopArgs),
     /// Print an action's log.
     Logs(engine_cmds::LogsArgs),
+    /// Move a damaged journal aside (kept as `journal.db.corrupt-<time>`) so that the next
+    /// command starts a fresh one; only when asked, never on its own.
+    ResetJournal,
     /// Serve the local regions' Lambda APIs (Invoke and Runtime) on one port.
     Serve(lambda::ServeArgs),
     /// Manage and invoke functions in local regions.
@@ -116,6 +119,7 @@ fn main() -> ExitCode {
         Command::Retry(a) => engine_cmds::retry(a, &cli.global),
         Command::Stop(a) => engine_cmds::stop(a, &cli.global),
         Command::Logs(a) => engine_cmds::logs(a, &cli.global),
+        Command::ResetJournal => engine_cmds::reset_journal(&cli.global),
         Command::Serve(args) => lambda::serve(args, &cli.global),
         Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
         Command::Build(a) => build_cmds::build(a, &cli.global),

@@ -1131,3 +1131,29 @@ fn a_region_on_a_backend_this_build_lacks_fails_the_run_with_the_way_out() {
         "{last}"
     );
 }
+
+/// A damaged journal is never silently replaced: commands refuse with what is wrong and the way
+/// out, `meridian reset-journal` moves it aside (kept), and only then does a fresh one start.
+#[test]
+fn a_damaged_journal_is_kept_explained_and_reset_only_when_asked() {
+    let env = setup();
+    std::fs::create_dir_all(&env.data).unwrap();
+    std::fs::write(env.data.join("journal.db"), b"").unwrap();
+    let o = cmd(&env, &["executions", "list"]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("is damaged") && err.contains("mv "), "{err}");
+    assert_eq!(std::fs::metadata(env.data.join("journal.db")).unwrap().len(), 0, "left untouched");
+
+    let o = cmd(&env, &["reset-journal"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let kept: Vec<_> = std::fs::read_dir(&env.data)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("journal.db.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "the damaged file is kept aside");
+    let o = cmd(&env, &["--output", "json", "executions", "list"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
