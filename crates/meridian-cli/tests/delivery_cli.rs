@@ -723,3 +723,133 @@ fn a_run_killed_during_the_primary_canary_leaves_nothing_wedged() {
     assert_eq!(invoke_in(&env, "us-east-1"), "\"good\"");
     assert_eq!(invoke_in(&env, "eu-west-1"), "\"good\"");
 }
+
+fn function_in(env: &Env, region: &str) -> String {
+    let outputs = cmd(env, &["stack", "outputs", "--region", region, "--stack-name", "app"]);
+    let text = String::from_utf8_lossy(&outputs.stdout).to_string();
+    text.lines()
+        .find_map(|l| l.strip_prefix("Fn\t"))
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string()
+}
+
+/// After recovery, every region is on the release the ledger says is live there: the stack is
+/// stable and the `live` alias wholly on the ledger's version.
+fn regions_match_the_ledger(env: &Env, what: &str) {
+    let ledger = live(env);
+    for region in ["us-east-1", "eu-west-1"] {
+        let row = ledger
+            .iter()
+            .find(|r| r["region"] == region)
+            .unwrap_or_else(|| panic!("{what}: nothing live in {region}: {ledger:?}"));
+        let s = json(&cmd(
+            env,
+            &[
+                "--output",
+                "json",
+                "stack",
+                "describe",
+                "--region",
+                region,
+                "--stack-name",
+                "app",
+            ],
+        ));
+        let status = s["Stack"]["StackStatus"].as_str().unwrap().to_string();
+        assert!(
+            matches!(
+                status.as_str(),
+                "UPDATE_COMPLETE" | "UPDATE_ROLLBACK_COMPLETE" | "CREATE_COMPLETE"
+            ),
+            "{what}: {region} stack {status}"
+        );
+        let f = function_in(env, region);
+        let aliases = json(&cmd(
+            env,
+            &[
+                "--output",
+                "json",
+                "lambda",
+                "list-aliases",
+                "--region",
+                region,
+                "--function-name",
+                &f,
+            ],
+        ));
+        let a = aliases["Aliases"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["Name"] == "live"))
+            .cloned()
+            .unwrap_or_else(|| panic!("{what}: {aliases}"));
+        assert!(
+            a.get("RoutingConfig")
+                .is_none_or(|r| r["AdditionalVersionWeights"].as_object().is_none_or(|w| w.is_empty())),
+            "{what}: {region} alias left mixed: {a}"
+        );
+        let version = row["functions"][0]["version"].as_str().unwrap_or_default();
+        assert_eq!(
+            a["FunctionVersion"], version,
+            "{what}: {region}: alias {a} vs ledger {row}"
+        );
+    }
+}
+
+/// `meridian run` killed (SIGKILL) after each of its journal writes, and after each of its stack
+/// events (the deploys and their traffic shifts, in both waves), in turn: the next commands
+/// recover it, every region is on its ledger's live release, and the next run succeeds.
+#[test]
+fn a_run_killed_at_every_deploy_and_shift_step_is_recovered() {
+    let (env, file) = pipeline_env("region");
+    let o = run(&env, &file);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut release = 1;
+    let mut kills = 0;
+    for (fault, step) in [
+        ("MERIDIAN_FAULT_KILL_AFTER_STACK_EVENTS", 1),
+        ("MERIDIAN_FAULT_KILL_AFTER_WRITES", 2),
+    ] {
+        for n in (1..).step_by(step) {
+            assert!(n < 120, "{fault}: the run never completed");
+            release += 1;
+            code(&env, &format!("exports.handler = async () => 'r{release}';\n"));
+            git(&env.root, &["commit", "-q", "-am", &format!("release {release}")]);
+            let o = command(&env, &["run", file.to_str().unwrap(), "--time-scale", "600"])
+                .env(fault, n.to_string())
+                .output()
+                .unwrap();
+            use std::os::unix::process::ExitStatusExt;
+            let killed = o.status.signal() == Some(9);
+            let what = format!("{fault}={n}");
+            if killed {
+                kills += 1;
+                // The next command recovers; a resumed execution finishes in the background.
+                let start = Instant::now();
+                loop {
+                    let list = json(&cmd(&env, &["--output", "json", "executions", "list"]));
+                    let last = list.as_array().unwrap().last().unwrap().clone();
+                    if last["status"] != "InProgress" && last["status"] != "Stopping" {
+                        break;
+                    }
+                    assert!(
+                        start.elapsed() < Duration::from_secs(60),
+                        "{what}: not recovered: {last}"
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                regions_match_the_ledger(&env, &what);
+            } else {
+                assert!(o.status.success(), "{what}: {}", stderr(&o));
+            }
+            // Whatever happened, the next run puts this release everywhere.
+            let o = run(&env, &file);
+            assert!(o.status.success(), "{what}: the next run: {}", stderr(&o));
+            regions_match_the_ledger(&env, &format!("{what}, then a clean run"));
+            assert_eq!(invoke_in(&env, "eu-west-1"), format!("\"r{release}\""), "{what}");
+            if !killed {
+                break;
+            }
+        }
+    }
+    assert!(kills >= 20, "only {kills} kill points");
+}

@@ -613,6 +613,17 @@ fn stop_with_abandon_kills_running_actions() {
     let v = json_of(&out);
     assert_eq!(v["status"], "Stopped");
     assert_eq!(action(&v, "Long")["status"], "Abandoned");
+    // Stopping it again says why there is nothing to do.
+    let id = v["executionId"].as_str().unwrap();
+    let o = cmd(&env, &["stop", id]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "execution {id} has already ended (Stopped): there is nothing to stop"
+        )),
+        "{err}"
+    );
 }
 
 /// Kills `meridian run` with SIGKILL right after each of its journal writes in turn, lets the next
@@ -1143,7 +1154,11 @@ fn a_damaged_journal_is_kept_explained_and_reset_only_when_asked() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("is damaged") && err.contains("mv "), "{err}");
-    assert_eq!(std::fs::metadata(env.data.join("journal.db")).unwrap().len(), 0, "left untouched");
+    assert_eq!(
+        std::fs::metadata(env.data.join("journal.db")).unwrap().len(),
+        0,
+        "left untouched"
+    );
 
     let o = cmd(&env, &["reset-journal"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

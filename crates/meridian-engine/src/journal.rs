@@ -26,6 +26,12 @@ pub enum JournalError {
     NoSuchExecution(String),
     #[error("execution `{0}` has no action `{1}`")]
     NoSuchAction(String, String),
+    #[error("execution {id} has already ended ({status}): there is nothing to {what}")]
+    Ended {
+        id: String,
+        status: String,
+        what: &'static str,
+    },
     #[error("{0}")]
     Corrupt(String),
     /// The journal file exists but is not a readable SQLite database (empty, truncated,
@@ -810,6 +816,13 @@ impl Journal {
     pub fn request_stop(&self, id: &str, abandon: bool, reason: &str) -> Result<ExecutionStatus> {
         self.write(|tx| {
             let cur = Self::exec_status(tx, id)?;
+            if cur.is_terminal() {
+                return Err(JournalError::Ended {
+                    id: id.to_string(),
+                    status: cur.to_string(),
+                    what: "stop",
+                });
+            }
             let next = if cur == ExecutionStatus::Stopping {
                 cur
             } else {
