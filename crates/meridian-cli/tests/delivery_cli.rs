@@ -230,19 +230,7 @@ fn a_canary_under_traffic_is_judged_and_a_faulty_version_is_rolled_back_by_its_a
     let a = alias(&env, "hello:live");
     assert_eq!(a["FunctionVersion"], "2", "{a:#}");
     assert_eq!(invoke(&env, "hello:live"), "\"v2\"");
-    let stack = json(&cmd(
-        &env,
-        &[
-            "--output",
-            "json",
-            "stack",
-            "describe",
-            "--region",
-            "us-east-1",
-            "--stack-name",
-            "app",
-        ],
-    ));
+    let stack = describe(&env);
     assert_eq!(stack["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "{stack:#}");
     // The stack's function has its old code back too: $LATEST answers like version 2.
     assert_eq!(invoke(&env, "hello"), "\"v2\"");
@@ -700,19 +688,7 @@ fn a_run_killed_during_the_primary_canary_leaves_nothing_wedged() {
     child.kill().unwrap();
     child.wait().unwrap();
 
-    let stack = json(&cmd(
-        &env,
-        &[
-            "--output",
-            "json",
-            "stack",
-            "describe",
-            "--region",
-            "us-east-1",
-            "--stack-name",
-            "app",
-        ],
-    ));
+    let stack = describe(&env);
     assert_eq!(stack["Stack"]["StackStatus"], "UPDATE_ROLLBACK_COMPLETE", "{stack:#}");
     assert_eq!(invoke_in(&env, "us-east-1"), "\"1\"");
     let ledger = live(&env);

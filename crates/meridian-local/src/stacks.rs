@@ -469,13 +469,7 @@ impl LocalStacks {
         reason: Option<&str>,
         log: &dyn Fn(&str),
     ) -> Result<(), String> {
-        self.db(|c| {
-            c.execute(
-                "UPDATE stacks SET status=?3, reason=?4, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?5 END WHERE region=?1 AND name=?2",
-                params![region, name, status, reason, now()],
-            )
-            .map(|_| ())
-        })?;
+        self.db(|c| update_status(c, region, name, status, reason))?;
         self.event(id, name, id, "AWS::CloudFormation::Stack", status, reason, log)
     }
 
@@ -755,11 +749,7 @@ impl LocalStacks {
                     ));
                 }
                 (Some((id, _)), _) => {
-                    c.execute(
-                        "UPDATE stacks SET status=?3, reason=NULL, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?4 END WHERE region=?1 AND name=?2",
-                        params![region, name, progress, now()],
-                    )
-                    .map_err(db)?;
+                    update_status(c, region, name, progress, None).map_err(db)?;
                     id
                 }
                 (None, None) => {
@@ -812,13 +802,12 @@ impl LocalStacks {
     ) -> Result<(), String> {
         self.tx(|c| {
             let db = |e: rusqlite::Error| format!("local stack store: {e}");
+            update_status(c, region, name, status, reason).map_err(db)?;
             c.execute(
-                "UPDATE stacks SET status=?3, reason=?4, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?5 END WHERE region=?1 AND name=?2",
-                params![region, name, status, reason, now()],
+                "DELETE FROM stack_ops WHERE region=?1 AND name=?2",
+                params![region, name],
             )
             .map_err(db)?;
-            c.execute("DELETE FROM stack_ops WHERE region=?1 AND name=?2", params![region, name])
-                .map_err(db)?;
             insert_event(c, id, name, id, "AWS::CloudFormation::Stack", status, reason).map_err(db)
         })?;
         log_event(log, status, "AWS::CloudFormation::Stack", name, reason);
@@ -2325,6 +2314,15 @@ impl LocalStacks {
 
 /// Outputs or exports by name.
 type Named = BTreeMap<String, String>;
+
+/// A stack's new status; `updated` moves except when it leaves REVIEW_IN_PROGRESS (a create).
+fn update_status(c: &Connection, region: &str, name: &str, status: &str, reason: Option<&str>) -> rusqlite::Result<()> {
+    c.execute(
+        "UPDATE stacks SET status=?3, reason=?4, updated=CASE WHEN status='REVIEW_IN_PROGRESS' THEN updated ELSE ?5 END WHERE region=?1 AND name=?2",
+        params![region, name, status, reason, now()],
+    )
+    .map(|_| ())
+}
 
 fn log_event(log: &dyn Fn(&str), status: &str, type_: &str, logical: &str, reason: Option<&str>) {
     log(&format!(
