@@ -42,7 +42,7 @@ pub struct BuildArgs {
     /// The local region the build runs in (AWS_REGION, its parameter and secrets stores).
     #[arg(long, default_value = "us-east-1")]
     pub region: String,
-    /// Build timeout in minutes.
+    /// Build timeout in minutes, 5 to 2160 as CodeBuild allows.
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
     /// Stream the build's log to stderr as it runs.
@@ -112,7 +112,13 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let uuid = ctx.build_id.rsplit(':').next().unwrap_or_default().to_string();
     ctx.work_dir = builds.join(&uuid);
     ctx.region = args.region.clone();
-    ctx.timeout = Duration::from_secs(args.timeout.max(1) * 60);
+    ctx.timeout = match meridian_buildspec::project::build_timeout(args.timeout) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: --timeout {}: {e}", args.timeout);
+            return Ok(ExitCode::from(2));
+        }
+    };
     ctx.cache_dir = Some(global.data_dir.join("cache").join(&args.project));
     // The data directory is often inside the source (`.meridian/`): never copy it into a build.
     ctx.exclude = vec![global.data_dir.clone()];

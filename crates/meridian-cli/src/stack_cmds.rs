@@ -399,7 +399,8 @@ fn report(o: StackOutcome, json: bool) -> anyhow::Result<ExitCode> {
 
 pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCode> {
     let TemplateCommand::Transform(a) = cmd;
-    let text = match std::fs::read_to_string(&a.file) {
+    // Read with the same bound and text check as every definition.
+    let text = match meridian_pipeline::source::read_text(&a.file, meridian_pipeline::source::MAX_INPUT_BYTES) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read {}: {e}", a.file.display());

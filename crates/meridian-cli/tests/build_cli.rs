@@ -235,3 +235,28 @@ fn secrets_are_stored_encrypted_listed_without_values_and_masked_in_builds() {
     assert!(stderr.contains("key is ***, param is ***"), "{stderr}");
     assert!(!stderr.contains("s3cr3t") && !stderr.contains("param-VALUE"));
 }
+
+/// `--timeout` takes what CodeBuild takes (5 to 2160 minutes); 0 is refused, not stretched.
+#[test]
+fn build_timeouts_outside_codebuilds_range_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("buildspec.yml"),
+        "version: 0.2\nphases:\n  build:\n    commands:\n      - echo hi\n",
+    )
+    .unwrap();
+    for t in ["0", "4", "2161"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_meridian"))
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .args(["build", dir.path().to_str().unwrap(), "--timeout", t])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "--timeout {t}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("CodeBuild allows 5 to 2160 minutes"),
+            "--timeout {t}: {err}"
+        );
+    }
+}

@@ -8,6 +8,9 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// Resources a template may declare, as CloudFormation counts them (its quota).
+pub const MAX_RESOURCES: usize = 500;
+
 /// An error in a template: the file, the line when known, the resource when known, and the fix.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TemplateError {
@@ -208,6 +211,18 @@ impl Template {
                     .at(self.line_of("Resources")),
             );
         };
+        // CloudFormation's quota, counted on the processed template (after the SAM transform).
+        if res.len() > MAX_RESOURCES {
+            return Err(TemplateError::new(
+                file,
+                format!(
+                    "Template format error: Number of resources, {}, is greater than maximum allowed, {MAX_RESOURCES}",
+                    res.len()
+                ),
+            )
+            .at(self.line_of("Resources"))
+            .help("split the template into nested stacks (AWS::CloudFormation::Stack) or several stacks; SAM resources count as the resources they expand into"));
+        }
         if res.is_empty() {
             return Err(TemplateError::new(file, "`Resources` is empty").help("declare at least one resource"));
         }

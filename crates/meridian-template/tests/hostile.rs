@@ -119,3 +119,33 @@ fn a_template_file_must_be_text() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// CloudFormation's quota of 500 resources, counted after the SAM transform, with AWS's text.
+#[test]
+fn more_than_500_resources_is_cloudformations_error() {
+    let opts = meridian_template::sam::SamOptions::default();
+    let params = |n: usize| -> String {
+        (0..n)
+            .map(|i| format!("  P{i}:\n    Type: AWS::SSM::Parameter\n    Properties: {{Type: String, Value: v}}\n"))
+            .collect()
+    };
+    let ok = format!("Resources:\n{}", params(500));
+    assert!(meridian_template::Template::parse("t.yaml", &ok, &opts).is_ok());
+    let over = format!("Resources:\n{}", params(501));
+    let e = meridian_template::Template::parse("t.yaml", &over, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Template format error: Number of resources, 501, is greater than maximum allowed, 500"),
+        "{e}"
+    );
+    // SAM functions count as what they expand into (a function and its role): 300 are 600.
+    let sam: String = (0..300)
+        .map(|i| format!("  F{i}:\n    Type: AWS::Serverless::Function\n    Properties: {{Runtime: nodejs20.x, Handler: index.handler, InlineCode: x}}\n"))
+        .collect();
+    let sam = format!("Transform: AWS::Serverless-2016-10-31\nResources:\n{sam}");
+    let e = meridian_template::Template::parse("t.yaml", &sam, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("Number of resources, 600,"), "{e}");
+}
