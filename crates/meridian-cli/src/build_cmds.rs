@@ -14,7 +14,6 @@ use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
