@@ -126,14 +126,29 @@ impl Shell {
         let reader = std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
             let mut buf = Vec::new();
+            // The end of a cut line, kept so that a status marker across the cut is still seen.
+            let mut carry: Vec<u8> = Vec::new();
             loop {
                 buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => {
+                buf.append(&mut carry);
+                match read_line_capped(&mut r, &mut buf, MAX_LINE_BYTES) {
+                    Err(_) => {
                         let _ = tx.send(Event::Eof);
                         return;
                     }
-                    Ok(_) => {
+                    Ok(_) if buf.is_empty() => {
+                        let _ = tx.send(Event::Eof);
+                        return;
+                    }
+                    Ok(false) => {
+                        // A line longer than the cap is passed on in pieces, never held whole.
+                        let keep = buf.len().min(marker.len() + 32);
+                        carry = buf.split_off(buf.len() - keep);
+                        if !buf.is_empty() {
+                            let _ = tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned()));
+                        }
+                    }
+                    Ok(true) => {
                         let line = String::from_utf8_lossy(&buf);
                         let line = line.trim_end_matches(['\n', '\r']);
                         match line.find(&marker) {
@@ -303,5 +318,64 @@ impl Drop for Shell {
         if self.reader.is_some() {
             self.kill();
         }
+    }
+}
+
+/// Output lines longer than this reach the log in pieces: a build that prints 200 MB without a
+/// newline is never held in memory whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// Reads into `buf` up to and including the next newline, or until `buf` holds `cap` bytes.
+/// `Ok(true)`: a whole line (or the end of the stream); `Ok(false)`: cut at the cap.
+pub fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> io::Result<bool> {
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(true);
+        }
+        let take = avail.len().min(cap.saturating_sub(buf.len()));
+        if let Some(i) = avail[..take].iter().position(|b| *b == b'\n') {
+            buf.extend_from_slice(&avail[..=i]);
+            r.consume(i + 1);
+            return Ok(true);
+        }
+        buf.extend_from_slice(&avail[..take]);
+        r.consume(take);
+        if buf.len() >= cap {
+            return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod capped_tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_come_in_pieces_and_short_ones_whole() {
+        let text = format!("short\n{}\nend", "x".repeat(25));
+        let mut r = io::BufReader::with_capacity(4, text.as_bytes());
+        let mut pieces = Vec::new();
+        loop {
+            let mut buf = Vec::new();
+            let whole = read_line_capped(&mut r, &mut buf, 10).unwrap();
+            if buf.is_empty() {
+                break;
+            }
+            pieces.push((String::from_utf8(buf).unwrap(), whole));
+        }
+        let expect = [
+            ("short\n", true),
+            ("xxxxxxxxxx", false),
+            ("xxxxxxxxxx", false),
+            ("xxxxx\n", true),
+            ("end", true),
+        ];
+        let got: Vec<(&str, bool)> = pieces.iter().map(|(s, w)| (s.as_str(), *w)).collect();
+        assert_eq!(got, expect);
     }
 }

@@ -689,3 +689,26 @@ phases:
     // the commands themselves ran and succeeded: only the log is missing
     assert_eq!(o.phases[0].status, Status::Succeeded);
 }
+
+/// A command that prints 20 MB without a newline: the build goes on, the output reaches the log
+/// in pieces of at most `MAX_LINE_BYTES`, and a status marker after it is still seen.
+#[test]
+fn a_huge_output_line_reaches_the_log_in_pieces() {
+    let spec = "version: 0.2\nphases:\n  build:\n    commands:\n      - yes x | head -c 20971520 | tr -d '\\n'\n      - echo after\n";
+    let o = build("huge-line", spec, &[], |_| {});
+    assert_eq!(o.status, Status::Succeeded, "{:?}", phase_names(&o));
+    let text = log(&o);
+    // `yes x` prints "x\n"; without the newlines that is 10 MiB of x in one line.
+    let xs: usize = text
+        .lines()
+        .filter(|l| !l.is_empty() && l.bytes().all(|b| b == b'x'))
+        .map(str::len)
+        .sum();
+    assert_eq!(xs, 10_485_760, "every byte reached the log");
+    let longest = text.lines().map(str::len).max().unwrap_or(0);
+    assert!(
+        longest <= meridian_buildspec::MAX_LINE_BYTES + 200,
+        "a line of {longest} bytes"
+    );
+    assert!(text.contains("after"), "the next command ran");
+}

@@ -58,11 +58,36 @@ pub async fn run(
     })
 }
 
-fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(r: BufReader<R>, log: Log) -> tokio::task::JoinHandle<()> {
+/// Copies a process's output to the log line by line; a line longer than
+/// [`meridian_buildspec::MAX_LINE_BYTES`] reaches it in pieces, never held whole.
+fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    mut r: BufReader<R>,
+    log: Log,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = r.lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            log.line(&line);
+        let cap = meridian_buildspec::MAX_LINE_BYTES;
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let avail = match r.fill_buf().await {
+                Ok(b) => b,
+                Err(_) => break,
+            };
+            if avail.is_empty() {
+                break;
+            }
+            let take = avail.len().min(cap - buf.len());
+            let newline = avail[..take].iter().position(|b| *b == b'\n');
+            let used = newline.map_or(take, |i| i + 1);
+            buf.extend_from_slice(&avail[..used]);
+            r.consume(used);
+            if newline.is_some() || buf.len() >= cap {
+                let line = String::from_utf8_lossy(&buf);
+                log.line(line.trim_end_matches(['\n', '\r']));
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            log.line(&String::from_utf8_lossy(&buf));
         }
     })
 }
