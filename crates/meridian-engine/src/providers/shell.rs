@@ -67,11 +67,7 @@ fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
     tokio::spawn(async move {
         let cap = meridian_buildspec::MAX_LINE_BYTES;
         let mut buf: Vec<u8> = Vec::new();
-        loop {
-            let avail = match r.fill_buf().await {
-                Ok(b) => b,
-                Err(_) => break,
-            };
+        while let Ok(avail) = r.fill_buf().await {
             if avail.is_empty() {
                 break;
             }
