@@ -155,9 +155,14 @@ enum StageOutcome {
 
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine> {
+        Self::open_with_clock(data_dir, Arc::new(meridian_core::SystemClock))
+    }
+
+    /// An engine whose journal, ledger and deployment windows read time from `clock`.
+    pub fn open_with_clock(data_dir: &Path, clock: Arc<dyn meridian_core::Clock>) -> Result<Engine> {
         Ok(Engine {
             data_dir: data_dir.to_path_buf(),
-            journal: Arc::new(Journal::open(data_dir)?),
+            journal: Arc::new(Journal::open(data_dir)?.with_clock(clock)),
             registry: Registry::local(),
             wiring: Arc::new(meridian_region::Regions::default()),
             active: Default::default(),

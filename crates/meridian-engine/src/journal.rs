@@ -414,6 +414,8 @@ pub fn owner_alive(pid: Option<i64>, start: Option<i64>) -> bool {
 }
 
 pub struct Journal {
+    /// Where the journal's timestamps come from (the machine's clock unless injected).
+    clock: std::sync::Arc<dyn meridian_core::Clock>,
     conn: Mutex<Connection>,
     path: PathBuf,
     /// Why the journal cannot be written, when it was opened read-only.
@@ -612,6 +614,7 @@ impl Journal {
         }
         let pid = std::process::id();
         Ok(Journal {
+            clock: std::sync::Arc::new(meridian_core::SystemClock),
             conn: Mutex::new(conn),
             path,
             read_only,
@@ -623,6 +626,17 @@ impl Journal {
             start: process_start_time(pid).unwrap_or(0),
             timings: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The same journal with its timestamps from `clock`.
+    pub fn with_clock(mut self, clock: std::sync::Arc<dyn meridian_core::Clock>) -> Journal {
+        self.clock = clock;
+        self
+    }
+
+    /// The time now, on the journal's clock (what it records in every row).
+    pub fn now(&self) -> i64 {
+        self.clock.now_millis()
     }
 
     /// Moves a data directory's journal aside (`journal.db` to `journal.db.corrupt-<time>`, its
@@ -735,6 +749,7 @@ impl Journal {
     }
 
     pub(crate) fn event(
+        &self,
         tx: &rusqlite::Transaction,
         exec: &str,
         kind: &str,
@@ -744,7 +759,7 @@ impl Journal {
     ) -> Result<()> {
         tx.execute(
             "INSERT INTO events (execution_id, at, kind, stage, action, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![exec, now_millis(), kind, stage, action, detail],
+            params![exec, self.now(), kind, stage, action, detail],
         )?;
         Ok(())
     }
@@ -766,7 +781,7 @@ impl Journal {
             tx.execute(
                 "INSERT INTO executions (id, pipeline, mode, status, definition, context, trigger, started_at, owner_pid, owner_start)
                  VALUES (?1, ?2, ?3, 'InProgress', ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![id, pipeline, mode, definition, context, trigger, now_millis(), self.pid, self.start as i64],
+                params![id, pipeline, mode, definition, context, trigger, self.now(), self.pid, self.start as i64],
             )?;
             let seq = tx.last_insert_rowid();
             for (i, s) in stages.iter().enumerate() {
@@ -779,7 +794,7 @@ impl Journal {
                     params![id, a.stage_idx as i64, a.name, a.region, a.run_order, a.provider, a.namespace],
                 )?;
             }
-            Self::event(tx, id, "ExecutionStarted", None, None, Some(trigger))?;
+            self.event(tx, id, "ExecutionStarted", None, None, Some(trigger))?;
             Ok(seq)
         })
     }
@@ -796,7 +811,7 @@ impl Journal {
     pub fn execution_event(&self, id: &str, ev: ExecutionEvent, reason: Option<&str>) -> Result<ExecutionStatus> {
         self.write(|tx| {
             let next = Self::exec_status(tx, id)?.apply(ev)?;
-            let ended = next.is_terminal().then(now_millis);
+            let ended = next.is_terminal().then(|| self.now());
             tx.execute(
                 "UPDATE executions SET status = ?2, status_reason = COALESCE(?3, status_reason), ended_at = ?4, waiting = NULL,
                  stop_mode = CASE WHEN ?2 = 'InProgress' THEN NULL ELSE stop_mode END WHERE id = ?1",
@@ -808,7 +823,7 @@ impl Journal {
             if ev == ExecutionEvent::Retry {
                 tx.execute("UPDATE executions SET status_reason = NULL, owner_pid = ?2, owner_start = ?3 WHERE id = ?1", params![id, self.pid, self.start as i64])?;
             }
-            Self::event(tx, id, &format!("Execution{next}"), None, None, reason)?;
+            self.event(tx, id, &format!("Execution{next}"), None, None, reason)?;
             Ok(next)
         })
     }
@@ -833,7 +848,7 @@ impl Journal {
                 "UPDATE executions SET status = ?2, stop_mode = ?3, status_reason = ?4 WHERE id = ?1",
                 params![id, next.to_string(), mode, reason],
             )?;
-            Self::event(tx, id, "StopRequested", None, None, Some(&format!("{mode}: {reason}")))?;
+            self.event(tx, id, "StopRequested", None, None, Some(&format!("{mode}: {reason}")))?;
             Ok(next)
         })
     }
@@ -842,7 +857,7 @@ impl Journal {
         self.write(|tx| {
             tx.execute("UPDATE executions SET waiting = ?2 WHERE id = ?1", params![id, waiting])?;
             if let Some(w) = waiting {
-                Self::event(tx, id, "Waiting", None, None, Some(w))?;
+                self.event(tx, id, "Waiting", None, None, Some(w))?;
             }
             Ok(())
         })
@@ -850,7 +865,7 @@ impl Journal {
 
     pub fn stage_event(&self, id: &str, idx: usize, name: &str, status: ActionStatus) -> Result<()> {
         self.write(|tx| {
-            let now = now_millis();
+            let now = self.now();
             match status {
                 ActionStatus::InProgress => tx.execute(
                     "UPDATE stages SET status = 'InProgress', attempt = attempt + 1, started_at = ?3, ended_at = NULL WHERE execution_id = ?1 AND idx = ?2",
@@ -861,7 +876,7 @@ impl Journal {
                     params![id, idx as i64, other.to_string(), now],
                 )?,
             };
-            Self::event(tx, id, &format!("Stage{status}"), Some(name), None, None)?;
+            self.event(tx, id, &format!("Stage{status}"), Some(name), None, None)?;
             Ok(())
         })
     }
@@ -895,22 +910,14 @@ impl Journal {
             tx.execute(
                 "UPDATE actions SET status = ?4, attempt = attempt + 1, started_at = ?5, ended_at = NULL, error = NULL,
                  resolved_configuration = ?6, log_path = ?7 WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
-                params![
-                    id,
-                    stage as i64,
-                    name,
-                    next.to_string(),
-                    now_millis(),
-                    resolved,
-                    log_path
-                ],
+                params![id, stage as i64, name, next.to_string(), self.now(), resolved, log_path],
             )?;
             let attempt: i64 = tx.query_row(
                 "SELECT attempt FROM actions WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
                 params![id, stage as i64, name],
                 |r| r.get(0),
             )?;
-            Self::event(tx, id, "ActionInProgress", Some(stage_name), Some(name), None)?;
+            self.event(tx, id, "ActionInProgress", Some(stage_name), Some(name), None)?;
             Ok(attempt)
         })
     }
@@ -933,7 +940,7 @@ impl Journal {
             tx.execute(
                 "UPDATE actions SET status = ?4, ended_at = ?5, error = ?6, output_variables = ?7
                  WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
-                params![id, stage as i64, name, next.to_string(), now_millis(), error, serde_json::Value::Object(variables.clone()).to_string()],
+                params![id, stage as i64, name, next.to_string(), self.now(), error, serde_json::Value::Object(variables.clone()).to_string()],
             )?;
             for o in outputs {
                 tx.execute(
@@ -941,7 +948,7 @@ impl Journal {
                     params![id, o.name, o.digest, o.size, o.region],
                 )?;
             }
-            Self::event(tx, id, &format!("Action{next}"), Some(stage_name), Some(name), error)?;
+            self.event(tx, id, &format!("Action{next}"), Some(stage_name), Some(name), error)?;
             Ok(next)
         })
     }
@@ -962,7 +969,7 @@ impl Journal {
                 "UPDATE actions SET status = ?4 WHERE execution_id = ?1 AND stage_idx = ?2 AND name = ?3",
                 params![id, stage as i64, name, next.to_string()],
             )?;
-            Self::event(
+            self.event(
                 tx,
                 id,
                 &format!("Action{ev:?}"),
@@ -1106,10 +1113,10 @@ impl Journal {
             }
             tx.execute(
                 "INSERT OR REPLACE INTO approvals (execution_id, stage_idx, action, attempt, approved, comment, decided_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![id, stage as i64, action, attempt, approved, comment, now_millis()],
+                params![id, stage as i64, action, attempt, approved, comment, self.now()],
             )?;
             let detail = format!("{}{}", if approved { "approved" } else { "rejected" }, comment.map(|c| format!(": {c}")).unwrap_or_default());
-            Self::event(tx, id, "ApprovalRecorded", None, Some(action), Some(&detail))?;
+            self.event(tx, id, "ApprovalRecorded", None, Some(action), Some(&detail))?;
             Ok(())
         })
     }
@@ -1223,7 +1230,7 @@ impl Journal {
                 params![id, old_pid, new_pid as i64, new_start as i64],
             )?;
             if n == 1 {
-                Self::event(tx, id, "Recovered", None, None, Some(&format!("taken over by pid {new_pid} from pid {}", old_pid.unwrap_or(0))))?;
+                self.event(tx, id, "Recovered", None, None, Some(&format!("taken over by pid {new_pid} from pid {}", old_pid.unwrap_or(0))))?;
             }
             Ok(n == 1)
         })

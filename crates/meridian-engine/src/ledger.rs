@@ -7,7 +7,7 @@
 //! Rows keep the template and parameters they were deployed with, so that `meridian rollback`
 //! can deploy an earlier release again, through the same traffic shifting and judging.
 
-use crate::journal::{now_millis, Journal, JournalError, Result};
+use crate::journal::{Journal, JournalError, Result};
 use crate::stacks::{DeliveryOptions, LiveFunction, StackDeployer, StackOutcome, StackRequest};
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
@@ -134,7 +134,7 @@ impl Journal {
                     n.artifact_root.map(|p| p.to_string_lossy().into_owned()),
                     status,
                     detail,
-                    now_millis()
+                    self.now()
                 ],
             )?;
             let seq = tx.last_insert_rowid();
@@ -143,7 +143,7 @@ impl Journal {
                     None => format!("{id} live in {} ({})", n.region, n.stack),
                     Some(why) => format!("{id} failed in {}: {why}", n.region),
                 };
-                Journal::event(tx, exec, "Release", None, None, Some(&what))?;
+                self.event(tx, exec, "Release", None, None, Some(&what))?;
             }
             Ok(seq)
         })?;

@@ -205,3 +205,77 @@ fn a_failure_at_every_port_call_leaves_every_region_on_a_recorded_release() {
     eprintln!("{} failure points of {} calls: {outcomes:?}", points.len(), calls.len());
     assert!(outcomes.get("Failed").copied().unwrap_or(0) >= 5, "{outcomes:?}");
 }
+
+/// Deployment windows and the journal read the engine's clock: on a Saturday (manual clock) the
+/// eu-west-1 deploy waits for its Monday-to-Friday window and says when it opens; once the clock
+/// says Monday 10:00 in Dublin it deploys, and the journal's timestamps are the clock's.
+#[test]
+fn deployment_windows_follow_the_engines_clock() {
+    const SATURDAY_NOON: i64 = 1_795_867_200_000; // 2026-11-28T12:00:00Z
+    const MONDAY_10: i64 = 1_796_032_800_000; // 2026-11-30T10:00:00Z (10:00 in Dublin too)
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    release(&repo, 1);
+    let data = dir.path().join("data");
+    let clock = ManualClock::new(SATURDAY_NOON);
+    let region = Arc::new(MemoryRegion::new(Arc::new(clock.clone())));
+    let mut engine = Engine::open_with_clock(&data, Arc::new(clock.clone())).unwrap();
+    engine.wiring = Arc::new(Regions::all(region.backend()));
+    let engine = Arc::new(engine);
+    let mut env = RunEnv {
+        data_dir: data.clone(),
+        repos: [("app".to_string(), repo.clone())].into(),
+        home_region: "us-east-1".into(),
+        time_scale: 1.0,
+        retain: 10,
+        ..Default::default()
+    };
+    env.windows.insert(
+        "eu-west-1".into(),
+        meridian_pipeline::model::DeploymentWindow {
+            timezone: "Europe/Dublin".into(),
+            hours: "09:00-17:00".into(),
+            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            freeze: vec![],
+        },
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = engine.start(&pipeline(), env, "test").unwrap();
+    let driving = {
+        let (engine, id) = (engine.clone(), id.clone());
+        rt.spawn(async move { engine.drive(&id).await })
+    };
+    // us-east-1 has no window; eu-west-1 waits, saying when its window opens.
+    let start = std::time::Instant::now();
+    let waiting = loop {
+        if let Some(w) = engine.journal.execution(&id).unwrap().waiting {
+            break w;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "eu-west-1 never waited");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        waiting.contains("the deployment window of eu-west-1") && waiting.contains("it opens at 2026-11-30 09:00"),
+        "{waiting}"
+    );
+    assert!(
+        region.stack("eu-west-1", "app").is_none(),
+        "nothing deployed on a Saturday"
+    );
+    assert!(region.stack("us-east-1", "app").is_some());
+    clock.set(MONDAY_10);
+    let status = rt.block_on(driving).unwrap().unwrap().to_string();
+    assert_eq!(status, "Succeeded");
+    assert!(region.stack("eu-west-1", "app").is_some());
+    let row = engine.journal.execution(&id).unwrap();
+    assert_eq!(
+        row.started_at, SATURDAY_NOON,
+        "the journal's time is the engine's clock"
+    );
+    assert!(row.ended_at.unwrap() >= MONDAY_10);
+}
