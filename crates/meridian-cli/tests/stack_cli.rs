@@ -708,3 +708,45 @@ fn racing_creates_of_one_stack_create_it_once() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
+
+/// Several processes deploying different stacks of one region at once: every stack is created,
+/// each with its own function, and none of their writes is lost.
+#[test]
+fn concurrent_deploys_of_different_stacks_lose_nothing() {
+    let env = setup();
+    let n = 4;
+    let children: Vec<_> = (0..n)
+        .map(|i| {
+            let t = write(
+                &env,
+                &format!("t{i}.yaml"),
+                &format!(
+                    "Resources:\n{}",
+                    function(&format!("Fn{i}"), Some(&format!("fn-{i}")), &format!("g{i}"))
+                ),
+            );
+            Command::new(env!("CARGO_BIN_EXE_meridian"))
+                .arg("--data-dir")
+                .arg(&env.data)
+                .args(["stack", "deploy", "--region", "us-east-1", "--template", &t])
+                .args(["--stack-name", &format!("s{i}")])
+                .current_dir(&env.root)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    for i in 0..n {
+        let d = describe(&env, &format!("s{i}"));
+        assert_eq!(d["Stack"]["StackStatus"], "CREATE_COMPLETE", "{d:#}");
+        assert_eq!(invoke(&env, &format!("fn-{i}")), format!("\"g{i}\""));
+    }
+    let mut expect: Vec<String> = (0..n).map(|i| format!("fn-{i}")).collect();
+    expect.sort();
+    assert_eq!(region_functions(&env), expect);
+}
