@@ -40,6 +40,8 @@ pub struct Engine {
     pub wiring: Arc<dyn meridian_region::Wiring>,
     /// The region backends of the executions this process drives.
     active: std::sync::Mutex<std::collections::HashMap<String, Arc<meridian_region::Regions>>>,
+    /// `max-parallel-regions` of the executions this process drives.
+    slots: crate::policy::Slots,
     /// Live log lines (`--verbose`): action name and line.
     pub echo: Option<crate::providers::Echo>,
     pub on_orphan: Option<OrphanHook>,
@@ -166,6 +168,7 @@ impl Engine {
             registry: Registry::local(),
             wiring: Arc::new(meridian_region::Regions::default()),
             active: Default::default(),
+            slots: Default::default(),
             echo: None,
             on_orphan: None,
         })
@@ -227,6 +230,24 @@ impl Engine {
         let stored: Stored = serde_json::from_str(&row.context)
             .map_err(|e| EngineError::Invalid(format!("the journal's run context of {} is unreadable: {e}", row.id)))?;
         Ok((p, stored))
+    }
+
+    /// Runs an action under the execution's deploy policy ([`crate::policy`]): a deploy waits for
+    /// its region's window and a slot among `max-parallel-regions` first, and applies the
+    /// rollback policy after.
+    async fn run_with_policy(
+        &self,
+        provider: &dyn crate::providers::ActionProvider,
+        ctx: &ActionContext,
+    ) -> std::result::Result<crate::providers::ActionOutput, String> {
+        if !provider.deploys(&ctx.action) {
+            return provider.run(ctx).await;
+        }
+        crate::policy::wait_for_window(ctx).await?;
+        let _slot = self.slots.take(ctx).await?;
+        let r = provider.run(ctx).await;
+        crate::policy::after_deploy(ctx, r.is_err()).await;
+        r
     }
 
     /// The region backends of an execution this process drives.
@@ -791,7 +812,7 @@ impl Engine {
         };
         let minutes = a.timeout_in_minutes.unwrap_or_else(|| default_timeout_minutes(a));
         let timeout = env.scaled(Duration::from_secs(minutes as u64 * 60));
-        let fut = provider.run(&ctx);
+        let fut = self.run_with_policy(provider.as_ref(), &ctx);
         tokio::pin!(fut);
         enum End {
             Done(std::result::Result<crate::providers::ActionOutput, String>),

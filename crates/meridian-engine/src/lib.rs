@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod driver;
 pub mod journal;
 pub mod ledger;
+pub mod policy;
 pub mod providers;
 pub mod retry;
 pub use meridian_region::stacks;

@@ -7,7 +7,7 @@
 //! the action region's backend (`ActionContext::regions`).
 
 use super::{ActionContext, ActionOutput, ActionProvider};
-use crate::ledger::{self, NewRelease};
+use crate::ledger::NewRelease;
 use crate::stacks::{DeliveryOptions, StackDeployer, StackOutcome, StackRequest};
 use futures::future::BoxFuture;
 use meridian_pipeline::model::Action;
@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Clone, Default)]
-pub struct CloudFormation {
-    /// Per execution: regions allowed to deploy at once (`max-parallel-regions`).
-    slots: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
-}
+pub struct CloudFormation;
 
 const MODES: &[&str] = &[
     "CREATE_UPDATE",
@@ -244,91 +241,13 @@ impl CloudFormation {
         })
     }
 
-    fn delivery(ctx: &ActionContext) -> DeliveryOptions {
+    pub(crate) fn delivery(ctx: &ActionContext) -> DeliveryOptions {
         DeliveryOptions {
             time_scale: ctx.env.time_scale,
             pipeline: Some(ctx.pipeline.clone()),
             execution_id: Some(ctx.execution_id.clone()),
             ..ctx.env.delivery.clone()
         }
-    }
-
-    /// Waits until the region's deployment window is open, or an operator skips it. A closed
-    /// window is not a failure: the action waits and says when the window opens.
-    async fn wait_for_window(&self, ctx: &ActionContext) -> Result<(), String> {
-        let Some(w) = ctx.env.windows.get(&ctx.region) else {
-            return Ok(());
-        };
-        let window = meridian_delivery::window::Window::new(&w.timezone, &w.hours, &w.days, &w.freeze)
-            .map_err(|e| format!("the deployment window of {}: {e}", ctx.region))?;
-        let describe = format!(
-            "{} {}{}",
-            w.timezone,
-            w.hours,
-            if w.days.is_empty() {
-                String::new()
-            } else {
-                format!(" {}", w.days.join(","))
-            }
-        );
-        let mut waiting = false;
-        let mut cancel = ctx.cancel.clone();
-        loop {
-            // The engine's clock: a test (or a replay) decides what time it is.
-            let now = ctx.journal.now();
-            if window.is_open(now) {
-                break;
-            }
-            if ctx.env.skip_windows {
-                ctx.log.line(&format!(
-                    "the deployment window of {} ({describe}) is closed; deploying anyway (--skip-windows)",
-                    ctx.region
-                ));
-                break;
-            }
-            let skipped = ctx
-                .journal
-                .approval(&ctx.execution_id, ctx.stage_idx, &ctx.action.name, ctx.attempt)
-                .map_err(|e| e.to_string())?;
-            if skipped.is_some_and(|(ok, _)| ok) {
-                ctx.log.line(&format!(
-                    "the deployment window of {} was skipped by an operator (meridian approve --skip-window)",
-                    ctx.region
-                ));
-                break;
-            }
-            if !waiting {
-                waiting = true;
-                let opens = window
-                    .next_opening(now)
-                    .map(|t| {
-                        format!(
-                            "it opens at {} ({})",
-                            window.local_time(t),
-                            meridian_core::clock::format_rfc3339(t / 1000)
-                        )
-                    })
-                    .unwrap_or_else(|| "it never opens again (check its days and freeze dates)".into());
-                let msg = format!(
-                    "waiting: the deployment window of {} ({describe}) is closed; {opens}. To deploy now: meridian approve {} {} --skip-window",
-                    ctx.region, ctx.execution_id, ctx.action.name
-                );
-                ctx.log.line(&msg);
-                let _ = ctx.journal.set_waiting(&ctx.execution_id, Some(&msg));
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
-                _ = cancel.changed() => {
-                    if *cancel.borrow() {
-                        return Err("stopped while waiting for the deployment window".into());
-                    }
-                }
-            }
-        }
-        if waiting {
-            let _ = ctx.journal.set_waiting(&ctx.execution_id, None);
-        }
-        Ok(())
     }
 
     /// The digest of the artifact the template came from (the release's identity).
@@ -397,59 +316,6 @@ impl CloudFormation {
         }
     }
 
-    /// Rollback policy "every region the execution touched": puts back the previous release of
-    /// every region this execution made live (the failed region is already back on its own).
-    async fn roll_back_execution(&self, ctx: &ActionContext) {
-        let Ok(rows) = ctx.journal.releases(Some(&ctx.pipeline)) else {
-            return;
-        };
-        let mut regions: Vec<String> = rows
-            .iter()
-            // Releases this execution deployed (not the earlier ones it already put back).
-            .filter(|r| {
-                r.status == "live" && r.detail.is_none() && r.execution_id.as_deref() == Some(ctx.execution_id.as_str())
-            })
-            .map(|r| r.region.clone())
-            .collect();
-        regions.dedup();
-        for region in regions {
-            match ctx.journal.previous_release(&ctx.pipeline, &region) {
-                Ok(Some(prev)) => {
-                    let log = ctx.log.clone();
-                    let say: meridian_region::Say = Arc::new(move |s: &str| log.line(s));
-                    let reason = format!(
-                        "rollback policy: execution {} failed in {}",
-                        ctx.execution_id, ctx.region
-                    );
-                    let stacks = match ctx.regions.get(&region) {
-                        Ok(b) => b.stacks.clone(),
-                        Err(e) => {
-                            ctx.log.line(&format!("error: {e}"));
-                            continue;
-                        }
-                    };
-                    if let Err(e) = ledger::redeploy(
-                        &ctx.journal,
-                        stacks.as_ref(),
-                        &prev,
-                        Self::delivery(ctx),
-                        &ctx.env.data_dir,
-                        &reason,
-                        say,
-                    )
-                    .await
-                    {
-                        ctx.log.line(&format!("error: {e}"));
-                    }
-                }
-                Ok(None) => ctx.log.line(&format!(
-                    "{region}: no earlier release to roll back to (its first release stays)"
-                )),
-                Err(e) => ctx.log.line(&format!("error: {e}")),
-            }
-        }
-    }
-
     fn finish(&self, ctx: &ActionContext, outcome: &StackOutcome) -> Result<ActionOutput, String> {
         let info = outcome.stack();
         let mut o = ActionOutput::default();
@@ -468,6 +334,13 @@ impl CloudFormation {
 }
 
 impl ActionProvider for CloudFormation {
+    fn deploys(&self, action: &Action) -> bool {
+        matches!(
+            action.config("ActionMode"),
+            Some("CREATE_UPDATE" | "REPLACE_ON_FAILURE" | "CHANGE_SET_EXECUTE")
+        )
+    }
+
     fn safe_to_repeat(&self, action: &Action) -> bool {
         // A stack operation interrupted half-way is recorded by the stack itself; repeating a
         // create/update converges on the template, and deleting twice deletes once.
@@ -499,28 +372,6 @@ impl ActionProvider for CloudFormation {
                 _ => Some(self.request(ctx, &stack)?),
             };
             let deploys = matches!(mode, "CREATE_UPDATE" | "REPLACE_ON_FAILURE" | "CHANGE_SET_EXECUTE");
-            if deploys {
-                self.wait_for_window(ctx).await?;
-            }
-            // At most `max-parallel-regions` deploys of one execution at once.
-            let _slot = match ctx.env.max_parallel_regions.filter(|_| deploys) {
-                Some(n) => {
-                    let sem = self
-                        .slots
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .entry(ctx.execution_id.clone())
-                        .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(n.max(1))))
-                        .clone();
-                    if sem.available_permits() == 0 {
-                        ctx.log.line(&format!(
-                            "waiting: {n} region(s) of this execution are deploying (max-parallel-regions)"
-                        ));
-                    }
-                    Some(sem.acquire_owned().await.map_err(|e| e.to_string())?)
-                }
-                None => None,
-            };
             let stacks = Self::stacks(ctx)?;
             let log = ctx.log.clone();
             let say: meridian_region::Say = Arc::new(move |s: &str| log.line(s));
@@ -576,18 +427,6 @@ impl ActionProvider for CloudFormation {
             if deploys {
                 if let Some(req) = &ledger_req {
                     self.record(ctx, stacks.as_ref(), req, &outcome).await;
-                }
-                // A sibling region may have failed while this one deployed: then this one goes
-                // back too.
-                let sibling_failed = || {
-                    ctx.journal.releases(Some(&ctx.pipeline)).is_ok_and(|rows| {
-                        rows.iter().any(|r| {
-                            r.status == "failed" && r.execution_id.as_deref() == Some(ctx.execution_id.as_str())
-                        })
-                    })
-                };
-                if ctx.env.rollback_all_regions && (outcome.is_err() || sibling_failed()) {
-                    self.roll_back_execution(ctx).await;
                 }
             }
             let outcome = outcome?;

@@ -149,6 +149,11 @@ pub struct ActionOutput {
 }
 
 pub trait ActionProvider: Send + Sync {
+    /// Whether the action deploys to its region: the execution's deploy policy (windows,
+    /// `max-parallel-regions`, the rollback policy, [`crate::policy`]) applies to it.
+    fn deploys(&self, _action: &Action) -> bool {
+        false
+    }
     /// Whether running the action again after an interruption cannot do harm. Recovery resumes
     /// such actions and marks the others failed.
     fn safe_to_repeat(&self, action: &Action) -> bool;
@@ -189,11 +194,7 @@ impl Registry {
         r.register("AWS", "CodeBuild", Arc::new(codebuild::CodeBuild));
         r.register("Meridian", "Package", Arc::new(package::Package));
         // Deploys through the action region's backend (`ActionContext::regions`).
-        r.register(
-            "AWS",
-            "CloudFormation",
-            Arc::new(cloudformation::CloudFormation::default()),
-        );
+        r.register("AWS", "CloudFormation", Arc::new(cloudformation::CloudFormation));
         r
     }
 }
