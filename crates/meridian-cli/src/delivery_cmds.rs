@@ -8,7 +8,7 @@ use meridian_delivery::window::Window;
 use meridian_engine::delivery::{Command as DeployCommand, DeliveryStore, DeploymentRow};
 use meridian_engine::journal::Journal;
 use meridian_engine::ledger::{self, ReleaseRow};
-use meridian_engine::stacks::DeliveryOptions;
+use meridian_engine::stacks::{DeliveryOptions, Progress};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -199,7 +199,15 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         };
         let say: meridian_region::Say = Arc::new(|l: &str| eprintln!("{l}"));
         let reason = format!("meridian rollback from {}", current.release_id);
-        match rt.block_on(ledger::redeploy(&journal, &stacks, &target, opts, &dir, &reason, say)) {
+        match rt.block_on(ledger::redeploy(
+            &journal,
+            &stacks,
+            &target,
+            opts,
+            &dir,
+            &reason,
+            Progress::say(say),
+        )) {
             Ok(r) => eprintln!("{region}: {} is live again ({})", r.release_id, functions_text(&r)),
             Err(e) => {
                 eprintln!("{region}: {e}");

@@ -330,7 +330,7 @@ pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
             }
         }
         StackCommand::Changeset(ChangeSetCommand::Execute(c)) => {
-            match stacks.execute_change_set(&c.region, &c.stack_name, &c.change_set_name, &say) {
+            match stacks.execute_change_set(&c.region, &c.stack_name, &c.change_set_name, &say, None) {
                 Ok(o) => report(o, json),
                 Err(e) => failed(e),
             }
@@ -378,7 +378,7 @@ fn deploy_or_plan(a: DeployArgs, stacks: &LocalStacks, dd: &Path, json: bool) ->
     if !json {
         cs.lines().iter().for_each(|l| eprintln!("{l}"));
     }
-    match stacks.execute_change_set(&a.region, &a.stack_name, &name, &say) {
+    match stacks.execute_change_set(&a.region, &a.stack_name, &name, &say, None) {
         Ok(o) => report(o, json),
         Err(e) => failed(e),
     }

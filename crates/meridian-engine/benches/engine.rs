@@ -90,7 +90,8 @@ fn scheduling(root: &Path, command: &str) {
     engine.wiring = std::sync::Arc::new(meridian_region::Regions::all(meridian_region::RegionBackend {
         kind: "bench".into(),
         artifacts: std::sync::Arc::new(DirStores(data.join("buckets"))),
-        stacks: memory,
+        stacks: memory.clone(),
+        functions: memory,
     }));
     let env = RunEnv {
         data_dir: data.clone(),

@@ -438,7 +438,21 @@ impl Drop for Traffic {
 /// An unfinished deployment: id, region, function, alias, old version, owner pid and start.
 type Unfinished = (String, String, String, String, String, Option<i64>, Option<i64>);
 
-/// The [`AliasShifter`] of local (and later AWS) regions.
+/// The engine's delivery driver for one region: shifts, bakes, judges and rolls back through the
+/// region's [`FunctionControl`], records in `<data>/delivery.sqlite`, and waits on `clock`.
+pub fn driver_for(
+    backend: &meridian_region::RegionBackend,
+    data_dir: &Path,
+    clock: Arc<dyn meridian_core::Clock>,
+    tick: Duration,
+) -> Result<Arc<dyn AliasShifter>, String> {
+    let store = DeliveryStore::open(data_dir)?;
+    Ok(Arc::new(
+        Shifter::new(backend.functions.clone(), store).with_clock(clock, tick),
+    ))
+}
+
+/// The [`AliasShifter`] of every region: the engine's delivery driver.
 pub struct Shifter {
     control: Arc<dyn FunctionControl>,
     store: DeliveryStore,

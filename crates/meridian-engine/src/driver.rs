@@ -42,6 +42,8 @@ pub struct Engine {
     active: std::sync::Mutex<std::collections::HashMap<String, Arc<meridian_region::Regions>>>,
     /// `max-parallel-regions` of the executions this process drives.
     slots: crate::policy::Slots,
+    /// How often (engine clock time) the delivery driver looks at a shifting alias.
+    pub delivery_tick: Duration,
     /// Live log lines (`--verbose`): action name and line.
     pub echo: Option<crate::providers::Echo>,
     pub on_orphan: Option<OrphanHook>,
@@ -169,6 +171,7 @@ impl Engine {
             wiring: Arc::new(meridian_region::Regions::default()),
             active: Default::default(),
             slots: Default::default(),
+            delivery_tick: Duration::from_millis(100),
             echo: None,
             on_orphan: None,
         })
@@ -795,6 +798,7 @@ impl Engine {
             env: env.clone(),
             projects: Arc::new(p.meridian.build_projects.clone()),
             regions: self.regions_of(id),
+            delivery_tick: self.delivery_tick,
             stores: Arc::new(
                 stores
                     .iter()

@@ -634,6 +634,11 @@ impl Journal {
         self
     }
 
+    /// The engine's clock.
+    pub fn clock(&self) -> std::sync::Arc<dyn meridian_core::Clock> {
+        self.clock.clone()
+    }
+
     /// The time now, on the journal's clock (what it records in every row).
     pub fn now(&self) -> i64 {
         self.clock.now_millis()

@@ -210,8 +210,9 @@ pub async fn redeploy(
     delivery: DeliveryOptions,
     data_dir: &Path,
     reason: &str,
-    log: meridian_region::Say,
+    progress: crate::stacks::Progress,
 ) -> std::result::Result<ReleaseRow, String> {
+    let log = progress.say.clone();
     let dir = data_dir.join("ledger");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     // The pipeline's name is user-written: one safe component, never a path.
@@ -234,7 +235,7 @@ pub async fn redeploy(
         "{}: rolling back {} to {} ({reason})",
         to.region, to.stack, to.release_id
     ));
-    let outcome = stacks.deploy(&req, log.clone()).await;
+    let outcome = stacks.deploy(&req, progress).await;
     let functions = crate::retry::retrying(|| stacks.live_functions(&to.region, &to.stack))
         .await
         .unwrap_or_default();

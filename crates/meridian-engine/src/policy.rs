@@ -162,6 +162,13 @@ pub async fn roll_back_execution(ctx: &ActionContext) {
                         continue;
                     }
                 };
+                let driver = match ctx.delivery_driver(&region) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        ctx.log.line(&format!("error: {e}"));
+                        continue;
+                    }
+                };
                 if let Err(e) = ledger::redeploy(
                     &ctx.journal,
                     stacks.as_ref(),
@@ -169,7 +176,10 @@ pub async fn roll_back_execution(ctx: &ActionContext) {
                     CloudFormation::delivery(ctx),
                     &ctx.env.data_dir,
                     &reason,
-                    say,
+                    crate::stacks::Progress {
+                        say,
+                        shifter: Some(driver),
+                    },
                 )
                 .await
                 {

@@ -5,7 +5,6 @@
 //! its stack stable, and the next run deploys the release everywhere.
 
 use meridian_core::ManualClock;
-use meridian_engine::delivery::{DeliveryStore, Shifter};
 use meridian_engine::stacks::DeliveryOptions;
 use meridian_engine::{Engine, RunEnv};
 use meridian_region::memory::MemoryRegion;
@@ -82,11 +81,10 @@ fn world() -> World {
     let data = dir.path().join("data");
     let clock = ManualClock::new(1_790_000_000_000);
     let region = Arc::new(MemoryRegion::new(Arc::new(clock.clone())));
-    let mut engine = Engine::open(&data).unwrap();
+    // The engine's delivery driver shifts the canaries, on the manual clock, looking every 10 s.
+    let mut engine = Engine::open_with_clock(&data, Arc::new(clock)).unwrap();
     engine.wiring = Arc::new(Regions::all(region.backend()));
-    let shifter = Shifter::new(region.clone(), DeliveryStore::open(&data).unwrap())
-        .with_clock(Arc::new(clock), Duration::from_secs(10));
-    region.set_shifter(Arc::new(shifter));
+    engine.delivery_tick = Duration::from_secs(10);
     let env = RunEnv {
         data_dir: data.clone(),
         repos: [("app".to_string(), repo.clone())].into(),
@@ -223,6 +221,7 @@ fn deployment_windows_follow_the_engines_clock() {
     let region = Arc::new(MemoryRegion::new(Arc::new(clock.clone())));
     let mut engine = Engine::open_with_clock(&data, Arc::new(clock.clone())).unwrap();
     engine.wiring = Arc::new(Regions::all(region.backend()));
+    engine.delivery_tick = Duration::from_secs(10);
     let engine = Arc::new(engine);
     let mut env = RunEnv {
         data_dir: data.clone(),

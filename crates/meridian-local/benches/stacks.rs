@@ -33,10 +33,10 @@ fn main() {
     };
     println!("stack of 50 functions (150 resources), local region:");
     let t = Instant::now();
-    stacks.deploy(&req("a"), &quiet).expect("create");
+    stacks.deploy(&req("a"), &quiet, None).expect("create");
     println!("  create: {:>7.1} ms (target < 2000)", t.elapsed().as_secs_f64() * 1e3);
     let t = Instant::now();
-    stacks.deploy(&req("b"), &quiet).expect("update");
+    stacks.deploy(&req("b"), &quiet, None).expect("update");
     println!(
         "  update (new code, new versions, aliases moved): {:>7.1} ms (target < 2000)",
         t.elapsed().as_secs_f64() * 1e3

@@ -8,38 +8,46 @@ use crate::stacks::LocalStacks;
 use crate::{HostConfig, LambdaHost};
 use futures::future::BoxFuture;
 use meridian_engine::delivery::{DeliveryStore, Shifter};
-use meridian_region::stacks::{LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest};
-use meridian_region::{RegionBackend, RegionError, Say};
+use meridian_region::stacks::{LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::{FunctionControl, RegionBackend, RegionError, Say};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// The progressive-delivery driver over the local Lambda host. Deployments whose process died
-/// are rolled back first; `notice` hears one line for each.
-pub fn open_shifter(data_dir: &Path, host: LambdaHost, notice: &dyn Fn(&str)) -> Result<Arc<Shifter>, String> {
+/// What opening the local regions gives: the stacks and the functions (one Lambda host).
+#[derive(Clone)]
+struct Opened {
+    stacks: LocalStacks,
+    functions: Arc<LocalFunctions>,
+}
+
+/// Opens the local regions on a data directory: the Lambda host, the stacks, the functions, and
+/// the delivery driver the stacks use when no other is given (`meridian stack deploy`). What a
+/// killed process left is brought back to a stable state first (traffic shifts, then stack
+/// operations); `notice` hears one line for each.
+fn open_local(data_dir: &Path, notice: &dyn Fn(&str)) -> Result<Opened, String> {
+    let host = LambdaHost::open(HostConfig::new(data_dir))
+        .map_err(|e| format!("failed to open the local Lambda host in {}: {e}", data_dir.display()))?;
+    let stacks = LocalStacks::open(data_dir, data_dir, host.clone())?;
     let clock = host.config().clock.clone();
-    let control = Arc::new(LocalFunctions::new(host)?);
-    let store = DeliveryStore::open(data_dir)?;
-    let shifter = Shifter::new(control, store).with_clock(clock, std::time::Duration::from_millis(100));
+    let functions = Arc::new(LocalFunctions::new(host)?);
+    let shifter = Shifter::new(functions.clone(), DeliveryStore::open(data_dir)?)
+        .with_clock(clock, std::time::Duration::from_millis(100));
     for id in shifter.recover()? {
         notice(&format!(
             "deployment {id}: the process running it had ended; its alias is back on the previous version (meridian deployments show {id})"
         ));
     }
-    Ok(Arc::new(shifter))
-}
-
-/// The local regions' stacks, with the Lambda host they deploy functions to and the driver that
-/// shifts their aliases. Deployments and stack operations whose process died are brought back to
-/// a stable state first; `notice` hears one line for each (and the events of their rollback).
-pub fn open_stacks(data_dir: &Path, notice: &dyn Fn(&str)) -> Result<LocalStacks, String> {
-    let host = LambdaHost::open(HostConfig::new(data_dir))
-        .map_err(|e| format!("failed to open the local Lambda host in {}: {e}", data_dir.display()))?;
-    let stacks = LocalStacks::open(data_dir, data_dir, host.clone())?;
-    stacks.set_shifter(open_shifter(data_dir, host, notice)?);
+    stacks.set_shifter(Arc::new(shifter));
     for line in stacks.recover_interrupted(&|l| notice(&format!("  {l}")))? {
         notice(&line);
     }
-    Ok(stacks)
+    Ok(Opened { stacks, functions })
+}
+
+/// The local regions' stacks, with the Lambda host they deploy functions to and the driver that
+/// shifts their aliases, after recovering what a killed process left.
+pub fn open_stacks(data_dir: &Path, notice: &dyn Fn(&str)) -> Result<LocalStacks, String> {
+    open_local(data_dir, notice).map(|o| o.stacks)
 }
 
 /// The local stacks, opened on first use: pipelines without CloudFormation actions never touch the
@@ -48,7 +56,7 @@ pub fn open_stacks(data_dir: &Path, notice: &dyn Fn(&str)) -> Result<LocalStacks
 pub struct LazyStacks {
     data_dir: PathBuf,
     notice: Say,
-    stacks: Arc<std::sync::OnceLock<Result<LocalStacks, String>>>,
+    opened: Arc<std::sync::OnceLock<Result<Opened, String>>>,
 }
 
 impl LazyStacks {
@@ -56,26 +64,30 @@ impl LazyStacks {
         LazyStacks {
             data_dir: data_dir.to_path_buf(),
             notice,
-            stacks: Arc::default(),
+            opened: Arc::default(),
         }
+    }
+
+    /// The local regions, opened (and recovered) here the first time: for callers that may block.
+    fn opened_blocking(&self) -> Result<&Opened, RegionError> {
+        self.opened
+            .get_or_init(|| open_local(&self.data_dir, &|l| (self.notice)(l)))
+            .as_ref()
+            .map_err(|e| RegionError::new(meridian_region::ErrorKind::Unavailable, e.clone()))
     }
 
     /// The stacks, opened (and recovered) on a blocking thread the first time.
     async fn get(&self) -> Result<LocalStacks, RegionError> {
-        let opened = match self.stacks.get() {
-            Some(s) => s.clone(),
-            None => {
-                let me = self.clone();
-                tokio::task::spawn_blocking(move || {
-                    me.stacks
-                        .get_or_init(|| open_stacks(&me.data_dir, &|l| (me.notice)(l)))
-                        .clone()
-                })
-                .await
-                .map_err(|e| RegionError::permanent(format!("opening the local stacks stopped: {e}")))?
-            }
-        };
-        opened.map_err(|e| RegionError::new(meridian_region::ErrorKind::Unavailable, e))
+        if let Some(o) = self.opened.get() {
+            return o
+                .as_ref()
+                .map(|o| o.stacks.clone())
+                .map_err(|e| RegionError::new(meridian_region::ErrorKind::Unavailable, e.clone()));
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.opened_blocking().map(|o| o.stacks.clone()))
+            .await
+            .map_err(|e| RegionError::permanent(format!("opening the local stacks stopped: {e}")))?
     }
 }
 
@@ -88,8 +100,12 @@ impl StackDeployer for LazyStacks {
         Box::pin(async move { StackDeployer::describe_stack(&self.get().await?, region, stack).await })
     }
 
-    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
-        Box::pin(async move { StackDeployer::deploy(&self.get().await?, req, log).await })
+    fn deploy<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        Box::pin(async move { StackDeployer::deploy(&self.get().await?, req, progress).await })
     }
 
     fn create_change_set<'a>(
@@ -105,11 +121,11 @@ impl StackDeployer for LazyStacks {
         region: &'a str,
         stack: &'a str,
         change_set: &'a str,
-        log: Say,
+        progress: Progress,
     ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
-        Box::pin(
-            async move { StackDeployer::execute_change_set(&self.get().await?, region, stack, change_set, log).await },
-        )
+        Box::pin(async move {
+            StackDeployer::execute_change_set(&self.get().await?, region, stack, change_set, progress).await
+        })
     }
 
     fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>> {
@@ -125,13 +141,60 @@ impl StackDeployer for LazyStacks {
     }
 }
 
+/// The local functions behind the engine's delivery driver. The driver calls from a thread of
+/// its own, so the first call may open the local regions here.
+impl FunctionControl for LazyStacks {
+    fn route_alias(
+        &self,
+        region: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        extra: Option<(&str, f64)>,
+    ) -> Result<(), RegionError> {
+        self.opened_blocking()?
+            .functions
+            .route_alias(region, function, alias, version, extra)
+    }
+
+    fn invoke_event(&self, region: &str, function: &str, payload: &[u8]) -> Result<(), RegionError> {
+        self.opened_blocking()?
+            .functions
+            .invoke_event(region, function, payload)
+    }
+
+    fn invoke(&self, region: &str, function: &str, payload: &[u8]) -> Result<bool, RegionError> {
+        self.opened_blocking()?.functions.invoke(region, function, payload)
+    }
+
+    fn metrics(
+        &self,
+        region: &str,
+        function: &str,
+        qualifier: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<meridian_delivery::alarm::MetricPoint>, RegionError> {
+        self.opened_blocking()?
+            .functions
+            .metrics(region, function, qualifier, since_ms, until_ms, period_ms)
+    }
+
+    fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
+        self.opened_blocking()?.functions.ensure_hook_endpoint()
+    }
+}
+
 /// Every local region, as one backend over a data directory.
 pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
+    let lazy = Arc::new(LazyStacks::new(data_dir, notice));
     RegionBackend {
         kind: "local".into(),
         artifacts: Arc::new(crate::buckets::LocalArtifactStores {
             data_dir: data_dir.to_path_buf(),
         }),
-        stacks: Arc::new(LazyStacks::new(data_dir, notice)),
+        stacks: lazy.clone(),
+        functions: lazy,
     }
 }

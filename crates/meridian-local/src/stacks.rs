@@ -9,7 +9,9 @@ use crate::model::{CodeSource, FunctionSpec};
 use futures::future::BoxFuture;
 use meridian_core::{RegionId, LOCAL_ACCOUNT_ID};
 pub use meridian_region::stacks::{AliasDeployment, AliasShifter};
-use meridian_region::stacks::{DeliveryOptions, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::stacks::{
+    DeliveryOptions, LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest,
+};
 use meridian_region::{RegionError, Say};
 use meridian_template::eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
 use meridian_template::plan::{self, Change, ChangeAction, Deployed, Replacement};
@@ -1300,6 +1302,7 @@ impl LocalStacks {
 
     // ---- applying changes ---------------------------------------------------------------------
 
+    #[allow(clippy::too_many_arguments)]
     fn apply(
         &self,
         region: &str,
@@ -1307,11 +1310,12 @@ impl LocalStacks {
         p: &Prepared,
         direct: bool,
         log: &dyn Fn(&str),
+        driver: Option<&Arc<dyn AliasShifter>>,
     ) -> Result<StackOutcome, String> {
         if p.artifact_root.is_some() && p.artifact_root.as_deref() != Some(self.root.as_path()) {
             return self
                 .rooted(p.artifact_root.as_deref())
-                .apply(region, name, p, direct, log);
+                .apply(region, name, p, direct, log, driver);
         }
         let existing = self.check_updatable(region, name, log)?;
         let (t, params, changes) = self.plan(region, name, p, direct)?;
@@ -1421,7 +1425,8 @@ impl LocalStacks {
                         } else if replace {
                             self.create_resource(region, name, r, &props, &reserve)?
                         } else {
-                            let attrs = self.update_resource(region, name, r, &old, &props, &ev, &p.delivery, log)?;
+                            let attrs =
+                                self.update_resource(region, name, r, &old, &props, &ev, &p.delivery, log, driver)?;
                             (old.deployed.physical_id.clone(), attrs)
                         };
                         if replace {
@@ -2086,6 +2091,7 @@ impl LocalStacks {
         ev: &Evaluator,
         delivery: &DeliveryOptions,
         log: &dyn Fn(&str),
+        driver: Option<&Arc<dyn AliasShifter>>,
     ) -> Result<BTreeMap<String, Value>, String> {
         let rid = Self::region(region)?;
         let host = &self.inner.host;
@@ -2113,7 +2119,10 @@ impl LocalStacks {
                 let name = str_prop(props, "Name").unwrap_or_default();
                 let to = str_prop(props, "FunctionVersion").unwrap_or_default();
                 let from = str_prop(&d.properties, "FunctionVersion").unwrap_or_default();
-                let shifter = self.inner.shifter.lock().ok().and_then(|s| s.clone());
+                // The engine's driver for this operation, else this region's own.
+                let shifter = driver
+                    .cloned()
+                    .or_else(|| self.inner.shifter.lock().ok().and_then(|s| s.clone()));
                 let policy = r
                     .update_policy
                     .as_ref()
@@ -2504,9 +2513,16 @@ impl LocalStacks {
         Ok(self.stack_row(region, stack)?.map(|s| self.info(region, stack, &s)))
     }
 
-    pub fn deploy(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, String> {
+    /// Creates or updates the stack now. Alias moves go through `driver` when given, else
+    /// through the driver set with [`LocalStacks::set_shifter`].
+    pub fn deploy(
+        &self,
+        req: &StackRequest,
+        log: &dyn Fn(&str),
+        driver: Option<&Arc<dyn AliasShifter>>,
+    ) -> Result<StackOutcome, String> {
         let p = Self::prepared(req)?;
-        self.apply(&req.region, &req.stack_name, &p, true, log)
+        self.apply(&req.region, &req.stack_name, &p, true, log, driver)
     }
 
     pub fn create_change_set(&self, req: &StackRequest) -> Result<Vec<String>, String> {
@@ -2519,6 +2535,7 @@ impl LocalStacks {
         stack: &str,
         change_set: &str,
         log: &dyn Fn(&str),
+        driver: Option<&Arc<dyn AliasShifter>>,
     ) -> Result<StackOutcome, String> {
         let cs = self.describe_change_set(region, stack, change_set)?;
         if cs.execution_status != "AVAILABLE" {
@@ -2551,7 +2568,7 @@ impl LocalStacks {
                 now.change_set_id, now.execution_status
             ));
         }
-        let res = self.apply(region, stack, &p, false, log);
+        let res = self.apply(region, stack, &p, false, log, driver);
         let status = if res.is_ok() {
             "EXECUTE_COMPLETE"
         } else {
@@ -2628,9 +2645,14 @@ impl StackDeployer for LocalStacks {
         self.blocking(move |me, _| me.describe_stack(&r, &s), Arc::new(|_: &str| {}))
     }
 
-    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+    fn deploy<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
         let req = req.clone();
-        self.blocking(move |me, log| me.deploy(&req, log), log)
+        let driver = progress.shifter;
+        self.blocking(move |me, log| me.deploy(&req, log, driver.as_ref()), progress.say)
     }
 
     fn create_change_set<'a>(
@@ -2647,10 +2669,14 @@ impl StackDeployer for LocalStacks {
         region: &'a str,
         stack: &'a str,
         change_set: &'a str,
-        log: Say,
+        progress: Progress,
     ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
         let (r, s, c) = (region.to_string(), stack.to_string(), change_set.to_string());
-        self.blocking(move |me, log| me.execute_change_set(&r, &s, &c, log), log)
+        let driver = progress.shifter;
+        self.blocking(
+            move |me, log| me.execute_change_set(&r, &s, &c, log, driver.as_ref()),
+            progress.say,
+        )
     }
 
     fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>> {

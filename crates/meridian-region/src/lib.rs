@@ -39,6 +39,8 @@ pub struct RegionBackend {
     /// The region's artifact store, as the pipeline declares it.
     pub artifacts: Arc<dyn artifacts::ArtifactStores>,
     pub stacks: Arc<dyn StackDeployer>,
+    /// The region's functions: what the engine's delivery driver shifts, measures and invokes.
+    pub functions: Arc<dyn FunctionControl>,
 }
 
 impl std::fmt::Debug for RegionBackend {

@@ -10,7 +10,7 @@
 
 use crate::artifacts::{ArtifactError, ArtifactStore, ArtifactStores, StoreLocation};
 use crate::stacks::{
-    AliasDeployment, AliasShifter, LiveFunction, StackDeployer, StackInfo, StackOutcome, StackRequest,
+    AliasDeployment, AliasShifter, LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest,
 };
 use crate::{ErrorKind, FunctionControl, RegionBackend, RegionError, Say};
 use futures::future::BoxFuture;
@@ -111,6 +111,7 @@ impl MemoryRegion {
             kind: "memory".into(),
             artifacts: Arc::new(self.clone()),
             stacks: self.clone(),
+            functions: self.clone(),
         }
     }
 
@@ -205,7 +206,12 @@ fn stack_function(stack: &str) -> String {
 }
 
 impl MemoryRegion {
-    fn deploy_now(&self, req: &StackRequest, log: &dyn Fn(&str)) -> Result<StackOutcome, RegionError> {
+    fn deploy_now(
+        &self,
+        req: &StackRequest,
+        log: &dyn Fn(&str),
+        driver: Option<Arc<dyn AliasShifter>>,
+    ) -> Result<StackOutcome, RegionError> {
         let (region, name) = (req.region.as_str(), req.stack_name.as_str());
         self.call(format!("deploy {region}/{name}"))?;
         let text = std::fs::read(&req.template_path).map_err(|e| {
@@ -248,7 +254,7 @@ impl MemoryRegion {
         let from = stack.version;
         let to = from + 1;
         self.set_status(&key, "UPDATE_IN_PROGRESS");
-        let shifter = self.shifter.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let shifter = driver.or_else(|| self.shifter.lock().unwrap_or_else(|e| e.into_inner()).clone());
         let moved = match shifter {
             Some(shifter) => shifter
                 .shift(
@@ -335,8 +341,12 @@ impl StackDeployer for MemoryRegion {
         })
     }
 
-    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
-        Box::pin(async move { self.deploy_now(req, &|l| log(l)) })
+    fn deploy<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        Box::pin(async move { self.deploy_now(req, &|l| (progress.say)(l), progress.shifter.clone()) })
     }
 
     fn create_change_set<'a>(
@@ -352,7 +362,7 @@ impl StackDeployer for MemoryRegion {
         _region: &'a str,
         _stack: &'a str,
         _change_set: &'a str,
-        _log: Say,
+        _progress: Progress,
     ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
         unsupported("change sets")
     }

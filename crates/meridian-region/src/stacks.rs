@@ -147,6 +147,23 @@ impl StackOutcome {
     }
 }
 
+/// What a running stack operation reports to: its progress lines (stack events), and the
+/// engine's delivery driver, which performs the alias moves the change implies (an alias under
+/// `CodeDeployLambdaAliasUpdate`: shift, bake, judge, roll back) through the region's
+/// [`crate::FunctionControl`]. Without a driver the deployer moves aliases its own way.
+#[derive(Clone)]
+pub struct Progress {
+    pub say: Say,
+    pub shifter: Option<std::sync::Arc<dyn AliasShifter>>,
+}
+
+impl Progress {
+    /// Progress lines only.
+    pub fn say(say: Say) -> Progress {
+        Progress { say, shifter: None }
+    }
+}
+
 /// Stack operations of one kind of region, as CloudFormation's API offers them. Errors carry
 /// AWS's text where AWS has one, and say whether trying again can help ([`RegionError::kind`]).
 /// Progress lines (stack events, traffic shifting) go to `log` as they happen.
@@ -158,7 +175,11 @@ pub trait StackDeployer: Send + Sync {
     ) -> BoxFuture<'a, Result<Option<StackInfo>, RegionError>>;
     /// Creates or updates the stack now (CloudFormation's CreateStack/UpdateStack) and waits
     /// until it is stable.
-    fn deploy<'a>(&'a self, req: &'a StackRequest, log: Say) -> BoxFuture<'a, Result<StackOutcome, RegionError>>;
+    fn deploy<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>>;
     /// Creates a change set (replacing one of the same name); returns its description as text lines.
     fn create_change_set<'a>(
         &'a self,
@@ -170,7 +191,7 @@ pub trait StackDeployer: Send + Sync {
         region: &'a str,
         stack: &'a str,
         change_set: &'a str,
-        log: Say,
+        progress: Progress,
     ) -> BoxFuture<'a, Result<StackOutcome, RegionError>>;
     fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>>;
     /// The stack's aliases and the versions they serve (for the release ledger).

@@ -375,12 +375,18 @@ impl ActionProvider for CloudFormation {
             let stacks = Self::stacks(ctx)?;
             let log = ctx.log.clone();
             let say: meridian_region::Say = Arc::new(move |s: &str| log.line(s));
+            // Alias moves of the change are the engine's: its driver shifts them through the
+            // region's functions.
+            let progress = crate::stacks::Progress {
+                say: say.clone(),
+                shifter: Some(ctx.delivery_driver(&ctx.region)?),
+            };
             let region = ctx.region.as_str();
             let outcome: Result<Option<StackOutcome>, String> = async {
                 let e = |e: meridian_region::RegionError| e.to_string();
                 match mode {
                     "CREATE_UPDATE" => stacks
-                        .deploy(req.as_ref().expect("request"), say.clone())
+                        .deploy(req.as_ref().expect("request"), progress.clone())
                         .await
                         .map(Some)
                         .map_err(e),
@@ -395,7 +401,7 @@ impl ActionProvider for CloudFormation {
                                 stacks.delete_stack(region, &stack, say.clone()).await.map_err(e)?;
                             }
                         }
-                        stacks.deploy(req, say.clone()).await.map(Some).map_err(e)
+                        stacks.deploy(req, progress.clone()).await.map(Some).map_err(e)
                     }
                     "CHANGE_SET_REPLACE" => {
                         let lines = stacks
@@ -408,7 +414,12 @@ impl ActionProvider for CloudFormation {
                         Ok(None)
                     }
                     "CHANGE_SET_EXECUTE" => stacks
-                        .execute_change_set(region, &stack, change_set.as_deref().unwrap_or_default(), say.clone())
+                        .execute_change_set(
+                            region,
+                            &stack,
+                            change_set.as_deref().unwrap_or_default(),
+                            progress.clone(),
+                        )
                         .await
                         .map(Some)
                         .map_err(e),

@@ -94,6 +94,16 @@ pub struct ActionContext {
     pub stores: Arc<RegionStores>,
     /// The backend of every region (stacks, functions).
     pub regions: Arc<meridian_region::Regions>,
+    /// How often the engine's delivery driver looks at a shifting alias (its clock's time).
+    pub delivery_tick: std::time::Duration,
+}
+
+impl ActionContext {
+    /// The engine's delivery driver for a region, on the engine's clock.
+    pub fn delivery_driver(&self, region: &str) -> Result<Arc<dyn crate::stacks::AliasShifter>, String> {
+        let backend = self.regions.get(region).map_err(|e| e.to_string())?;
+        crate::delivery::driver_for(backend, &self.env.data_dir, self.journal.clock(), self.delivery_tick)
+    }
 }
 
 /// What an execution was started with, kept in the journal so that a recovered execution runs
