@@ -67,12 +67,40 @@ fn color() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// CodeBuild's rules for what the command line names: a project name (it names the cache
+/// directory) and environment variable names.
+fn check_build_args(args: &BuildArgs) -> Result<(), String> {
+    let p = &args.project;
+    let project_ok = (2..=255).contains(&p.len())
+        && p.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !project_ok {
+        return Err(format!(
+            "--project `{p}` is not a project name: CodeBuild's are 2 to 255 letters, digits, hyphens and underscores, starting with a letter or digit"
+        ));
+    }
+    for (k, _) in &args.env {
+        let ok = k.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(format!(
+                "--env `{k}` is not a valid environment variable name: use letters, digits and underscores, not starting with a digit"
+            ));
+        }
+    }
+    crate::check_region(&args.region)
+}
+
 pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
+    if let Err(e) = check_build_args(&args) {
+        crate::error(&e);
+        return Ok(ExitCode::from(2));
+    }
     let path = buildspec_path(&args);
     let parsed = match parse_file(&path) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: cannot read the buildspec `{}`: {e}", path.display());
+            crate::error(&format!("cannot read the buildspec `{}`: {e}", path.display()));
             return Ok(ExitCode::from(2));
         }
     };
@@ -114,7 +142,7 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     ctx.timeout = match meridian_buildspec::project::build_timeout(args.timeout) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: --timeout {}: {e}", args.timeout);
+            crate::error(&format!("--timeout {}: {e}", args.timeout));
             return Ok(ExitCode::from(2));
         }
     };
@@ -140,7 +168,7 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let outcome = match run_build(spec, &ctx) {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("error: the build could not run: {e}");
+            crate::error(&format!("the build could not run: {e}"));
             return Ok(ExitCode::from(2));
         }
     };
@@ -292,6 +320,14 @@ pub enum SecretsCommand {
 }
 
 pub fn secrets(cmd: SecretsCommand, global: &Global) -> anyhow::Result<ExitCode> {
+    let region = match &cmd {
+        SecretsCommand::Put { at, .. } | SecretsCommand::Get { at, .. } => &at.region,
+        SecretsCommand::List { at } => &at.region,
+    };
+    if let Err(e) = crate::check_region(region) {
+        crate::error(&e);
+        return Ok(ExitCode::from(2));
+    }
     let store = SecretStore::open(&global.data_dir)?;
     match cmd {
         SecretsCommand::Put { at, name, value } => {
@@ -332,7 +368,7 @@ pub fn secrets(cmd: SecretsCommand, global: &Global) -> anyhow::Result<ExitCode>
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
-                    eprintln!("error: no {} `{name}` in {}", kind.as_str(), at.region);
+                    crate::error(&format!("no {} `{name}` in {}", kind.as_str(), at.region));
                     Ok(ExitCode::from(1))
                 }
             }

@@ -12,7 +12,7 @@ use meridian_local::{
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -49,7 +49,27 @@ pub struct CodeArg {
     pub code_dir: Option<PathBuf>,
 }
 
+/// What Lambda takes as a package uploaded directly (zipped): 50 MB.
+const MAX_DIRECT_UPLOAD_BYTES: u64 = 52_428_800;
+
 impl CodeArg {
+    /// A `--zip-file` must be a file of at most 50 MB, as Lambda's direct upload: checked before
+    /// it is read, so a device or a pipe (`/dev/zero`) is refused at once.
+    fn check(&self) -> Result<(), String> {
+        let Some(z) = &self.zip_file else { return Ok(()) };
+        let path = Path::new(z.strip_prefix("fileb://").unwrap_or(z));
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() => Err(format!("--zip-file {}: not a file (a deployment package is a .zip file)", path.display())),
+            Ok(m) if m.len() > MAX_DIRECT_UPLOAD_BYTES => Err(format!(
+                "--zip-file {}: {} bytes is more than Lambda's {MAX_DIRECT_UPLOAD_BYTES} for a direct upload; upload it to a bucket and deploy it from there (a stack's S3Bucket/S3Key)",
+                path.display(),
+                m.len()
+            )),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("--zip-file {}: {e}", path.display())),
+        }
+    }
+
     fn source(&self) -> CodeSource {
         match (&self.zip_file, &self.code_dir) {
             (Some(z), _) => CodeSource::ZipFile(PathBuf::from(z.strip_prefix("fileb://").unwrap_or(z))),
@@ -241,7 +261,7 @@ fn print_json(v: &Value) {
 fn fail(e: LambdaError) -> anyhow::Result<ExitCode> {
     match e.http_status() {
         404 | 409 | 429 => {
-            eprintln!("error: {e} ({})", e.error_type());
+            crate::error(&format!("{e} ({})", e.error_type()));
             Ok(ExitCode::from(1))
         }
         _ => Err(anyhow::Error::new(e)),
@@ -409,7 +429,7 @@ pub fn lambda(cmd: LambdaCommand, global: &Global) -> anyhow::Result<ExitCode> {
             eprintln!("executed version {}", resp.executed_version);
             host.shutdown()?;
             if let Some(fe) = &resp.function_error {
-                eprintln!("error: the function failed ({fe})");
+                crate::error(&format!("the function failed ({fe})"));
                 return Ok(ExitCode::from(1));
             }
         }
@@ -431,6 +451,10 @@ pub fn lambda(cmd: LambdaCommand, global: &Global) -> anyhow::Result<ExitCode> {
             spec.environment = environment.into_iter().collect::<BTreeMap<_, _>>();
             spec.reserved_concurrency = reserved_concurrency;
             spec.description = description;
+            if let Err(e) = code.check() {
+                crate::error(&e);
+                return Ok(ExitCode::from(2));
+            }
             let v = try_lambda!(host.create_function(&region(&r)?, spec, &code.source()));
             print_one(&v, out);
         }
@@ -439,6 +463,10 @@ pub fn lambda(cmd: LambdaCommand, global: &Global) -> anyhow::Result<ExitCode> {
             function_name,
             code,
         } => {
+            if let Err(e) = code.check() {
+                crate::error(&e);
+                return Ok(ExitCode::from(2));
+            }
             let v = try_lambda!(host.update_function_code(&region(&r)?, &function_name, &code.source()));
             print_one(&v, out);
         }

@@ -137,8 +137,21 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            error(&format!("{err:#}"));
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints an error on stderr. Names and values in it may come from hostile files: control and
+/// invisible formatting characters (NUL, ESC, U+202E, ...) are shown escaped, never raw.
+pub(crate) fn error(message: &str) {
+    eprintln!("error: {}", meridian_pipeline::source::escape_controls(message));
+}
+
+/// A region name from the command line, checked before it names anything on disk.
+pub(crate) fn check_region(region: &str) -> Result<(), String> {
+    meridian_core::RegionId::new(region)
+        .map(|_| ())
+        .map_err(|e| format!("--region: {e}"))
 }

@@ -126,7 +126,7 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
             let warnings = loaded.diagnostics.len() - errors;
             for p in &loaded.pipelines {
                 let actions: usize = p.stages.iter().map(|s| s.actions.len()).sum();
-                eprintln!(
+                let line = format!(
                     "pipeline `{}`: {} stages, {} actions, regions: {}",
                     p.name,
                     p.stages.len(),
@@ -137,6 +137,8 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
                         p.regions().join(", ")
                     }
                 );
+                // Names come from the file: never print their control characters raw.
+                eprintln!("{}", meridian_pipeline::source::escape_controls(&line));
             }
             eprintln!(
                 "{}: {errors} error(s), {warnings} warning(s)",

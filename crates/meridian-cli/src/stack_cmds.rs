@@ -150,7 +150,7 @@ pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 fn failed(e: String) -> anyhow::Result<ExitCode> {
-    eprintln!("error: {e}");
+    crate::error(&format!("{e}"));
     Ok(ExitCode::from(1))
 }
 
@@ -209,7 +209,51 @@ fn epoch_millis() -> u128 {
         .unwrap_or(0)
 }
 
+/// CloudFormation's rule for stack names: a letter, then letters, digits and hyphens, at most
+/// 128 characters.
+fn check_stack_name(name: &str) -> Result<(), String> {
+    let ok = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "--stack-name `{name}` is not a stack name: CloudFormation's start with a letter and hold only letters, digits and hyphens (at most 128)"
+        ))
+    }
+}
+
+/// The region and stack name a subcommand names, checked before anything is opened or written.
+fn check_names(cmd: &StackCommand) -> Result<(), String> {
+    let (region, stack): (Option<&str>, Option<&str>) = match cmd {
+        StackCommand::Deploy(a) | StackCommand::Changeset(ChangeSetCommand::Create(a)) => {
+            (Some(&a.region), Some(&a.stack_name))
+        }
+        StackCommand::List(r) => (r.region.as_deref(), None),
+        StackCommand::Describe(s)
+        | StackCommand::Events(s)
+        | StackCommand::Outputs(s)
+        | StackCommand::Delete(s)
+        | StackCommand::CancelUpdate(s) => (Some(&s.region), Some(&s.stack_name)),
+        StackCommand::Changeset(
+            ChangeSetCommand::Describe(c) | ChangeSetCommand::Execute(c) | ChangeSetCommand::Delete(c),
+        ) => (Some(&c.region), Some(&c.stack_name)),
+    };
+    if let Some(r) = region {
+        crate::check_region(r)?;
+    }
+    if let Some(s) = stack {
+        check_stack_name(s)?;
+    }
+    Ok(())
+}
+
 pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
+    if let Err(e) = check_names(&cmd) {
+        crate::error(&e);
+        return Ok(ExitCode::from(2));
+    }
     let dd = data_dir(global);
     let stacks = open_stacks(&dd)?;
     let json = global.output == OutputFormat::Json;
@@ -403,7 +447,7 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
     let text = match meridian_pipeline::source::read_text(&a.file, meridian_pipeline::source::MAX_INPUT_BYTES) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", a.file.display());
+            crate::error(&format!("cannot read {}: {e}", a.file.display()));
             return Ok(ExitCode::from(2));
         }
     };
@@ -411,10 +455,23 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
     let (json, _) = match meridian_template::template::read_json(&name, &text) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::error(&format!("{e}"));
             return Ok(ExitCode::from(2));
         }
     };
+    if !json.is_object() {
+        crate::error(&format!(
+            "{name}: a template is a mapping with a `Resources` section, not {}",
+            match &json {
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "a list",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::Bool(_) => "a boolean",
+                _ => "nothing",
+            }
+        ));
+        return Ok(ExitCode::from(2));
+    }
     if !sam::is_sam(&json) {
         print_json(&json)?;
         return Ok(ExitCode::SUCCESS);
@@ -433,7 +490,7 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {name}: {e}");
+            crate::error(&format!("{name}: {e}"));
             Ok(ExitCode::from(1))
         }
     }

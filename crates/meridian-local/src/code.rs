@@ -24,11 +24,29 @@ pub fn code_dir(data_dir: &Path, region: &RegionId, sha: &Digest) -> PathBuf {
         .join(sha.hex())
 }
 
+/// Reads a package file with a bound: a package is never larger than what it may unpack to, so
+/// `/dev/zero` or a huge file ends at once instead of filling memory.
+fn read_package(p: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let f = std::fs::File::open(p).map_err(|e| LambdaError::io("read the code package", p, e))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_UNZIPPED_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LambdaError::io("read the code package", p, e))?;
+    if bytes.len() as u64 > MAX_UNZIPPED_BYTES {
+        return Err(LambdaError::InvalidParameterValue(format!(
+            "the code package {} is larger than {MAX_UNZIPPED_BYTES} bytes: Lambda takes packages that unpack to less than that",
+            p.display()
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Stores and unpacks a package; storing the same bytes twice is a no-op.
 pub fn store(data_dir: &Path, region: &RegionId, source: &CodeSource) -> Result<StoredCode> {
     let bytes = match source {
         CodeSource::ZipBytes(b) => b.clone(),
-        CodeSource::ZipFile(p) => std::fs::read(p).map_err(|e| LambdaError::io("read the code package", p, e))?,
+        CodeSource::ZipFile(p) => read_package(p)?,
         CodeSource::Directory(d) => zip_directory(d)?,
     };
     let sha = Digest::of(&bytes);

@@ -47,12 +47,13 @@ pub enum LambdaError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("failed to {action} {path}: {source}")]
+    /// The message already says the cause: it is not a `#[source]` too, or callers that print
+    /// error chains would say it twice.
+    #[error("failed to {action} {path}: {cause}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("no Lambda API operation at {0}")]
     UnknownOperation(String),
@@ -113,7 +114,7 @@ impl LambdaError {
         LambdaError::Io {
             action,
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

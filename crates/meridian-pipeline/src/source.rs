@@ -248,6 +248,18 @@ impl std::error::Error for ReadError {}
 /// Reads a definition file as text, reading at most `limit + 1` bytes whatever the file is
 /// (`/dev/zero`, a pipe), and refusing what is not UTF-8 text.
 pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
+    // A named pipe with no writer would block the open for ever: refuse it before opening.
+    #[cfg(unix)]
+    if let Ok(m) = std::fs::metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        let t = m.file_type();
+        if t.is_fifo() || t.is_socket() {
+            return Err(ReadError::Io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it is a named pipe or a socket, not a file: give the file itself",
+            )));
+        }
+    }
     let f = std::fs::File::open(path).map_err(ReadError::Io)?;
     let known = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
     if let Some(size) = known.filter(|s| *s > limit) {
@@ -265,7 +277,11 @@ pub fn read_text(path: &Path, limit: u64) -> Result<String, ReadError> {
 }
 
 /// Bytes as text: UTF-8 without NUL bytes.
-pub fn text_of(bytes: Vec<u8>) -> Result<String, ReadError> {
+pub fn text_of(mut bytes: Vec<u8>) -> Result<String, ReadError> {
+    // A UTF-8 byte order mark (editors on Windows write one) is not part of the text.
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        bytes.drain(..3);
+    }
     match String::from_utf8(bytes) {
         Ok(text) => match text.find('\0') {
             Some(offset) => Err(ReadError::NotText {
