@@ -150,7 +150,7 @@ pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 fn failed(e: String) -> anyhow::Result<ExitCode> {
-    crate::error(&format!("{e}"));
+    crate::error(&e.to_string());
     Ok(ExitCode::from(1))
 }
 
@@ -455,7 +455,7 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
     let (json, _) = match meridian_template::template::read_json(&name, &text) {
         Ok(v) => v,
         Err(e) => {
-            crate::error(&format!("{e}"));
+            crate::error(&e.to_string());
             return Ok(ExitCode::from(2));
         }
     };
