@@ -348,8 +348,11 @@ pub fn open_sqlite(path: &Path, busy_timeout: Duration, schema: &str) -> rusqlit
     conn.busy_timeout(busy_timeout)?;
     let mut tries = 0;
     loop {
+        // WAL with synchronous NORMAL, as the journal: a commit survives a killed process (what
+        // crash safety needs here); only a power cut may lose the last commits, never consistency.
         let setup = conn
             .pragma_update(None, "journal_mode", "WAL")
+            .and_then(|_| conn.pragma_update(None, "synchronous", "NORMAL"))
             .and_then(|_| conn.execute_batch(schema));
         match setup {
             Ok(()) => return Ok(conn),
