@@ -62,7 +62,7 @@ type AliasKey = (String, String, String);
 
 /// A stack of the in-memory region: one function (`<stack>-fn`) behind an alias `live`, whose
 /// code is the template. Deploying another template publishes the next version and moves the
-/// alias to it, through the shifter when one is set (progressive delivery), else at once.
+/// alias to it, through the driver its operation is given (`Progress::shifter`), else at once.
 #[derive(Debug, Clone)]
 struct MemoryStack {
     id: String,
@@ -90,7 +90,6 @@ struct State {
 pub struct MemoryRegion {
     clock: Arc<dyn Clock>,
     state: Mutex<State>,
-    shifter: Mutex<Option<Arc<dyn AliasShifter>>>,
 }
 
 impl MemoryRegion {
@@ -101,7 +100,6 @@ impl MemoryRegion {
                 rate: 10.0,
                 ..State::default()
             }),
-            shifter: Mutex::new(None),
         }
     }
 
@@ -113,11 +111,6 @@ impl MemoryRegion {
             stacks: self.clone(),
             functions: self.clone(),
         }
-    }
-
-    /// Alias moves of stack updates go through this shifter (the progressive-delivery driver).
-    pub fn set_shifter(&self, s: Arc<dyn AliasShifter>) {
-        *self.shifter.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
     }
 
     /// A stack's status and the version its function's alias was last deployed with.
@@ -254,8 +247,7 @@ impl MemoryRegion {
         let from = stack.version;
         let to = from + 1;
         self.set_status(&key, "UPDATE_IN_PROGRESS");
-        let shifter = driver.or_else(|| self.shifter.lock().unwrap_or_else(|e| e.into_inner()).clone());
-        let moved = match shifter {
+        let moved = match driver {
             Some(shifter) => shifter
                 .shift(
                     &AliasDeployment {
