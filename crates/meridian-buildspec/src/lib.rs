@@ -27,5 +27,5 @@ pub mod spec;
 
 pub use runner::{run_build, BuildContext, BuildError, BuildOutcome, EnvKind, EnvVar, Status};
 pub use secrets::{Kind as SecretKind, SecretStore};
-pub use shell::MAX_LINE_BYTES;
+pub use shell::{cut_piece, CUT_CARRY_BYTES, MAX_LINE_BYTES};
 pub use spec::{parse_file, parse_str, BuildSpec, Parsed, PhaseName};

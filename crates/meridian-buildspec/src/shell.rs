@@ -142,8 +142,7 @@ impl Shell {
                     }
                     Ok(false) => {
                         // A line longer than the cap is passed on in pieces, never held whole.
-                        let keep = buf.len().min(marker.len() + 32);
-                        carry = buf.split_off(buf.len() - keep);
+                        carry = cut_piece(&mut buf);
                         if !buf.is_empty() {
                             let _ = tx.send(Event::Line(String::from_utf8_lossy(&buf).into_owned()));
                         }
@@ -324,6 +323,26 @@ impl Drop for Shell {
 /// Output lines longer than this reach the log in pieces: a build that prints 200 MB without a
 /// newline is never held in memory whole.
 pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// How much of a cut line's end is held back and passed on with its next piece: more than the
+/// longest secret (Secrets Manager's limit is 65,536 bytes), so that a secret printed across the
+/// cut lies whole in the next piece and is masked there, and a status marker is still seen.
+pub const CUT_CARRY_BYTES: usize = 65_536 + 256;
+
+/// Splits a piece of a long line cut at [`MAX_LINE_BYTES`]: `buf` keeps what is passed on now,
+/// and the returned tail (at most [`CUT_CARRY_BYTES`], starting on a UTF-8 character boundary so
+/// that no character is broken in two) goes in front of the next piece. Every byte reaches the
+/// log exactly once.
+pub fn cut_piece(buf: &mut Vec<u8>) -> Vec<u8> {
+    let mut at = buf.len().saturating_sub(CUT_CARRY_BYTES);
+    // back up over UTF-8 continuation bytes (10xxxxxx), at most 3
+    let mut steps = 0;
+    while at > 0 && steps < 3 && (buf[at] & 0b1100_0000) == 0b1000_0000 {
+        at -= 1;
+        steps += 1;
+    }
+    buf.split_off(at)
+}
 
 /// Reads into `buf` up to and including the next newline, or until `buf` holds `cap` bytes.
 /// `Ok(true)`: a whole line (or the end of the stream); `Ok(false)`: cut at the cap.

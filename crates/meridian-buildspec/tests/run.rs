@@ -712,3 +712,38 @@ fn a_huge_output_line_reaches_the_log_in_pieces() {
     );
     assert!(text.contains("after"), "the next command ran");
 }
+
+/// A secret printed across the point where a long line is cut into pieces is still masked: the
+/// end of each piece goes on with the next one, so the secret lies whole in one piece. A
+/// multi-byte character at a cut is not broken either.
+#[test]
+fn a_secret_across_a_long_lines_cut_is_masked() {
+    let root = tmp("secret-cut-data");
+    let store = SecretStore::open(&root).unwrap();
+    let secret = format!("cut-SECRET-{}", "z".repeat(200));
+    store.put("us-east-1", SecretKind::Secret, "cut", &secret).unwrap();
+    // The secret starts 100 bytes before the first cut (at 1 MiB); an `é` straddles the point
+    // where the second piece is split from what is carried on.
+    let cap = meridian_buildspec::MAX_LINE_BYTES;
+    let carry = meridian_buildspec::CUT_CARRY_BYTES;
+    let a = cap - 100;
+    let b = 2 * (cap - carry) - 1 - a - secret.len();
+    let spec = format!(
+        "version: 0.2\nenv:\n  secrets-manager:\n    S: cut\nphases:\n  build:\n    commands:\n      - \"{{ head -c {a} /dev/zero | tr '\\\\0' a; printf '%s' \\\"$S\\\"; head -c {b} /dev/zero | tr '\\\\0' b; printf '\u{e9}'; head -c 100 /dev/zero | tr '\\\\0' c; echo; }}\"\n      - echo after\n",
+    );
+    let o = build("secret-cut", &spec, &[], |c| {
+        c.secrets = Some(store.clone());
+    });
+    let text = log(&o);
+    assert_eq!(o.status, Status::Succeeded, "{}", &text[..2000.min(text.len())]);
+    assert!(!text.contains("SECRET"), "part of the secret leaked across the cut");
+    assert!(!text.contains("zzzz"), "part of the secret leaked across the cut");
+    assert!(text.contains("***"), "the masked secret is in the log");
+    assert!(text.contains('\u{e9}'), "the character across the cut is whole");
+    assert!(!text.contains('\u{fffd}'), "a character was broken at a cut");
+    // the runs of `a` and `b` (pieces are on lines of their own), every byte once
+    let run = |c: char| -> usize { text.split(|x: char| x != c).map(str::len).filter(|n| *n > 1000).sum() };
+    assert_eq!(run('a'), a, "every byte before the secret reached the log once");
+    assert_eq!(run('b'), b);
+    assert!(text.contains("after"));
+}

@@ -55,11 +55,29 @@ pub struct BuildArgs {
     pub project: String,
 }
 
-fn buildspec_path(args: &BuildArgs) -> PathBuf {
+/// The buildspec to read. One found in DIR (the default `buildspec.yml`, or a relative
+/// `--buildspec` read from DIR) comes from the source and must stay inside it: a symbolic link
+/// committed there that points outside is refused, as a path climbing out with `..` is. A path
+/// that the user names from the working directory is the user's own choice.
+fn buildspec_path(args: &BuildArgs) -> Result<PathBuf, String> {
+    let in_dir = |rel: &str| {
+        if !args.dir.is_dir() {
+            return Ok(args.dir.join(rel));
+        }
+        // checked, then named as the user wrote it (diagnostics show `DIR/buildspec.yml`)
+        meridian_core::path::confine(&args.dir, rel)
+            .map(|_| args.dir.join(rel))
+            .map_err(|e| {
+                format!(
+                    "the buildspec must be inside the source directory `{}`, not outside it: {e}",
+                    args.dir.display()
+                )
+            })
+    };
     match &args.buildspec {
-        None => args.dir.join("buildspec.yml"),
-        Some(p) if p.is_absolute() || p.exists() => p.clone(),
-        Some(p) => args.dir.join(p),
+        None => in_dir("buildspec.yml"),
+        Some(p) if p.is_absolute() || p.exists() => Ok(p.clone()),
+        Some(p) => in_dir(&p.to_string_lossy()),
     }
 }
 
@@ -96,7 +114,13 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
         crate::error(&e);
         return Ok(ExitCode::from(2));
     }
-    let path = buildspec_path(&args);
+    let path = match buildspec_path(&args) {
+        Ok(p) => p,
+        Err(e) => {
+            crate::error(&e);
+            return Ok(ExitCode::from(2));
+        }
+    };
     let parsed = match parse_file(&path) {
         Ok(p) => p,
         Err(e) => {

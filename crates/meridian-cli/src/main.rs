@@ -109,6 +109,10 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    if let Err(e) = check_data_dir(&cli.global.data_dir) {
+        error(&e);
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Validate(args) => pipeline_cmds::validate(args, &cli.global),
         Command::Graph(args) => pipeline_cmds::graph(args, &cli.global),
@@ -147,6 +151,18 @@ fn main() -> ExitCode {
 /// invisible formatting characters (NUL, ESC, U+202E, ...) are shown escaped, never raw.
 pub(crate) fn error(message: &str) {
     eprintln!("error: {}", meridian_pipeline::source::escape_controls(message));
+}
+
+/// The data directory, when it exists, must be a directory: every store would otherwise fail on
+/// its own with an OS error ("File exists", "Not a directory").
+fn check_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(format!(
+            "`{}` is not a directory: the data directory (--data-dir, or MERIDIAN_DATA_DIR; `.meridian` by default) is where Meridian keeps its state; name a directory, or a path that does not exist yet (Meridian creates it)",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A region name from the command line, checked before it names anything on disk.

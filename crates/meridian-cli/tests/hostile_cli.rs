@@ -51,14 +51,6 @@ const WORKERS: usize = 3;
 /// test fails when any other case fails, and also when one of these passes: then it is fixed,
 /// and its name must leave this list.
 const KNOWN_DEFECTS: &[&str] = &[
-    // The data directory and the other state files.
-    "--data-dir is a file: executions list",
-    "--data-dir is a file: lambda list",
-    "--data-dir is a file: secrets list",
-    "--data-dir is a file: stack list",
-    "garbage in delivery.sqlite: deployments list",
-    "garbage in local-lambda.sqlite: lambda list",
-    "garbage in local-stacks.sqlite: stack list",
     // Diagnostics that are too many or too long.
     "100,000-character pipeline name",
     "190,000 wrongly typed waves on one 2 MB line",
@@ -79,10 +71,6 @@ const KNOWN_DEFECTS: &[&str] = &[
     "Transform as a number",
     "unknown Transform version",
     "unknown macro in a Transform list",
-    // A buildspec that is a link out of the source.
-    "buildspec.yml is a link to /etc/passwd",
-    // A request body that stops arriving keeps its connection open.
-    "HTTP a client that sends 2 of the 100 body bytes it announced",
 ];
 
 /// The case a failure report is about (`✗ NAME` on its first line; `✗ HTTP NAME` for requests).

@@ -90,8 +90,12 @@ impl DeliveryStore {
     pub fn open(data_dir: &Path) -> Result<DeliveryStore, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join("delivery.sqlite");
-        let conn = crate::journal::open_sqlite(&path, Duration::from_secs(10), SCHEMA)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let conn = crate::journal::open_store(
+            &path,
+            Duration::from_secs(10),
+            SCHEMA,
+            "the record of past and running deployments then starts empty; the release ledger in the journal keeps what is live",
+        )?;
         Ok(DeliveryStore {
             conn: Arc::new(Mutex::new(conn)),
         })

@@ -106,23 +106,37 @@ fn sidecar(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Why an existing database file of the data directory cannot be used.
+#[derive(Debug)]
+pub enum FileCheck {
+    /// It is not a SQLite database, or a truncated one: the reason, in words.
+    Damaged(String),
+    /// It cannot be read at all (permissions, I/O).
+    Unreadable(std::io::Error),
+}
+
 /// Checks an existing journal file before SQLite opens it: SQLite would silently turn an empty
 /// file into a new, empty database (the history gone), and reports a truncated one only as
 /// "malformed" at some later query. Returns whether the file exists.
 fn check_existing(path: &Path) -> Result<bool> {
+    check_database_file(path).map_err(|e| match e {
+        FileCheck::Damaged(why) => damaged(path, why),
+        FileCheck::Unreadable(e) => JournalError::Corrupt(format!("cannot read the journal `{}`: {e}", path.display())),
+    })
+}
+
+/// Checks an existing SQLite file of the data directory (the journal or any other store) before
+/// SQLite opens it; see [`check_existing`]. Returns whether the file exists.
+pub fn check_database_file(path: &Path) -> std::result::Result<bool, FileCheck> {
     use std::io::Read;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => {
-            return Err(JournalError::Corrupt(format!(
-                "cannot read the journal `{}`: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(FileCheck::Unreadable(e)),
     };
+    let damaged = |_: &Path, why: String| FileCheck::Damaged(why);
     if !meta.is_file() {
-        return Err(damaged(path, "it is not a regular file"));
+        return Err(damaged(path, "it is not a regular file".into()));
     }
     let wal_len = std::fs::metadata(sidecar(path, "-wal")).map(|m| m.len()).unwrap_or(0);
     let len = meta.len();
@@ -133,12 +147,11 @@ fn check_existing(path: &Path) -> Result<bool> {
         }
         return Err(damaged(
             path,
-            "it is empty (0 bytes) and has no write-ahead log, so it holds no database; Meridian creates its journal complete, so an empty one was cut short by something else (a full disk, a copy, a restore)",
+            "it is empty (0 bytes) and has no write-ahead log, so it holds no database; Meridian creates its journal complete, so an empty one was cut short by something else (a full disk, a copy, a restore)".into(),
         ));
     }
     let mut header = [0u8; 100];
-    let mut f = std::fs::File::open(path)
-        .map_err(|e| JournalError::Corrupt(format!("cannot read the journal `{}`: {e}", path.display())))?;
+    let mut f = std::fs::File::open(path).map_err(FileCheck::Unreadable)?;
     let mut got = 0;
     while got < header.len() {
         match f.read(&mut header[got..]) {
@@ -362,6 +375,41 @@ pub fn open_sqlite(path: &Path, busy_timeout: Duration, schema: &str) -> rusqlit
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Opens one of the data directory's other SQLite stores (local stacks, local Lambda, delivery),
+/// creating it when it is missing. As with the journal, a file that is not a readable database
+/// is never overwritten: the error names it, says what is wrong, and gives the command that moves
+/// it aside (`loses` says what starting afresh loses). Errors are text for the user.
+pub fn open_store(
+    path: &Path,
+    busy_timeout: Duration,
+    schema: &str,
+    loses: &str,
+) -> std::result::Result<Connection, String> {
+    let damaged = |why: String| {
+        format!(
+            "`{}` is damaged: {why}. Meridian left it untouched; to start it afresh ({loses}), move it aside, keeping the old file: `mv {} {}`",
+            path.display(),
+            shell_quote(path),
+            shell_quote(&aside_path(path))
+        )
+    };
+    // These stores are created by SQLite in place: an empty file is one being created right now
+    // by another process (SQLite writes its schema next), not damage.
+    let empty = std::fs::metadata(path)
+        .map(|m| m.is_file() && m.len() == 0)
+        .unwrap_or(false);
+    match if empty { Ok(true) } else { check_database_file(path) } {
+        Ok(_) => {}
+        Err(FileCheck::Damaged(why)) => return Err(damaged(why)),
+        Err(FileCheck::Unreadable(e)) => return Err(format!("cannot read `{}`: {e}", path.display())),
+    }
+    match open_sqlite(path, busy_timeout, schema) {
+        Ok(conn) => Ok(conn),
+        Err(e) if is_damage(&e) => Err(damaged(format!("SQLite cannot read it ({e})"))),
+        Err(e) => Err(format!("cannot open `{}`: {e}", path.display())),
     }
 }
 

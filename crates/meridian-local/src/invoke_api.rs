@@ -198,18 +198,39 @@ async fn codedeploy(host: &LambdaHost, op: &str, req: Request<Incoming>, request
 
 static API_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1 << 40);
 
+/// Reads a request body of at most `limit` bytes. A client that stops sending before the body
+/// it announced is complete is given up on after [`crate::host::HTTP_HEADER_TIMEOUT`] without
+/// a byte (as a client sending no request head is): its connection is then closed, never held.
 async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, LambdaError> {
-    match Limited::new(req.into_body(), limit + 1).collect().await {
-        Ok(b) => Ok(b.to_bytes()),
-        Err(e) => {
-            if e.is::<http_body_util::LengthLimitError>() {
-                Err(LambdaError::RequestTooLarge {
+    let mut body = Limited::new(req.into_body(), limit + 1);
+    let mut out = bytes::BytesMut::new();
+    loop {
+        let frame = match tokio::time::timeout(crate::host::HTTP_HEADER_TIMEOUT, body.frame()).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return Ok(out.freeze()),
+            Err(_) => {
+                return Err(LambdaError::InvalidRequestContent(format!(
+                    "the request body stopped arriving: nothing for {} s after {} bytes",
+                    crate::host::HTTP_HEADER_TIMEOUT.as_secs(),
+                    out.len()
+                )))
+            }
+        };
+        match frame {
+            Ok(f) => {
+                if let Ok(data) = f.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(LambdaError::RequestTooLarge {
                     kind: "Request",
                     size: limit + 1,
                     limit,
                 })
-            } else {
-                Err(LambdaError::InvalidRequestContent(format!(
+            }
+            Err(e) => {
+                return Err(LambdaError::InvalidRequestContent(format!(
                     "could not read the request body: {e}"
                 )))
             }

@@ -291,7 +291,7 @@ impl LocalStacks {
     pub fn open(data_dir: &Path, artifact_root: &Path, host: LambdaHost) -> Result<LocalStacks, String> {
         std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
         let path = data_dir.join("local-stacks.sqlite");
-        let db = meridian_engine::journal::open_sqlite(
+        let db = meridian_engine::journal::open_store(
             &path,
             std::time::Duration::from_secs(30),
             "CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
@@ -310,8 +310,8 @@ impl LocalStacks {
              CREATE TABLE IF NOT EXISTS stack_ops (region TEXT, name TEXT, stack_id TEXT, kind TEXT, phase TEXT,
                  owner_pid INTEGER, owner_start INTEGER, before TEXT, cleanup TEXT, cancel INTEGER NOT NULL DEFAULT 0,
                  recovering INTEGER NOT NULL DEFAULT 0, started INTEGER, PRIMARY KEY (region, name));",
-        )
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            "the local regions' stacks, their resources and events are then forgotten (functions stay in local-lambda.sqlite)",
+        )?;
         Ok(LocalStacks {
             inner: Arc::new(Inner {
                 db: Mutex::new(db),

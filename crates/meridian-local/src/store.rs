@@ -73,7 +73,13 @@ impl Store {
             path: path.clone(),
             source,
         };
-        let conn = meridian_engine::journal::open_sqlite(&path, Duration::from_secs(10), SCHEMA).map_err(err)?;
+        let conn = meridian_engine::journal::open_store(
+            &path,
+            Duration::from_secs(10),
+            SCHEMA,
+            "the local regions' functions, versions, aliases and metrics are then gone; redeploy the stacks to recreate them",
+        )
+        .map_err(LambdaError::Service)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         Ok(Store {
             path,

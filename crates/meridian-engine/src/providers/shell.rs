@@ -76,10 +76,15 @@ fn pump<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
             let used = newline.map_or(take, |i| i + 1);
             buf.extend_from_slice(&avail[..used]);
             r.consume(used);
-            if newline.is_some() || buf.len() >= cap {
+            if newline.is_some() {
                 let line = String::from_utf8_lossy(&buf);
                 log.line(line.trim_end_matches(['\n', '\r']));
                 buf.clear();
+            } else if buf.len() >= cap {
+                // the end is passed on with the next piece, so a secret across the cut is masked
+                let carry = meridian_buildspec::cut_piece(&mut buf);
+                log.line(&String::from_utf8_lossy(&buf));
+                buf = carry;
             }
         }
         if !buf.is_empty() {
