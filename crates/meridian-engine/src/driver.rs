@@ -5,6 +5,7 @@
 
 use crate::artifacts::{self, ArtifactStore};
 use crate::journal::{ArtifactRow, ExecutionRow, Journal, JournalError, NewAction, StageEntry};
+use crate::machine::{self, ActionView, ExecutionView, OnFailure, StageView, Step};
 use crate::providers::{ActionContext, Log, Registry, RunEnv};
 use crate::state::{ActionEvent, ActionStatus, ExecutionEvent, ExecutionStatus};
 use crate::variables::{self, Namespaces};
@@ -149,12 +150,6 @@ struct Stored {
     env: RunEnv,
     /// Only this stage runs (a ROLLBACK execution).
     only_stage: Option<usize>,
-}
-
-enum StageOutcome {
-    Succeeded,
-    Failed(String),
-    Stopped,
 }
 
 impl Engine {
@@ -375,105 +370,188 @@ impl Engine {
                 self.journal.set_waiting(id, None)?;
             }
         }
-        let stage_rows = self.journal.stages(id)?;
-        for (si, stage) in p.stages.iter().enumerate() {
-            if only_stage.is_some_and(|o| o != si) {
-                continue;
-            }
-            if stage_rows.get(si).map(|s| s.status) == Some(ActionStatus::Succeeded) {
-                continue;
-            }
-            if row.mode == "SUPERSEDED" {
-                let mut orphan_said = false;
-                loop {
-                    match self.journal.try_enter_stage(&row.pipeline, row.seq, id, &stage.name)? {
-                        StageEntry::Entered => break,
-                        StageEntry::Superseded(by) => {
-                            let reason = format!("superseded by execution {by} at stage {}", stage.name);
-                            return Ok(self
-                                .journal
-                                .execution_event(id, ExecutionEvent::Supersede, Some(&reason))?);
-                        }
-                        StageEntry::Wait { holder, holder_alive } => {
-                            if !holder_alive && !orphan_said {
-                                self.orphan(&holder);
-                                orphan_said = true;
-                            }
-                            if self.stop_mode(id)?.is_some() {
-                                return Ok(self.journal.execution_event(
-                                    id,
-                                    ExecutionEvent::Stop,
-                                    Some("stopped while waiting"),
-                                )?);
-                            }
-                            tokio::time::sleep(Duration::from_millis(50)).await;
+        // The machine decides, the driver performs: each step is recorded in the journal, and
+        // the next one is decided from what the journal then holds.
+        let mut auto_retried = BTreeSet::new();
+        loop {
+            let view = self.view(id, p, only_stage, &auto_retried)?;
+            match machine::next_step(&view) {
+                Step::EnterStage { stage: si } => {
+                    let stage = &p.stages[si];
+                    if row.mode == "SUPERSEDED" {
+                        if let Some(ended) = self.enter_superseded(row, &stage.name).await? {
+                            return Ok(ended);
                         }
                     }
+                    self.journal
+                        .stage_event(id, si, &stage.name, ActionStatus::InProgress)?;
                 }
-            }
-            if self.stop_mode(id)?.is_some() {
-                return Ok(self
-                    .journal
-                    .execution_event(id, ExecutionEvent::Stop, Some("stopped by request"))?);
-            }
-            let mut outcome = self.run_stage(row, p, si, stage, env, stores, abandon.clone()).await?;
-            if let StageOutcome::Failed(reason) = &outcome {
-                let on_failure = stage
-                    .on_failure
-                    .as_ref()
-                    .and_then(|f| f.result.clone())
-                    .unwrap_or_else(|| "FAIL".into());
-                match on_failure.as_str() {
-                    "RETRY" => {
-                        let all = stage
-                            .on_failure
-                            .as_ref()
-                            .and_then(|f| f.retry_configuration.as_ref())
-                            .is_some_and(|r| r.retry_mode == "ALL_ACTIONS");
-                        self.reset_stage(id, si, &stage.name, all, &format!("automatic retry after: {reason}"))?;
-                        outcome = self.run_stage(row, p, si, stage, env, stores, abandon.clone()).await?;
+                Step::Run { stage: si, actions } => {
+                    let stage = &p.stages[si];
+                    let runs = stage
+                        .actions
+                        .iter()
+                        .filter(|a| actions.contains(&a.name))
+                        .map(|a| self.run_action(row, p, si, stage, a, env, stores, abandon.clone()));
+                    for r in futures::future::join_all(runs).await {
+                        r?;
                     }
-                    "ROLLBACK" => {
-                        let last_good = self
-                            .journal
-                            .executions(Some(&row.pipeline))?
-                            .into_iter()
-                            .rev()
-                            .find(|e| e.status == ExecutionStatus::Succeeded && e.seq < row.seq);
-                        let reason = match last_good {
-                            Some(good) => {
-                                let rb = self.start_rollback(p, env, &good, si, id)?;
-                                format!(
-                                    "{reason}; stage {} rolled back by execution {rb} to the artifacts of {}",
-                                    stage.name, good.id
-                                )
-                            }
-                            None => format!("{reason}; no earlier successful execution to roll back to"),
-                        };
-                        outcome = StageOutcome::Failed(reason);
-                    }
-                    _ => {}
                 }
-            }
-            match outcome {
-                StageOutcome::Succeeded => {
+                Step::RetryStage {
+                    stage: si,
+                    all_actions,
+                    reason,
+                } => {
+                    auto_retried.insert(si);
+                    self.reset_stage(id, si, &p.stages[si].name, all_actions, &reason)?;
+                }
+                Step::StageSucceeded { stage: si } => {
+                    self.journal
+                        .stage_event(id, si, &p.stages[si].name, ActionStatus::Succeeded)?;
                     // A finished stage is free for the next execution, even while this one
                     // waits to enter the next stage (where it can be superseded).
                     if row.mode == "SUPERSEDED" {
                         self.journal.release_stage_locks(id)?;
                     }
                 }
-                StageOutcome::Failed(reason) => {
+                Step::FailStage {
+                    stage: si,
+                    reason,
+                    roll_back,
+                } => {
+                    let stage = &p.stages[si];
+                    self.journal.stage_event(id, si, &stage.name, ActionStatus::Failed)?;
+                    let reason = if roll_back {
+                        self.roll_back_stage(row, p, env, si, reason)?
+                    } else {
+                        reason
+                    };
                     return Ok(self.journal.execution_event(id, ExecutionEvent::Fail, Some(&reason))?);
                 }
-                StageOutcome::Stopped => {
-                    return Ok(self
-                        .journal
-                        .execution_event(id, ExecutionEvent::Stop, Some("stopped by request"))?);
+                Step::Stop { stage, reason } => {
+                    if let Some(si) = stage {
+                        self.journal
+                            .stage_event(id, si, &p.stages[si].name, ActionStatus::Abandoned)?;
+                    }
+                    return Ok(self.journal.execution_event(id, ExecutionEvent::Stop, Some(&reason))?);
+                }
+                Step::Finish { event, reason } => {
+                    return Ok(self.journal.execution_event(id, event, reason.as_deref())?);
                 }
             }
         }
-        Ok(self.journal.execution_event(id, ExecutionEvent::Succeed, None)?)
+    }
+
+    /// What the machine decides from: the execution as the journal records it now.
+    fn view(
+        &self,
+        id: &str,
+        p: &Pipeline,
+        only_stage: Option<usize>,
+        auto_retried: &BTreeSet<usize>,
+    ) -> Result<ExecutionView> {
+        let stage_rows = self.journal.stages(id)?;
+        let actions = self.journal.actions(id)?;
+        let stages = p
+            .stages
+            .iter()
+            .enumerate()
+            .map(|(si, stage)| {
+                let on_failure = stage.on_failure.as_ref();
+                StageView {
+                    name: stage.name.clone(),
+                    status: stage_rows.get(si).map_or(ActionStatus::Pending, |r| r.status),
+                    on_failure: match on_failure.and_then(|f| f.result.as_deref()) {
+                        Some("RETRY") => OnFailure::Retry {
+                            all_actions: on_failure
+                                .and_then(|f| f.retry_configuration.as_ref())
+                                .is_some_and(|r| r.retry_mode == "ALL_ACTIONS"),
+                        },
+                        Some("ROLLBACK") => OnFailure::Rollback,
+                        _ => OnFailure::Fail,
+                    },
+                    auto_retried: auto_retried.contains(&si),
+                    actions: actions
+                        .iter()
+                        .filter(|a| a.stage_idx == si as i64)
+                        .map(|a| ActionView {
+                            name: a.name.clone(),
+                            region: a.region.clone(),
+                            run_order: a.run_order,
+                            status: a.status,
+                            error: a.error.clone(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(ExecutionView {
+            stages,
+            only_stage,
+            stop_requested: self.stop_mode(id)?.is_some(),
+        })
+    }
+
+    /// Admission to a stage under `SUPERSEDED`: waits while an earlier execution holds it, and
+    /// ends this execution (returning its status) when a later one has passed it.
+    async fn enter_superseded(&self, row: &ExecutionRow, stage: &str) -> Result<Option<ExecutionStatus>> {
+        let id = row.id.as_str();
+        let mut orphan_said = false;
+        loop {
+            match self.journal.try_enter_stage(&row.pipeline, row.seq, id, stage)? {
+                StageEntry::Entered => return Ok(None),
+                StageEntry::Superseded(by) => {
+                    let reason = format!("superseded by execution {by} at stage {stage}");
+                    return Ok(Some(self.journal.execution_event(
+                        id,
+                        ExecutionEvent::Supersede,
+                        Some(&reason),
+                    )?));
+                }
+                StageEntry::Wait { holder, holder_alive } => {
+                    if !holder_alive && !orphan_said {
+                        self.orphan(&holder);
+                        orphan_said = true;
+                    }
+                    if self.stop_mode(id)?.is_some() {
+                        return Ok(Some(self.journal.execution_event(
+                            id,
+                            ExecutionEvent::Stop,
+                            Some("stopped while waiting"),
+                        )?));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    /// `onFailure: ROLLBACK`: the failed stage is redeployed by a new execution with the
+    /// artifacts of the last successful one. Returns the failure's reason, saying so.
+    fn roll_back_stage(
+        &self,
+        row: &ExecutionRow,
+        p: &Pipeline,
+        env: &RunEnv,
+        si: usize,
+        reason: String,
+    ) -> Result<String> {
+        let last_good = self
+            .journal
+            .executions(Some(&row.pipeline))?
+            .into_iter()
+            .rev()
+            .find(|e| e.status == ExecutionStatus::Succeeded && e.seq < row.seq);
+        Ok(match last_good {
+            Some(good) => {
+                let rb = self.start_rollback(p, env, &good, si, &row.id)?;
+                format!(
+                    "{reason}; stage {} rolled back by execution {rb} to the artifacts of {}",
+                    p.stages[si].name, good.id
+                )
+            }
+            None => format!("{reason}; no earlier successful execution to roll back to"),
+        })
     }
 
     /// A ROLLBACK: a new execution that re-runs one stage with an earlier execution's artifacts.
@@ -534,84 +612,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn run_stage(
-        &self,
-        row: &ExecutionRow,
-        p: &Pipeline,
-        si: usize,
-        stage: &Stage,
-        env: &Arc<RunEnv>,
-        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
-        abandon: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<StageOutcome> {
-        let id = row.id.as_str();
-        self.journal
-            .stage_event(id, si, &stage.name, ActionStatus::InProgress)?;
-        let mut groups: BTreeMap<i64, Vec<&Action>> = BTreeMap::new();
-        for a in &stage.actions {
-            groups.entry(a.run_order).or_default().push(a);
-        }
-        for (_, group) in groups {
-            if self.stop_mode(id)?.is_some() {
-                self.journal.stage_event(id, si, &stage.name, ActionStatus::Abandoned)?;
-                return Ok(StageOutcome::Stopped);
-            }
-            // Only actions not yet run in this attempt: succeeded ones are kept (resume), and
-            // ones that recovery failed stay failed.
-            let pending: BTreeSet<String> = self
-                .journal
-                .actions(id)?
-                .into_iter()
-                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Pending)
-                .map(|a| a.name)
-                .collect();
-            let runs = group
-                .iter()
-                .filter(|a| pending.contains(&a.name))
-                .map(|a| self.run_action(row, p, si, stage, a, env, stores, abandon.clone()));
-            let results = futures::future::join_all(runs).await;
-            let mut failures = Vec::new();
-            let mut abandoned = false;
-            for r in results {
-                match r? {
-                    ActionStatus::Failed => failures.push(()),
-                    ActionStatus::Abandoned => abandoned = true,
-                    _ => {}
-                }
-            }
-            // Failures recorded by recovery count too.
-            let failed: Vec<String> = self
-                .journal
-                .actions(id)?
-                .into_iter()
-                .filter(|a| a.stage_idx == si as i64 && a.status == ActionStatus::Failed)
-                .map(|a| {
-                    format!(
-                        "action {} ({}) failed: {}",
-                        a.name,
-                        a.region,
-                        a.error.unwrap_or_default()
-                    )
-                })
-                .collect();
-            if !failed.is_empty() {
-                self.journal.stage_event(id, si, &stage.name, ActionStatus::Failed)?;
-                return Ok(StageOutcome::Failed(format!(
-                    "stage {} failed: {}",
-                    stage.name,
-                    failed.join("; ")
-                )));
-            }
-            if abandoned {
-                self.journal.stage_event(id, si, &stage.name, ActionStatus::Abandoned)?;
-                return Ok(StageOutcome::Stopped);
-            }
-        }
-        self.journal.stage_event(id, si, &stage.name, ActionStatus::Succeeded)?;
-        Ok(StageOutcome::Succeeded)
     }
 
     fn namespaces(&self, id: &str, p: &Pipeline, env: &RunEnv, started: i64) -> Result<Namespaces> {
