@@ -152,6 +152,114 @@ struct Stored {
     only_stage: Option<usize>,
 }
 
+/// How an action's run ended.
+enum End {
+    Done(std::result::Result<crate::providers::ActionOutput, String>),
+    TimedOut,
+    Abandoned,
+}
+
+/// One attempt's work directory and log.
+struct Attempt {
+    work: PathBuf,
+    log_path: PathBuf,
+    log: Log,
+}
+
+/// The action with `#{namespace.variable}` references in its configuration and commands
+/// resolved from the outputs of the actions that ran before it.
+fn resolve_action(a: &Action, ns: &Namespaces) -> std::result::Result<Action, String> {
+    let mut resolved = a.clone();
+    for v in resolved.configuration.values_mut() {
+        *v = variables::resolve(v, ns)?;
+    }
+    for c in resolved.commands.iter_mut() {
+        *c = variables::resolve(c, ns)?;
+    }
+    Ok(resolved)
+}
+
+/// One input artifact in `region`'s store (replicated there from where it was produced, digest
+/// verified), unpacked under `work/inputs/`.
+async fn fetch_input(
+    name: &str,
+    art: &ArtifactRow,
+    region: &str,
+    store: &Arc<dyn ArtifactStore>,
+    stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+    work: &Path,
+    log: &Log,
+) -> std::result::Result<PathBuf, String> {
+    let digest: meridian_core::Digest = art
+        .digest
+        .parse()
+        .map_err(|e| format!("the journal's digest of {name} is unreadable: {e}"))?;
+    if art.region != region {
+        let Some(src) = stores.get(&art.region) else {
+            return Err(format!(
+                "artifact {name} is in region {}, which has no artifact store",
+                art.region
+            ));
+        };
+        match store.replicate_from(src.as_ref(), &digest).await {
+            Ok(0) => log.line(&format!("artifact {name} ({digest}) is already in the {region} store")),
+            Ok(n) => log.line(&format!(
+                "replicated artifact {name} ({n} bytes) from {} to {region}, digest verified",
+                art.region
+            )),
+            Err(e) => return Err(format!("failed to replicate artifact {name} to {region}: {e}")),
+        }
+    }
+    let zip = work.join(format!("{}.zip", sanitize(name)));
+    let dir = work.join("inputs").join(sanitize(name));
+    store
+        .get_to_file(&digest, &zip)
+        .await
+        .map_err(|e| format!("failed to fetch artifact {name}: {e}"))?;
+    let (z, d) = (zip.clone(), dir.clone());
+    match tokio::task::spawn_blocking(move || artifacts::unpack(&z, &d)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(format!("unpacking failed: {e}")),
+    }
+    let _ = std::fs::remove_file(&zip);
+    Ok(dir)
+}
+
+/// Packs each output directory into a zip and puts it in the region's store: the journal rows
+/// that record them.
+async fn store_outputs(
+    outputs: &[(String, PathBuf)],
+    work: &Path,
+    store: &Arc<dyn ArtifactStore>,
+    region: &str,
+    log: &Log,
+) -> std::result::Result<Vec<ArtifactRow>, String> {
+    let mut rows = Vec::new();
+    for (name, dir) in outputs {
+        let zip = work.join(format!("{}.out.zip", sanitize(name)));
+        let (d, z) = (dir.clone(), zip.clone());
+        let packed = tokio::task::spawn_blocking(move || artifacts::pack_dir(&d, &z)).await;
+        let stored = match packed {
+            Ok(Ok(())) => store.put_file(&zip).await.map_err(|e| e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let _ = std::fs::remove_file(&zip);
+        let (digest, size) = stored.map_err(|e| format!("failed to store output artifact {name}: {e}"))?;
+        log.line(&format!(
+            "output artifact {name}: {digest} ({size} bytes) in the {region} store"
+        ));
+        rows.push(ArtifactRow {
+            name: name.clone(),
+            digest: digest.to_string(),
+            size: size as i64,
+            region: region.to_string(),
+        });
+    }
+    Ok(rows)
+}
+
 impl Engine {
     pub fn open(data_dir: &Path) -> Result<Engine> {
         Self::open_with_clock(data_dir, Arc::new(meridian_core::SystemClock))
@@ -635,6 +743,10 @@ impl Engine {
         Ok(ns)
     }
 
+    /// One attempt of one action: its configuration resolved, its inputs replicated to its
+    /// region and unpacked, the journal told it started (write-ahead), the provider run against
+    /// its timeout and `stop --abandon`, its outputs packed into the region's store, and the
+    /// result recorded. A failure of any step fails the action with the reason.
     #[allow(clippy::too_many_arguments)]
     async fn run_action(
         &self,
@@ -645,7 +757,7 @@ impl Engine {
         a: &Action,
         env: &Arc<RunEnv>,
         stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
-        mut abandon: tokio::sync::watch::Receiver<bool>,
+        abandon: tokio::sync::watch::Receiver<bool>,
     ) -> Result<ActionStatus> {
         let id = row.id.as_str();
         let region = a.region.clone().unwrap_or_else(|| env.home_region.clone());
@@ -666,112 +778,37 @@ impl Engine {
                 "region {region} has no artifact store: add one to the pipeline's artifactStores"
             ));
         };
-        // Resolve variables.
         let ns = self.namespaces(id, p, env, row.started_at)?;
-        let mut resolved = a.clone();
-        for v in resolved.configuration.values_mut() {
-            match variables::resolve(v, &ns) {
-                Ok(r) => *v = r,
-                Err(e) => return fail(e),
-            }
-        }
-        for c in resolved.commands.iter_mut() {
-            match variables::resolve(c, &ns) {
-                Ok(r) => *c = r,
-                Err(e) => return fail(e),
-            }
-        }
-        let attempt_dir = attempt_dir(&self.data_dir, id, &stage.name, &a.name);
-        let rows = self.journal.actions(id)?;
-        let attempt = rows
-            .iter()
-            .find(|r| r.stage_idx == si as i64 && r.name == a.name)
-            .map(|r| r.attempt + 1)
-            .unwrap_or(1);
-        let work = attempt_dir.join(format!("attempt-{attempt}"));
-        let log_path = attempt_dir.join(format!("attempt-{attempt}.log"));
-        let _ = std::fs::remove_dir_all(&work);
-        if let Err(e) = std::fs::create_dir_all(&work) {
-            return fail(format!("failed to create the work directory {}: {e}", work.display()));
-        }
-        let echo = self.echo.clone().map(|f| {
-            let prefix = format!("[{} {region}] ", a.name);
-            Arc::new(move |l: &str| f(&format!("{prefix}{l}"))) as crate::providers::Echo
-        });
-        let log = match Log::create(&log_path, echo) {
-            Ok(l) => l,
-            Err(e) => return fail(format!("failed to create the log {}: {e}", log_path.display())),
+        let resolved = match resolve_action(a, &ns) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
         };
-        // Inputs: replicate to this region's store, verify, unpack.
-        let produced: BTreeMap<String, ArtifactRow> = self
-            .journal
-            .artifacts(id)?
-            .into_iter()
-            .map(|r| (r.name.clone(), r))
-            .collect();
-        let mut inputs = Vec::new();
-        for inp in &a.input_artifacts {
-            let Some(art) = produced.get(&inp.name) else {
-                return fail(format!(
-                    "input artifact {} was not produced by an earlier action",
-                    inp.name
-                ));
-            };
-            let digest: meridian_core::Digest = match art.digest.parse() {
-                Ok(d) => d,
-                Err(e) => return fail(format!("the journal's digest of {} is unreadable: {e}", inp.name)),
-            };
-            if art.region != region {
-                let Some(src) = stores.get(&art.region) else {
-                    return fail(format!(
-                        "artifact {} is in region {}, which has no artifact store",
-                        inp.name, art.region
-                    ));
-                };
-                match store.replicate_from(src.as_ref(), &digest).await {
-                    Ok(0) => log.line(&format!(
-                        "artifact {} ({digest}) is already in the {region} store",
-                        inp.name
-                    )),
-                    Ok(n) => log.line(&format!(
-                        "replicated artifact {} ({n} bytes) from {} to {region}, digest verified",
-                        inp.name, art.region
-                    )),
-                    Err(e) => return fail(format!("failed to replicate artifact {} to {region}: {e}", inp.name)),
-                }
-            }
-            let zip = work.join(format!("{}.zip", sanitize(&inp.name)));
-            let dir = work.join("inputs").join(sanitize(&inp.name));
-            if let Err(e) = store.get_to_file(&digest, &zip).await {
-                return fail(format!("failed to fetch artifact {}: {e}", inp.name));
-            }
-            let (z, d) = (zip.clone(), dir.clone());
-            match tokio::task::spawn_blocking(move || artifacts::unpack(&z, &d)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return fail(e.to_string()),
-                Err(e) => return fail(format!("unpacking failed: {e}")),
-            }
-            let _ = std::fs::remove_file(&zip);
-            inputs.push((inp.name.clone(), dir));
-        }
+        let attempt = match self.open_attempt(id, si, stage, a, &region)? {
+            Ok(x) => x,
+            Err(e) => return fail(e),
+        };
+        let log = attempt.log.clone();
+        let inputs = match self.fetch_inputs(id, a, &region, &store, stores, &attempt).await? {
+            Ok(i) => i,
+            Err(e) => return fail(e),
+        };
         let mut outputs = Vec::new();
         for o in &a.output_artifacts {
-            let dir = work.join("outputs").join(sanitize(&o.name));
+            let dir = attempt.work.join("outputs").join(sanitize(&o.name));
             let _ = std::fs::create_dir_all(&dir);
             outputs.push((o.name.clone(), dir));
         }
-        let provider = self.registry.get(a);
         // Write-ahead: the journal says InProgress before anything of the action runs.
         let resolved_json = serde_json::to_string(&resolved.configuration).unwrap_or_default();
-        let attempt = self.journal.action_started(
+        let number = self.journal.action_started(
             id,
             si,
             &stage.name,
             &a.name,
             &resolved_json,
-            &log_path.display().to_string(),
+            &attempt.log_path.display().to_string(),
         )?;
-        let Some(provider) = provider else {
+        let Some(provider) = self.registry.get(a) else {
             let t = &a.action_type_id;
             let msg = format!(
                 "provider {} ({}/{}) is not implemented in local regions yet",
@@ -787,9 +824,9 @@ impl Engine {
             stage: stage.name.clone(),
             stage_idx: si,
             action: resolved,
-            attempt,
+            attempt: number,
             region: region.clone(),
-            work_dir: work.clone(),
+            work_dir: attempt.work.clone(),
             inputs,
             outputs: outputs.clone(),
             log: log.clone(),
@@ -816,26 +853,7 @@ impl Engine {
         };
         let minutes = a.timeout_in_minutes.unwrap_or_else(|| default_timeout_minutes(a));
         let timeout = env.scaled(Duration::from_secs(minutes as u64 * 60));
-        let fut = self.run_with_policy(provider.as_ref(), &ctx);
-        tokio::pin!(fut);
-        enum End {
-            Done(std::result::Result<crate::providers::ActionOutput, String>),
-            TimedOut,
-            Abandoned,
-        }
-        let end = tokio::select! {
-            r = &mut fut => End::Done(r),
-            _ = tokio::time::sleep(timeout) => End::TimedOut,
-            _ = abandon.wait_for(|a| *a) => End::Abandoned,
-        };
-        let end = match end {
-            End::Done(r) => End::Done(r),
-            other => {
-                let _ = cancel_tx.send(true);
-                let _ = tokio::time::timeout(Duration::from_secs(10), &mut fut).await;
-                other
-            }
-        };
+        let end = self.perform(provider.as_ref(), &ctx, timeout, cancel_tx, abandon).await;
         let (ev, error, vars) = match end {
             End::Done(Ok(out)) => (ActionEvent::Succeed, None, out.variables),
             End::Done(Err(msg)) => (ActionEvent::Fail, Some(msg), Default::default()),
@@ -860,40 +878,111 @@ impl Engine {
         if let Some(e) = &error {
             log.line(e);
         }
-        let mut rows = Vec::new();
-        if ev == ActionEvent::Succeed {
-            for (name, dir) in &outputs {
-                let zip = work.join(format!("{}.out.zip", sanitize(name)));
-                let (d, z) = (dir.clone(), zip.clone());
-                let packed = tokio::task::spawn_blocking(move || artifacts::pack_dir(&d, &z)).await;
-                let stored = match packed {
-                    Ok(Ok(())) => store.put_file(&zip).await.map_err(|e| e.to_string()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                let _ = std::fs::remove_file(&zip);
-                match stored {
-                    Ok((digest, size)) => {
-                        log.line(&format!(
-                            "output artifact {name}: {digest} ({size} bytes) in the {region} store"
-                        ));
-                        rows.push(ArtifactRow {
-                            name: name.clone(),
-                            digest: digest.to_string(),
-                            size: size as i64,
-                            region: region.clone(),
-                        });
-                    }
-                    Err(e) => {
-                        let msg = format!("failed to store output artifact {name}: {e}");
-                        return fail(msg);
-                    }
-                }
+        let rows = if ev == ActionEvent::Succeed {
+            match store_outputs(&outputs, &attempt.work, &store, &region, &log).await {
+                Ok(rows) => rows,
+                Err(e) => return fail(e),
             }
-        }
+        } else {
+            Vec::new()
+        };
         Ok(self
             .journal
             .action_finished(id, si, &stage.name, &a.name, ev, error.as_deref(), &rows, &vars)?)
+    }
+
+    /// The attempt's work directory (emptied) and log. The outer error is the journal's; the
+    /// inner one fails the action.
+    fn open_attempt(
+        &self,
+        id: &str,
+        si: usize,
+        stage: &Stage,
+        a: &Action,
+        region: &str,
+    ) -> Result<std::result::Result<Attempt, String>> {
+        let attempt_dir = attempt_dir(&self.data_dir, id, &stage.name, &a.name);
+        let number = self
+            .journal
+            .actions(id)?
+            .iter()
+            .find(|r| r.stage_idx == si as i64 && r.name == a.name)
+            .map(|r| r.attempt + 1)
+            .unwrap_or(1);
+        let work = attempt_dir.join(format!("attempt-{number}"));
+        let log_path = attempt_dir.join(format!("attempt-{number}.log"));
+        let _ = std::fs::remove_dir_all(&work);
+        if let Err(e) = std::fs::create_dir_all(&work) {
+            return Ok(Err(format!(
+                "failed to create the work directory {}: {e}",
+                work.display()
+            )));
+        }
+        let echo = self.echo.clone().map(|f| {
+            let prefix = format!("[{} {region}] ", a.name);
+            Arc::new(move |l: &str| f(&format!("{prefix}{l}"))) as crate::providers::Echo
+        });
+        Ok(match Log::create(&log_path, echo) {
+            Ok(log) => Ok(Attempt { work, log_path, log }),
+            Err(e) => Err(format!("failed to create the log {}: {e}", log_path.display())),
+        })
+    }
+
+    /// The action's input artifacts, replicated to its region's store when they were produced
+    /// elsewhere (verified by digest), fetched and unpacked into the work directory.
+    async fn fetch_inputs(
+        &self,
+        id: &str,
+        a: &Action,
+        region: &str,
+        store: &Arc<dyn ArtifactStore>,
+        stores: &BTreeMap<String, Arc<dyn ArtifactStore>>,
+        attempt: &Attempt,
+    ) -> Result<std::result::Result<Vec<(String, PathBuf)>, String>> {
+        let produced: BTreeMap<String, ArtifactRow> = self
+            .journal
+            .artifacts(id)?
+            .into_iter()
+            .map(|r| (r.name.clone(), r))
+            .collect();
+        let mut inputs = Vec::new();
+        for inp in &a.input_artifacts {
+            let Some(art) = produced.get(&inp.name) else {
+                return Ok(Err(format!(
+                    "input artifact {} was not produced by an earlier action",
+                    inp.name
+                )));
+            };
+            match fetch_input(&inp.name, art, region, store, stores, &attempt.work, &attempt.log).await {
+                Ok(dir) => inputs.push((inp.name.clone(), dir)),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(inputs))
+    }
+
+    /// Runs the provider (under the pipeline's policy) until it ends, its timeout passes, or
+    /// `stop --abandon` comes; on the last two it is told to cancel and given 10 s to clean up.
+    async fn perform(
+        &self,
+        provider: &dyn crate::providers::ActionProvider,
+        ctx: &ActionContext,
+        timeout: Duration,
+        cancel: tokio::sync::watch::Sender<bool>,
+        mut abandon: tokio::sync::watch::Receiver<bool>,
+    ) -> End {
+        let fut = self.run_with_policy(provider, ctx);
+        tokio::pin!(fut);
+        let end = tokio::select! {
+            r = &mut fut => End::Done(r),
+            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = abandon.wait_for(|a| *a) => End::Abandoned,
+        };
+        if !matches!(end, End::Done(_)) {
+            let _ = cancel.send(true);
+            let _ = tokio::time::timeout(Duration::from_secs(10), &mut fut).await;
+        }
+        end
     }
 
     /// Deletes stored artifacts that no retained execution references.
