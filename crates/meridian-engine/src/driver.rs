@@ -152,6 +152,20 @@ struct Stored {
     only_stage: Option<usize>,
 }
 
+/// Waits until `clock` reaches `deadline_ms`. The clock is looked at again at least every
+/// second, so a clock that jumps (a manual one in a test, or a replay) is followed within that;
+/// on the system clock this sleeps on the runtime's timer in between.
+pub async fn until(clock: Arc<dyn meridian_core::Clock>, deadline_ms: i64) {
+    loop {
+        let now = clock.now_millis();
+        if now >= deadline_ms {
+            return;
+        }
+        let left = (deadline_ms - now) as u64;
+        tokio::time::sleep(Duration::from_millis(left.clamp(1, 1000))).await;
+    }
+}
+
 /// How an action's run ended.
 enum End {
     Done(std::result::Result<crate::providers::ActionOutput, String>),
@@ -975,7 +989,7 @@ impl Engine {
         tokio::pin!(fut);
         let end = tokio::select! {
             r = &mut fut => End::Done(r),
-            _ = tokio::time::sleep(timeout) => End::TimedOut,
+            _ = until(self.journal.clock(), self.journal.now().saturating_add(timeout.as_millis() as i64)) => End::TimedOut,
             _ = abandon.wait_for(|a| *a) => End::Abandoned,
         };
         if !matches!(end, End::Done(_)) {
