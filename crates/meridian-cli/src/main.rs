@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 the thing asked about failed or is invalid, 2 unusable input (an
 //! unreadable file, bad arguments).
 
+mod aws_cmds;
 mod build_cmds;
 mod delivery_cmds;
 mod engine_cmds;
@@ -100,6 +101,8 @@ enum Command {
     Abort(delivery_cmds::DeploymentArg),
     /// A pipeline's deployment windows: open or closed now, and the next openings per region.
     Windows(delivery_cmds::WindowsArgs),
+    /// Create what a pipeline needs in its AWS regions (each region's artifact bucket), idempotently.
+    Bootstrap(aws_cmds::BootstrapArgs),
 }
 
 fn main() -> ExitCode {
@@ -137,6 +140,7 @@ fn main() -> ExitCode {
         Command::Extend(a) => delivery_cmds::control(delivery_cmds::Control::Extend(a), &cli.global),
         Command::Abort(a) => delivery_cmds::control(delivery_cmds::Control::Abort(a), &cli.global),
         Command::Windows(a) => delivery_cmds::windows(a, &cli.global),
+        Command::Bootstrap(a) => aws_cmds::bootstrap(a, &cli.global),
     };
     match result {
         Ok(code) => code,

@@ -28,7 +28,7 @@ impl Wiring {
             "aws" => Err(RegionError::new(
                 ErrorKind::Invalid,
                 format!(
-                    "region {region} is to be reached through the `aws` backend, which this build of Meridian does not have yet (real AWS regions come next; see docs/architecture.md): remove `backend: aws` to deploy to the simulated {region}"
+                    "region {region} is to be reached through the `aws` backend, whose stacks and traffic shifting Meridian cannot run yet (`meridian bootstrap` and artifact stores on S3 work; see docs/aws.md): remove `backend: aws` to deploy to the simulated {region}"
                 ),
             )
             .region(region)),

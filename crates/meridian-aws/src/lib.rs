@@ -1,0 +1,57 @@
+//! Real AWS regions, through the official AWS SDK for Rust. This is the only crate of the
+//! workspace that depends on `aws-sdk-*` (they are heavy to build): the CLI has it only with its
+//! `aws` feature, so the local demo builds without it.
+//!
+//! - [`config`]: credentials, regions and endpoints resolved as the AWS CLI resolves them
+//!   (environment, profiles, SSO, web identity, instance roles; `AWS_ENDPOINT_URL`, or
+//!   `--endpoint-url` for one run), per region.
+//! - [`artifacts`]: a pipeline's artifact stores on S3, one bucket per region, through the same
+//!   `ObjectArtifactStore` the local regions use (object_store's S3 client, SHA-256 checksums
+//!   verified by S3), with the SDK's credentials.
+//! - [`bootstrap`]: what a pipeline needs in each of its regions before it first runs (the
+//!   artifact bucket: encrypted, versioned, public access blocked, old artifacts expired), made
+//!   idempotently, planned with `--dry-run`, torn down in a safe order, and the IAM policy the
+//!   pipeline needs per region.
+
+pub mod artifacts;
+pub mod bootstrap;
+pub mod config;
+
+pub use config::AwsOptions;
+
+/// An AWS SDK error as the region ports' typed error: throttling and 5xx can be retried,
+/// `AccessDenied` names the action and what to grant, a missing resource is `NotFound`.
+pub fn region_error(
+    region: &str,
+    action: &str,
+    code: Option<&str>,
+    message: impl std::fmt::Display,
+) -> meridian_region::RegionError {
+    use meridian_region::{ErrorKind, RegionError};
+    let kind = match code.unwrap_or_default() {
+        "Throttling" | "ThrottlingException" | "SlowDown" | "RequestLimitExceeded" | "TooManyRequestsException" => {
+            ErrorKind::Throttled
+        }
+        "InternalError" | "ServiceUnavailable" | "InternalFailure" | "RequestTimeout" => ErrorKind::Unavailable,
+        "NoSuchBucket" | "NoSuchKey" | "NotFound" | "ResourceNotFoundException" => ErrorKind::NotFound,
+        "BucketAlreadyOwnedByYou" | "OperationAbortedException" | "ConflictException" => ErrorKind::Conflict,
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnauthorizedOperation"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "SignatureDoesNotMatch" => ErrorKind::Permanent,
+        _ => ErrorKind::Invalid,
+    };
+    let hint = match code.unwrap_or_default() {
+        "AccessDenied" | "AccessDeniedException" => format!(
+            "; the credentials in use may not call {action} in {region}: grant it (see `meridian bootstrap --print-policy`)"
+        ),
+        "InvalidClientTokenId" | "ExpiredToken" | "SignatureDoesNotMatch" => {
+            "; the credentials were refused: check AWS_PROFILE or AWS_ACCESS_KEY_ID, or sign in again (aws sso login)".to_string()
+        }
+        _ => String::new(),
+    };
+    let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
+    RegionError::new(kind, format!("{action} in {region} failed: {code}{message}{hint}")).region(region)
+}

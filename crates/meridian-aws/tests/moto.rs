@@ -1,0 +1,296 @@
+//! Against moto's server (the stand-in for AWS, pinned in scripts/test-peers/requirements-moto.txt and
+//! installed by scripts/setup.sh): `meridian bootstrap`'s buckets in three regions, checked with
+//! boto3, and artifact stores on S3 (upload once, replicate by digest, verified, never copied
+//! twice).
+
+use meridian_aws::bootstrap::{self, BucketSpec, Deleted, Encryption, Step};
+use meridian_aws::AwsOptions;
+use meridian_region::artifacts::{ArtifactStores, StoreLocation};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn venv_bin(name: &str) -> Option<PathBuf> {
+    let p = repo().join(".venv-moto/bin").join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} is missing; run scripts/setup.sh", p.display());
+    }
+    eprintln!(
+        "\n!!! SKIPPING the moto tests: {} is missing. Run `bash scripts/setup.sh`.\n",
+        p.display()
+    );
+    None
+}
+
+/// A moto server on a free port, stopped when dropped.
+struct Moto {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn moto() -> Option<Moto> {
+    let server = venv_bin("moto_server")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // moto accepts any credentials; the SDK needs some
+    static CREDS: std::sync::Once = std::sync::Once::new();
+    CREDS.call_once(|| {
+        // SAFETY: set once, before any test of this binary reads the environment concurrently
+        // (every test calls moto() first, and these values never change).
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::remove_var("AWS_PROFILE");
+    });
+    Some(Moto { child, url })
+}
+
+/// Runs a Python snippet with boto3 against moto; `print`s its JSON answer.
+fn boto3(moto: &Moto, code: &str) -> serde_json::Value {
+    let py = venv_bin("python").unwrap();
+    let script = format!(
+        "import boto3, json, sys\ndef s3(region):\n    return boto3.client('s3', region_name=region, endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+        moto.url
+    );
+    let out = Command::new(py).arg("-c").arg(&script).output().unwrap();
+    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn specs() -> Vec<BucketSpec> {
+    ["us-east-1", "eu-west-1", "ap-southeast-2"]
+        .iter()
+        .map(|r| BucketSpec {
+            region: r.to_string(),
+            bucket: format!("hello-artifacts-{r}"),
+            encryption: if *r == "eu-west-1" {
+                Encryption::SseKms {
+                    key: "alias/meridian".into(),
+                }
+            } else {
+                Encryption::SseS3
+            },
+        })
+        .collect()
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn bootstrap_makes_each_regions_bucket_once_and_deletes_it_safely() {
+    let Some(moto) = moto() else { return };
+    let options = AwsOptions {
+        endpoint_url: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let rt = rt();
+    let specs = specs();
+
+    // the dry run: everything is missing, nothing is made
+    let plan = rt.block_on(bootstrap::plan(&options, &specs)).unwrap();
+    assert!(
+        plan.iter()
+            .all(|p| p.steps.len() == 5 && p.steps[0] == Step::CreateBucket),
+        "{plan:?}"
+    );
+    let listed = boto3(
+        &moto,
+        "print(json.dumps([b['Name'] for b in s3('us-east-1').list_buckets()['Buckets']]))",
+    );
+    assert_eq!(listed, serde_json::json!([]), "a plan changes nothing");
+
+    let said = std::sync::Mutex::new(Vec::new());
+    let say = |l: &str| said.lock().unwrap().push(l.to_string());
+    rt.block_on(bootstrap::apply(&options, &specs, &say)).unwrap();
+    assert_eq!(said.lock().unwrap().len(), 15, "{said:?}");
+
+    // what boto3 sees: each bucket in its region, encrypted, versioned, private, with the rule
+    let seen = boto3(
+        &moto,
+        r#"
+out = {}
+for region in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
+    c, b = s3(region), 'hello-artifacts-' + region
+    enc = c.get_bucket_encryption(Bucket=b)['ServerSideEncryptionConfiguration']['Rules'][0]['ApplyServerSideEncryptionByDefault']
+    out[region] = {
+        'location': c.get_bucket_location(Bucket=b).get('LocationConstraint'),
+        'sse': enc['SSEAlgorithm'],
+        'key': enc.get('KMSMasterKeyID'),
+        'versioning': c.get_bucket_versioning(Bucket=b).get('Status'),
+        'public': c.get_public_access_block(Bucket=b)['PublicAccessBlockConfiguration'],
+        'rules': sorted(r['ID'] for r in c.get_bucket_lifecycle_configuration(Bucket=b)['Rules']),
+    }
+print(json.dumps(out))
+"#,
+    );
+    let block = serde_json::json!({"BlockPublicAcls": true, "IgnorePublicAcls": true, "BlockPublicPolicy": true, "RestrictPublicBuckets": true});
+    assert_eq!(
+        seen["us-east-1"]["location"],
+        serde_json::Value::Null,
+        "us-east-1 has no constraint"
+    );
+    assert_eq!(seen["eu-west-1"]["location"], "eu-west-1");
+    assert_eq!(seen["ap-southeast-2"]["location"], "ap-southeast-2");
+    assert_eq!(seen["us-east-1"]["sse"], "AES256");
+    assert_eq!(seen["eu-west-1"]["sse"], "aws:kms");
+    assert_eq!(seen["eu-west-1"]["key"], "alias/meridian");
+    for r in ["us-east-1", "eu-west-1", "ap-southeast-2"] {
+        assert_eq!(seen[r]["versioning"], "Enabled", "{r}");
+        assert_eq!(seen[r]["public"], block, "{r}");
+        assert_eq!(
+            seen[r]["rules"],
+            serde_json::json!(["meridian-artifacts", "meridian-tmp"]),
+            "{r}"
+        );
+    }
+
+    // idempotent: a second bootstrap has nothing to do
+    let again = rt.block_on(bootstrap::plan(&options, &specs)).unwrap();
+    assert!(again.iter().all(|p| p.steps.is_empty()), "{again:?}");
+    // a setting removed by hand is put back, and only it
+    boto3(&moto, "s3('eu-west-1').put_bucket_versioning(Bucket='hello-artifacts-eu-west-1', VersioningConfiguration={'Status': 'Suspended'})\nprint('{}')");
+    let drift = rt.block_on(bootstrap::plan(&options, &specs)).unwrap();
+    assert_eq!(drift[1].steps, vec![Step::EnableVersioning]);
+    assert!(drift[0].steps.is_empty() && drift[2].steps.is_empty());
+
+    // an artifact in us-east-1: delete refuses the non-empty bucket without --force
+    boto3(
+        &moto,
+        "s3('us-east-1').put_object(Bucket='hello-artifacts-us-east-1', Key='sha256/x.zip', Body=b'x')\nprint('{}')",
+    );
+    let refused = rt
+        .block_on(bootstrap::delete(&options, &specs, false, &|_| {}))
+        .unwrap_err();
+    assert!(refused.to_string().contains("add --force"), "{refused}");
+    let deleted = rt.block_on(bootstrap::delete(&options, &specs, true, &|_| {})).unwrap();
+    assert!(matches!(deleted[0].1, Deleted::Deleted { objects: 1 }), "{deleted:?}");
+    let listed = boto3(
+        &moto,
+        "print(json.dumps([b['Name'] for b in s3('us-east-1').list_buckets()['Buckets']]))",
+    );
+    assert_eq!(listed, serde_json::json!([]));
+    // deleting again finds nothing to delete
+    let absent = rt
+        .block_on(bootstrap::delete(&options, &specs, false, &|_| {}))
+        .unwrap();
+    assert!(absent.iter().all(|(_, d)| *d == Deleted::Absent));
+}
+
+#[test]
+fn artifacts_are_uploaded_once_and_replicated_by_digest() {
+    let Some(moto) = moto() else { return };
+    let options = AwsOptions {
+        endpoint_url: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let rt = rt();
+    let specs: Vec<BucketSpec> = specs()
+        .into_iter()
+        .map(|mut s| {
+            s.bucket = format!("store-{}", s.region);
+            s
+        })
+        .collect();
+    rt.block_on(bootstrap::apply(&options, &specs, &|_| {})).unwrap();
+    let stores = meridian_aws::artifacts::S3Stores::new(options.clone());
+    let open = |region: &str| {
+        stores
+            .open(
+                region,
+                &StoreLocation {
+                    store_type: "S3".into(),
+                    location: format!("store-{region}"),
+                    root: None,
+                },
+            )
+            .unwrap()
+    };
+    let (home, eu) = (open("us-east-1"), open("eu-west-1"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("artifact.zip");
+    // 12 MiB: a multipart upload of two parts
+    let body: Vec<u8> = (0..12u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&file, &body).unwrap();
+    let (digest, size) = rt.block_on(home.put_file(&file)).unwrap();
+    assert_eq!(size, body.len() as u64);
+    assert_eq!(digest, meridian_core::Digest::of(&body));
+    assert!(rt.block_on(home.contains(&digest)).unwrap());
+    assert!(!rt.block_on(eu.contains(&digest)).unwrap());
+
+    // replicated to eu-west-1 once; the second time nothing is copied
+    assert_eq!(
+        rt.block_on(eu.replicate_from(home.as_ref(), &digest)).unwrap(),
+        body.len() as u64
+    );
+    assert_eq!(rt.block_on(eu.replicate_from(home.as_ref(), &digest)).unwrap(), 0);
+    let back = dir.path().join("back.zip");
+    rt.block_on(eu.get_to_file(&digest, &back)).unwrap();
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+
+    // boto3 sees the object under its digest in the eu-west-1 bucket, encrypted with the KMS key
+    let seen = boto3(
+        &moto,
+        &format!(
+            "h = s3('eu-west-1').head_object(Bucket='store-eu-west-1', Key='sha256/{}.zip')\nprint(json.dumps({{'size': h['ContentLength'], 'sse': h.get('ServerSideEncryption')}}))",
+            digest.hex()
+        ),
+    );
+    assert_eq!(seen["size"], body.len() as u64);
+    assert_eq!(seen["sse"], "aws:kms");
+
+    assert_eq!(rt.block_on(eu.list()).unwrap(), vec![digest]);
+    rt.block_on(eu.delete(&digest)).unwrap();
+    assert!(!rt.block_on(eu.contains(&digest)).unwrap());
+
+    // a store whose bucket does not exist says so
+    let missing = stores
+        .open(
+            "ap-southeast-2",
+            &StoreLocation {
+                store_type: "S3".into(),
+                location: "no-such-bucket".into(),
+                root: None,
+            },
+        )
+        .unwrap();
+    let e = rt.block_on(missing.put_file(&file)).unwrap_err().to_string();
+    assert!(e.contains("no-such-bucket") || e.contains("NoSuchBucket"), "{e}");
+}

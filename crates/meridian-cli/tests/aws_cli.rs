@@ -1,0 +1,224 @@
+//! `meridian bootstrap` against moto's server (the stand-in for AWS, in .venv-moto from
+//! scripts/setup.sh), checked with boto3: each `backend: aws` region's bucket made once,
+//! encrypted, versioned and private; a second run changes nothing; the dry run and the policy
+//! change nothing; deletion refuses a bucket that holds artifacts unless --force.
+#![cfg(feature = "aws")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+fn moto_bin(name: &str) -> Option<PathBuf> {
+    let p = repo().join(".venv-moto/bin").join(name);
+    if p.is_file() {
+        return Some(p);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{} is missing; run scripts/setup.sh", p.display());
+    }
+    eprintln!(
+        "\n!!! SKIPPING bootstrap against moto: {} is missing. Run `bash scripts/setup.sh`.\n",
+        p.display()
+    );
+    None
+}
+
+struct Moto(Child, String);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn moto() -> Option<Moto> {
+    let server = moto_bin("moto_server")?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(server)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some(Moto(child, format!("http://127.0.0.1:{port}")))
+}
+
+fn meridian(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(args)
+        .current_dir(dir)
+        .env("MERIDIAN_DATA_DIR", dir.join("data"))
+        .env("AWS_ENDPOINT_URL", &moto.1)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn boto3(moto: &Moto, code: &str) -> serde_json::Value {
+    let script = format!(
+        "import boto3, json\ndef s3(region):\n    return boto3.client('s3', region_name=region, endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+        moto.1
+    );
+    let out = Command::new(moto_bin("python").unwrap())
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+const PIPELINE: &str = r#"{
+  "x-meridian": {"backend": "aws", "regions": {"ap-southeast-2": {"backend": "local"}}},
+  "pipeline": {
+    "name": "hello", "roleArn": "arn:aws:iam::123456789012:role/pipeline", "pipelineType": "V2",
+    "artifactStores": {
+      "us-east-1": {"type": "S3", "location": "hello-artifacts-use1"},
+      "eu-west-1": {"type": "S3", "location": "hello-artifacts-euw1", "encryptionKey": {"id": "alias/hello", "type": "KMS"}},
+      "ap-southeast-2": {"type": "S3", "location": "hello-artifacts-apse2"}
+    },
+    "stages": [
+      {"name": "Source", "actions": [{"name": "Source", "region": "us-east-1",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "hello", "BranchName": "main"}, "outputArtifacts": [{"name": "Code"}]}]},
+      {"name": "Deploy", "actions": [
+        {"name": "East", "region": "us-east-1", "inputArtifacts": [{"name": "Code"}],
+          "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+          "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "hello", "TemplatePath": "Code::template.yaml", "RoleArn": "arn:aws:iam::123456789012:role/cfn"}},
+        {"name": "West", "region": "eu-west-1", "inputArtifacts": [{"name": "Code"}],
+          "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+          "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "hello", "TemplatePath": "Code::template.yaml", "RoleArn": "arn:aws:iam::123456789012:role/cfn"}},
+        {"name": "South", "region": "ap-southeast-2", "inputArtifacts": [{"name": "Code"}],
+          "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+          "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "hello", "TemplatePath": "Code::template.yaml", "RoleArn": "arn:aws:iam::123456789012:role/cfn"}}
+      ]}
+    ]
+  }
+}"#;
+
+#[test]
+fn bootstrap_creates_the_aws_regions_buckets_once() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.json"), PIPELINE).unwrap();
+    let run = |args: &[&str]| meridian(dir.path(), &moto, args);
+    let buckets = || {
+        boto3(
+            &moto,
+            "print(json.dumps(sorted(b['Name'] for b in s3('us-east-1').list_buckets()['Buckets'])))",
+        )
+    };
+
+    // the policy and the dry run change nothing
+    let policy = run(&["bootstrap", "pipeline.json", "--print-policy"]);
+    assert!(policy.status.success(), "{}", text(&policy));
+    let policy: serde_json::Value = serde_json::from_slice(&policy.stdout).unwrap();
+    let resources = policy["pipeline"]["Statement"][1]["Resource"].to_string();
+    assert!(
+        resources.contains("arn:aws:s3:::hello-artifacts-use1/*") && resources.contains("hello-artifacts-euw1/*"),
+        "{resources}"
+    );
+    assert!(!resources.contains("apse2"), "ap-southeast-2 is local: {resources}");
+    assert_eq!(
+        policy["pipeline"]["Statement"][2]["Resource"],
+        serde_json::json!(["alias/hello"])
+    );
+    let dry = run(&["bootstrap", "pipeline.json", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        text(&dry)
+            .contains("hello-artifacts-euw1 (eu-west-1): would create the bucket hello-artifacts-euw1 in eu-west-1"),
+        "{}",
+        text(&dry)
+    );
+    assert_eq!(buckets(), serde_json::json!([]));
+
+    let first = run(&["bootstrap", "pipeline.json"]);
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        text(&first)
+            .contains("hello-artifacts-euw1 (eu-west-1): encrypt new objects by default with SSE-KMS, key alias/hello"),
+        "{}",
+        text(&first)
+    );
+    // ap-southeast-2 deploys to the local region: nothing of it on AWS
+    assert_eq!(
+        buckets(),
+        serde_json::json!(["hello-artifacts-euw1", "hello-artifacts-use1"])
+    );
+    let seen = boto3(
+        &moto,
+        "c = s3('eu-west-1')\nb = 'hello-artifacts-euw1'\nprint(json.dumps([c.get_bucket_location(Bucket=b)['LocationConstraint'], c.get_bucket_versioning(Bucket=b)['Status'], c.get_bucket_encryption(Bucket=b)['ServerSideEncryptionConfiguration']['Rules'][0]['ApplyServerSideEncryptionByDefault']['SSEAlgorithm']]))",
+    );
+    assert_eq!(seen, serde_json::json!(["eu-west-1", "Enabled", "aws:kms"]));
+
+    let second = run(&["bootstrap", "pipeline.json"]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout)
+            .lines()
+            .filter(|l| l.ends_with("ready, nothing to change"))
+            .count(),
+        2,
+        "{}",
+        text(&second)
+    );
+
+    // a bucket holding artifacts is not deleted without --force
+    boto3(
+        &moto,
+        "s3('us-east-1').put_object(Bucket='hello-artifacts-use1', Key='sha256/a.zip', Body=b'a')\nprint('{}')",
+    );
+    let refused = run(&["bootstrap", "pipeline.json", "--delete"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("still holds 1 object version(s)") && text(&refused).contains("--force"),
+        "{}",
+        text(&refused)
+    );
+    let deleted = run(&["bootstrap", "pipeline.json", "--delete", "--force"]);
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    assert_eq!(buckets(), serde_json::json!([]));
+}
+
+#[test]
+fn bootstrap_of_a_pipeline_without_aws_regions_says_so() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let local = PIPELINE.replace("\"backend\": \"aws\", ", "");
+    std::fs::write(dir.path().join("pipeline.json"), local).unwrap();
+    let o = meridian(dir.path(), &moto, &["bootstrap", "pipeline.json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no region of pipeline hello uses the aws backend"),
+        "{}",
+        text(&o)
+    );
+}
