@@ -16,6 +16,7 @@
 pub mod artifacts;
 pub mod bootstrap;
 pub mod config;
+pub mod stacks;
 
 pub use config::AwsOptions;
 

@@ -294,3 +294,122 @@ fn artifacts_are_uploaded_once_and_replicated_by_digest() {
     let e = rt.block_on(missing.put_file(&file)).unwrap_err().to_string();
     assert!(e.contains("no-such-bucket") || e.contains("NoSuchBucket"), "{e}");
 }
+
+const STACK_V1: &str = r#"
+Parameters:
+  Env:
+    Type: String
+Resources:
+  Config:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: /hello/env
+      Type: String
+      Value: !Ref Env
+Outputs:
+  ParameterName:
+    Value: !Ref Config
+"#;
+
+#[test]
+fn stacks_deploy_through_change_sets_with_their_events() {
+    use meridian_aws::stacks::CloudFormationStacks;
+    use meridian_region::stacks::{Progress, StackDeployer, StackOutcome, StackRequest};
+    let Some(moto) = moto() else { return };
+    let options = AwsOptions {
+        endpoint_url: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let rt = rt();
+    let mut stacks = CloudFormationStacks::new(options);
+    stacks.poll = Duration::from_millis(100);
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(&template, STACK_V1).unwrap();
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let progress = {
+        let said = said.clone();
+        Progress::say(std::sync::Arc::new(move |l: &str| {
+            said.lock().unwrap().push(l.to_string())
+        }))
+    };
+    let request = |env: &str| StackRequest {
+        region: "eu-west-1".into(),
+        stack_name: "hello".into(),
+        template_path: template.clone(),
+        parameters: [("Env".to_string(), env.to_string())].into(),
+        tags: [("app".to_string(), "hello".to_string())].into(),
+        ..Default::default()
+    };
+
+    assert_eq!(rt.block_on(stacks.describe_stack("eu-west-1", "hello")).unwrap(), None);
+    let created = rt
+        .block_on(stacks.deploy(&request("staging"), progress.clone()))
+        .unwrap();
+    let StackOutcome::Applied(info) = created else {
+        panic!("{created:?}")
+    };
+    assert_eq!(info.stack_status, "CREATE_COMPLETE");
+    // moto 5.1.22 keeps no outputs and no tags for a stack made by a change set (docs/aws.md)
+    let lines = said.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("Add Config AWS::SSM::Parameter")),
+        "{lines:?}"
+    );
+    // the stack's events, streamed as they come (moto reports the stack's own, not its resources')
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "eu-west-1 hello: hello AWS::CloudFormation::Stack CREATE_COMPLETE"),
+        "{lines:?}"
+    );
+
+    // what boto3 sees: the stack in eu-west-1 with its parameter and tag, and the resource
+    let seen = boto3(
+        &moto,
+        "cf = boto3.client('cloudformation', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\nssm = boto3.client('ssm', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\ns = cf.describe_stacks(StackName='hello')['Stacks'][0]\nprint(json.dumps([s['StackStatus'], s['Parameters'], ssm.get_parameter(Name='/hello/env')['Parameter']['Value']]))",
+    );
+    assert_eq!(seen[0], "CREATE_COMPLETE");
+    assert_eq!(
+        seen[1],
+        serde_json::json!([{"ParameterKey": "Env", "ParameterValue": "staging"}])
+    );
+    assert_eq!(seen[2], "staging");
+
+    // an update through an UPDATE change set
+    let updated = rt.block_on(stacks.deploy(&request("prod"), progress.clone())).unwrap();
+    assert!(
+        matches!(&updated, StackOutcome::Applied(s) if s.stack_status == "UPDATE_COMPLETE"),
+        "{updated:?}"
+    );
+    assert_eq!(updated.stack().parameters.get("Env").map(String::as_str), Some("prod"));
+
+    // a named change set, described, then executed
+    std::fs::write(
+        &template,
+        STACK_V1.replace(
+            "Type: String\n      Value",
+            "Type: String\n      Description: env\n      Value",
+        ),
+    )
+    .unwrap();
+    let mut named = request("prod");
+    named.change_set_name = Some("described".into());
+    let changes = rt
+        .block_on(stacks.create_change_set(&named, progress.say.clone()))
+        .unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|l| l.starts_with("Modify Config AWS::SSM::Parameter")),
+        "{changes:?}"
+    );
+    let executed = rt
+        .block_on(stacks.execute_change_set("eu-west-1", "hello", "described", progress.clone()))
+        .unwrap();
+    assert_eq!(executed.stack().stack_status, "UPDATE_COMPLETE");
+
+    rt.block_on(stacks.delete_stack("eu-west-1", "hello", progress.say.clone()))
+        .unwrap();
+    assert_eq!(rt.block_on(stacks.describe_stack("eu-west-1", "hello")).unwrap(), None);
+}

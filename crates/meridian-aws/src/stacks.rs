@@ -1,0 +1,447 @@
+//! Stacks through CloudFormation, as `aws cloudformation deploy` runs them: a change set
+//! (CREATE for a new stack, UPDATE otherwise), described, executed, and waited for with the
+//! stack's events streamed as progress lines; a failure is reported with the events that say why
+//! and the state CloudFormation left the stack in.
+
+use crate::config::AwsOptions;
+use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag};
+use aws_sdk_cloudformation::Client;
+use futures::future::BoxFuture;
+use meridian_region::stacks::{Progress, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::{ErrorKind, RegionError, Say};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// CloudFormation's limit on a template sent in the request (`TemplateBody`).
+pub const MAX_TEMPLATE_BODY: usize = 51_200;
+
+/// The StackDeployer of AWS regions.
+pub struct CloudFormationStacks {
+    options: AwsOptions,
+    /// How often a change set or a stack is looked at while it works.
+    pub poll: Duration,
+}
+
+impl CloudFormationStacks {
+    pub fn new(options: AwsOptions) -> CloudFormationStacks {
+        CloudFormationStacks {
+            options,
+            poll: Duration::from_secs(2),
+        }
+    }
+
+    async fn client(&self, region: &str) -> Client {
+        Client::new(&self.options.sdk_config(region).await)
+    }
+}
+
+fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    region: &str,
+    stack: &str,
+    action: &str,
+    e: SdkError<E>,
+) -> RegionError {
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) => (
+            s.err().code().map(str::to_string),
+            s.err().message().map(str::to_string).unwrap_or_default(),
+        ),
+        other => (
+            None,
+            aws_sdk_cloudformation::error::DisplayErrorContext(other).to_string(),
+        ),
+    };
+    crate::region_error(region, action, code.as_deref(), message).stack(stack)
+}
+
+fn is_missing_stack<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("ValidationError")
+        && s.err().message().is_some_and(|m| m.contains("does not exist")))
+}
+
+fn iso(t: Option<&aws_sdk_cloudformation::primitives::DateTime>) -> Option<String> {
+    t.and_then(|t| t.fmt(aws_sdk_cloudformation::primitives::DateTimeFormat::DateTime).ok())
+}
+
+fn info(region: &str, s: &aws_sdk_cloudformation::types::Stack) -> StackInfo {
+    StackInfo {
+        stack_name: s.stack_name().unwrap_or_default().to_string(),
+        stack_id: s.stack_id().unwrap_or_default().to_string(),
+        region: region.to_string(),
+        stack_status: s.stack_status().map(|x| x.as_str().to_string()).unwrap_or_default(),
+        stack_status_reason: s.stack_status_reason().map(str::to_string),
+        parameters: s
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_string(),
+                    p.parameter_value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        outputs: s
+            .outputs()
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o.output_key()?.to_string(),
+                    o.output_value().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect(),
+        creation_time: iso(s.creation_time()).unwrap_or_default(),
+        last_updated_time: iso(s.last_updated_time()),
+    }
+}
+
+/// A stack's status as CloudFormation names it: whether it is still working, done well, or
+/// done badly (a rollback, or a failure that left the stack to be fixed).
+fn settled(status: &str) -> Option<bool> {
+    if status.ends_with("_IN_PROGRESS") {
+        return None;
+    }
+    Some(matches!(
+        status,
+        "CREATE_COMPLETE" | "UPDATE_COMPLETE" | "IMPORT_COMPLETE" | "DELETE_COMPLETE"
+    ))
+}
+
+impl CloudFormationStacks {
+    async fn describe(&self, cf: &Client, region: &str, stack: &str) -> Result<Option<StackInfo>, RegionError> {
+        match cf.describe_stacks().stack_name(stack).send().await {
+            Ok(o) => Ok(o.stacks().first().map(|s| info(region, s))),
+            Err(e) if is_missing_stack(&e) => Ok(None),
+            Err(e) => Err(err(region, stack, "cloudformation:DescribeStacks", e)),
+        }
+    }
+
+    /// Creates a change set and waits for it; `None` when it holds no changes.
+    async fn make_change_set(
+        &self,
+        cf: &Client,
+        req: &StackRequest,
+        name: &str,
+    ) -> Result<Option<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>, RegionError>
+    {
+        let (region, stack) = (req.region.as_str(), req.stack_name.as_str());
+        let body = std::fs::read_to_string(&req.template_path).map_err(|e| {
+            RegionError::new(
+                ErrorKind::Invalid,
+                format!("cannot read the template `{}`: {e}", req.template_path.display()),
+            )
+            .region(region)
+            .stack(stack)
+        })?;
+        if body.len() > MAX_TEMPLATE_BODY {
+            return Err(RegionError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "the template `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY} for a template sent with the request; templates from the region's bucket (TemplateURL) are not supported yet",
+                    req.template_path.display(),
+                    body.len()
+                ),
+            )
+            .region(region)
+            .stack(stack));
+        }
+        let exists = self
+            .describe(cf, region, stack)
+            .await?
+            .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS");
+        let mut create = cf
+            .create_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .template_body(body)
+            .change_set_type(if exists {
+                ChangeSetType::Update
+            } else {
+                ChangeSetType::Create
+            })
+            .set_capabilities(Some(
+                req.capabilities.iter().map(|c| Capability::from(c.as_str())).collect(),
+            ))
+            .set_parameters(Some(
+                req.parameters
+                    .iter()
+                    .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+                    .collect(),
+            ));
+        for (k, v) in &req.tags {
+            create = create.tags(Tag::builder().key(k).value(v).build());
+        }
+        create
+            .send()
+            .await
+            .map_err(|e| err(region, stack, "cloudformation:CreateChangeSet", e))?;
+        loop {
+            let cs = cf
+                .describe_change_set()
+                .stack_name(stack)
+                .change_set_name(name)
+                .send()
+                .await
+                .map_err(|e| err(region, stack, "cloudformation:DescribeChangeSet", e))?;
+            match cs.status() {
+                Some(ChangeSetStatus::CreateComplete) => return Ok(Some(cs)),
+                Some(ChangeSetStatus::Failed) => {
+                    let reason = cs.status_reason().unwrap_or_default().to_string();
+                    if reason.contains("didn't contain changes") || reason.contains("No updates are to be performed") {
+                        let _ = cf
+                            .delete_change_set()
+                            .stack_name(stack)
+                            .change_set_name(name)
+                            .send()
+                            .await;
+                        return Ok(None);
+                    }
+                    return Err(RegionError::new(
+                        ErrorKind::Invalid,
+                        format!("the change set {name} of stack {stack} failed: {reason}"),
+                    )
+                    .region(region)
+                    .stack(stack));
+                }
+                _ => tokio::time::sleep(self.poll).await,
+            }
+        }
+    }
+
+    /// Executes a change set and waits until the stack is stable, saying each new event.
+    async fn execute(
+        &self,
+        cf: &Client,
+        region: &str,
+        stack: &str,
+        name: &str,
+        say: &Say,
+    ) -> Result<StackOutcome, RegionError> {
+        let mut seen: HashSet<String> = self.event_ids(cf, region, stack).await?.into_iter().collect();
+        cf.execute_change_set()
+            .stack_name(stack)
+            .change_set_name(name)
+            .send()
+            .await
+            .map_err(|e| err(region, stack, "cloudformation:ExecuteChangeSet", e))?;
+        let mut failures = Vec::new();
+        loop {
+            let events = cf
+                .describe_stack_events()
+                .stack_name(stack)
+                .send()
+                .await
+                .map_err(|e| err(region, stack, "cloudformation:DescribeStackEvents", e))?;
+            // newest first: said oldest first
+            for ev in events.stack_events().iter().rev() {
+                let id = ev.event_id().unwrap_or_default().to_string();
+                if !seen.insert(id) {
+                    continue;
+                }
+                let status = ev.resource_status().map(|s| s.as_str()).unwrap_or_default();
+                let reason = ev.resource_status_reason().unwrap_or_default();
+                say(&format!(
+                    "{region} {stack}: {} {} {status}{}",
+                    ev.logical_resource_id().unwrap_or_default(),
+                    ev.resource_type().unwrap_or_default(),
+                    if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    }
+                ));
+                if status.ends_with("_FAILED") && !reason.is_empty() && !reason.contains("Resource creation cancelled")
+                {
+                    failures.push(format!("{}: {reason}", ev.logical_resource_id().unwrap_or_default()));
+                }
+            }
+            let Some(now) = self.describe(cf, region, stack).await? else {
+                return Err(RegionError::new(ErrorKind::NotFound, format!("stack {stack} is gone"))
+                    .region(region)
+                    .stack(stack));
+            };
+            match settled(&now.stack_status) {
+                None => tokio::time::sleep(self.poll).await,
+                Some(true) => return Ok(StackOutcome::Applied(now)),
+                Some(false) => {
+                    let why = if failures.is_empty() {
+                        now.stack_status_reason.clone().unwrap_or_default()
+                    } else {
+                        failures.join("; ")
+                    };
+                    return Err(RegionError::new(
+                        ErrorKind::Permanent,
+                        format!("stack {stack} in {region} ended {}: {why}", now.stack_status),
+                    )
+                    .region(region)
+                    .stack(stack));
+                }
+            }
+        }
+    }
+
+    async fn event_ids(&self, cf: &Client, region: &str, stack: &str) -> Result<Vec<String>, RegionError> {
+        match cf.describe_stack_events().stack_name(stack).send().await {
+            Ok(o) => Ok(o
+                .stack_events()
+                .iter()
+                .filter_map(|e| e.event_id().map(str::to_string))
+                .collect()),
+            Err(e) if is_missing_stack(&e) => Ok(Vec::new()),
+            Err(e) => Err(err(region, stack, "cloudformation:DescribeStackEvents", e)),
+        }
+    }
+}
+
+/// The change set's changes as lines, as `meridian stack plan` shows the local ones.
+fn describe_changes(
+    cs: &aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput,
+) -> Vec<String> {
+    cs.changes()
+        .iter()
+        .filter_map(|c| c.resource_change())
+        .map(|r| {
+            let replacement = match r.replacement().map(|x| x.as_str()) {
+                Some("True") => " (replacement)",
+                Some("Conditional") => " (may be replaced)",
+                _ => "",
+            };
+            format!(
+                "{} {} {}{replacement}",
+                r.action().map(|a| a.as_str()).unwrap_or_default(),
+                r.logical_resource_id().unwrap_or_default(),
+                r.resource_type().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn change_set_name() -> String {
+    let ms = meridian_core::clock::SystemClock.now_millis();
+    format!("meridian-{ms}")
+}
+
+use meridian_core::Clock;
+
+impl StackDeployer for CloudFormationStacks {
+    fn describe_stack<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Option<StackInfo>, RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(region).await;
+            self.describe(&cf, region, stack).await
+        })
+    }
+
+    fn deploy<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(&req.region).await;
+            let name = change_set_name();
+            match self.make_change_set(&cf, req, &name).await? {
+                None => {
+                    let now = self.describe(&cf, &req.region, &req.stack_name).await?.ok_or_else(|| {
+                        RegionError::new(ErrorKind::NotFound, format!("stack {} is gone", req.stack_name))
+                    })?;
+                    (progress.say)(&format!("{} {}: no changes", req.region, req.stack_name));
+                    Ok(StackOutcome::NoChanges(now))
+                }
+                Some(cs) => {
+                    for line in describe_changes(&cs) {
+                        (progress.say)(&format!("{} {}: {line}", req.region, req.stack_name));
+                    }
+                    self.execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
+                        .await
+                }
+            }
+        })
+    }
+
+    fn create_change_set<'a>(
+        &'a self,
+        req: &'a StackRequest,
+        log: Say,
+    ) -> BoxFuture<'a, Result<Vec<String>, RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(&req.region).await;
+            let name = req.change_set_name.clone().unwrap_or_else(change_set_name);
+            // CHANGE_SET_REPLACE: a change set of the same name is replaced
+            let _ = cf
+                .delete_change_set()
+                .stack_name(&req.stack_name)
+                .change_set_name(&name)
+                .send()
+                .await;
+            let lines = match self.make_change_set(&cf, req, &name).await? {
+                None => vec!["no changes".to_string()],
+                Some(cs) => describe_changes(&cs),
+            };
+            for l in &lines {
+                log(&format!("{} {} {name}: {l}", req.region, req.stack_name));
+            }
+            Ok(lines)
+        })
+    }
+
+    fn execute_change_set<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+        change_set: &'a str,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(region).await;
+            self.execute(&cf, region, stack, change_set, &progress.say).await
+        })
+    }
+
+    fn delete_stack<'a>(&'a self, region: &'a str, stack: &'a str, log: Say) -> BoxFuture<'a, Result<(), RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(region).await;
+            let Some(before) = self.describe(&cf, region, stack).await? else {
+                return Ok(());
+            };
+            cf.delete_stack()
+                .stack_name(stack)
+                .send()
+                .await
+                .map_err(|e| err(region, stack, "cloudformation:DeleteStack", e))?;
+            loop {
+                // a deleted stack is described by its id, not its name
+                match cf.describe_stacks().stack_name(&before.stack_id).send().await {
+                    Ok(o) => {
+                        let status = o
+                            .stacks()
+                            .first()
+                            .and_then(|s| s.stack_status())
+                            .cloned()
+                            .unwrap_or(StackStatus::DeleteComplete);
+                        match status {
+                            StackStatus::DeleteComplete => break,
+                            StackStatus::DeleteFailed => {
+                                return Err(RegionError::new(
+                                    ErrorKind::Permanent,
+                                    format!("stack {stack} in {region} could not be deleted (DELETE_FAILED)"),
+                                )
+                                .region(region)
+                                .stack(stack))
+                            }
+                            _ => tokio::time::sleep(self.poll).await,
+                        }
+                    }
+                    Err(e) if is_missing_stack(&e) => break,
+                    Err(e) => return Err(err(region, stack, "cloudformation:DescribeStacks", e)),
+                }
+            }
+            log(&format!("{region} {stack}: DELETE_COMPLETE"));
+            Ok(())
+        })
+    }
+}
