@@ -87,21 +87,16 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: SdkError<E>,
 ) -> RegionError {
     let (code, message) = match &e {
-        SdkError::ServiceError(s) => (
+        SdkError::ServiceError(s) if s.err().code().is_some() => (
             s.err().code().map(str::to_string),
             s.err()
                 .message()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{:?}", s.err())),
         ),
-        other => (None, describe_transport(other)),
+        other => (None, crate::unreadable(other)),
     };
     crate::region_error(region, action, code.as_deref(), message)
-}
-
-/// Errors before any answer (no credentials, no network) in words, with their causes.
-fn describe_transport<E: std::error::Error + 'static>(e: &SdkError<E>) -> String {
-    aws_sdk_s3::error::DisplayErrorContext(e).to_string()
 }
 
 fn code_of<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {

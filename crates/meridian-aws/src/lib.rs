@@ -16,9 +16,39 @@
 pub mod artifacts;
 pub mod bootstrap;
 pub mod config;
+pub mod functions;
 pub mod stacks;
 
 pub use config::AwsOptions;
+
+/// An SDK error without AWS's code, in words: an answer the SDK could not read (its HTTP
+/// status: is the endpoint AWS, or a stand-in that lacks the operation?), or no answer at all
+/// (no credentials, no network), with its causes, cut to a readable length.
+pub fn unreadable<E: std::error::Error + 'static>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> String {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let status = match e {
+        SdkError::ServiceError(s) => Some(s.raw().status().as_u16()),
+        SdkError::ResponseError(r) => Some(r.raw().status().as_u16()),
+        _ => None,
+    };
+    let mut s = match status {
+        Some(code) => format!(
+            "HTTP {code}, an answer the AWS SDK cannot read (does the endpoint serve this operation? AWS does; a stand-in may not)"
+        ),
+        None => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+    };
+    if s.len() > 300 {
+        let mut cut = 300;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str(" ...");
+    }
+    s
+}
 
 /// An AWS SDK error as the region ports' typed error: throttling and 5xx can be retried,
 /// `AccessDenied` names the action and what to grant, a missing resource is `NotFound`.
@@ -55,4 +85,23 @@ pub fn region_error(
     };
     let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
     RegionError::new(kind, format!("{action} in {region} failed: {code}{message}{hint}")).region(region)
+}
+
+pub mod backend {
+    //! The AWS region as the engine's ports: one [`meridian_region::RegionBackend`].
+
+    use crate::AwsOptions;
+    use meridian_region::{RegionBackend, RegionError};
+    use std::sync::Arc;
+
+    /// Every AWS region, reached with `options` (credentials and endpoint as the AWS CLI resolves
+    /// them).
+    pub fn backend(options: AwsOptions) -> Result<RegionBackend, RegionError> {
+        Ok(RegionBackend {
+            kind: "aws".into(),
+            artifacts: Arc::new(crate::artifacts::S3Stores::new(options.clone())),
+            stacks: Arc::new(crate::stacks::CloudFormationStacks::new(options.clone())),
+            functions: Arc::new(crate::functions::AwsFunctions::new(options)?),
+        })
+    }
 }

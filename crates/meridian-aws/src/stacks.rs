@@ -43,7 +43,7 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
     e: SdkError<E>,
 ) -> RegionError {
     let (code, message) = match &e {
-        SdkError::ServiceError(s) => (
+        SdkError::ServiceError(s) if s.err().code().is_some() => (
             s.err().code().map(str::to_string),
             s.err().message().map(str::to_string).unwrap_or_default(),
         ),

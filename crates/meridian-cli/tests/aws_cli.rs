@@ -222,3 +222,110 @@ fn bootstrap_of_a_pipeline_without_aws_regions_says_so() {
         text(&o)
     );
 }
+
+fn git(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.email=t@example.com", "-c", "user.name=T"])
+        .args(args)
+        .current_dir(dir)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+const STACK: &str = r#"Resources:
+  Greeting:
+    Type: AWS::SSM::Parameter
+    Properties:
+      Name: /app/greeting
+      Type: String
+      Value: !Sub "hello from ${AWS::Region}, release RELEASE"
+"#;
+
+/// `meridian run` of a pipeline whose regions are on AWS (moto): the source artifact goes to the
+/// home region's bucket and is copied by digest to eu-west-1's, the stack is made in us-east-1 and
+/// then in eu-west-1 through CloudFormation change sets, and a second release updates both.
+#[test]
+fn a_pipeline_deploys_its_stacks_to_aws_regions() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("app");
+    std::fs::create_dir_all(&repo).unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("template.yaml"), STACK.replace("RELEASE", "1")).unwrap();
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "release 1"]);
+    let pipeline = serde_json::json!({
+        "x-meridian": {"backend": "aws"},
+        "pipeline": {"name": "app", "roleArn": "arn:aws:iam::123456789012:role/pipeline", "pipelineType": "V2",
+        "artifactStores": {
+            "us-east-1": {"type": "S3", "location": "app-artifacts-use1"},
+            "eu-west-1": {"type": "S3", "location": "app-artifacts-euw1"}
+        },
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source", "region": "us-east-1",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "app", "BranchName": "main"}, "outputArtifacts": [{"name": "Code"}]}]},
+            {"name": "Deploy", "actions": [
+                {"name": "East", "region": "us-east-1", "runOrder": 1, "inputArtifacts": [{"name": "Code"}],
+                  "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+                  "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "app", "TemplatePath": "Code::template.yaml", "RoleArn": "arn:aws:iam::123456789012:role/cfn"}},
+                {"name": "West", "region": "eu-west-1", "runOrder": 2, "inputArtifacts": [{"name": "Code"}],
+                  "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "CloudFormation", "version": "1"},
+                  "configuration": {"ActionMode": "CREATE_UPDATE", "StackName": "app", "TemplatePath": "Code::template.yaml", "RoleArn": "arn:aws:iam::123456789012:role/cfn"}}
+            ]}
+        ]}
+    });
+    std::fs::write(dir.path().join("pipeline.json"), pipeline.to_string()).unwrap();
+    let run = |args: &[&str]| meridian(dir.path(), &moto, args);
+    let boot = run(&["bootstrap", "pipeline.json"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let repo_arg = format!("app={}", repo.display());
+    let first = run(&["--output", "json", "run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(first.status.success(), "{}", text(&first));
+    let greeting = |region: &str| {
+        boto3(
+            &moto,
+            &format!(
+                "ssm = boto3.client('ssm', region_name='{region}', endpoint_url=s3('{region}').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\ncf = boto3.client('cloudformation', region_name='{region}', endpoint_url=s3('{region}').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\nprint(json.dumps([cf.describe_stacks(StackName='app')['Stacks'][0]['StackStatus'], ssm.get_parameter(Name='/app/greeting')['Parameter']['Value']]))"
+            ),
+        )
+    };
+    assert_eq!(
+        greeting("us-east-1"),
+        serde_json::json!(["CREATE_COMPLETE", "hello from us-east-1, release 1"])
+    );
+    assert_eq!(
+        greeting("eu-west-1"),
+        serde_json::json!(["CREATE_COMPLETE", "hello from eu-west-1, release 1"])
+    );
+    // the source artifact, by digest, in both regions' buckets
+    let objects = boto3(
+        &moto,
+        "print(json.dumps([sorted(o['Key'] for o in s3(r).list_objects_v2(Bucket=b).get('Contents', [])) for r, b in [('us-east-1', 'app-artifacts-use1'), ('eu-west-1', 'app-artifacts-euw1')]]))",
+    );
+    assert_eq!(objects[0], objects[1], "{objects}");
+    assert!(
+        objects[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k.as_str().unwrap().starts_with("sha256/")),
+        "{objects}"
+    );
+
+    // release 2 updates both stacks
+    std::fs::write(repo.join("template.yaml"), STACK.replace("RELEASE", "2")).unwrap();
+    git(&repo, &["commit", "-q", "-am", "release 2"]);
+    let second = run(&["--output", "json", "run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(second.status.success(), "{}", text(&second));
+    assert_eq!(
+        greeting("us-east-1"),
+        serde_json::json!(["UPDATE_COMPLETE", "hello from us-east-1, release 2"])
+    );
+    assert_eq!(
+        greeting("eu-west-1"),
+        serde_json::json!(["UPDATE_COMPLETE", "hello from eu-west-1, release 2"])
+    );
+}

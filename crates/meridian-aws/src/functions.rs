@@ -1,0 +1,267 @@
+//! What the engine's delivery driver needs from an AWS region's functions: alias weights
+//! (Lambda `UpdateAlias` with `RoutingConfig`), invocations (`Invoke`), and metrics per alias or
+//! version (CloudWatch `GetMetricData` on `AWS/Lambda`).
+//!
+//! The port is synchronous (its caller, the delivery driver, is a loop on a thread of its own
+//! that waits through its clock), and it may be called from inside another runtime's task: each
+//! call runs its SDK future on this backend's own runtime and waits for it there.
+
+use crate::config::AwsOptions;
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
+use meridian_delivery::alarm::MetricPoint;
+use meridian_region::{ErrorKind, FunctionControl, RegionError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The FunctionControl of AWS regions.
+pub struct AwsFunctions {
+    options: AwsOptions,
+    runtime: Arc<tokio::runtime::Runtime>,
+}
+
+impl AwsFunctions {
+    pub fn new(options: AwsOptions) -> Result<AwsFunctions, RegionError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("meridian-aws")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                RegionError::new(
+                    ErrorKind::Unavailable,
+                    format!("cannot start the AWS client's runtime: {e}"),
+                )
+            })?;
+        Ok(AwsFunctions {
+            options,
+            runtime: Arc::new(runtime),
+        })
+    }
+
+    /// Runs `f` on this backend's runtime and waits for it (from any thread, in a runtime or not).
+    fn run<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = Result<T, RegionError>> + Send + 'static,
+    ) -> Result<T, RegionError> {
+        let handle = self.runtime.spawn(f);
+        futures::executor::block_on(handle)
+            .map_err(|e| RegionError::new(ErrorKind::Unavailable, format!("an AWS call was interrupted: {e}")))?
+    }
+
+    fn lambda(&self, region: &str) -> impl std::future::Future<Output = aws_sdk_lambda::Client> + Send + 'static {
+        let (options, region) = (self.options.clone(), region.to_string());
+        async move { aws_sdk_lambda::Client::new(&options.sdk_config(&region).await) }
+    }
+
+    fn cloudwatch(
+        &self,
+        region: &str,
+    ) -> impl std::future::Future<Output = aws_sdk_cloudwatch::Client> + Send + 'static {
+        let (options, region) = (self.options.clone(), region.to_string());
+        async move { aws_sdk_cloudwatch::Client::new(&options.sdk_config(&region).await) }
+    }
+}
+
+fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    region: &str,
+    action: &str,
+    resource: &str,
+    e: SdkError<E>,
+) -> RegionError {
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) if s.err().code().is_some() => (
+            s.err().code().map(str::to_string),
+            s.err().message().map(str::to_string).unwrap_or_default(),
+        ),
+        other => (None, crate::unreadable(other)),
+    };
+    crate::region_error(region, action, code.as_deref(), message).resource(resource)
+}
+
+/// CloudWatch periods are whole minutes for standard metrics.
+fn period_secs(period_ms: i64) -> i32 {
+    let secs = (period_ms / 1000).max(60);
+    ((secs + 59) / 60 * 60).min(86_400) as i32
+}
+
+impl FunctionControl for AwsFunctions {
+    fn route_alias(
+        &self,
+        region: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        extra: Option<(&str, f64)>,
+    ) -> Result<(), RegionError> {
+        let client = self.lambda(region);
+        let (region, function, alias, version) = (
+            region.to_string(),
+            function.to_string(),
+            alias.to_string(),
+            version.to_string(),
+        );
+        let extra = extra.map(|(v, w)| (v.to_string(), w));
+        self.run(async move {
+            let lambda = client.await;
+            // no extra version clears the routing (an empty map, as the CLI's `--routing-config AdditionalVersionWeights={}`)
+            let weights: std::collections::HashMap<String, f64> = extra.into_iter().filter(|(_, w)| *w > 0.0).collect();
+            lambda
+                .update_alias()
+                .function_name(&function)
+                .name(&alias)
+                .function_version(&version)
+                .routing_config(
+                    AliasRoutingConfiguration::builder()
+                        .set_additional_version_weights(Some(weights))
+                        .build(),
+                )
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| err(&region, "lambda:UpdateAlias", &format!("{function}:{alias}"), e))
+        })
+    }
+
+    fn invoke_event(&self, region: &str, function: &str, payload: &[u8]) -> Result<(), RegionError> {
+        self.call(region, function, payload, InvocationType::Event).map(drop)
+    }
+
+    fn invoke(&self, region: &str, function: &str, payload: &[u8]) -> Result<bool, RegionError> {
+        self.call(region, function, payload, InvocationType::RequestResponse)
+    }
+
+    fn metrics(
+        &self,
+        region: &str,
+        function: &str,
+        qualifier: Option<&str>,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, RegionError> {
+        let client = self.cloudwatch(region);
+        let region = region.to_string();
+        let mut dimensions = vec![Dimension::builder().name("FunctionName").value(function).build()];
+        if let Some(q) = qualifier {
+            dimensions.push(
+                Dimension::builder()
+                    .name("Resource")
+                    .value(format!("{function}:{q}"))
+                    .build(),
+            );
+        }
+        let period = period_secs(period_ms);
+        let resource = format!("{function}{}", qualifier.map(|q| format!(":{q}")).unwrap_or_default());
+        self.run(async move {
+            let cw = client.await;
+            let query = |id: &str, metric: &str, stat: &str| {
+                MetricDataQuery::builder()
+                    .id(id)
+                    .metric_stat(
+                        MetricStat::builder()
+                            .metric(
+                                Metric::builder()
+                                    .namespace("AWS/Lambda")
+                                    .metric_name(metric)
+                                    .set_dimensions(Some(dimensions.clone()))
+                                    .build(),
+                            )
+                            .period(period)
+                            .stat(stat)
+                            .build(),
+                    )
+                    .return_data(true)
+                    .build()
+            };
+            let queries = vec![
+                query("invocations", "Invocations", "Sum"),
+                query("errors", "Errors", "Sum"),
+                query("throttles", "Throttles", "Sum"),
+                query("p50", "Duration", "p50"),
+                query("p90", "Duration", "p90"),
+                query("p99", "Duration", "p99"),
+                query("avg", "Duration", "Average"),
+                query("max", "Duration", "Maximum"),
+                query("min", "Duration", "Minimum"),
+            ];
+            let at = |ms: i64| aws_sdk_cloudwatch::primitives::DateTime::from_millis(ms);
+            let mut points: BTreeMap<i64, MetricPoint> = BTreeMap::new();
+            let mut next = None;
+            loop {
+                let out = cw
+                    .get_metric_data()
+                    .set_metric_data_queries(Some(queries.clone()))
+                    .start_time(at(since_ms))
+                    .end_time(at(until_ms))
+                    .set_next_token(next.clone())
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let (code, message) = match &e {
+                            SdkError::ServiceError(s)
+                                if aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(s.err()).is_some() =>
+                            {
+                                (
+                                    aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(s.err()).map(str::to_string),
+                                    aws_sdk_cloudwatch::error::ProvideErrorMetadata::message(s.err())
+                                        .map(str::to_string)
+                                        .unwrap_or_default(),
+                                )
+                            }
+                            other => (None, crate::unreadable(other)),
+                        };
+                        crate::region_error(&region, "cloudwatch:GetMetricData", code.as_deref(), message)
+                            .resource(&resource)
+                    })?;
+                for r in out.metric_data_results() {
+                    let id = r.id().unwrap_or_default();
+                    for (t, v) in r.timestamps().iter().zip(r.values()) {
+                        let start = t.to_millis().unwrap_or(0);
+                        let p = points.entry(start).or_insert_with(|| MetricPoint {
+                            start_ms: start,
+                            period_ms: period as i64 * 1000,
+                            ..Default::default()
+                        });
+                        match id {
+                            "invocations" => p.invocations = v.max(0.0) as u64,
+                            "errors" => p.errors = v.max(0.0) as u64,
+                            "throttles" => p.throttles = v.max(0.0) as u64,
+                            "p50" => p.duration_p50_ms = Some(*v),
+                            "p90" => p.duration_p90_ms = Some(*v),
+                            "p99" => p.duration_p99_ms = Some(*v),
+                            "avg" => p.duration_avg_ms = Some(*v),
+                            "max" => p.duration_max_ms = Some(*v),
+                            "min" => p.duration_min_ms = Some(*v),
+                            _ => {}
+                        }
+                    }
+                }
+                next = out.next_token().map(str::to_string);
+                if next.is_none() {
+                    return Ok(points.into_values().collect());
+                }
+            }
+        })
+    }
+}
+
+impl AwsFunctions {
+    fn call(&self, region: &str, function: &str, payload: &[u8], kind: InvocationType) -> Result<bool, RegionError> {
+        let client = self.lambda(region);
+        let (region, function, payload) = (region.to_string(), function.to_string(), payload.to_vec());
+        self.run(async move {
+            let lambda = client.await;
+            let out = lambda
+                .invoke()
+                .function_name(&function)
+                .invocation_type(kind)
+                .payload(aws_sdk_lambda::primitives::Blob::new(payload))
+                .send()
+                .await
+                .map_err(|e| err(&region, "lambda:InvokeFunction", &function, e))?;
+            Ok(out.function_error().is_none())
+        })
+    }
+}
