@@ -815,6 +815,9 @@ impl Reader<'_> {
                 self.relative_patterns(f, "files");
                 self.string_list(f, "files")
             }
+            // only secondary artifacts (CodeBuild's own samples write them so): the primary
+            // artifact collects nothing
+            None if primary && find(m, "secondary-artifacts").is_some_and(|s| !s.is_null()) => Vec::new(),
             None => {
                 // CodeBuild: "The artifacts/files sequence is always required".
                 self.error(

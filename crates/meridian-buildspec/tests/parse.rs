@@ -150,6 +150,22 @@ fn accepts_what_codebuild_accepts() {
     assert!(a.discard_paths && !a.enable_symlinks);
     // quoted version
     assert!(!parse_str("b.yml", "version: \"0.2\"\nphases:\n  build:\n    commands: [true]\n").has_errors());
+    // only secondary artifacts, as CodeBuild's runtime-versions sample writes them (issue 17);
+    // without them, `files` is still required
+    let only_secondary = "version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  secondary-artifacts:\n    go:\n      files: [hello]\n";
+    let parsed = parse_str("b.yml", only_secondary);
+    assert!(!parsed.has_errors(), "{}", parsed.render_diagnostics(false));
+    let a = parsed.spec.unwrap().artifacts.unwrap();
+    assert!(a.primary.files.is_empty());
+    assert_eq!(a.secondary[0].1.files, vec!["hello"]);
+    let none = parse_str(
+        "b.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  name: x\n",
+    );
+    assert!(none
+        .diagnostics
+        .iter()
+        .any(|d| d.message == "`artifacts` has no `files`"));
 }
 
 #[test]
