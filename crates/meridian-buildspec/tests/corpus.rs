@@ -25,16 +25,6 @@ const REFUSED: &[(&str, &str, &str)] = &[
 /// closing note), with the diagnostic code and the reason.
 const NOT_YET: &[(&str, &str, &str)] = &[
     (
-        "aws-codebuild-user-guide--doc_source__sample-pipeline-batch.md_block1.yml",
-        "not-supported",
-        "`batch:` (build-graph): batch builds are issue 17's item 6, not done",
-    ),
-    (
-        "aws-codebuild-user-guide--doc_source__sample-pipeline-batch.md_block3.yml",
-        "not-supported",
-        "`batch:` (build-list): batch builds are issue 17's item 6, not done",
-    ),
-    (
         "aws-codebuild-user-guide--doc_source__troubleshooting.md_block10.yml",
         "not-supported",
         "`proxy:`: Meridian runs no builds behind an explicit proxy server",

@@ -193,7 +193,8 @@ fn rejects_what_codebuild_rejects_at_the_line() {
         ("version: 0.2\nphases:\n  build:\n    commands:\n      a: b\n", "wrong-type", 5),
         ("version: 0.2\nenv:\n  variables: [A]\nphases:\n  build:\n    commands: [ls]\n", "wrong-type", 3),
         ("version: 0.2\nproxy:\n  logs: yes\nphases:\n  build:\n    commands: [ls]\n", "not-supported", 2),
-        ("version: 0.2\nbatch:\n  fast-fail: true\nphases:\n  build:\n    commands: [ls]\n", "not-supported", 2),
+        // a batch needs its builds (issue 17: batch builds are read and run)
+        ("version: 0.2\nbatch:\n  fast-fail: true\nphases:\n  build:\n    commands: [ls]\n", "missing-field", 2),
         ("version: 0.2\nphases:\n  build:\n    commands: [ls]\nartifacts:\n  discard-paths: maybe\n  files: [a]\n", "wrong-type", 6),
         ("version: 0.2\nphases:\n  build:\n    commands: [ls]\nartifacts:\n  name: x\n", "missing-field", 5),
         ("version: 0.2\nenv:\n  secrets-manager:\n    A: a:b:c:d:e\nphases:\n  build:\n    commands: [ls]\n", "invalid-secret-reference", 4),
