@@ -768,8 +768,7 @@ impl Reader<'_> {
                 }
             }
         }
-        let mut combos: Vec<(Option<String>, Vec<(String, String)>)> =
-            specs.into_iter().map(|s| (s, Vec::new())).collect();
+        let mut combos: Vec<MatrixCell> = specs.into_iter().map(|s| (s, Vec::new())).collect();
         for (name, values) in &axes {
             let mut next = Vec::new();
             for (spec, vars) in &combos {
@@ -1360,6 +1359,9 @@ fn last_wins(entries: &[(Node, Node)]) -> Vec<(&Node, &Node)> {
     }
     out
 }
+
+/// One build of a matrix being expanded: its buildspec and its variables so far.
+type MatrixCell = (Option<String>, Vec<(String, String)>);
 
 /// A cycle of `depend-on` in a build graph, as the identifiers along it.
 fn graph_cycle(builds: &[&crate::batch::BatchBuild]) -> Option<Vec<String>> {
