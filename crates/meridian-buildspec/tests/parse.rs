@@ -247,3 +247,18 @@ fn unknown_keys_are_warnings_with_the_closest_name() {
     let d = parsed.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();
     assert_eq!(d.help.as_deref(), Some("did you mean `commands`?"));
 }
+
+/// Positions after a block scalar of Japanese, emoji and accented text stay on the mistake
+/// (yaml-rust2 counts bytes there; issue 17).
+#[test]
+fn positions_after_non_ascii_block_scalars_are_right() {
+    let text = "version: 0.2\nenv:\n  variables:\n    NOTE: |\n      日本語のメモ 🚀\n      café crème\nphases:\n  biuld:\n    commands: [ls]\n";
+    let parsed = parse_str("b.yml", text);
+    let d = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("`biuld`"))
+        .unwrap_or_else(|| panic!("{}", parsed.render_diagnostics(false)));
+    assert_eq!(d.location(&parsed.sources).as_deref(), Some("b.yml:8:3"));
+    assert!(parsed.render_diagnostics(false).contains("[b.yml:8:3]"));
+}
