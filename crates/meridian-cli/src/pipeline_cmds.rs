@@ -116,6 +116,7 @@ pub fn summary(p: &Pipeline) -> serde_json::Value {
         "format": p.format,
         "pipelineType": p.pipeline_type,
         "executionMode": p.execution_mode,
+        "homeRegion": p.home_region,
         "artifactStores": p.artifact_stores.iter().map(|(r, s)| json!({"region": r, "type": s.store_type, "location": s.location})).collect::<Vec<_>>(),
         "regions": p.regions(),
         "stages": p.stages.iter().map(|s| json!({

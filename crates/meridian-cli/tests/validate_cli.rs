@@ -194,6 +194,7 @@ fn the_home_region_comes_from_the_flag_the_environment_or_us_east_1() {
         &[("AWS_REGION", "eu-west-1")],
     );
     assert_eq!(cross(&out), ["DeployEuWest1"], "--region wins over the environment");
+    assert_eq!(json(&out)["pipelines"][0]["homeRegion"], "us-east-1");
     let out = meridian_env(&["validate", "--region", "eu-west-9", ONE_STORE], &[]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
