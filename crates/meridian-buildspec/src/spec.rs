@@ -899,7 +899,8 @@ impl Reader<'_> {
                         "ignored",
                         "`git-credential-helper` is ignored: git uses this machine's own credentials",
                     )
-                    .at(v.span),
+                    .at(v.span)
+                    .help("nothing to do locally; on AWS, CodeBuild's credential helper is used"),
                 );
             }
         }
@@ -968,7 +969,8 @@ impl Reader<'_> {
                 "ignored",
                 format!("`run-as: {user}` is not applied: Meridian runs commands as the current user"),
             )
-            .at(n.span),
+            .at(n.span)
+            .help("run `meridian build` as that user if the commands need it; on AWS, CodeBuild applies `run-as`"),
         );
         Some(user)
     }
@@ -1082,7 +1084,8 @@ impl Reader<'_> {
                                         "report-format",
                                         format!("`{o}` reports are collected but not summarised: Meridian reads JUNITXML and CUCUMBERJSON"),
                                     )
-                                    .at(f.span),
+                                    .at(f.span)
+                                    .help("nothing to do: the files are kept; use JUNITXML or CUCUMBERJSON for a summary in the outcome"),
                                 );
                                 ReportFormat::Other(o)
                             }

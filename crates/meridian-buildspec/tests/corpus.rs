@@ -78,6 +78,9 @@ fn real_buildspecs_are_read_as_codebuild_reads_them() {
         );
         let parsed = meridian_buildspec::spec::parse_file(path).unwrap();
         let errors: Vec<_> = parsed.diagnostics.iter().filter(|d| d.is_error()).collect();
+        for d in &parsed.diagnostics {
+            assert!(d.help.is_some(), "{name}: `{}` has no help", d.message);
+        }
         match REFUSED.iter().chain(NOT_YET).find(|(f, _, _)| *f == name) {
             Some((_, code, why)) if !errors.iter().any(|d| d.code == *code) => {
                 failures.push(format!(
