@@ -15,6 +15,7 @@
 //! it), or print anything itself (logs go to the caller's sink and to the build's log file).
 
 pub mod artifacts;
+pub mod batch;
 pub mod files;
 pub mod package;
 pub mod plan;

@@ -245,6 +245,10 @@ pub enum BuildError {
     Secret { var: String, message: String },
     #[error("the build timeout is zero: a build needs a timeout (CodeBuild allows 5 to 2160 minutes)")]
     NoTimeout,
+    #[error("the buildspec has no `batch` section")]
+    NoBatch,
+    #[error("the buildspec declares a `batch` ({0}): it runs as a batch build (`meridian build` runs it; the CodeBuild action of a pipeline does not yet)")]
+    IsABatch(&'static str),
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> BuildError + 'a {
@@ -318,6 +322,9 @@ impl Log {
 /// Runs a build to its end and says what happened. Blocking: from async code, call it in
 /// `spawn_blocking`.
 pub fn run_build(spec: &BuildSpec, ctx: &BuildContext) -> Result<BuildOutcome, BuildError> {
+    if let Some(b) = &spec.batch {
+        return Err(BuildError::IsABatch(b.kind.key()));
+    }
     if ctx.timeout.is_zero() {
         return Err(BuildError::NoTimeout);
     }

@@ -227,6 +227,8 @@ pub struct BuildSpec {
     pub reports: Vec<ReportGroup>,
     pub artifacts: Option<Artifacts>,
     pub cache_paths: Vec<String>,
+    /// `batch`: the builds of a batch build, when the buildspec declares one.
+    pub batch: Option<crate::batch::Batch>,
 }
 
 impl BuildSpec {
@@ -419,21 +421,18 @@ impl Reader<'_> {
             },
         };
         let run_as = find(&entries, "run-as").and_then(|n| self.run_as(n));
-        for key in ["proxy", "batch"] {
-            if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_str() == Some(key)) {
-                let what = if key == "proxy" {
-                    "builds in an explicit proxy server"
-                } else {
-                    "batch builds (build lists, matrices and graphs)"
-                };
-                self.error(
-                    "not-supported",
-                    k.span,
-                    format!("`{key}` is not supported by Meridian: it runs no {what}"),
-                    format!("remove the `{key}` section to run this buildspec locally"),
-                );
-            }
+        if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_str() == Some("proxy")) {
+            self.error(
+                "not-supported",
+                k.span,
+                "`proxy` is not supported by Meridian: it runs no builds in an explicit proxy server",
+                "remove the `proxy` section to run this buildspec locally",
+            );
         }
+        let batch = entries
+            .iter()
+            .find(|(k, v)| k.as_str() == Some("batch") && !v.is_null())
+            .and_then(|(k, v)| self.batch(k.span, v));
         let env = find(&entries, "env").map(|n| self.env(n)).unwrap_or_default();
         let phases = match find(&entries, "phases") {
             Some(n) => self.phases(n),
@@ -475,7 +474,335 @@ impl Reader<'_> {
             reports,
             artifacts,
             cache_paths,
+            batch,
         })
+    }
+
+    /// `batch:`: one of `build-list`, `build-matrix` (expanded here) or `build-graph`.
+    fn batch(&mut self, key_span: Span, n: &Node) -> Option<crate::batch::Batch> {
+        use crate::batch::{valid_identifier, Batch, BatchKind, MAX_BATCH_BUILDS};
+        let m = self.map(n, "batch")?;
+        // settings of the batch on AWS (its role, report mode, restrictions): nothing to do here
+        self.unknown_keys(
+            &m,
+            &[
+                "fast-fail",
+                "build-list",
+                "build-matrix",
+                "build-graph",
+                "build-fanout",
+                "service-role",
+                "combine-artifacts",
+                "timeout-in-mins",
+                "restrictions",
+                "report-build-status",
+                "batch-report-mode",
+            ],
+            "batch",
+        );
+        if let Some((k, _)) = m.iter().find(|(k, _)| k.as_str() == Some("build-fanout")) {
+            self.error(
+                "not-supported",
+                k.span,
+                "`build-fanout` is not supported by Meridian: it splits no tests across builds",
+                "use a `build-list` or a `build-matrix` to run builds side by side",
+            );
+            return None;
+        }
+        let fast_fail = find(&m, "fast-fail").is_some_and(|v| self.bool(v, "fast-fail"));
+        let kinds: Vec<(BatchKind, &Node, Span)> =
+            [BatchKind::BuildList, BatchKind::BuildMatrix, BatchKind::BuildGraph]
+                .into_iter()
+                .filter_map(|k| {
+                    m.iter()
+                        .find(|(key, _)| key.as_str() == Some(k.key()))
+                        .map(|(key, v)| (k, *v, key.span))
+                })
+                .collect();
+        let (kind, body, kind_span) = match kinds.as_slice() {
+            [one] => *one,
+            [] => {
+                self.error(
+                    "missing-field",
+                    key_span,
+                    "`batch` has no `build-list`, `build-matrix` or `build-graph`",
+                    "add one of them: `build-list` runs builds side by side, `build-matrix` every combination of values, `build-graph` builds in dependency order",
+                );
+                return None;
+            }
+            [_, second, ..] => {
+                self.error(
+                    "invalid-batch",
+                    second.2,
+                    format!("`batch` has both `{}` and `{}`", kinds[0].0.key(), second.0.key()),
+                    "a batch is one build-list, one build-matrix or one build-graph: keep one",
+                );
+                return None;
+            }
+        };
+        let mut builds = match kind {
+            BatchKind::BuildMatrix => self.build_matrix(body)?,
+            _ => {
+                let Some(items) = body.as_seq() else {
+                    self.error(
+                        "wrong-type",
+                        body.span,
+                        format!("`{}` is a list, but this is {}", kind.key(), body.kind()),
+                        format!("write `{}:` followed by `- identifier: NAME` entries", kind.key()),
+                    );
+                    return None;
+                };
+                let mut out = Vec::new();
+                for item in items {
+                    if let Some(b) = self.batch_build(item, kind) {
+                        out.push((b, item.span));
+                    }
+                }
+                out
+            }
+        };
+        if builds.is_empty() {
+            self.error(
+                "invalid-batch",
+                kind_span,
+                format!("`{}` has no builds", kind.key()),
+                "give it at least one build",
+            );
+            return None;
+        }
+        if builds.len() > MAX_BATCH_BUILDS {
+            self.error(
+                "limit",
+                kind_span,
+                format!(
+                    "the batch has {} builds; CodeBuild allows at most {MAX_BATCH_BUILDS}",
+                    builds.len()
+                ),
+                "split the batch, or give the matrix fewer values",
+            );
+            return None;
+        }
+        // identifiers: valid and unique; `depend-on` names a build of the graph, without cycles
+        let mut seen: Vec<&str> = Vec::new();
+        let mut bad = false;
+        for (b, span) in &builds {
+            if !valid_identifier(&b.identifier) {
+                self.error(
+                    "invalid-batch",
+                    *span,
+                    format!(
+                        "`{}` is not a batch build identifier",
+                        meridian_pipeline::diag::clip(&b.identifier)
+                    ),
+                    "an identifier is letters, digits and underscores, such as `linux_small`",
+                );
+                bad = true;
+            } else if seen.contains(&b.identifier.as_str()) {
+                self.error(
+                    "invalid-batch",
+                    *span,
+                    format!("two builds of the batch are named `{}`", b.identifier),
+                    "identifiers are unique in a batch: rename one",
+                );
+                bad = true;
+            }
+            seen.push(&b.identifier);
+        }
+        for (b, span) in &builds {
+            for d in &b.depend_on {
+                if !seen.contains(&d.as_str()) {
+                    self.error(
+                        "invalid-batch",
+                        *span,
+                        format!(
+                            "build `{}` depends on `{d}`, which is not a build of the graph",
+                            b.identifier
+                        ),
+                        format!("name one of: {}", seen.join(", ")),
+                    );
+                    bad = true;
+                }
+            }
+        }
+        if !bad {
+            if let Some(cycle) = graph_cycle(&builds.iter().map(|(b, _)| b).collect::<Vec<_>>()) {
+                let span = builds
+                    .iter()
+                    .find(|(b, _)| b.identifier == cycle[0])
+                    .map(|(_, s)| *s)
+                    .unwrap_or(kind_span);
+                self.error(
+                    "invalid-batch",
+                    span,
+                    format!("build `{}` depends on itself through {}", cycle[0], cycle.join(" -> ")),
+                    "a build graph has no cycles: remove one of these `depend-on`",
+                );
+                bad = true;
+            }
+        }
+        if bad {
+            return None;
+        }
+        Some(Batch {
+            kind,
+            fast_fail,
+            builds: builds.drain(..).map(|(b, _)| b).collect(),
+        })
+    }
+
+    /// One build of a `build-list` or `build-graph`.
+    fn batch_build(&mut self, n: &Node, kind: crate::batch::BatchKind) -> Option<crate::batch::BatchBuild> {
+        let m = self.map(n, "a batch build")?;
+        let graph = kind == crate::batch::BatchKind::BuildGraph;
+        let keys: &[&str] = if graph {
+            &[
+                "identifier",
+                "buildspec",
+                "env",
+                "ignore-failure",
+                "debug-session",
+                "depend-on",
+            ]
+        } else {
+            &["identifier", "buildspec", "env", "ignore-failure", "debug-session"]
+        };
+        self.unknown_keys(&m, keys, "a batch build");
+        let Some(identifier) = find(&m, "identifier").and_then(|i| self.string(i, "identifier")) else {
+            self.error(
+                "missing-field",
+                n.span,
+                "a batch build has no `identifier`",
+                "add `identifier: NAME` (letters, digits and underscores)",
+            );
+            return None;
+        };
+        let buildspec = find(&m, "buildspec").and_then(|b| {
+            let p = self.path(b, "buildspec")?;
+            Some(p)
+        });
+        let variables = find(&m, "env").map(|e| self.batch_env(e)).unwrap_or_default();
+        let depend_on = if graph {
+            find(&m, "depend-on")
+                .map(|d| self.string_list(d, "depend-on"))
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Some(crate::batch::BatchBuild {
+            identifier,
+            buildspec,
+            variables,
+            depend_on,
+            ignore_failure: find(&m, "ignore-failure").is_some_and(|v| self.bool(v, "ignore-failure")),
+        })
+    }
+
+    /// A batch build's `env`: its `variables` (the image, compute type and the like choose
+    /// CodeBuild's machine; builds here run on this one).
+    fn batch_env(&mut self, n: &Node) -> Vec<(String, String)> {
+        let Some(m) = self.map(n, "env") else {
+            return Vec::new();
+        };
+        self.unknown_keys(
+            &m,
+            &["variables", "compute-type", "image", "type", "privileged-mode", "fleet"],
+            "the env of a batch build",
+        );
+        let vars = find(&m, "variables")
+            .map(|v| self.string_map(v, "variables"))
+            .unwrap_or_default();
+        for (k, _) in &vars {
+            if !valid_var_name(k) {
+                self.check_var_name(k, n.span, "variables");
+            }
+        }
+        vars
+    }
+
+    /// `build-matrix`: `static` settings, and every combination of the `dynamic` buildspecs and
+    /// variable values, each a build (`build1`, `build2`, ... in CodeBuild's order).
+    fn build_matrix(&mut self, n: &Node) -> Option<Vec<(crate::batch::BatchBuild, Span)>> {
+        let m = self.map(n, "build-matrix")?;
+        self.unknown_keys(&m, &["static", "dynamic"], "build-matrix");
+        let mut ignore_failure = false;
+        let mut base_vars = Vec::new();
+        if let Some(st) = find(&m, "static") {
+            if let Some(sm) = self.map(st, "static") {
+                self.unknown_keys(&sm, &["ignore-failure", "env", "debug-session"], "static");
+                ignore_failure = find(&sm, "ignore-failure").is_some_and(|v| self.bool(v, "ignore-failure"));
+                base_vars = find(&sm, "env").map(|e| self.batch_env(e)).unwrap_or_default();
+            }
+        }
+        let Some(dy) = find(&m, "dynamic") else {
+            self.error(
+                "missing-field",
+                n.span,
+                "`build-matrix` has no `dynamic`",
+                "add `dynamic:` with `buildspec:` and/or `env: variables:` lists to combine",
+            );
+            return None;
+        };
+        let dm = self.map(dy, "dynamic")?;
+        self.unknown_keys(&dm, &["buildspec", "env"], "dynamic");
+        let specs: Vec<Option<String>> = match find(&dm, "buildspec") {
+            Some(b) => self.string_list(b, "buildspec").into_iter().map(Some).collect(),
+            None => vec![None],
+        };
+        // each variable: its list of values
+        let mut axes: Vec<(String, Vec<String>)> = Vec::new();
+        if let Some(env) = find(&dm, "env") {
+            if let Some(em) = self.map(env, "env") {
+                self.unknown_keys(
+                    &em,
+                    &["variables", "compute-type", "image", "type", "privileged-mode", "fleet"],
+                    "the dynamic env",
+                );
+                if let Some(vars) = find(&em, "variables") {
+                    if let Some(vm) = self.map(vars, "variables") {
+                        for (k, v) in vm {
+                            let Some(name) = k.as_str() else { continue };
+                            self.check_var_name(name, k.span, "variables");
+                            axes.push((name.to_string(), self.string_list(v, name)));
+                        }
+                    }
+                }
+            }
+        }
+        let mut combos: Vec<MatrixCell> = specs.into_iter().map(|s| (s, Vec::new())).collect();
+        for (name, values) in &axes {
+            let mut next = Vec::new();
+            for (spec, vars) in &combos {
+                for v in values {
+                    let mut vars = vars.clone();
+                    vars.push((name.clone(), v.clone()));
+                    next.push((spec.clone(), vars));
+                }
+                if next.len() > crate::batch::MAX_BATCH_BUILDS {
+                    break;
+                }
+            }
+            combos = next;
+        }
+        Some(
+            combos
+                .into_iter()
+                .enumerate()
+                .map(|(i, (buildspec, vars))| {
+                    let mut variables = base_vars.clone();
+                    variables.extend(vars);
+                    (
+                        crate::batch::BatchBuild {
+                            identifier: format!("build{}", i + 1),
+                            buildspec,
+                            variables,
+                            depend_on: Vec::new(),
+                            ignore_failure,
+                        },
+                        dy.span,
+                    )
+                })
+                .collect(),
+        )
     }
 
     fn env(&mut self, n: &Node) -> Env {
@@ -572,7 +899,8 @@ impl Reader<'_> {
                         "ignored",
                         "`git-credential-helper` is ignored: git uses this machine's own credentials",
                     )
-                    .at(v.span),
+                    .at(v.span)
+                    .help("nothing to do locally; on AWS, CodeBuild's credential helper is used"),
                 );
             }
         }
@@ -641,7 +969,8 @@ impl Reader<'_> {
                 "ignored",
                 format!("`run-as: {user}` is not applied: Meridian runs commands as the current user"),
             )
-            .at(n.span),
+            .at(n.span)
+            .help("run `meridian build` as that user if the commands need it; on AWS, CodeBuild applies `run-as`"),
         );
         Some(user)
     }
@@ -755,7 +1084,8 @@ impl Reader<'_> {
                                         "report-format",
                                         format!("`{o}` reports are collected but not summarised: Meridian reads JUNITXML and CUCUMBERJSON"),
                                     )
-                                    .at(f.span),
+                                    .at(f.span)
+                                    .help("nothing to do: the files are kept; use JUNITXML or CUCUMBERJSON for a summary in the outcome"),
                                 );
                                 ReportFormat::Other(o)
                             }
@@ -815,6 +1145,9 @@ impl Reader<'_> {
                 self.relative_patterns(f, "files");
                 self.string_list(f, "files")
             }
+            // only secondary artifacts (CodeBuild's own samples write them so): the primary
+            // artifact collects nothing
+            None if primary && find(m, "secondary-artifacts").is_some_and(|s| !s.is_null()) => Vec::new(),
             None => {
                 // CodeBuild: "The artifacts/files sequence is always required".
                 self.error(
@@ -1028,6 +1361,47 @@ fn last_wins(entries: &[(Node, Node)]) -> Vec<(&Node, &Node)> {
         }
     }
     out
+}
+
+/// One build of a matrix being expanded: its buildspec and its variables so far.
+type MatrixCell = (Option<String>, Vec<(String, String)>);
+
+/// A cycle of `depend-on` in a build graph, as the identifiers along it.
+fn graph_cycle(builds: &[&crate::batch::BatchBuild]) -> Option<Vec<String>> {
+    fn visit(
+        i: usize,
+        builds: &[&crate::batch::BatchBuild],
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        state[i] = 1;
+        path.push(i);
+        for d in &builds[i].depend_on {
+            let Some(j) = builds.iter().position(|b| &b.identifier == d) else {
+                continue;
+            };
+            if state[j] == 1 {
+                let from = path.iter().position(|x| *x == j).unwrap_or(0);
+                return Some(path[from..].iter().map(|k| builds[*k].identifier.clone()).collect());
+            }
+            if state[j] == 0 {
+                if let Some(c) = visit(j, builds, state, path) {
+                    return Some(c);
+                }
+            }
+        }
+        path.pop();
+        state[i] = 2;
+        None
+    }
+    let mut state = vec![0u8; builds.len()];
+    (0..builds.len()).find_map(|i| {
+        if state[i] == 0 {
+            visit(i, builds, &mut state, &mut Vec::new())
+        } else {
+            None
+        }
+    })
 }
 
 fn find<'n>(entries: &[(&'n Node, &'n Node)], key: &str) -> Option<&'n Node> {

@@ -150,6 +150,22 @@ fn accepts_what_codebuild_accepts() {
     assert!(a.discard_paths && !a.enable_symlinks);
     // quoted version
     assert!(!parse_str("b.yml", "version: \"0.2\"\nphases:\n  build:\n    commands: [true]\n").has_errors());
+    // only secondary artifacts, as CodeBuild's runtime-versions sample writes them (issue 17);
+    // without them, `files` is still required
+    let only_secondary = "version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  secondary-artifacts:\n    go:\n      files: [hello]\n";
+    let parsed = parse_str("b.yml", only_secondary);
+    assert!(!parsed.has_errors(), "{}", parsed.render_diagnostics(false));
+    let a = parsed.spec.unwrap().artifacts.unwrap();
+    assert!(a.primary.files.is_empty());
+    assert_eq!(a.secondary[0].1.files, vec!["hello"]);
+    let none = parse_str(
+        "b.yml",
+        "version: 0.2\nphases:\n  build:\n    commands: [true]\nartifacts:\n  name: x\n",
+    );
+    assert!(none
+        .diagnostics
+        .iter()
+        .any(|d| d.message == "`artifacts` has no `files`"));
 }
 
 #[test]
@@ -177,7 +193,8 @@ fn rejects_what_codebuild_rejects_at_the_line() {
         ("version: 0.2\nphases:\n  build:\n    commands:\n      a: b\n", "wrong-type", 5),
         ("version: 0.2\nenv:\n  variables: [A]\nphases:\n  build:\n    commands: [ls]\n", "wrong-type", 3),
         ("version: 0.2\nproxy:\n  logs: yes\nphases:\n  build:\n    commands: [ls]\n", "not-supported", 2),
-        ("version: 0.2\nbatch:\n  fast-fail: true\nphases:\n  build:\n    commands: [ls]\n", "not-supported", 2),
+        // a batch needs its builds (issue 17: batch builds are read and run)
+        ("version: 0.2\nbatch:\n  fast-fail: true\nphases:\n  build:\n    commands: [ls]\n", "missing-field", 2),
         ("version: 0.2\nphases:\n  build:\n    commands: [ls]\nartifacts:\n  discard-paths: maybe\n  files: [a]\n", "wrong-type", 6),
         ("version: 0.2\nphases:\n  build:\n    commands: [ls]\nartifacts:\n  name: x\n", "missing-field", 5),
         ("version: 0.2\nenv:\n  secrets-manager:\n    A: a:b:c:d:e\nphases:\n  build:\n    commands: [ls]\n", "invalid-secret-reference", 4),
@@ -229,4 +246,19 @@ fn unknown_keys_are_warnings_with_the_closest_name() {
     assert!(!parsed.has_errors());
     let d = parsed.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();
     assert_eq!(d.help.as_deref(), Some("did you mean `commands`?"));
+}
+
+/// Positions after a block scalar of Japanese, emoji and accented text stay on the mistake
+/// (yaml-rust2 counts bytes there; issue 17).
+#[test]
+fn positions_after_non_ascii_block_scalars_are_right() {
+    let text = "version: 0.2\nenv:\n  variables:\n    NOTE: |\n      日本語のメモ 🚀\n      café crème\nphases:\n  biuld:\n    commands: [ls]\n";
+    let parsed = parse_str("b.yml", text);
+    let d = parsed
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("`biuld`"))
+        .unwrap_or_else(|| panic!("{}", parsed.render_diagnostics(false)));
+    assert_eq!(d.location(&parsed.sources).as_deref(), Some("b.yml:8:3"));
+    assert!(parsed.render_diagnostics(false).contains("[b.yml:8:3]"));
 }

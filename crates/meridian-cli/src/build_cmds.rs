@@ -143,7 +143,7 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     };
     if args.plan {
         match global.output {
-            OutputFormat::Text => print!("{}", plan::render(spec)),
+            OutputFormat::Text => print!("{}{}", plan::render(spec), batch_plan(spec)),
             OutputFormat::Json => {
                 let diags: Vec<_> = parsed.diagnostics.iter().map(|d| d.to_json(&parsed.sources)).collect();
                 println!(
@@ -184,6 +184,9 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     if args.verbose {
         ctx.on_log = Some(Arc::new(|line: &str| eprintln!("{line}")));
     }
+    if spec.batch.is_some() {
+        return run_batch_build(spec, &ctx, global);
+    }
     eprintln!(
         "build {} started (log: {})",
         ctx.build_id,
@@ -213,6 +216,106 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     match global.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
         OutputFormat::Text => print_outcome(&outcome, args.output_dir.as_deref()),
+    }
+    Ok(if outcome.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The builds of a batch, for `--plan`.
+fn batch_plan(spec: &meridian_buildspec::BuildSpec) -> String {
+    let Some(b) = &spec.batch else {
+        return String::new();
+    };
+    let mut out = format!(
+        "batch: {} of {} build(s){}\n",
+        b.kind.key(),
+        b.builds.len(),
+        if b.fast_fail { ", fast-fail" } else { "" }
+    );
+    for build in &b.builds {
+        let mut line = format!("  {}", build.identifier);
+        if let Some(s) = &build.buildspec {
+            line.push_str(&format!(" (buildspec {s})"));
+        }
+        for (k, v) in &build.variables {
+            line.push_str(&format!(" {k}={v}"));
+        }
+        if !build.depend_on.is_empty() {
+            line.push_str(&format!(" after {}", build.depend_on.join(", ")));
+        }
+        if build.ignore_failure {
+            line.push_str(" (failure ignored)");
+        }
+        out.push_str(&meridian_pipeline::source::escape_controls(&line));
+        out.push('\n');
+    }
+    out
+}
+
+/// `meridian build` of a batch buildspec: every build of the batch, at most one per core at once.
+fn run_batch_build(
+    spec: &meridian_buildspec::BuildSpec,
+    ctx: &BuildContext,
+    global: &Global,
+) -> anyhow::Result<ExitCode> {
+    use meridian_buildspec::batch::{default_parallelism, run_batch};
+    let parallel = default_parallelism();
+    eprintln!(
+        "batch build started: {} build(s), at most {parallel} at once (logs under {})",
+        spec.batch.as_ref().map(|b| b.builds.len()).unwrap_or(0),
+        ctx.work_dir.display()
+    );
+    let outcome = match run_batch(spec, ctx, parallel) {
+        Ok(o) => o,
+        Err(e) => {
+            crate::error(&format!("the batch could not run: {e}"));
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let _ = std::fs::write(
+        ctx.work_dir.join("outcome.json"),
+        serde_json::to_vec_pretty(&outcome).unwrap_or_default(),
+    );
+    // only the logs and outcomes stay, as for a single build
+    for b in &outcome.builds {
+        let dir = ctx.work_dir.join(&b.identifier);
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    match global.output {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&outcome)?),
+        OutputFormat::Text => {
+            for b in &outcome.builds {
+                let status = b.status.map(|s| s.as_str()).unwrap_or("NOT_RUN");
+                let mut line = format!("build {}: {status}", b.identifier);
+                if b.ignore_failure && b.status != Some(meridian_buildspec::Status::Succeeded) {
+                    line.push_str(" (failure ignored)");
+                }
+                if let Some(o) = &b.outcome {
+                    line.push_str(&format!(
+                        " in {:.1} s, log: {}",
+                        o.duration_ms as f64 / 1000.0,
+                        o.log_file.display()
+                    ));
+                }
+                if let Some(r) = &b.reason {
+                    line.push_str(&format!(": {r}"));
+                }
+                println!("{}", meridian_pipeline::source::escape_controls(&line));
+            }
+            println!(
+                "batch {}: {} build(s) in {:.1} s",
+                outcome.status.as_str(),
+                outcome.builds.len(),
+                outcome.duration_ms as f64 / 1000.0
+            );
+        }
     }
     Ok(if outcome.succeeded() {
         ExitCode::SUCCESS

@@ -32,10 +32,10 @@ pub struct RunArgs {
     /// Which pipeline, when the file declares several.
     #[arg(long)]
     pub pipeline: Option<String>,
-    /// The pipeline's own region (where actions without a region run). Default: the native
-    /// format's home, else us-east-1 or the first artifact store's region.
-    #[arg(long)]
-    pub region: Option<String>,
+    /// `--region` (the pipeline's home region: where actions without a region run, and a
+    /// template's `AWS::Region`), `--stack-name` and `--account-id`.
+    #[command(flatten)]
+    pub read: crate::pipeline_cmds::ReadArgs,
     /// Where local artifact stores live (`Local` store paths and S3 buckets run locally are under
     /// it). Default: the data directory.
     #[arg(long)]
@@ -410,10 +410,10 @@ fn echo_fn() -> Arc<dyn Fn(&str) + Send + Sync> {
 }
 
 pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let opts = meridian_pipeline::LoadOptions {
-        params: args.params.iter().cloned().collect(),
-        pipeline: args.pipeline.clone(),
-    };
+    if let Err(e) = crate::pipeline_cmds::check_region(&args.read) {
+        bail!("{e}");
+    }
+    let opts = crate::pipeline_cmds::load_options(&args.params, &args.pipeline, &args.read);
     let loaded = meridian_pipeline::load_files(std::slice::from_ref(&args.file), &opts);
     print_diagnostics(&loaded);
     if loaded.unreadable || loaded.has_errors() {
@@ -476,7 +476,13 @@ pub fn run(args: RunArgs, global: &Global) -> anyhow::Result<ExitCode> {
             .map(|(k, v)| (k.clone(), absolute(Path::new(v))))
             .collect(),
         variables,
-        home_region: meridian_engine::driver::home_region(&p, args.region.as_deref()),
+        home_region: meridian_engine::driver::home_region(
+            &p,
+            args.read
+                .region
+                .as_deref()
+                .or(Some(p.home_region.as_str()).filter(|r| !r.is_empty())),
+        ),
         artifact_root: args.artifact_root.as_deref().map(absolute),
         time_scale: args.time_scale,
         retain: args.retain,

@@ -17,6 +17,51 @@ pub fn parse_kv(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// How a definition is read as AWS would: its home region and a template's pseudo parameters.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ReadArgs {
+    /// The pipeline's home region: `AWS::Region` of a template, where actions without a region
+    /// run. Default: the region all its actions name, else a get-pipeline dump's
+    /// `metadata.pipelineArn`, else AWS_REGION / AWS_DEFAULT_REGION, else us-east-1.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// `AWS::StackName` of a template. Default: the file's base name.
+    #[arg(long)]
+    pub stack_name: Option<String>,
+    /// `AWS::AccountId` of a template. Default: 123456789012.
+    #[arg(long)]
+    pub account_id: Option<String>,
+}
+
+/// The region of the environment, as the AWS CLI reads it.
+pub fn env_region() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .find(|v| !v.trim().is_empty())
+        .map(|v| v.trim().to_string())
+}
+
+/// Options for reading definitions (`--param`, `--pipeline`, `--region`, ...).
+pub fn load_options(params: &[(String, String)], pipeline: &Option<String>, read: &ReadArgs) -> LoadOptions {
+    LoadOptions {
+        params: params.iter().cloned().collect::<BTreeMap<_, _>>(),
+        pipeline: pipeline.clone(),
+        region: read.region.clone(),
+        env_region: env_region(),
+        stack_name: read.stack_name.clone(),
+        account_id: read.account_id.clone(),
+    }
+}
+
+/// `--region`, checked: a misspelt region is a usage error, before any file is read.
+pub fn check_region(read: &ReadArgs) -> Result<(), String> {
+    match &read.region {
+        Some(r) => crate::check_region(r),
+        None => Ok(()),
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
     /// Definition files: meridian.yaml, CodePipeline JSON, or CloudFormation templates.
@@ -28,6 +73,8 @@ pub struct ValidateArgs {
     /// Only this pipeline, when a file declares several.
     #[arg(long)]
     pub pipeline: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     /// Print the full model each definition expands into (CodePipeline API JSON).
     #[arg(long)]
     pub expanded: bool,
@@ -40,6 +87,8 @@ pub struct GraphArgs {
     pub params: Vec<(String, String)>,
     #[arg(long)]
     pub pipeline: Option<String>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[arg(long, value_enum, default_value_t = GraphKind::Text)]
     pub format: GraphKind,
 }
@@ -49,13 +98,6 @@ pub enum GraphKind {
     Text,
     Mermaid,
     Dot,
-}
-
-fn options(params: &[(String, String)], pipeline: &Option<String>) -> LoadOptions {
-    LoadOptions {
-        params: params.iter().cloned().collect::<BTreeMap<_, _>>(),
-        pipeline: pipeline.clone(),
-    }
 }
 
 /// Prints every diagnostic to stderr, miette style.
@@ -74,6 +116,7 @@ pub fn summary(p: &Pipeline) -> serde_json::Value {
         "format": p.format,
         "pipelineType": p.pipeline_type,
         "executionMode": p.execution_mode,
+        "homeRegion": p.home_region,
         "artifactStores": p.artifact_stores.iter().map(|(r, s)| json!({"region": r, "type": s.store_type, "location": s.location})).collect::<Vec<_>>(),
         "regions": p.regions(),
         "stages": p.stages.iter().map(|s| json!({
@@ -101,7 +144,11 @@ fn exit_code(loaded: &Loaded) -> ExitCode {
 }
 
 pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_files(&args.files, &options(&args.params, &args.pipeline));
+    if let Err(e) = check_region(&args.read) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let loaded = load_files(&args.files, &load_options(&args.params, &args.pipeline, &args.read));
     let valid = !loaded.has_errors() && !loaded.unreadable;
     match global.output {
         OutputFormat::Json => {
@@ -122,13 +169,13 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
                     println!("{}", serde_json::to_string_pretty(&json!({ "pipeline": p }))?);
                 }
             }
-            let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-            let warnings = loaded.diagnostics.len() - errors;
+            let errors = loaded.error_count();
+            let warnings = loaded.warning_count();
             for p in &loaded.pipelines {
                 let actions: usize = p.stages.iter().map(|s| s.actions.len()).sum();
                 let line = format!(
                     "pipeline `{}`: {} stages, {} actions, regions: {}",
-                    p.name,
+                    meridian_pipeline::diag::clip(&p.name),
                     p.stages.len(),
                     actions,
                     if p.regions().is_empty() {
@@ -150,7 +197,14 @@ pub fn validate(args: ValidateArgs, global: &Global) -> anyhow::Result<ExitCode>
 }
 
 pub fn graph(args: GraphArgs, _global: &Global) -> anyhow::Result<ExitCode> {
-    let loaded = load_files(std::slice::from_ref(&args.file), &options(&args.params, &args.pipeline));
+    if let Err(e) = check_region(&args.read) {
+        eprintln!("error: {e}");
+        return Ok(ExitCode::from(2));
+    }
+    let loaded = load_files(
+        std::slice::from_ref(&args.file),
+        &load_options(&args.params, &args.pipeline, &args.read),
+    );
     if loaded.unreadable || loaded.pipelines.is_empty() {
         print_diagnostics(&loaded);
         return Ok(exit_code(&loaded));

@@ -260,3 +260,55 @@ fn build_timeouts_outside_codebuilds_range_are_refused() {
         );
     }
 }
+
+/// A batch buildspec (issue 17): `meridian build` runs its builds and says how each ended.
+#[test]
+fn a_batch_build_runs_every_build_and_fails_as_codebuild_says() {
+    let root = tmp("batch");
+    let src = root.join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(
+        src.join("buildspec.yml"),
+        "version: 0.2
+batch:
+  build-graph:
+    - identifier: compile
+    - identifier: test
+      depend-on: [compile]
+      env:
+        variables:
+          FAIL: \"yes\"
+    - identifier: publish
+      depend-on: [test]
+phases:
+  build:
+    commands:
+      - echo building $CODEBUILD_BATCH_BUILD_IDENTIFIER
+      - test \"$FAIL\" != yes
+",
+    )
+    .unwrap();
+    let data = root.join("data");
+    let plan = meridian(&data, &["build", src.to_str().unwrap(), "--plan"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stdout).contains("batch: build-graph of 3 build(s)"),
+        "{}",
+        text(&plan.stdout)
+    );
+    assert!(
+        text(&plan.stdout).contains("  publish after test"),
+        "{}",
+        text(&plan.stdout)
+    );
+    let out = meridian(&data, &["build", src.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("build compile: SUCCEEDED"), "{stdout}");
+    assert!(stdout.contains("build test: FAILED"), "{stdout}");
+    assert!(
+        stdout.contains("build publish: NOT_RUN: the build `test` it depends on did not succeed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("batch FAILED: 3 build(s)"), "{stdout}");
+}

@@ -1011,7 +1011,7 @@ fn symphoniacloud_app_deployed_to_two_regions_by_its_own_deploy_stage() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        pipeline: None,
+        ..Default::default()
     };
     let loaded = meridian_pipeline::load_files(&[fixtures.join("deployment-pipeline/pipeline.yaml")], &opts);
     let deploy = loaded.pipelines[0]

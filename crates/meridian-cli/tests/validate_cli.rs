@@ -131,3 +131,115 @@ fn graph_in_three_formats() {
     assert!(dot.starts_with("digraph \"hello-regions\""));
     assert!(dot.contains("s2a0 -> s4a0 [label=\"PackagedOutput\"]"), "{dot}");
 }
+
+fn meridian_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meridian"));
+    c.args(args)
+        .current_dir(root())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run meridian")
+}
+
+/// The home region (issue 17): `--region`, else the definition, else AWS_REGION /
+/// AWS_DEFAULT_REGION, else us-east-1. An action in it needs no store of its own.
+#[test]
+fn the_home_region_comes_from_the_flag_the_environment_or_us_east_1() {
+    // one `artifactStore`; DeployUsEast1 runs in us-east-1, DeployEuWest1 in eu-west-1
+    const ONE_STORE: &str = "crates/meridian-pipeline/tests/catalogue/api-cross-region-needs-stores.json";
+    let cross = |out: &Output| -> Vec<String> {
+        json(out)["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == "cross-region-needs-stores")
+            .map(|d| d["message"].as_str().unwrap().split('`').nth(1).unwrap().to_string())
+            .collect()
+    };
+    // its `metadata.pipelineArn` says us-east-1, whatever the environment says
+    let out = meridian_env(
+        &["validate", "--output", "json", ONE_STORE],
+        &[("AWS_REGION", "eu-west-1")],
+    );
+    assert_eq!(cross(&out), ["DeployEuWest1"]);
+    // without it: the environment's region, else us-east-1
+    let dir = std::env::temp_dir().join(format!("meridian-home-region-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let no_arn = dir.join("no-arn.json");
+    let text = std::fs::read_to_string(root().join(ONE_STORE)).unwrap();
+    std::fs::write(&no_arn, text.replace("arn:aws:codepipeline:us-east-1:", "")).unwrap();
+    let no_arn = no_arn.to_str().unwrap();
+    let out = meridian_env(&["validate", "--output", "json", no_arn], &[]);
+    assert_eq!(cross(&out), ["DeployEuWest1"], "us-east-1 by default");
+    let out = meridian_env(
+        &["validate", "--output", "json", no_arn],
+        &[("AWS_DEFAULT_REGION", "eu-west-1")],
+    );
+    assert_eq!(cross(&out), ["DeployUsEast1"]);
+    let out = meridian_env(
+        &["validate", "--output", "json", no_arn],
+        &[("AWS_REGION", "us-west-2"), ("AWS_DEFAULT_REGION", "eu-west-1")],
+    );
+    assert_eq!(
+        cross(&out),
+        ["DeployUsEast1", "DeployEuWest1"],
+        "AWS_REGION before AWS_DEFAULT_REGION"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    let out = meridian_env(
+        &["validate", "--output", "json", "--region", "us-east-1", ONE_STORE],
+        &[("AWS_REGION", "eu-west-1")],
+    );
+    assert_eq!(cross(&out), ["DeployEuWest1"], "--region wins over the environment");
+    assert_eq!(json(&out)["pipelines"][0]["homeRegion"], "us-east-1");
+    let out = meridian_env(&["validate", "--region", "eu-west-9", ONE_STORE], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--region: `eu-west-9` is not an AWS region name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn stack_name_and_account_id_are_the_templates_pseudo_parameters() {
+    const TEMPLATE: &str = "crates/meridian-pipeline/tests/valid/cfn-realworld.yaml";
+    let projects = |out: &Output| -> Vec<String> {
+        json(out)["expanded"][0]["pipeline"]["meridian"]["buildProjects"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let out = meridian_env(&["validate", "--output", "json", "--expanded", TEMPLATE], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        projects(&out),
+        ["cfn-realworld-build"],
+        "the file's base name by default"
+    );
+    let out = meridian_env(
+        &[
+            "validate",
+            "--output",
+            "json",
+            "--expanded",
+            "--stack-name",
+            "shop",
+            "--account-id",
+            "210987654321",
+            TEMPLATE,
+        ],
+        &[],
+    );
+    assert_eq!(projects(&out), ["shop-build"]);
+    let out = meridian_env(
+        &["graph", "--stack-name", "shop", "--region", "eu-west-1", TEMPLATE],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}

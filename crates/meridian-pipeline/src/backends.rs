@@ -43,7 +43,11 @@ pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<
                 for (k, v) in entries {
                     let region = k.as_str().unwrap_or_default().to_string();
                     if let Err(e) = meridian_core::RegionId::new(&region) {
-                        diags.push(Diagnostic::error("unknown-region", e.to_string()).at(k.span));
+                        diags.push(
+                            Diagnostic::error("unknown-region", e.to_string())
+                                .at(k.span)
+                                .help("use an AWS region name such as us-east-1, eu-west-1 or ap-southeast-2"),
+                        );
                         continue;
                     }
                     let Some(mut ro) = Obj::new(v, format!("the Meridian settings of `{region}`"), diags) else {

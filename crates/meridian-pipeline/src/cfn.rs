@@ -16,6 +16,37 @@ use std::collections::BTreeMap;
 
 struct Param {
     value: Option<String>,
+    /// `CommaDelimitedList` or `List<...>`: `Ref` gives a list.
+    list: bool,
+}
+
+/// The pseudo parameters a template sees: `AWS::Region` (the pipeline's home region),
+/// `AWS::StackName` and `AWS::AccountId`; the partition and URL suffix follow from the region.
+#[derive(Clone, Debug)]
+pub(crate) struct Pseudo {
+    pub region: String,
+    pub stack_name: String,
+    pub account_id: String,
+}
+
+impl Pseudo {
+    fn partition(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "aws-cn"
+        } else if self.region.starts_with("us-gov-") {
+            "aws-us-gov"
+        } else {
+            "aws"
+        }
+    }
+
+    fn url_suffix(&self) -> &'static str {
+        if self.region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -23,9 +54,14 @@ struct Ctx<'a> {
     resources: BTreeMap<String, &'a Node>,
     mappings: Option<&'a Node>,
     conditions: BTreeMap<String, &'a Node>,
+    /// The key of each declared condition, where a cycle is reported.
+    condition_keys: BTreeMap<String, Span>,
     condition_values: BTreeMap<String, bool>,
+    /// The conditions being evaluated, outermost first: a cycle's path.
+    evaluating: Vec<String>,
     placeholders: Vec<String>,
     overrides: &'a BTreeMap<String, String>,
+    pseudo: &'a Pseudo,
 }
 
 pub(crate) fn is_template(root: &Node) -> bool {
@@ -43,6 +79,7 @@ fn placeholder(ctx: &mut Ctx, what: String) -> String {
 pub(crate) fn read_template(
     root: &Node,
     params: &BTreeMap<String, String>,
+    pseudo: &Pseudo,
     diags: &mut Vec<Diagnostic>,
 ) -> Vec<Pipeline> {
     let mut ctx = Ctx {
@@ -50,9 +87,12 @@ pub(crate) fn read_template(
         resources: BTreeMap::new(),
         mappings: root.get("Mappings"),
         conditions: BTreeMap::new(),
+        condition_keys: BTreeMap::new(),
         condition_values: BTreeMap::new(),
+        evaluating: Vec::new(),
         placeholders: Vec::new(),
         overrides: params,
+        pseudo,
     };
     read_parameters(root, params, &mut ctx, diags);
     let Some(resources) = root.get("Resources").and_then(Node::as_map) else {
@@ -72,13 +112,19 @@ pub(crate) fn read_template(
         for (k, v) in conds {
             if let Some(name) = k.as_str() {
                 ctx.conditions.insert(name.to_string(), v);
+                ctx.condition_keys.insert(name.to_string(), k.span);
             }
         }
     }
     let names: Vec<String> = ctx.conditions.keys().cloned().collect();
     for name in names {
+        if ctx.condition_values.contains_key(&name) {
+            continue;
+        }
         let node = ctx.conditions[&name];
+        ctx.evaluating.push(name.clone());
         let value = eval_condition(node, &mut ctx, diags);
+        ctx.evaluating.pop();
         ctx.condition_values.insert(name, value);
     }
 
@@ -174,7 +220,9 @@ fn read_parameters(root: &Node, overrides: &BTreeMap<String, String>, ctx: &mut 
             ),
             Some(val) => check_allowed(name, val, v, overrides.contains_key(name), diags),
         }
-        ctx.params.insert(name.to_string(), Param { value });
+        let ty = v.get("Type").and_then(Node::as_str).unwrap_or_default();
+        let list = ty == "CommaDelimitedList" || ty.starts_with("List<");
+        ctx.params.insert(name.to_string(), Param { value, list });
     }
     for name in overrides.keys() {
         if !ctx.params.contains_key(name) && !name.starts_with("AWS::") {
@@ -284,14 +332,26 @@ fn resolve_ref(name: &str, span: Span, ctx: &mut Ctx, diags: &mut Vec<Diagnostic
     if let Some(v) = ctx.overrides.get(name) {
         return Some(v.clone());
     }
+    let pseudo = ctx.pseudo;
     match name {
-        "AWS::AccountId" => return Some(meridian_core::LOCAL_ACCOUNT_ID.to_string()),
-        "AWS::Partition" => return Some("aws".into()),
-        "AWS::URLSuffix" => return Some("amazonaws.com".into()),
+        "AWS::Region" => return Some(pseudo.region.clone()),
+        "AWS::StackName" => return Some(pseudo.stack_name.clone()),
+        "AWS::AccountId" => return Some(pseudo.account_id.clone()),
+        "AWS::Partition" => return Some(pseudo.partition().into()),
+        "AWS::URLSuffix" => return Some(pseudo.url_suffix().into()),
         "AWS::NoValue" => return None,
-        "AWS::Region" | "AWS::StackName" | "AWS::StackId" | "AWS::NotificationARNs" => {
-            return Some(placeholder(ctx, name.to_string()))
+        // a local stack's id, in CloudFormation's form
+        "AWS::StackId" => {
+            return Some(format!(
+                "arn:{}:cloudformation:{}:{}:stack/{}/00000000-0000-0000-0000-000000000000",
+                pseudo.partition(),
+                pseudo.region,
+                pseudo.account_id,
+                pseudo.stack_name
+            ))
         }
+        // a list (of the SNS topics given to `create-stack`): none locally; in a string, empty
+        "AWS::NotificationARNs" => return Some(String::new()),
         _ => {}
     }
     if let Some(res) = ctx.resources.get(name).copied() {
@@ -331,6 +391,73 @@ fn resolve_ref(name: &str, span: Span, ctx: &mut Ctx, diags: &mut Vec<Diagnostic
     Some(placeholder(ctx, format!("Ref {name}")))
 }
 
+fn unknown_condition_help(ctx: &Ctx, name: &str) -> String {
+    let near = ctx
+        .conditions
+        .keys()
+        .map(|k| (edit_distance(k, name), k))
+        .filter(|(d, _)| *d <= 3)
+        .min();
+    match near {
+        Some((_, k)) => format!("did you mean `{k}`?"),
+        None if ctx.conditions.is_empty() => "declare it under `Conditions:`".to_string(),
+        None => format!(
+            "declare it under `Conditions:`; the template declares: {}",
+            ctx.conditions.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// What a placeholder stands for, in words: "parameter `X`", "an export of another stack", ...
+pub(crate) fn placeholder_origin(value: &str) -> String {
+    let Some(inner) = value.split("{{aws:").nth(1).and_then(|r| r.split("}}").next()) else {
+        return "a value only AWS knows".to_string();
+    };
+    if let Some(p) = inner.strip_prefix("parameter ") {
+        format!("parameter `{p}`, which has no value")
+    } else if let Some(e) = inner.strip_prefix("ImportValue ") {
+        format!("the export `{e}` of another stack")
+    } else if let Some(a) = inner.strip_prefix("GetAtt ") {
+        format!("the attribute `{a}` of a resource")
+    } else if let Some(r) = inner.strip_prefix("Ref ") {
+        format!("the physical id of resource `{r}`")
+    } else {
+        format!("`{inner}`")
+    }
+}
+
+/// How to give a placeholder's value: `--param NAME=...` for a parameter; otherwise, that AWS
+/// resolves it.
+pub(crate) fn placeholder_help(value: &str) -> String {
+    let mut params = Vec::new();
+    let mut aws = Vec::new();
+    for part in value.split("{{aws:").skip(1) {
+        let inner = part.split("}}").next().unwrap_or_default();
+        match inner.strip_prefix("parameter ") {
+            Some(p) => params.push(format!("`--param {p}=...`")),
+            None => aws.push(inner.to_string()),
+        }
+    }
+    let mut out = Vec::new();
+    if !params.is_empty() {
+        out.push(format!(
+            "pass {} to give the value; the checks that need it run then",
+            params.join(" and ")
+        ));
+    }
+    if !aws.is_empty() {
+        out.push(format!(
+            "{} is resolved by CloudFormation on AWS, not locally: the local run uses the placeholder as it is",
+            aws.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if out.is_empty() {
+        "the value is resolved on AWS".to_string()
+    } else {
+        out.join("; ")
+    }
+}
+
 fn eval_condition(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> bool {
     match node.intrinsic() {
         Some(("Condition", arg)) => {
@@ -338,16 +465,33 @@ fn eval_condition(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> bo
             if let Some(v) = ctx.condition_values.get(&name) {
                 return *v;
             }
+            if let Some(at) = ctx.evaluating.iter().position(|c| *c == name) {
+                // `A: !Condition B`, `B: !Condition A`: CloudFormation refuses the template
+                let path = ctx.evaluating[at..].join(" -> ");
+                let key = ctx.condition_keys.get(&name).copied().unwrap_or(arg.span);
+                diags.push(
+                    Diagnostic::error("condition-cycle", format!("condition `{name}` refers to itself through {path}"))
+                        .at(key)
+                        .label("this condition")
+                        .related(arg.span, "refers back here")
+                        .help("a condition cannot depend on itself: rewrite one of these conditions without `Condition` of the others"),
+                );
+                ctx.condition_values.insert(name, false);
+                return false;
+            }
             match ctx.conditions.get(&name).copied() {
                 Some(n) => {
+                    ctx.evaluating.push(name.clone());
                     let v = eval_condition(n, ctx, diags);
-                    ctx.condition_values.insert(name, v);
+                    ctx.evaluating.pop();
+                    ctx.condition_values.entry(name).or_insert(v);
                     v
                 }
                 None => {
                     diags.push(
                         Diagnostic::error("unknown-condition", format!("condition `{name}` is not declared"))
-                            .at(arg.span),
+                            .at(arg.span)
+                            .help(unknown_condition_help(ctx, &name)),
                     );
                     false
                 }
@@ -390,6 +534,23 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
         return match name {
             "Ref" => {
                 let target = arg.as_str().unwrap_or_default().to_string();
+                if target == "AWS::NotificationARNs" && !ctx.params.contains_key(&target) {
+                    return Some(Node {
+                        span,
+                        value: Value::Seq(Vec::new()),
+                    });
+                }
+                // a list parameter with a value is a list
+                if let Some(Param {
+                    value: Some(v),
+                    list: true,
+                }) = ctx.params.get(&target)
+                {
+                    return Some(Node {
+                        span,
+                        value: Value::Seq(v.split(',').map(|p| scalar(p.trim().to_string(), span)).collect()),
+                    });
+                }
                 resolve_ref(&target, span, ctx, diags).map(|v| scalar(v, span))
             }
             "Fn::GetAtt" => {
@@ -439,17 +600,54 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
             }
             "Fn::Select" => {
                 let items = arg.as_seq().unwrap_or(&[]);
-                let idx = items
-                    .first()
-                    .and_then(|n| eval(n, ctx, diags))
-                    .and_then(|n| n.as_str().and_then(|s| s.parse::<usize>().ok()));
+                let index = items.first().and_then(|n| eval(n, ctx, diags));
+                let index_text = index.as_ref().and_then(Node::as_str).unwrap_or_default().to_string();
+                let idx = index_text.trim().parse::<usize>().ok();
                 let list = items.get(1).and_then(|l| eval(l, ctx, diags));
-                match (idx, list.as_ref().and_then(Node::as_seq)) {
-                    (Some(i), Some(l)) if i < l.len() => Some(l[i].clone()),
-                    _ => {
+                let list_items = list.as_ref().and_then(Node::as_seq);
+                // a value left to AWS or to an unset parameter: the item is too
+                let unknown = std::iter::once(index_text.as_str())
+                    .chain(list_items.unwrap_or(&[]).iter().filter_map(Node::as_str))
+                    .chain(list.as_ref().and_then(Node::as_str))
+                    .find(|s| crate::is_placeholder(s))
+                    .map(str::to_string);
+                match (idx, list_items) {
+                    (Some(i), Some(l)) if i < l.len() && !l[i].as_str().is_some_and(crate::is_placeholder) => {
+                        Some(l[i].clone())
+                    }
+                    _ if unknown.is_some() => {
+                        let from = unknown.unwrap_or_default();
+                        diags.push(
+                            Diagnostic::warning(
+                                "placeholder",
+                                format!(
+                                    "Fn::Select picks item {} of a list from {}",
+                                    index_text,
+                                    placeholder_origin(&from)
+                                ),
+                            )
+                            .at(span)
+                            .help(placeholder_help(&from)),
+                        );
+                        Some(scalar(
+                            placeholder(ctx, format!("Select {index_text} of {}", placeholder_origin(&from))),
+                            span,
+                        ))
+                    }
+                    (_, l) => {
+                        let help = match (idx, l) {
+                            (None, _) => format!("the index must be a whole number from 0, found `{index_text}`"),
+                            (Some(_), Some([])) => "the list is empty: give it items, or pick from another list".to_string(),
+                            (Some(i), Some(l)) => format!("the list has {} item(s), so the index is 0 to {}; found {i}", l.len(), l.len() - 1),
+                            (Some(_), None) => format!(
+                                "the second argument must be a list (such as `!Split [\",\", !Ref Param]` or `!GetAZs ''`), found {}",
+                                list.as_ref().map(Node::kind).unwrap_or("nothing")
+                            ),
+                        };
                         diags.push(
                             Diagnostic::error("invalid-intrinsic", "Fn::Select needs an index within its list")
-                                .at(span),
+                                .at(span)
+                                .help(help),
                         );
                         None
                     }
@@ -476,17 +674,29 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                             "invalid-intrinsic",
                             "Fn::If takes [condition, value-if-true, value-if-false]",
                         )
-                        .at(span),
+                        .at(span)
+                        .help("write `!If [ConditionName, value-if-true, value-if-false]`"),
                     );
                     return None;
                 }
-                let cond = items[0].as_str().unwrap_or_default();
+                let Some(cond) = items[0].as_str() else {
+                    diags.push(
+                        Diagnostic::error(
+                            "invalid-intrinsic",
+                            format!("the first item of Fn::If must be the name of a condition, found {}", items[0].kind()),
+                        )
+                        .at(items[0].span)
+                        .help("declare the condition under `Conditions:` and name it here: CloudFormation takes no inline condition in Fn::If"),
+                    );
+                    return None;
+                };
                 let value = match ctx.condition_values.get(cond) {
                     Some(v) => *v,
                     None => {
                         diags.push(
                             Diagnostic::error("unknown-condition", format!("condition `{cond}` is not declared"))
-                                .at(items[0].span),
+                                .at(items[0].span)
+                                .help(unknown_condition_help(ctx, cond)),
                         );
                         false
                     }

@@ -8,8 +8,57 @@ use miette::{
     GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents, SourceSpan, SpanContents,
 };
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+
+/// The most characters of a value a message quotes; a longer one is cut, with an ellipsis.
+pub const MAX_QUOTED_CHARS: usize = 80;
+
+/// The most characters of a message or help line, whatever it quotes.
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// A value as a message quotes it: at most [`MAX_QUOTED_CHARS`] characters, an ellipsis marking
+/// the cut (a 100,000-character name must not become a 100,000-character message).
+pub fn clip(value: &str) -> Cow<'_, str> {
+    match value.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => Cow::Borrowed(value),
+        Some((i, _)) => Cow::Owned(format!("{}…", &value[..i])),
+    }
+}
+
+/// A message as shown: every `quoted` value clipped (see [`clip`]), and the whole at most
+/// [`MAX_MESSAGE_CHARS`] characters.
+pub fn clip_message(message: &str) -> Cow<'_, str> {
+    let long_quote = message
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .any(|q| q.chars().nth(MAX_QUOTED_CHARS).is_some());
+    let long = message.chars().nth(MAX_MESSAGE_CHARS).is_some();
+    if !long_quote && !long {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::new();
+    let parts: Vec<&str> = message.split('`').collect();
+    let last = parts.len() - 1;
+    for (i, part) in parts.iter().enumerate() {
+        // an odd part is quoted, unless it is the unclosed tail
+        if i % 2 == 1 && i < last {
+            out.push_str(&clip(part));
+        } else {
+            out.push_str(part);
+        }
+        if i < last {
+            out.push('`');
+        }
+    }
+    if let Some((i, _)) = out.char_indices().nth(MAX_MESSAGE_CHARS) {
+        out.truncate(i);
+        out.push('…');
+    }
+    Cow::Owned(out)
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,12 +147,15 @@ impl Diagnostic {
         JsonDiagnostic {
             severity: self.severity,
             code: self.code,
-            message: escape_controls(&self.message).into_owned(),
+            message: escape_controls(&clip_message(&self.message)).into_owned(),
             file,
             line,
             column,
             snippet,
-            help: self.help.as_deref().map(|h| escape_controls(h).into_owned()),
+            help: self
+                .help
+                .as_deref()
+                .map(|h| escape_controls(&clip_message(h)).into_owned()),
         }
     }
 
@@ -129,7 +181,7 @@ impl Diagnostic {
         let report = MietteView::new(self, sources);
         let mut out = String::new();
         if handler.render_report(&mut out, &report).is_err() {
-            out = format!("{}: {}\n", self.code, self.message);
+            out = format!("{}: {}\n", self.code, escape_controls(&clip_message(&self.message)));
         }
         out
     }
@@ -191,10 +243,10 @@ impl MietteView {
             source = Some(excerpt);
         }
         MietteView {
-            message: escape_controls(&d.message).into_owned(),
+            message: escape_controls(&clip_message(&d.message)).into_owned(),
             code: d.code.to_string(),
             severity: d.severity,
-            help: help.map(|h| escape_controls(&h).into_owned()),
+            help: help.map(|h| escape_controls(&clip_message(&h)).into_owned()),
             labels,
             source,
         }

@@ -104,6 +104,13 @@ pub struct Pipeline {
     pub meridian: Extensions,
     #[serde(skip)]
     pub format: SourceFormat,
+    /// The region the pipeline lives in: `AWS::Region` of its template, where its actions without
+    /// a `region` run and where its single `artifactStore` is. Set by the loader: `--region`, else
+    /// what the definition says (the native format's home, the region all its actions name, a
+    /// get-pipeline dump's `metadata.pipelineArn`), else `AWS_REGION`/`AWS_DEFAULT_REGION`, else
+    /// us-east-1. Not part of the printed model (CodePipeline's JSON has no such field).
+    #[serde(skip)]
+    pub home_region: String,
     #[serde(skip)]
     pub loc: Loc,
 }

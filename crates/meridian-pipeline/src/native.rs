@@ -115,7 +115,9 @@ fn o_strings(n: &Node, diags: &mut Vec<Diagnostic>) -> Vec<(String, Span)> {
             Some(s) => Some((s.to_string(), i.span)),
             None => {
                 diags.push(
-                    Diagnostic::error("wrong-type", format!("expected a region name, found {}", i.kind())).at(i.span),
+                    Diagnostic::error("wrong-type", format!("expected a region name, found {}", i.kind()))
+                        .at(i.span)
+                        .help("write each region as a name, such as `us-east-1`"),
                 );
                 None
             }
@@ -436,7 +438,8 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
             }
             None => d.push(
                 Diagnostic::error("wrong-type", "`regions` must be a mapping of region names to settings")
-                    .at(regions.span),
+                    .at(regions.span)
+                    .help("write `regions:` with one `us-east-1: {window: ...}` entry per region"),
             ),
         }
     }
@@ -686,11 +689,20 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
             .help("add a `deploy` section, or remove `validate`"),
         );
     }
-    let _ = o.get("max-parallel-regions");
-    let max_parallel = root
-        .get("max-parallel-regions")
-        .and_then(Node::as_str)
-        .and_then(|s| s.parse().ok());
+    let max_parallel = match o.int("max-parallel-regions", d) {
+        Some((n, span)) if n < 1 => {
+            d.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    format!("`max-parallel-regions` must be at least 1, found {n}"),
+                )
+                .at(span)
+                .help("give how many regions of a wave deploy at once (1 deploys them one by one), or remove the line to deploy a whole wave at once"),
+            );
+            None
+        }
+        other => other.map(|x| x.0),
+    };
     o.finish(d);
     p.meridian.delivery = Some(Delivery {
         home_region: home,

@@ -171,6 +171,14 @@ pub fn is_json_file(file: &SourceFile) -> bool {
 /// deeper than [`MAX_DEPTH`], or whose aliases expand past [`MAX_NODES`] nodes (or ten nodes per
 /// byte of the file), is refused as it is read, before it takes the memory or the stack.
 pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Result<Node, Box<Diagnostic>> {
+    let mut root = parse_tree(file_id, file, diags)?;
+    resolve_duplicate_keys(&mut root, file, DuplicateKeys::Error, diags);
+    Ok(root)
+}
+
+/// [`parse`] without the check of repeated keys: the caller applies
+/// [`resolve_duplicate_keys`] with the policy of the format it finds.
+pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Result<Node, Box<Diagnostic>> {
     let json = is_json_file(file);
     let format = if json { "JSON" } else { "YAML" };
     if json {
@@ -193,17 +201,36 @@ pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) ->
             }
         }
     }
-    let char_to_byte = if file.text.is_ascii() {
-        None
+    // yaml-rust2 counts its marks' index in characters, except over the lines of a block scalar
+    // (`|`, `>`), where it adds their length in bytes: after a block scalar holding Japanese or
+    // emoji, every index is too far. Lines and columns stay right, so non-ASCII text is placed by
+    // line and column.
+    let (char_to_byte, line_chars) = if file.text.is_ascii() {
+        (None, Vec::new())
     } else {
-        let mut v: Vec<u32> = file.text.char_indices().map(|(i, _)| i as u32).collect();
+        let mut v: Vec<u32> = Vec::with_capacity(file.text.len());
+        let mut lines = vec![(0u32, 0u32)];
+        for (n, (i, c)) in file.text.char_indices().enumerate() {
+            v.push(i as u32);
+            if c == '\n' {
+                if let Some(last) = lines.last_mut() {
+                    last.1 = n as u32;
+                }
+                lines.push((n as u32 + 1, n as u32 + 1));
+            }
+        }
+        let total = v.len() as u32;
+        if let Some(last) = lines.last_mut() {
+            last.1 = total;
+        }
         v.push(file.text.len() as u32);
-        Some(v)
+        (Some(v), lines)
     };
     let mut builder = Builder {
         file_id,
         text: &file.text,
         char_to_byte,
+        line_chars,
         stack: Vec::new(),
         anchors: HashMap::new(),
         root: None,
@@ -222,7 +249,7 @@ pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) ->
             Ok(x) => x,
             Err(e) => {
                 let m = e.marker();
-                let offset = builder.byte(m.index());
+                let offset = builder.byte(m);
                 if e.info() == "recursion limit exceeded" {
                     return Err(Box::new(builder.too_deep(offset)));
                 }
@@ -255,35 +282,89 @@ pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) ->
             plain: true,
         },
     });
-    check_duplicate_keys(&root, diags);
     Ok(root)
 }
 
-fn check_duplicate_keys(node: &Node, diags: &mut Vec<Diagnostic>) {
-    match &node.value {
+/// How a repeated key of a mapping is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DuplicateKeys {
+    /// An error; every entry is kept (what [`parse`] does).
+    Error,
+    /// An error, and only the last entry is kept, so that nothing else is said of the repeated
+    /// key (Meridian's own format).
+    ErrorKeepLast,
+    /// A warning naming both lines, and the last value is kept: what CloudFormation does with a
+    /// template, and what the JSON parsers of AWS's CLI and SDKs do with CodePipeline JSON.
+    /// `said` ends the message: who keeps the last value ("CloudFormation keeps the last value").
+    KeepLast { said: &'static str },
+}
+
+/// Reports repeated keys (and keys that are not scalars) of every mapping of the tree, as
+/// `policy` says, and with [`DuplicateKeys::KeepLast`] or [`DuplicateKeys::ErrorKeepLast`]
+/// removes the earlier entries of a repeated key.
+pub fn resolve_duplicate_keys(node: &mut Node, file: &SourceFile, policy: DuplicateKeys, diags: &mut Vec<Diagnostic>) {
+    match &mut node.value {
         Value::Map(entries) => {
-            let mut seen: HashMap<&str, &Node> = HashMap::new();
-            for (k, v) in entries {
-                if let Some(name) = k.as_str() {
-                    if let Some(first) = seen.get(name) {
-                        diags.push(
-                            Diagnostic::error(
-                                "duplicate-key",
-                                format!("the key `{name}` appears twice in this mapping"),
-                            )
+            let mut seen: HashMap<String, usize> = HashMap::new();
+            let mut drop = vec![false; entries.len()];
+            for (i, (k, _)) in entries.iter().enumerate() {
+                if matches!(k.value, Value::Seq(_) | Value::Map(_)) && policy != DuplicateKeys::Error {
+                    diags.push(
+                        Diagnostic::error("complex-key", format!("a mapping key must be a string, found {}", k.kind()))
                             .at(k.span)
-                            .label("written again here")
-                            .related(first.span, "first written here")
-                            .help("remove one of the two entries; only one value can be kept"),
-                        );
-                    } else {
-                        seen.insert(name, k);
-                    }
+                            .label("this key")
+                            .help("write the key as a plain name (`name: value`); CloudFormation and CodePipeline take only string keys"),
+                    );
+                    drop[i] = true;
+                    continue;
                 }
-                check_duplicate_keys(v, diags);
+                let Some(name) = k.as_str() else { continue };
+                let Some(first) = seen.insert(name.to_string(), i) else {
+                    continue;
+                };
+                let first_span = entries[first].0.span;
+                let first_line = file.line_col(first_span.start as usize).0;
+                let d = match policy {
+                    DuplicateKeys::KeepLast { said } => {
+                        let line = file.line_col(k.span.start as usize).0;
+                        Diagnostic::warning(
+                            "duplicate-key",
+                            format!(
+                                "the key `{}` appears twice in this mapping (lines {first_line} and {line}); {said}",
+                                crate::diag::clip(name)
+                            ),
+                        )
+                        .at(k.span)
+                        .label("this value is kept")
+                        .related(first_span, "this one is ignored")
+                        .help(format!("remove the entry on line {first_line}, which is ignored, or this one if it is the wrong one"))
+                    }
+                    DuplicateKeys::Error | DuplicateKeys::ErrorKeepLast => Diagnostic::error(
+                        "duplicate-key",
+                        format!("the key `{}` appears twice in this mapping", crate::diag::clip(name)),
+                    )
+                    .at(k.span)
+                    .label("written again here")
+                    .related(first_span, "first written here")
+                    .help("remove one of the two entries; only one value can be kept"),
+                };
+                diags.push(d);
+                drop[first] = policy != DuplicateKeys::Error;
+            }
+            if drop.iter().any(|d| *d) {
+                let mut i = 0;
+                entries.retain(|_| {
+                    i += 1;
+                    !drop[i - 1]
+                });
+            }
+            for (_, v) in entries.iter_mut() {
+                resolve_duplicate_keys(v, file, policy, diags);
             }
         }
-        Value::Seq(items) => items.iter().for_each(|n| check_duplicate_keys(n, diags)),
+        Value::Seq(items) => items
+            .iter_mut()
+            .for_each(|n| resolve_duplicate_keys(n, file, policy, diags)),
         Value::Scalar { .. } => {}
     }
 }
@@ -310,7 +391,10 @@ enum Frame {
 struct Builder<'a> {
     file_id: FileId,
     text: &'a str,
+    /// The byte offset of each character, for a non-ASCII text.
     char_to_byte: Option<Vec<u32>>,
+    /// The character index of the start and the end of each line, for a non-ASCII text.
+    line_chars: Vec<(u32, u32)>,
     stack: Vec<Frame>,
     /// Anchored nodes, with the number of nodes each holds.
     anchors: HashMap<usize, (Node, usize)>,
@@ -350,10 +434,18 @@ const INTRINSIC_TAGS: &[&str] = &[
 ];
 
 impl Builder<'_> {
-    fn byte(&self, char_index: usize) -> usize {
+    /// The byte offset of a mark.
+    fn byte(&self, mark: &Marker) -> usize {
         match &self.char_to_byte {
-            None => char_index.min(self.text.len()),
-            Some(map) => map.get(char_index).copied().unwrap_or(self.text.len() as u32) as usize,
+            None => mark.index().min(self.text.len()),
+            Some(map) => {
+                // `line` counts from 1, `col` from 0
+                let Some(&(start, end)) = self.line_chars.get(mark.line().saturating_sub(1)) else {
+                    return self.text.len();
+                };
+                let at = (start as usize + mark.col()).min(end as usize);
+                map.get(at).copied().unwrap_or(self.text.len() as u32) as usize
+            }
         }
     }
 
@@ -534,7 +626,7 @@ impl MarkedEventReceiver for Builder<'_> {
         if self.fatal.is_some() {
             return;
         }
-        let at = self.byte(mark.index());
+        let at = self.byte(&mark);
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 if !self.count(1, at) {

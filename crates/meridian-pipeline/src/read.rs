@@ -92,6 +92,21 @@ impl<'a> Obj<'a> {
 
     pub fn int(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(i64, Span)> {
         let (s, span) = self.string(key, diags)?;
+        if crate::is_placeholder(&s) {
+            diags.push(
+                Diagnostic::warning(
+                    "placeholder",
+                    format!(
+                        "`{key}` of {} is `{s}`, from {}: it is checked when the value is known",
+                        self.what,
+                        crate::cfn::placeholder_origin(&s)
+                    ),
+                )
+                .at(span)
+                .help(crate::cfn::placeholder_help(&s)),
+            );
+            return None;
+        }
         match s.trim().parse::<i64>() {
             Ok(n) => Some((n, span)),
             Err(_) => {
@@ -155,7 +170,8 @@ impl<'a> Obj<'a> {
                             "wrong-type",
                             format!("the items of `{key}` must be strings, found {}", n.kind()),
                         )
-                        .at(n.span),
+                        .at(n.span)
+                        .help(format!("write each item of `{key}` as a single value")),
                     );
                     None
                 }
@@ -169,16 +185,56 @@ impl<'a> Obj<'a> {
             if self.used[i] {
                 continue;
             }
-            let name = k.as_str().unwrap_or_default();
+            // a key that is no string was reported as the tree was read
+            let Some(name) = k.as_str() else { continue };
+            // the same field written twice, differing in the case of its first letter
+            // (`Name` and `name`): the first is read
+            if let Some(a) = self.asked.iter().find(|a| key_matches(name, a)) {
+                let read = self
+                    .entries
+                    .iter()
+                    .zip(&self.used)
+                    .find(|((k, _), used)| **used && k.as_str().is_some_and(|s| key_matches(s, a)))
+                    .and_then(|((k, _), _)| k.as_str())
+                    .unwrap_or(a);
+                diags.push(
+                    Diagnostic::warning(
+                        "duplicate-key",
+                        format!(
+                            "`{name}` is the field `{read}` written again, in {}; it is ignored",
+                            self.what
+                        ),
+                    )
+                    .at(k.span)
+                    .help("remove one of the two entries"),
+                );
+                continue;
+            }
             let suggestion = self
                 .asked
                 .iter()
                 .map(|a| (edit_distance(&name.to_ascii_lowercase(), &a.to_ascii_lowercase()), *a))
                 .filter(|(d, _)| *d <= 3)
                 .min();
+            // suggest in the case the file writes its keys in (CloudFormation's PascalCase)
+            let pascal = name.starts_with(|c: char| c.is_ascii_uppercase());
+            let cased = |a: &str| -> String {
+                if pascal {
+                    let mut c = a.chars();
+                    c.next()
+                        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                        .unwrap_or_default()
+                } else {
+                    a.to_string()
+                }
+            };
             let help = match suggestion {
-                Some((_, s)) => format!("did you mean `{s}`?"),
-                None => format!("the fields of {} are: {}", self.what, self.asked.join(", ")),
+                Some((_, s)) => format!("did you mean `{}`?", cased(s)),
+                None => format!(
+                    "the fields of {} are: {}",
+                    self.what,
+                    self.asked.iter().map(|a| cased(a)).collect::<Vec<_>>().join(", ")
+                ),
             };
             diags.push(
                 Diagnostic::warning(
@@ -265,7 +321,8 @@ pub(crate) fn read_pipeline(
             }
             _ => diags.push(
                 Diagnostic::error("wrong-type", "`artifactStores` must be a map keyed by region (API JSON) or a list of {Region, ArtifactStore} (CloudFormation)")
-                    .at(stores.span),
+                    .at(stores.span)
+                    .help("write `artifactStores: {us-east-1: {type: S3, location: bucket}}` (API JSON) or `ArtifactStores: [{Region: us-east-1, ArtifactStore: {Type: S3, Location: bucket}}]`"),
             ),
         }
     }
@@ -586,7 +643,8 @@ fn read_action(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<Action> {
                     "wrong-type",
                     format!("`configuration` of action `{}` must be a mapping", a.name),
                 )
-                .at(cfg.span),
+                .at(cfg.span)
+                .help("write `configuration` as `Key: value` entries, such as `ProjectName: my-build`"),
             ),
         }
     }

@@ -172,6 +172,8 @@ pub fn find_provider(t: &ActionTypeId) -> Option<&'static ProviderSpec> {
         .find(|p| p.provider == t.provider && p.category == t.category && p.owners.contains(&t.owner.as_str()))
 }
 
+use crate::is_placeholder;
+
 fn name_ok(name: &str, extra: &str) -> bool {
     !name.is_empty()
         && name.len() <= limits::MAX_NAME_LEN
@@ -180,11 +182,27 @@ fn name_ok(name: &str, extra: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c) || extra.contains(c))
 }
 
+/// The warning for a value the definition leaves to AWS or to an unset parameter, standing where
+/// a check needs the value (a name, a region): the check waits until the value is given.
+fn placeholder_warning(what: &str, value: &str, span: Option<Span>) -> Diagnostic {
+    Diagnostic::warning(
+        "placeholder",
+        format!(
+            "{what} is `{value}`, from {}: it is checked when the value is known",
+            crate::cfn::placeholder_origin(value)
+        ),
+    )
+    .at_opt(span)
+    .help(crate::cfn::placeholder_help(value))
+}
+
 /// Checks a pipeline and returns every problem found.
 pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
     let mut d = Vec::new();
     let pspan = p.loc.node;
-    if !p.name.is_empty() && !name_ok(&p.name, ".@") {
+    if is_placeholder(&p.name) {
+        d.push(placeholder_warning("the pipeline's name", &p.name, p.loc.at("name")));
+    } else if !p.name.is_empty() && !name_ok(&p.name, ".@") {
         d.push(
             Diagnostic::error("invalid-name", format!("`{}` is not a valid pipeline name", p.name))
                 .at_opt(p.loc.at("name"))
@@ -232,7 +250,8 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
                     limits::MAX_VARIABLES
                 ),
             )
-            .at_opt(pspan),
+            .at_opt(pspan)
+            .help("remove the variables the pipeline does not use, or pass values through an artifact"),
         );
     }
     let mut var_names: HashMap<&str, Span> = HashMap::new();
@@ -248,7 +267,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
                 .help("rename or remove one of them"),
             );
         }
-        if !name_ok(&v.name, "@") || v.name.len() > 128 {
+        if is_placeholder(&v.name) {
+            d.push(placeholder_warning("a variable's name", &v.name, v.loc.at("name")));
+        } else if !name_ok(&v.name, "@") || v.name.len() > 128 {
             d.push(
                 Diagnostic::error("invalid-name", format!("`{}` is not a valid variable name", v.name))
                     .at_opt(v.loc.at("name"))
@@ -269,7 +290,9 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
             }
             d.push(diag);
         }
-        if !s.name.is_empty() && !name_ok(&s.name, ".@") {
+        if is_placeholder(&s.name) {
+            d.push(placeholder_warning("a stage's name", &s.name, s.loc.at("name")));
+        } else if !s.name.is_empty() && !name_ok(&s.name, ".@") {
             d.push(
                 Diagnostic::error("invalid-name", format!("`{}` is not a valid stage name", s.name))
                     .at_opt(s.loc.at("name"))
@@ -309,7 +332,13 @@ pub fn validate(p: &Pipeline) -> Vec<Diagnostic> {
                 }
                 d.push(diag);
             }
-            if !a.name.is_empty() && !name_ok(&a.name, ".@") {
+            if is_placeholder(&a.name) {
+                d.push(placeholder_warning(
+                    &format!("the name of an action of stage `{}`", s.name),
+                    &a.name,
+                    a.loc.at("name"),
+                ));
+            } else if !a.name.is_empty() && !name_ok(&a.name, ".@") {
                 d.push(
                     Diagnostic::error("invalid-name", format!("`{}` is not a valid action name", a.name))
                         .at_opt(a.loc.at("name"))
@@ -383,6 +412,15 @@ fn check_stores(p: &Pipeline, d: &mut Vec<Diagnostic>) {
     }
     let mut reported = Vec::new();
     for (region, store) in &p.artifact_stores {
+        if is_placeholder(region) {
+            d.push(placeholder_warning(
+                "an artifact store's region",
+                region,
+                store.loc.at("region"),
+            ));
+            reported.push(store.loc.at("region"));
+            continue;
+        }
         if let Err(e) = RegionId::new(region) {
             d.push(region_error(&e, store.loc.at("region"), "artifact store"));
             reported.push(store.loc.at("region"));
@@ -390,6 +428,16 @@ fn check_stores(p: &Pipeline, d: &mut Vec<Diagnostic>) {
     }
     for (s, a) in p.actions() {
         let Some(region) = &a.region else { continue };
+        if is_placeholder(region) {
+            if !reported.contains(&a.loc.at("region")) {
+                d.push(placeholder_warning(
+                    &format!("the region of action `{}`", a.name),
+                    region,
+                    a.loc.at("region"),
+                ));
+            }
+            continue;
+        }
         if let Err(e) = RegionId::new(region) {
             // The native format writes a region once for its store and its actions: say it once.
             if !reported.contains(&a.loc.at("region")) {
@@ -397,11 +445,20 @@ fn check_stores(p: &Pipeline, d: &mut Vec<Diagnostic>) {
             }
             continue;
         }
+        // an action in the pipeline's own region uses the pipeline's single store
+        if *region == p.home_region && p.artifact_stores.is_empty() {
+            continue;
+        }
         if p.artifact_store.is_some() && p.artifact_stores.is_empty() {
+            let home = if p.home_region.is_empty() {
+                "us-east-1"
+            } else {
+                p.home_region.as_str()
+            };
             d.push(
-                Diagnostic::error("cross-region-needs-stores", format!("action `{}` of stage `{}` runs in `{region}`, but the pipeline has a single `artifactStore`", a.name, s.name))
+                Diagnostic::error("cross-region-needs-stores", format!("action `{}` of stage `{}` runs in `{region}`, but the pipeline lives in `{home}` and has a single `artifactStore`", a.name, s.name))
                     .at_opt(a.loc.at("region"))
-                    .help(format!("replace `artifactStore` with `artifactStores`: one store in the pipeline's region and one in `{region}`")),
+                    .help(format!("if the pipeline lives in `{region}`, say so with `--region {region}`; otherwise replace `artifactStore` with `artifactStores`: one store in `{home}` and one in `{region}`")),
             );
         } else if !p.artifact_stores.is_empty() && !p.artifact_stores.contains_key(region) {
             let have: Vec<&str> = p.artifact_stores.keys().map(String::as_str).collect();
@@ -682,6 +739,14 @@ fn check_cloudformation(a: &Action, d: &mut Vec<Diagnostic>) {
     let Some(mode) = a.config("ActionMode") else {
         return;
     };
+    if is_placeholder(mode) {
+        d.push(placeholder_warning(
+            &format!("the ActionMode of action `{}`", a.name),
+            mode,
+            a.loc.at("configuration.ActionMode"),
+        ));
+        return;
+    }
     if !CFN_MODES.contains(&mode) {
         d.push(
             Diagnostic::error("invalid-value", format!("`{mode}` is not a CloudFormation action mode"))
@@ -956,7 +1021,9 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
         for a in &s.actions {
             for (i, o) in a.output_artifacts.iter().enumerate() {
                 let span = a.loc.at(&format!("outputArtifacts.{i}"));
-                if !name_ok(&o.name, "") {
+                if is_placeholder(&o.name) {
+                    d.push(placeholder_warning("an output artifact's name", &o.name, span));
+                } else if !name_ok(&o.name, "") {
                     d.push(
                         Diagnostic::error("invalid-name", format!("`{}` is not a valid artifact name", o.name))
                             .at_opt(span)
@@ -983,7 +1050,9 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
             }
             if let Some(ns) = &a.namespace {
                 let span = a.loc.at("namespace");
-                if !name_ok(ns, "@") {
+                if is_placeholder(ns) {
+                    d.push(placeholder_warning("a namespace", ns, span));
+                } else if !name_ok(ns, "@") {
                     d.push(
                         Diagnostic::error("invalid-name", format!("`{ns}` is not a valid namespace"))
                             .at_opt(span)
@@ -1065,7 +1134,13 @@ fn check_artifacts_and_variables(p: &Pipeline, d: &mut Vec<Diagnostic>) {
                 }
             }
             for (key, artifact) in artifact_file_refs(a) {
-                if !a.input_artifacts.iter().any(|i| i.name == artifact) {
+                if is_placeholder(&artifact) {
+                    d.push(placeholder_warning(
+                        &format!("the artifact that {key} of action `{}` reads from", a.name),
+                        &artifact,
+                        a.loc.at(&format!("configuration.{key}")),
+                    ));
+                } else if !a.input_artifacts.iter().any(|i| i.name == artifact) {
                     d.push(
                         Diagnostic::error("artifact-not-input", format!("{key} of action `{}` reads from artifact `{artifact}`, which is not one of its input artifacts", a.name))
                             .at_opt(a.loc.at(&format!("configuration.{key}")))

@@ -204,7 +204,7 @@ fn the_symphoniacloud_pipeline() {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        pipeline: None,
+        ..Default::default()
     };
     let loaded = load_path(&path, &opts);
     assert!(loaded.diagnostics.is_empty(), "{}", render(&loaded));
@@ -217,7 +217,7 @@ fn the_symphoniacloud_pipeline() {
     // A value outside AllowedPattern is refused, naming the pattern.
     let bad = LoadOptions {
         params: [("ArtifactBucketNamePrefix".to_string(), "acme_bad".to_string())].into(),
-        pipeline: None,
+        ..Default::default()
     };
     let loaded = load_path(&path, &bad);
     assert!(codes(&loaded).contains(&"parameter-not-allowed"), "{}", render(&loaded));
@@ -266,7 +266,17 @@ fn real_world_shapes_are_understood() {
         p.triggers[0].git_configuration.pull_request[0].events,
         ["OPEN", "UPDATED"]
     );
-    assert!(p.meridian.placeholders.contains(&"{{aws:AWS::StackName}}".to_string()));
+    // `AWS::StackName` is the file's base name (issue 17), not a placeholder
+    assert!(
+        p.meridian.placeholders.iter().all(|p| p.starts_with("{{aws:GetAtt ")),
+        "{:?}",
+        p.meridian.placeholders
+    );
+    assert!(
+        p.meridian.build_projects.contains_key("realworld-build"),
+        "{:?}",
+        p.meridian.build_projects.keys()
+    );
     // Fn::GetParam naming an artifact the action does not take in is caught inside the JSON string.
     let broken = text.replace(
         r#"["BuildOutput", "build.json", "version"]"#,
