@@ -582,7 +582,7 @@ impl LocalStacks {
         let stack_id = existing
             .as_ref()
             .map(|s| s.id.clone())
-            .unwrap_or_else(|| "pending".into());
+            .unwrap_or_else(|| meridian_template::eval::pending("AWS::StackId", None));
         let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, &stack_id);
         let exports: BTreeMap<String, String> = self
             .exports_of_region(region)?

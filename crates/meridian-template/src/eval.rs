@@ -295,6 +295,46 @@ fn check_constraints(
     Ok(())
 }
 
+/// Java reads a `-` next to a class shorthand inside brackets (`[\w-\+]`) as a literal dash;
+/// the regex crate refuses it as a range: it is escaped.
+fn java_class_dashes(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut after_shorthand = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            let n = chars[i + 1];
+            out.push(c);
+            out.push(n);
+            after_shorthand = depth > 0 && "wWdDsS".contains(n);
+            i += 2;
+            continue;
+        }
+        match c {
+            '[' => depth += 1,
+            ']' if depth > 0 => depth -= 1,
+            '-' if depth > 0 => {
+                let next_shorthand =
+                    chars.get(i + 1) == Some(&'\\') && chars.get(i + 2).is_some_and(|n| "wWdDsS".contains(*n));
+                if after_shorthand || next_shorthand {
+                    out.push_str("\\-");
+                    after_shorthand = false;
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        after_shorthand = false;
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
 /// An AllowedPattern as CloudFormation reads it: a Java regular expression that must match the
 /// whole value. Look-around and back-references work (fancy-regex); Java's POSIX classes
 /// (`\p{Alnum}`, ...) are read as Java reads them (ASCII); backtracking is bounded, so a
@@ -315,7 +355,7 @@ pub fn java_regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
         ("XDigit", "0-9a-fA-F"),
         ("Space", " \\t\\n\\x0B\\f\\r"),
     ];
-    let mut p = pattern.to_string();
+    let mut p = java_class_dashes(pattern);
     for (name, class) in POSIX {
         p = p.replace(&format!("\\p{{{name}}}"), &format!("[{class}]"));
         p = p.replace(&format!("\\P{{{name}}}"), &format!("[^{class}]"));
@@ -738,7 +778,11 @@ impl<'a> Evaluator<'a> {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(input))
             }
             "Fn::GetAZs" => {
-                let r = self.string(arg, "Fn::GetAZs's region")?;
+                // `!GetAZs` with no value, like `!GetAZs ''`, is the stack's region.
+                let r = match arg {
+                    Value::Null => String::new(),
+                    _ => self.string(arg, "Fn::GetAZs's region")?,
+                };
                 let r = if r.is_empty() { self.pseudo.region.clone() } else { r };
                 Value::Array(availability_zones(&r).into_iter().map(Value::String).collect())
             }
@@ -981,6 +1025,9 @@ mod tests {
             serde_json::json!(["10.0.0.0/12", "10.16.0.0/12"])
         );
         assert_eq!(s("{'Fn::Length': [1, 2, 3]}"), 3);
+        // YAML's non-specific tag `!` leaves the value as written.
+        assert_eq!(s("! abc"), "abc");
+        assert_eq!(s("!Select [0, !GetAZs ]"), "eu-west-1a");
         assert_eq!(s("{'Fn::ToJsonString': {a: 1}}"), "{\"a\":1}");
         assert_eq!(s("{a: !Ref AWS::NoValue, b: 1}"), serde_json::json!({"b": 1}));
         assert_eq!(eval_in(T, "!If [IsProd, !Ref AWS::NoValue, x]").unwrap(), None);
@@ -1084,6 +1131,10 @@ mod tests {
         let re = java_regex("[a-z]+").unwrap();
         assert!(re.is_match("abc").unwrap() && !re.is_match("abc1").unwrap());
         assert!(java_regex("[a-z").is_err());
+        // Java's literal dash beside a class shorthand (the Neptune sample's e-mail pattern).
+        let email = java_regex(r"^[\w-\+]+(\.[\w]+)*@[\w-]+(\.[\w]+)*(\.[a-z]{2,})$|^$").unwrap();
+        assert!(email.is_match("a-b+c@example.com").unwrap() && email.is_match("").unwrap());
+        assert!(!email.is_match("a b@example.com").unwrap());
     }
 
     #[test]

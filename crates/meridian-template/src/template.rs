@@ -271,7 +271,15 @@ impl Template {
                         .help("add `Type:`, for example `Type: AWS::Lambda::Function`"))
                 }
             }
+            let custom = obj
+                .get("Type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("Custom::") || t == "AWS::CloudFormation::CustomResource");
             for key in obj.keys() {
+                // Custom resources take a `Version` attribute (of the provider's protocol).
+                if custom && key == "Version" {
+                    continue;
+                }
                 if !matches!(
                     key.as_str(),
                     "Type"
@@ -357,4 +365,33 @@ pub fn read_json(file: &str, text: &str) -> Result<(Value, BTreeMap<String, usiz
         }
     }
     Ok((root.to_json(), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<Template, TemplateError> {
+        Template::parse("t.yaml", body, &sam::SamOptions::default())
+    }
+
+    #[test]
+    fn custom_resources_take_a_version_attribute() {
+        let custom = "Resources:\n  C:\n    Type: Custom::Tagger\n    Version: '1.0'\n    Properties: {ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:f}\n";
+        parse(custom).unwrap();
+        let e = parse(&custom.replace("Custom::Tagger", "AWS::SNS::Topic")).unwrap_err();
+        assert!(e.message.contains("unknown resource attribute `Version`"), "{e}");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn a_declaration_cloudformation_refuses_is_refused_at_its_line() {
+        let e =
+            parse("Parameters:\n  Env:\n    Type: Strng\nResources:\n  Q:\n    Type: AWS::SNS::Topic\n").unwrap_err();
+        assert_eq!(e.message, "Template format error: Unrecognized parameter type: Strng");
+        assert_eq!(e.line, Some(2));
+        let e = parse("Transform: MyMacro\nResources:\n  Q:\n    Type: AWS::SNS::Topic\n").unwrap_err();
+        assert_eq!(e.message, "No transform named 123456789012::MyMacro found.");
+        assert_eq!(e.line, Some(1));
+    }
 }
