@@ -56,6 +56,8 @@ const KNOWN_DEFECTS: &[&str] = &[
     "190,000 wrongly typed waves on one 2 MB line",
     "20,000 unknown fields",
     // Definitions accepted or misread.
+    // (The two condition cases: their template-deploy variants pass; the pipeline reader's,
+    // meridian-pipeline/src/cfn.rs, do not yet.)
     "condition cycle",
     "condition negating itself",
     "duplicate key in CloudFormation",
@@ -64,13 +66,6 @@ const KNOWN_DEFECTS: &[&str] = &[
     "max-parallel-regions as a string",
     "max-parallel-regions of 0",
     "a list as a mapping key",
-    // Templates: transforms and declarations (the template-language issue).
-    "600 SAM functions (CloudFormation allows 500 resources)",
-    "AllowedPattern that is no regular expression",
-    "Resources as a list",
-    "Transform as a number",
-    "unknown Transform version",
-    "unknown macro in a Transform list",
 ];
 
 /// The case a failure report is about (`✗ NAME` on its first line; `✗ HTTP NAME` for requests).
