@@ -60,27 +60,24 @@ const AWS_SPECIFIC_TYPES: &[&str] = &[
     "AWS::Route53::HostedZone::Id",
 ];
 
-/// Whether CloudFormation knows the parameter type.
+/// Whether CloudFormation knows the parameter type (the list cfn-lint 1.58 checks against).
 pub fn known_parameter_type(ty: &str) -> bool {
-    let plain = |t: &str| matches!(t, "String" | "Number" | "CommaDelimitedList" | "List<Number>");
     let specific = |t: &str| AWS_SPECIFIC_TYPES.contains(&t);
+    // Lists of every AWS-specific type but key pairs, and of strings and numbers.
     let list_of = |t: &str| {
         t.strip_prefix("List<")
             .and_then(|s| s.strip_suffix('>'))
-            .is_some_and(specific)
+            .is_some_and(|inner| {
+                matches!(inner, "String" | "Number") || (specific(inner) && inner != "AWS::EC2::KeyPair::KeyName")
+            })
     };
+    let plain = |t: &str| matches!(t, "String" | "Number" | "CommaDelimitedList");
     if plain(ty) || specific(ty) || list_of(ty) || ty == "AWS::SSM::Parameter::Name" {
         return true;
     }
-    match ty
-        .strip_prefix("AWS::SSM::Parameter::Value<")
+    ty.strip_prefix("AWS::SSM::Parameter::Value<")
         .and_then(|s| s.strip_suffix('>'))
-    {
-        Some(inner) => {
-            matches!(inner, "String" | "List<String>" | "CommaDelimitedList") || specific(inner) || list_of(inner)
-        }
-        None => false,
-    }
+        .is_some_and(|inner| plain(inner) || specific(inner) || list_of(inner) || inner == "AWS::SSM::Parameter::Name")
 }
 
 const PARAMETER_PROPERTIES: &[&str] = &[
@@ -371,13 +368,21 @@ pub fn check(template: &Value) -> Result<(), Problem> {
                 ));
             }
             let Some(r) = r.as_object() else { continue };
-            for (attr, allowed) in [
-                (
-                    "DeletionPolicy",
-                    &["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"][..],
-                ),
-                ("UpdateReplacePolicy", &["Delete", "Retain", "Snapshot"][..]),
-            ] {
+            let snapshots = r
+                .get("Type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| SNAPSHOT_TYPES.contains(&t));
+            let deletion: &[&str] = if snapshots {
+                &["Delete", "Retain", "RetainExceptOnCreate", "Snapshot"]
+            } else {
+                &["Delete", "Retain", "RetainExceptOnCreate"]
+            };
+            let replace: &[&str] = if snapshots {
+                &["Delete", "Retain", "Snapshot"]
+            } else {
+                &["Delete", "Retain"]
+            };
+            for (attr, allowed) in [("DeletionPolicy", deletion), ("UpdateReplacePolicy", replace)] {
                 match r.get(attr) {
                     None => {}
                     Some(Value::String(s)) if allowed.contains(&s.as_str()) => {}
@@ -430,6 +435,18 @@ pub fn check(template: &Value) -> Result<(), Problem> {
     }
     Ok(())
 }
+
+/// The types whose DeletionPolicy or UpdateReplacePolicy may be `Snapshot`.
+const SNAPSHOT_TYPES: &[&str] = &[
+    "AWS::DocDB::DBCluster",
+    "AWS::EC2::Volume",
+    "AWS::ElastiCache::CacheCluster",
+    "AWS::ElastiCache::ReplicationGroup",
+    "AWS::Neptune::DBCluster",
+    "AWS::RDS::DBCluster",
+    "AWS::RDS::DBInstance",
+    "AWS::Redshift::Cluster",
+];
 
 /// CloudFormation's quota errors.
 pub fn quota(section: &str, what: &str, n: usize, max: usize) -> Result<(), Problem> {
@@ -489,7 +506,7 @@ fn check_parameter(name: &str, decl: &Value) -> Result<(), Problem> {
             name,
             format!("Template format error: Unrecognized parameter type: {ty}"),
             if ty.starts_with("List<") {
-                "a list of strings is `CommaDelimitedList`; List<...> holds Number or an AWS-specific type (List<AWS::EC2::Subnet::Id>, ...)".to_string()
+                "List<...> holds String, Number or an AWS-specific type other than key pairs (List<AWS::EC2::Subnet::Id>, ...)".to_string()
             } else {
                 "Type is String, Number, List<Number>, CommaDelimitedList, an AWS-specific type (AWS::EC2::VPC::Id, ...) or AWS::SSM::Parameter::Value<...>".to_string()
             },
@@ -569,8 +586,12 @@ mod tests {
             "Template format error: Unrecognized parameter type: Foo"
         );
         assert_eq!(
-            p("{Type: List<String>}"),
-            "Template format error: Unrecognized parameter type: List<String>"
+            p("{Type: List<Strings>}"),
+            "Template format error: Unrecognized parameter type: List<Strings>"
+        );
+        assert_eq!(
+            p("{Type: List<AWS::EC2::KeyPair::KeyName>}"),
+            "Template format error: Unrecognized parameter type: List<AWS::EC2::KeyPair::KeyName>"
         );
         assert_eq!(
             p("{Type: String, AllowedValues: a}"),
@@ -593,6 +614,7 @@ mod tests {
             "Number",
             "List<Number>",
             "CommaDelimitedList",
+            "List<String>",
             "AWS::EC2::VPC::Id",
             "List<AWS::EC2::Subnet::Id>",
             "AWS::SSM::Parameter::Value<String>",
@@ -624,6 +646,13 @@ mod tests {
             "Template format error: Unrecognized DeletionPolicy Keep for resource Q"
         );
         assert!(policy("[Retain]").contains("Every DeletionPolicy member must be a string"));
+        // Snapshot is for types that have snapshots (an SSM parameter has none).
+        assert!(policy("Snapshot").contains("Unrecognized DeletionPolicy Snapshot"));
+        check(&yaml(&format!(
+            "{}    DeletionPolicy: Snapshot\n",
+            R.replace("AWS::SSM::Parameter", "AWS::RDS::DBInstance")
+        )))
+        .unwrap();
         assert!(policy("!Ref P").contains("Every DeletionPolicy member must be a string"));
         check(&yaml(&format!(
             "Transform: AWS::LanguageExtensions\n{R}    DeletionPolicy: !Ref AWS::NoValue\n"

@@ -137,6 +137,28 @@ impl Ctx {
                         out.insert(key, self.expand(val, vars, depth)?);
                     }
                 }
+                // `!Ref {Fn::Sub: Topic${Name}}` and `!GetAtt [{Fn::Sub: ...}, Arn]`: a name the
+                // loop made, resolved once its identifier is replaced.
+                for f in ["Ref", "Fn::GetAtt"] {
+                    if out.len() != 1 {
+                        break;
+                    }
+                    if let Some(arg) = out.get_mut(f) {
+                        let target = match arg {
+                            Value::Array(a) => a.first_mut(),
+                            other => Some(other),
+                        };
+                        if let Some(t) = target {
+                            if let Some(Value::String(name)) =
+                                t.get("Fn::Sub").filter(|_| t.as_object().is_some_and(|o| o.len() == 1))
+                            {
+                                if !name.contains("${") {
+                                    *t = Value::String(name.clone());
+                                }
+                            }
+                        }
+                    }
+                }
                 Ok(Value::Object(out))
             }
             Value::Array(a) => a
@@ -319,6 +341,14 @@ Outputs:
     - !Ref Envs
     - Out${Env}:
         Value: !Ref Env
+  Fn::ForEach::Arns:
+    - Name
+    - [Success]
+    - Arn${Name}:
+        Value: !Ref
+          Fn::Sub: Topic${Name}
+      Name${Name}:
+        Value: !GetAtt [!Sub 'Topic${Name}', TopicName]
 ",
         );
         let out = apply(&t, &Map::new()).unwrap();
@@ -334,11 +364,16 @@ Outputs:
         assert_eq!(q["Properties"]["DisplayName"], "Failure-Queue");
         assert_eq!(q["Properties"]["Tagprod"], "Failure-Queue-prod");
         assert_eq!(out["Outputs"]["Outdev"]["Value"], "dev");
+        assert_eq!(out["Outputs"]["ArnSuccess"]["Value"], json!({"Ref": "TopicSuccess"}));
+        assert_eq!(
+            out["Outputs"]["NameSuccess"]["Value"],
+            json!({"Fn::GetAtt": ["TopicSuccess", "TopicName"]})
+        );
         // A given value wins over the default.
         let out = apply(&t, &Map::from_iter([("Envs".to_string(), json!("qa"))])).unwrap();
         assert_eq!(
             out["Outputs"].as_object().unwrap().keys().collect::<Vec<_>>(),
-            vec!["Outqa"]
+            vec!["Outqa", "ArnSuccess", "NameSuccess"]
         );
     }
 
