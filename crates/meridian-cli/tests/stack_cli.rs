@@ -750,3 +750,75 @@ fn concurrent_deploys_of_different_stacks_lose_nothing() {
     expect.sort();
     assert_eq!(region_functions(&env), expect);
 }
+
+/// Values known only once a resource exists are resolved when the resources that need them are
+/// created: the name cut out of a function's ARN (`!Select [6, !Split [":", !GetAtt Fn.Arn]]`)
+/// reaches another function's environment and the stack's outputs as the real, generated name.
+#[test]
+fn values_known_after_a_resource_exists_deploy_with_their_real_value() {
+    let env = setup();
+    let name_of_fn = "!Select [6, !Split [':', !GetAtt Fn.Arn]]";
+    let t = write(
+        &env,
+        "late.yaml",
+        &format!(
+            "Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Code:
+        ZipFile: |
+          exports.handler = async () => 'hi';
+  Reader:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: reader
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Environment:
+        Variables:
+          FN_NAME: {name_of_fn}
+          SUBNETS: !Join [',', !Cidr ['10.0.0.0/16', 2, 8]]
+      Code:
+        ZipFile: |
+          exports.handler = async () => process.env.FN_NAME + ' ' + process.env.SUBNETS;
+Outputs:
+  FnName:
+    Value: {name_of_fn}
+"
+        ),
+    );
+    // Making the change set, before Fn exists, does not fail on the value still to come.
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "us-east-1",
+            "--template",
+            &t,
+            "--stack-name",
+            "late",
+            "--no-execute",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = deploy(&env, &t, "late", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "late");
+    let name = d["Stack"]["Outputs"]["FnName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{d:#}"))
+        .to_string();
+    assert!(
+        name.starts_with("late-Fn-"),
+        "the generated name, not a stand-in: {name}"
+    );
+    assert_eq!(invoke(&env, &name), "\"hi\"", "{name} is the deployed function");
+    assert_eq!(invoke(&env, "reader"), format!("\"{name} 10.0.0.0/24,10.0.1.0/24\""));
+}
