@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod graph;
 pub mod plan;
 pub mod sam;
+pub mod schema;
 pub mod template;
 
 pub use eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};
