@@ -154,7 +154,14 @@ fn a_failing_update_rolls_the_stack_and_its_functions_back() {
     }
 
     // A failed creation ends in ROLLBACK_COMPLETE with nothing left behind, and cannot be updated.
-    let t3 = write(&env, "t3.yaml", &function_template("x", 64, ""));
+    // (The version fails once the function exists; a property the schema refuses, such as
+    // MemorySize 64, is refused before anything is created, as CloudFormation's validation does.)
+    let bad = extra.replace("Bad:", "BadFirst:").replace("greeter", "greeter-broken");
+    let t3 = write(
+        &env,
+        "t3.yaml",
+        &function_template("x", 128, &bad).replace("FunctionName: greeter\n", "FunctionName: greeter-broken\n"),
+    );
     let o = deploy(&env, &t3, "broken", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(describe(&env, "broken")["Stack"]["StackStatus"], "ROLLBACK_COMPLETE");
@@ -169,6 +176,21 @@ fn a_failing_update_rolls_the_stack_and_its_functions_back() {
         &["stack", "delete", "--region", "us-east-1", "--stack-name", "broken"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // A property the resource type's schema refuses: refused before the stack exists.
+    let t4 = write(&env, "t4.yaml", &function_template("x", 64, ""));
+    let o = deploy(&env, &t4, "invalid", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Properties validation failed for resource Fn with message: #/MemorySize: 64 is not greater or equal to 128"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cmd(
+        &env,
+        &["stack", "describe", "--region", "us-east-1", "--stack-name", "invalid"],
+    );
+    assert!(!o.status.success(), "no stack was created");
 }
 
 fn strip_ids(mut v: Value) -> Value {
