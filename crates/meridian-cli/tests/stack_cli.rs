@@ -844,3 +844,49 @@ Outputs:
     assert_eq!(invoke(&env, &name), "\"hi\"", "{name} is the deployed function");
     assert_eq!(invoke(&env, "reader"), format!("\"{name} 10.0.0.0/24,10.0.1.0/24\""));
 }
+
+/// `Fn::GetStackOutput` reads another stack's output, exported or not, in its region or another.
+#[test]
+fn get_stack_output_reads_another_stacks_outputs() {
+    let env = setup();
+    let network = write(
+        &env,
+        "network.yaml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties: {Type: String, Value: vpc-0123}\nOutputs:\n  VpcId:\n    Value: !GetAtt P.Value\n",
+    );
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "eu-west-1",
+            "--template",
+            &network,
+            "--stack-name",
+            "network",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let app = write(
+        &env,
+        "app.yaml",
+        "Resources:\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: !GetStackOutput {StackName: network, OutputName: VpcId, Region: eu-west-1}\nOutputs:\n  Vpc:\n    Value: !GetAtt Q.Value\n",
+    );
+    let o = deploy(&env, &app, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(describe(&env, "app")["Stack"]["Outputs"]["Vpc"], "vpc-0123");
+    // An output that does not exist fails the resource, which is rolled back.
+    let missing = write(
+        &env,
+        "missing.yaml",
+        &std::fs::read_to_string(&app).unwrap().replace("VpcId", "SubnetId"),
+    );
+    let o = deploy(&env, &missing, "missing", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Fn::GetStackOutput: stack `network` in eu-west-1 has no output `SubnetId`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -347,6 +347,7 @@ const INTRINSIC_TAGS: &[&str] = &[
     "GetParam",
     "Length",
     "ToJsonString",
+    "GetStackOutput",
 ];
 
 impl Builder<'_> {

@@ -37,6 +37,11 @@ pub trait Resolver {
     fn attribute(&self, logical_id: &str, attr: &str) -> Option<Value>;
     /// `Fn::ImportValue`.
     fn import(&self, name: &str) -> Option<String>;
+    /// `Fn::GetStackOutput`: the output `output` of the stack `stack` in `region` (exported or
+    /// not). Unknown by default.
+    fn stack_output(&self, _region: &str, _stack: &str, _output: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A resolver that knows nothing (templates with no deployed state).
@@ -769,6 +774,7 @@ impl<'a> Evaluator<'a> {
                     None => return Err(format!("no stack in region {} exports `{name}`", self.pseudo.region)),
                 }
             }
+            "Fn::GetStackOutput" => self.get_stack_output(arg)?,
             "Fn::Base64" => {
                 let input = self.string(arg, "Fn::Base64's input")?;
                 if let Some(m) = unknown_in(&Value::String(input.clone())) {
@@ -811,6 +817,45 @@ impl<'a> Evaluator<'a> {
             "Fn::ToJsonString" => Value::String(self.must(arg)?.to_string()),
             _ => return Err(format!("unknown intrinsic function `{f}`")),
         }))
+    }
+
+    /// `Fn::GetStackOutput` (its own function: the frame of `intrinsic_value`, which every nested
+    /// function goes through, stays small).
+    #[inline(never)]
+    fn get_stack_output(&self, arg: &Value) -> R<Value> {
+        let usage = "Fn::GetStackOutput takes {StackName: NAME, OutputName: NAME, Region: REGION, RoleArn: ARN} (Region and RoleArn optional)";
+        let o = arg.as_object().ok_or(usage)?;
+        if let Some(k) = o
+            .keys()
+            .find(|k| !matches!(k.as_str(), "StackName" | "OutputName" | "Region" | "RoleArn"))
+        {
+            return Err(format!("Fn::GetStackOutput has no key `{k}`: {usage}"));
+        }
+        let field = |k: &str| -> R<Option<String>> {
+            o.get(k)
+                .map(|v| self.string(v, &format!("Fn::GetStackOutput's {k}")))
+                .transpose()
+        };
+        let stack = field("StackName")?.ok_or(usage)?;
+        let output = field("OutputName")?.ok_or(usage)?;
+        let region = field("Region")?.unwrap_or_else(|| self.pseudo.region.clone());
+        // RoleArn reaches another account on AWS; local regions are one account.
+        field("RoleArn")?;
+        if let Some(u) = unknown_in(&Value::Array(vec![
+            Value::String(stack.clone()),
+            Value::String(output.clone()),
+        ])) {
+            return Ok(Value::String(u));
+        }
+        Ok(match self.resolver.stack_output(&region, &stack, &output) {
+            Some(v) => Value::String(v),
+            None if self.lenient => Value::String(format!("{{{{pending:GetStackOutput.{stack}.{output}}}}}")),
+            None => {
+                return Err(format!(
+                    "Fn::GetStackOutput: stack `{stack}` in {region} has no output `{output}` (or does not exist)"
+                ))
+            }
+        })
     }
 
     fn sub(&self, arg: &Value) -> R<String> {
@@ -1095,6 +1140,51 @@ mod tests {
         assert_eq!(real[2], "sg-1,sg-2");
         assert_eq!(real[3], "sg-1");
         assert_eq!(real[4], 2);
+    }
+
+    #[test]
+    fn get_stack_output_reads_another_stacks_output() {
+        struct Outputs;
+        impl Resolver for Outputs {
+            fn physical_id(&self, _: &str) -> Option<Value> {
+                None
+            }
+            fn attribute(&self, _: &str, _: &str) -> Option<Value> {
+                None
+            }
+            fn import(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn stack_output(&self, region: &str, stack: &str, output: &str) -> Option<String> {
+                (stack == "network" && output == "VpcId").then(|| format!("vpc-in-{region}"))
+            }
+        }
+        let t = Template::parse("t.yaml", T, &SamOptions::default()).unwrap();
+        let params = resolve_parameters(&t, &BTreeMap::new(), &|_| None).unwrap();
+        let pseudo = Pseudo::new("eu-west-1", "123456789012", "app", "arn:stack");
+        let ev = Evaluator::new(&t, &params, &pseudo, &Outputs).unwrap();
+        let eval = |expr: &str| {
+            let (v, _) = crate::template::read_json("e.yaml", &format!("x: {expr}")).unwrap();
+            ev.eval(&v["x"])
+        };
+        assert_eq!(
+            eval("{'Fn::GetStackOutput': {StackName: network, OutputName: VpcId}}")
+                .unwrap()
+                .unwrap(),
+            "vpc-in-eu-west-1"
+        );
+        assert_eq!(
+            eval("{'Fn::GetStackOutput': {StackName: network, OutputName: VpcId, Region: us-east-1}}")
+                .unwrap()
+                .unwrap(),
+            "vpc-in-us-east-1"
+        );
+        assert!(eval("{'Fn::GetStackOutput': {StackName: network, OutputName: Nope}}")
+            .unwrap_err()
+            .contains("stack `network` in eu-west-1 has no output `Nope`"));
+        assert!(eval("{'Fn::GetStackOutput': {StackName: network}}")
+            .unwrap_err()
+            .contains("takes {StackName"));
     }
 
     #[test]
