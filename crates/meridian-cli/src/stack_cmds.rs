@@ -472,7 +472,16 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
         ));
         return Ok(ExitCode::from(2));
     }
-    if !sam::is_sam(&json) {
+    // The transforms CloudFormation would run: a macro that does not exist is refused as it
+    // refuses it.
+    let transforms = match meridian_template::declared::transforms(&json) {
+        Ok(t) => t,
+        Err(p) => {
+            crate::error(&format!("{name}: {} (help: {})", p.message, p.help));
+            return Ok(ExitCode::from(1));
+        }
+    };
+    if !transforms.contains(&meridian_template::declared::Transform::Sam) {
         print_json(&json)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -486,6 +495,16 @@ pub fn template(cmd: TemplateCommand, _global: &Global) -> anyhow::Result<ExitCo
     }
     match sam::transform(&json, &opts) {
         Ok(out) => {
+            // CloudFormation counts its quota on the processed template.
+            let n = out
+                .get("Resources")
+                .and_then(serde_json::Value::as_object)
+                .map_or(0, |r| r.len());
+            let max = meridian_template::declared::MAX_RESOURCES;
+            if let Err(p) = meridian_template::declared::quota("Resources", "resources", n, max) {
+                crate::error(&format!("{name}: {} (help: {})", p.message, p.help));
+                return Ok(ExitCode::from(1));
+            }
             print_json(&out)?;
             Ok(ExitCode::SUCCESS)
         }

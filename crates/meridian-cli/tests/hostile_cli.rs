@@ -51,13 +51,6 @@ const WORKERS: usize = 3;
 /// test fails when any other case fails, and also when one of these passes: then it is fixed,
 /// and its name must leave this list.
 const KNOWN_DEFECTS: &[&str] = &[
-    // Templates: transforms and declarations (the template-language issue).
-    "600 SAM functions (CloudFormation allows 500 resources)",
-    "AllowedPattern that is no regular expression",
-    "Resources as a list",
-    "Transform as a number",
-    "unknown Transform version",
-    "unknown macro in a Transform list",
 ];
 
 /// The case a failure report is about (`✗ NAME` on its first line; `✗ HTTP NAME` for requests).

@@ -154,7 +154,14 @@ fn a_failing_update_rolls_the_stack_and_its_functions_back() {
     }
 
     // A failed creation ends in ROLLBACK_COMPLETE with nothing left behind, and cannot be updated.
-    let t3 = write(&env, "t3.yaml", &function_template("x", 64, ""));
+    // (The version fails once the function exists; a property the schema refuses, such as
+    // MemorySize 64, is refused before anything is created, as CloudFormation's validation does.)
+    let bad = extra.replace("Bad:", "BadFirst:").replace("greeter", "greeter-broken");
+    let t3 = write(
+        &env,
+        "t3.yaml",
+        &function_template("x", 128, &bad).replace("FunctionName: greeter\n", "FunctionName: greeter-broken\n"),
+    );
     let o = deploy(&env, &t3, "broken", &[]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(describe(&env, "broken")["Stack"]["StackStatus"], "ROLLBACK_COMPLETE");
@@ -169,6 +176,21 @@ fn a_failing_update_rolls_the_stack_and_its_functions_back() {
         &["stack", "delete", "--region", "us-east-1", "--stack-name", "broken"],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+
+    // A property the resource type's schema refuses: refused before the stack exists.
+    let t4 = write(&env, "t4.yaml", &function_template("x", 64, ""));
+    let o = deploy(&env, &t4, "invalid", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Properties validation failed for resource Fn with message: #/MemorySize: 64 is not greater or equal to 128"),
+        "{}",
+        stderr(&o)
+    );
+    let o = cmd(
+        &env,
+        &["stack", "describe", "--region", "us-east-1", "--stack-name", "invalid"],
+    );
+    assert!(!o.status.success(), "no stack was created");
 }
 
 fn strip_ids(mut v: Value) -> Value {
@@ -749,4 +771,122 @@ fn concurrent_deploys_of_different_stacks_lose_nothing() {
     let mut expect: Vec<String> = (0..n).map(|i| format!("fn-{i}")).collect();
     expect.sort();
     assert_eq!(region_functions(&env), expect);
+}
+
+/// Values known only once a resource exists are resolved when the resources that need them are
+/// created: the name cut out of a function's ARN (`!Select [6, !Split [":", !GetAtt Fn.Arn]]`)
+/// reaches another function's environment and the stack's outputs as the real, generated name.
+#[test]
+fn values_known_after_a_resource_exists_deploy_with_their_real_value() {
+    let env = setup();
+    let name_of_fn = "!Select [6, !Split [':', !GetAtt Fn.Arn]]";
+    let t = write(
+        &env,
+        "late.yaml",
+        &format!(
+            "Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Code:
+        ZipFile: |
+          exports.handler = async () => 'hi';
+  Reader:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: reader
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Environment:
+        Variables:
+          FN_NAME: {name_of_fn}
+          SUBNETS: !Join [',', !Cidr ['10.0.0.0/16', 2, 8]]
+      Code:
+        ZipFile: |
+          exports.handler = async () => process.env.FN_NAME + ' ' + process.env.SUBNETS;
+Outputs:
+  FnName:
+    Value: {name_of_fn}
+"
+        ),
+    );
+    // Making the change set, before Fn exists, does not fail on the value still to come.
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "us-east-1",
+            "--template",
+            &t,
+            "--stack-name",
+            "late",
+            "--no-execute",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = deploy(&env, &t, "late", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "late");
+    let name = d["Stack"]["Outputs"]["FnName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{d:#}"))
+        .to_string();
+    assert!(
+        name.starts_with("late-Fn-"),
+        "the generated name, not a stand-in: {name}"
+    );
+    assert_eq!(invoke(&env, &name), "\"hi\"", "{name} is the deployed function");
+    assert_eq!(invoke(&env, "reader"), format!("\"{name} 10.0.0.0/24,10.0.1.0/24\""));
+}
+
+/// `Fn::GetStackOutput` reads another stack's output, exported or not, in its region or another.
+#[test]
+fn get_stack_output_reads_another_stacks_outputs() {
+    let env = setup();
+    let network = write(
+        &env,
+        "network.yaml",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties: {Type: String, Value: vpc-0123}\nOutputs:\n  VpcId:\n    Value: !GetAtt P.Value\n",
+    );
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "eu-west-1",
+            "--template",
+            &network,
+            "--stack-name",
+            "network",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let app = write(
+        &env,
+        "app.yaml",
+        "Resources:\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: !GetStackOutput {StackName: network, OutputName: VpcId, Region: eu-west-1}\nOutputs:\n  Vpc:\n    Value: !GetAtt Q.Value\n",
+    );
+    let o = deploy(&env, &app, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(describe(&env, "app")["Stack"]["Outputs"]["Vpc"], "vpc-0123");
+    // An output that does not exist fails the resource, which is rolled back.
+    let missing = write(
+        &env,
+        "missing.yaml",
+        &std::fs::read_to_string(&app).unwrap().replace("VpcId", "SubnetId"),
+    );
+    let o = deploy(&env, &missing, "missing", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("Fn::GetStackOutput: stack `network` in eu-west-1 has no output `SubnetId`"),
+        "{}",
+        stderr(&o)
+    );
 }

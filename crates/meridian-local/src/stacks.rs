@@ -242,6 +242,8 @@ struct StackResolver<'a> {
     current: &'a RefCell<BTreeMap<String, Row>>,
     exports: BTreeMap<String, String>,
     imported: RefCell<BTreeSet<String>>,
+    /// The stacks of every region, for Fn::GetStackOutput.
+    stacks: &'a LocalStacks,
 }
 
 impl Resolver for StackResolver<'_> {
@@ -262,6 +264,10 @@ impl Resolver for StackResolver<'_> {
     fn import(&self, name: &str) -> Option<String> {
         self.imported.borrow_mut().insert(name.to_string());
         self.exports.get(name).cloned()
+    }
+    fn stack_output(&self, region: &str, stack: &str, output: &str) -> Option<String> {
+        let row = self.stacks.stack_row(region, stack).ok().flatten()?;
+        row.outputs.get(output).cloned()
     }
 }
 
@@ -582,7 +588,7 @@ impl LocalStacks {
         let stack_id = existing
             .as_ref()
             .map(|s| s.id.clone())
-            .unwrap_or_else(|| "pending".into());
+            .unwrap_or_else(|| meridian_template::eval::pending("AWS::StackId", None));
         let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, &stack_id);
         let exports: BTreeMap<String, String> = self
             .exports_of_region(region)?
@@ -1350,6 +1356,7 @@ impl LocalStacks {
                 .map(|(k, (v, _))| (k, v))
                 .collect(),
             imported: RefCell::new(BTreeSet::new()),
+            stacks: self,
         };
         let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, &id);
         let ev = Evaluator::new(&t, &params, &pseudo, &resolver).map_err(|e| e.to_string())?;
@@ -1590,6 +1597,7 @@ impl LocalStacks {
                 .map(|(k, (v, _))| (k, v))
                 .collect(),
             imported: RefCell::new(BTreeSet::new()),
+            stacks: self,
         };
         let pseudo = Pseudo::new(region, LOCAL_ACCOUNT_ID, name, id);
         let ev = Evaluator::new(t, params, &pseudo, &resolver).map_err(|e| e.to_string())?;

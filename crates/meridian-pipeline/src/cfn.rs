@@ -96,6 +96,17 @@ pub(crate) fn read_template(
     };
     read_parameters(root, params, &mut ctx, diags);
     let Some(resources) = root.get("Resources").and_then(Node::as_map) else {
+        if let Some(r) = root.get("Resources") {
+            diags.push(
+                Diagnostic::error(
+                    "wrong-type",
+                    "`Resources` must be a mapping of logical ids to resources",
+                )
+                .at(r.span)
+                .help("write each resource as `Name:` with `Type:` and `Properties:` under it, not as a `- ` list"),
+            );
+            return Vec::new();
+        }
         diags.push(
             Diagnostic::error("missing-field", "the template has no `Resources`")
                 .at(root.span)
@@ -274,6 +285,14 @@ fn check_allowed(name: &str, value: &str, decl: &Node, given: bool, diags: &mut 
                 )
                 .at(decl.get("AllowedPattern").map(|n| n.span).unwrap_or(decl.span))
                 .help(format!("give a value that matches `{pattern}`")),
+            ),
+            Err(_) => diags.push(
+                Diagnostic::error(
+                    "bad-pattern",
+                    format!("the AllowedPattern `{pattern}` of parameter `{name}` is not a valid regular expression"),
+                )
+                .at(decl.get("AllowedPattern").map(|n| n.span).unwrap_or(decl.span))
+                .help("fix the pattern; it must match the whole value"),
             ),
             _ => {}
         }

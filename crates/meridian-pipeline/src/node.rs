@@ -431,6 +431,7 @@ const INTRINSIC_TAGS: &[&str] = &[
     "GetParam",
     "Length",
     "ToJsonString",
+    "GetStackOutput",
 ];
 
 impl Builder<'_> {
@@ -551,6 +552,8 @@ impl Builder<'_> {
         let span = Span::new(self.file_id, tag_start, node.span.end().saturating_sub(tag_start));
         if let Some(name) = tag.strip_prefix('!').filter(|t| !t.starts_with('!')) {
             let key = match name {
+                // The non-specific tag `!`: the value as written, a string for a scalar (YAML 1.2).
+                "" => return node,
                 "Ref" => "Ref".to_string(),
                 "Condition" => "Condition".to_string(),
                 n if INTRINSIC_TAGS.contains(&n) => format!("Fn::{n}"),

@@ -37,6 +37,11 @@ pub trait Resolver {
     fn attribute(&self, logical_id: &str, attr: &str) -> Option<Value>;
     /// `Fn::ImportValue`.
     fn import(&self, name: &str) -> Option<String>;
+    /// `Fn::GetStackOutput`: the output `output` of the stack `stack` in `region` (exported or
+    /// not). Unknown by default.
+    fn stack_output(&self, _region: &str, _stack: &str, _output: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A resolver that knows nothing (templates with no deployed state).
@@ -231,9 +236,9 @@ fn check_constraints(
             }
         }
         if let Some(pattern) = decl.get("AllowedPattern").and_then(Value::as_str) {
-            let re = regex_lite(pattern);
+            let re = java_regex(pattern);
             match re {
-                Some(re) if !re.is_match(v) => {
+                Ok(re) if !re.is_match(v).unwrap_or(false) => {
                     let desc = decl.get("ConstraintDescription").and_then(Value::as_str).unwrap_or("");
                     return Err((
                         format!(
@@ -247,10 +252,10 @@ fn check_constraints(
                         },
                     ));
                 }
-                None => {
+                Err(e) => {
                     return Err((
-                        format!("parameter `{name}`: AllowedPattern `{pattern}` is not a valid regular expression"),
-                        "fix the pattern in the template".into(),
+                        format!("parameter `{name}`: AllowedPattern `{pattern}` is not a valid regular expression: {e}"),
+                        "fix the pattern (CloudFormation reads it as a Java regular expression that must match the whole value)".into(),
                     ))
                 }
                 _ => {}
@@ -295,9 +300,75 @@ fn check_constraints(
     Ok(())
 }
 
-/// CloudFormation's AllowedPattern must match the whole value.
-fn regex_lite(pattern: &str) -> Option<regex::Regex> {
-    regex::Regex::new(&format!("^(?:{pattern})$")).ok()
+/// Java reads a `-` next to a class shorthand inside brackets (`[\w-\+]`) as a literal dash;
+/// the regex crate refuses it as a range: it is escaped.
+fn java_class_dashes(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::with_capacity(pattern.len() + 4);
+    let mut depth = 0usize;
+    let mut i = 0;
+    let mut after_shorthand = false;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' && i + 1 < chars.len() {
+            let n = chars[i + 1];
+            out.push(c);
+            out.push(n);
+            after_shorthand = depth > 0 && "wWdDsS".contains(n);
+            i += 2;
+            continue;
+        }
+        match c {
+            '[' => depth += 1,
+            ']' if depth > 0 => depth -= 1,
+            '-' if depth > 0 => {
+                let next_shorthand =
+                    chars.get(i + 1) == Some(&'\\') && chars.get(i + 2).is_some_and(|n| "wWdDsS".contains(*n));
+                if after_shorthand || next_shorthand {
+                    out.push_str("\\-");
+                    after_shorthand = false;
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        after_shorthand = false;
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// An AllowedPattern as CloudFormation reads it: a Java regular expression that must match the
+/// whole value. Look-around and back-references work (fancy-regex); Java's POSIX classes
+/// (`\p{Alnum}`, ...) are read as Java reads them (ASCII); backtracking is bounded, so a
+/// pathological pattern fails instead of hanging.
+pub fn java_regex(pattern: &str) -> Result<fancy_regex::Regex, String> {
+    const POSIX: &[(&str, &str)] = &[
+        ("Lower", "a-z"),
+        ("Upper", "A-Z"),
+        ("ASCII", "\\x00-\\x7F"),
+        ("Alpha", "a-zA-Z"),
+        ("Digit", "0-9"),
+        ("Alnum", "a-zA-Z0-9"),
+        ("Punct", "!-/:-@\\[-`{-~"),
+        ("Graph", "!-~"),
+        ("Print", " -~"),
+        ("Blank", " \\t"),
+        ("Cntrl", "\\x00-\\x1F\\x7F"),
+        ("XDigit", "0-9a-fA-F"),
+        ("Space", " \\t\\n\\x0B\\f\\r"),
+    ];
+    let mut p = java_class_dashes(pattern);
+    for (name, class) in POSIX {
+        p = p.replace(&format!("\\p{{{name}}}"), &format!("[{class}]"));
+        p = p.replace(&format!("\\P{{{name}}}"), &format!("[^{class}]"));
+    }
+    fancy_regex::RegexBuilder::new(&format!("^(?:{p})$"))
+        .backtrack_limit(100_000)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 /// Evaluates intrinsic functions for one stack.
@@ -316,6 +387,24 @@ pub fn pending(id: &str, attr: Option<&str>) -> String {
     match attr {
         Some(a) => format!("{{{{pending:{id}.{a}}}}}"),
         None => format!("{{{{pending:{id}}}}}"),
+    }
+}
+
+/// The stand-in a value holds when it is known only once a resource exists: `{{pending:...}}`
+/// while planning, `{{placeholder:...}}` for an attribute of a resource local regions only record.
+/// A function whose input is unknown (`Fn::Split` of a pending ARN, `Fn::Cidr` of a pending CIDR
+/// block, `Fn::Select` from a pending list) gives that stand-in as its result, as CloudFormation
+/// leaves such values to when the resource that needs them is created.
+pub fn unknown_in(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => ["{{pending:", "{{placeholder:"].iter().find_map(|open| {
+            let start = s.find(open)?;
+            let end = s[start..].find("}}")? + start + 2;
+            Some(s[start..end].to_string())
+        }),
+        Value::Array(a) => a.iter().find_map(unknown_in),
+        Value::Object(o) => o.values().find_map(unknown_in),
+        _ => None,
     }
 }
 
@@ -584,6 +673,9 @@ impl<'a> Evaluator<'a> {
                 let a = list(2)?;
                 let sep = self.string(&a[0], "Fn::Join's delimiter")?;
                 let items = self.must(&a[1])?;
+                if let (Some(m), false) = (unknown_in(&items), items.is_array()) {
+                    return Ok(Some(Value::String(m)));
+                }
                 let items = items.as_array().ok_or("Fn::Join's second item must be a list")?;
                 let parts: R<Vec<String>> = items
                     .iter()
@@ -599,11 +691,17 @@ impl<'a> Evaluator<'a> {
             "Fn::Select" => {
                 let a = list(2)?;
                 let idx = self.string(&a[0], "Fn::Select's index")?;
+                let items = self.must(&a[1])?;
+                if let Some(m) = unknown_in(&Value::String(idx.clone())).or_else(|| {
+                    // A list not known yet (a pending list attribute, or a split of a pending string).
+                    unknown_in(&items).filter(|_| !items.is_array())
+                }) {
+                    return Ok(Some(Value::String(m)));
+                }
                 let idx: usize = idx
                     .trim()
                     .parse()
                     .map_err(|_| format!("Fn::Select's index `{idx}` is not a number"))?;
-                let items = self.must(&a[1])?;
                 let items = items.as_array().ok_or("Fn::Select's second item must be a list")?;
                 items.get(idx).cloned().ok_or_else(|| {
                     format!(
@@ -616,6 +714,9 @@ impl<'a> Evaluator<'a> {
                 let a = list(2)?;
                 let sep = self.string(&a[0], "Fn::Split's delimiter")?;
                 let s = self.string(&a[1], "Fn::Split's source")?;
+                if let Some(m) = unknown_in(&Value::String(s.clone())) {
+                    return Ok(Some(Value::String(m)));
+                }
                 let parts = if sep.is_empty() {
                     s.chars().count() + 2
                 } else {
@@ -645,6 +746,12 @@ impl<'a> Evaluator<'a> {
                 let m = self.string(&a[0], "Fn::FindInMap's map")?;
                 let k1 = self.string(&a[1], "Fn::FindInMap's top-level key")?;
                 let k2 = self.string(&a[2], "Fn::FindInMap's second-level key")?;
+                if let Some(u) = unknown_in(&Value::Array(vec![
+                    Value::String(k1.clone()),
+                    Value::String(k2.clone()),
+                ])) {
+                    return Ok(Some(Value::String(u)));
+                }
                 let found = self
                     .template
                     .section("Mappings")
@@ -667,35 +774,88 @@ impl<'a> Evaluator<'a> {
                     None => return Err(format!("no stack in region {} exports `{name}`", self.pseudo.region)),
                 }
             }
+            "Fn::GetStackOutput" => self.get_stack_output(arg)?,
             "Fn::Base64" => {
                 let input = self.string(arg, "Fn::Base64's input")?;
+                if let Some(m) = unknown_in(&Value::String(input.clone())) {
+                    return Ok(Some(Value::String(m)));
+                }
                 check_size(f, input.len().div_ceil(3) * 4)?;
                 Value::String(base64::engine::general_purpose::STANDARD.encode(input))
             }
             "Fn::GetAZs" => {
-                let r = self.string(arg, "Fn::GetAZs's region")?;
+                // `!GetAZs` with no value, like `!GetAZs ''`, is the stack's region.
+                let r = match arg {
+                    Value::Null => String::new(),
+                    _ => self.string(arg, "Fn::GetAZs's region")?,
+                };
                 let r = if r.is_empty() { self.pseudo.region.clone() } else { r };
-                Value::Array(
-                    ["a", "b", "c"]
-                        .iter()
-                        .map(|s| Value::String(format!("{r}{s}")))
-                        .collect(),
-                )
+                Value::Array(availability_zones(&r).into_iter().map(Value::String).collect())
             }
             "Fn::Cidr" => {
                 let a = list(3)?;
                 let block = self.string(&a[0], "Fn::Cidr's block")?;
                 let count = self.string(&a[1], "Fn::Cidr's count")?;
                 let bits = self.string(&a[2], "Fn::Cidr's cidrBits")?;
+                let args = Value::Array(vec![
+                    Value::String(block.clone()),
+                    Value::String(count.clone()),
+                    Value::String(bits.clone()),
+                ]);
+                if let Some(m) = unknown_in(&args) {
+                    return Ok(Some(Value::String(m)));
+                }
                 Value::Array(cidr(&block, &count, &bits)?.into_iter().map(Value::String).collect())
             }
             "Fn::Length" => {
                 let v = self.must(arg)?;
+                if let (Some(m), false) = (unknown_in(&v), v.is_array()) {
+                    return Ok(Some(Value::String(m)));
+                }
                 Value::from(v.as_array().ok_or("Fn::Length takes a list")?.len())
             }
             "Fn::ToJsonString" => Value::String(self.must(arg)?.to_string()),
             _ => return Err(format!("unknown intrinsic function `{f}`")),
         }))
+    }
+
+    /// `Fn::GetStackOutput` (its own function: the frame of `intrinsic_value`, which every nested
+    /// function goes through, stays small).
+    #[inline(never)]
+    fn get_stack_output(&self, arg: &Value) -> R<Value> {
+        let usage = "Fn::GetStackOutput takes {StackName: NAME, OutputName: NAME, Region: REGION, RoleArn: ARN} (Region and RoleArn optional)";
+        let o = arg.as_object().ok_or(usage)?;
+        if let Some(k) = o
+            .keys()
+            .find(|k| !matches!(k.as_str(), "StackName" | "OutputName" | "Region" | "RoleArn"))
+        {
+            return Err(format!("Fn::GetStackOutput has no key `{k}`: {usage}"));
+        }
+        let field = |k: &str| -> R<Option<String>> {
+            o.get(k)
+                .map(|v| self.string(v, &format!("Fn::GetStackOutput's {k}")))
+                .transpose()
+        };
+        let stack = field("StackName")?.ok_or(usage)?;
+        let output = field("OutputName")?.ok_or(usage)?;
+        let region = field("Region")?.unwrap_or_else(|| self.pseudo.region.clone());
+        // RoleArn reaches another account on AWS; local regions are one account.
+        field("RoleArn")?;
+        if let Some(u) = unknown_in(&Value::Array(vec![
+            Value::String(stack.clone()),
+            Value::String(output.clone()),
+        ])) {
+            return Ok(Value::String(u));
+        }
+        Ok(match self.resolver.stack_output(&region, &stack, &output) {
+            Some(v) => Value::String(v),
+            None if self.lenient => Value::String(format!("{{{{pending:GetStackOutput.{stack}.{output}}}}}")),
+            None => {
+                return Err(format!(
+                    "Fn::GetStackOutput: stack `{stack}` in {region} has no output `{output}` (or does not exist)"
+                ))
+            }
+        })
     }
 
     fn sub(&self, arg: &Value) -> R<String> {
@@ -779,36 +939,78 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The availability zones `Fn::GetAZs` lists for a region: the zones of the AWS region of that
+/// name (as an account created today sees them: us-east-1 has six, us-west-1 two, ap-northeast-1
+/// has no `b`); a region not in the table has `a`, `b` and `c`.
+pub fn availability_zones(region: &str) -> Vec<String> {
+    let letters: &[&str] = match region {
+        "us-east-1" => &["a", "b", "c", "d", "e", "f"],
+        "us-west-1" => &["b", "c"],
+        "us-west-2" | "ap-northeast-2" => &["a", "b", "c", "d"],
+        "ca-central-1" => &["a", "b", "d"],
+        "ap-northeast-1" => &["a", "c", "d"],
+        _ => &["a", "b", "c"],
+    };
+    letters.iter().map(|l| format!("{region}{l}")).collect()
+}
+
+/// `Fn::Cidr`: `count` subnets of `bits` host bits each (a /24 in IPv4 is 8 bits, a /64 in IPv6
+/// 64 bits), from the start of `block`, IPv4 or IPv6.
 fn cidr(block: &str, count: &str, bits: &str) -> R<Vec<String>> {
     let (addr, prefix) = block
         .split_once('/')
         .ok_or_else(|| format!("Fn::Cidr: `{block}` is not a CIDR block"))?;
-    let addr: std::net::Ipv4Addr = addr
-        .parse()
-        .map_err(|_| format!("Fn::Cidr: `{addr}` is not an IPv4 address"))?;
     let prefix: u32 = prefix
         .parse()
         .map_err(|_| format!("Fn::Cidr: bad prefix in `{block}`"))?;
     let count: u32 = count
+        .trim()
         .parse()
         .map_err(|_| format!("Fn::Cidr: count `{count}` is not a number"))?;
     let bits: u32 = bits
+        .trim()
         .parse()
         .map_err(|_| format!("Fn::Cidr: cidrBits `{bits}` is not a number"))?;
-    let new_prefix = 32u32
+    let ip: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("Fn::Cidr: `{addr}` is not an IPv4 or IPv6 address"))?;
+    let width: u32 = if ip.is_ipv4() { 32 } else { 128 };
+    if prefix > width {
+        return Err(format!("Fn::Cidr: bad prefix in `{block}`"));
+    }
+    let new_prefix = width
         .checked_sub(bits)
         .filter(|p| *p >= prefix && bits > 0)
         .ok_or_else(|| format!("Fn::Cidr: cidrBits {bits} does not fit in /{prefix}"))?;
-    let available = 1u64 << (new_prefix - prefix);
-    if count as u64 > available || !(1..=256).contains(&count) {
+    let spare = new_prefix - prefix;
+    let available: u128 = if spare >= 64 { u128::MAX } else { 1u128 << spare };
+    if count as u128 > available || !(1..=256).contains(&count) {
         return Err(format!(
-            "Fn::Cidr: {count} subnets of /{new_prefix} do not fit in {block} (at most {available})"
+            "Fn::Cidr: {count} subnets of /{new_prefix} do not fit in {block} (at most {})",
+            available.min(256)
         ));
     }
-    let base = u32::from(addr) & if prefix == 0 { 0 } else { u32::MAX << (32 - prefix) };
-    Ok((0..count)
-        .map(|i| format!("{}/{new_prefix}", std::net::Ipv4Addr::from(base + (i << bits))))
-        .collect())
+    let mask = |p: u32| if p == 0 { 0u128 } else { u128::MAX << (128 - p) };
+    Ok(match ip {
+        std::net::IpAddr::V4(a) => {
+            let base = u64::from(u32::from(a)) & (mask(prefix + 96) as u64);
+            (0..u64::from(count))
+                .map(|i| {
+                    let n = (base + (i << bits)) as u32;
+                    format!("{}/{new_prefix}", std::net::Ipv4Addr::from(n))
+                })
+                .collect()
+        }
+        std::net::IpAddr::V6(a) => {
+            let base = u128::from(a) & mask(prefix);
+            (0..u128::from(count))
+                .map(|i| {
+                    let n = i.checked_shl(bits).map_or(base, |step| base.wrapping_add(step));
+                    format!("{}/{new_prefix}", std::net::Ipv6Addr::from(n))
+                })
+                .collect()
+        }
+    })
 }
 
 #[cfg(test)]
@@ -849,14 +1051,140 @@ mod tests {
             s("!GetAZs ''"),
             serde_json::json!(["eu-west-1a", "eu-west-1b", "eu-west-1c"])
         );
+        assert_eq!(s("!Select [5, !GetAZs us-east-1]"), "us-east-1f");
+        assert_eq!(s("!GetAZs us-west-1"), serde_json::json!(["us-west-1b", "us-west-1c"]));
         assert_eq!(
             s("!Cidr ['10.0.0.0/16', 2, 8]"),
             serde_json::json!(["10.0.0.0/24", "10.0.1.0/24"])
         );
+        assert_eq!(
+            s("!Cidr ['2600:1f16:abc:de00::/56', 3, 64]"),
+            serde_json::json!([
+                "2600:1f16:abc:de00::/64",
+                "2600:1f16:abc:de01::/64",
+                "2600:1f16:abc:de02::/64"
+            ])
+        );
+        assert_eq!(
+            s("!Cidr ['10.0.0.0/8', 2, 20]"),
+            serde_json::json!(["10.0.0.0/12", "10.16.0.0/12"])
+        );
         assert_eq!(s("{'Fn::Length': [1, 2, 3]}"), 3);
+        // YAML's non-specific tag `!` leaves the value as written.
+        assert_eq!(s("! abc"), "abc");
+        assert_eq!(s("!Select [0, !GetAZs ]"), "eu-west-1a");
         assert_eq!(s("{'Fn::ToJsonString': {a: 1}}"), "{\"a\":1}");
         assert_eq!(s("{a: !Ref AWS::NoValue, b: 1}"), serde_json::json!({"b": 1}));
         assert_eq!(eval_in(T, "!If [IsProd, !Ref AWS::NoValue, x]").unwrap(), None);
+    }
+
+    /// Attributes of created resources, as the deployer knows them.
+    struct Created;
+    impl Resolver for Created {
+        fn physical_id(&self, id: &str) -> Option<Value> {
+            Some(Value::String(format!("app-{id}-X1")))
+        }
+        fn attribute(&self, id: &str, attr: &str) -> Option<Value> {
+            match attr {
+                "Arn" => Some(Value::String(format!(
+                    "arn:aws:lambda:eu-west-1:123456789012:function:app-{id}-X1"
+                ))),
+                "CidrBlock" => Some(Value::String("10.1.0.0/16".into())),
+                "SecurityGroups" => Some(serde_json::json!(["sg-1", "sg-2"])),
+                _ => None,
+            }
+        }
+        fn import(&self, _: &str) -> Option<String> {
+            None
+        }
+    }
+
+    #[test]
+    fn values_known_after_a_resource_exists_are_left_to_then() {
+        let t = Template::parse("t.yaml", T, &SamOptions::default()).unwrap();
+        let params = resolve_parameters(&t, &BTreeMap::new(), &|_| None).unwrap();
+        let pseudo = Pseudo::new("eu-west-1", "123456789012", "app", "arn:stack");
+        let exprs = [
+            "!Select [6, !Split [':', !GetAtt Q.Arn]]",
+            "!Cidr [!GetAtt Q.CidrBlock, 3, 8]",
+            "!Join [',', !GetAtt Q.SecurityGroups]",
+            "!Select [0, !GetAtt Q.SecurityGroups]",
+            "{'Fn::Length': !GetAtt Q.SecurityGroups}",
+            "{'Fn::Base64': !Ref Q}",
+        ];
+        // Planning: each is the stand-in of what it waits for, not an error.
+        let mut planning = Evaluator::new(&t, &params, &pseudo, &NoResources).unwrap();
+        planning.lenient = true;
+        for expr in exprs {
+            let (v, _) = crate::template::read_json("e.yaml", &format!("x: {expr}")).unwrap();
+            let got = planning
+                .eval(&v["x"])
+                .unwrap_or_else(|e| panic!("{expr}: {e}"))
+                .unwrap();
+            assert!(is_pending(&got), "{expr}: {got}");
+        }
+        // Deploying, once Q exists: the real values.
+        let deploying = Evaluator::new(&t, &params, &pseudo, &Created).unwrap();
+        let real: Vec<Value> = exprs
+            .iter()
+            .map(|expr| {
+                let (v, _) = crate::template::read_json("e.yaml", &format!("x: {expr}")).unwrap();
+                deploying.eval(&v["x"]).unwrap().unwrap()
+            })
+            .collect();
+        assert_eq!(real[0], "app-Q-X1");
+        assert_eq!(
+            real[1],
+            serde_json::json!(["10.1.0.0/24", "10.1.1.0/24", "10.1.2.0/24"])
+        );
+        assert_eq!(real[2], "sg-1,sg-2");
+        assert_eq!(real[3], "sg-1");
+        assert_eq!(real[4], 2);
+    }
+
+    #[test]
+    fn get_stack_output_reads_another_stacks_output() {
+        struct Outputs;
+        impl Resolver for Outputs {
+            fn physical_id(&self, _: &str) -> Option<Value> {
+                None
+            }
+            fn attribute(&self, _: &str, _: &str) -> Option<Value> {
+                None
+            }
+            fn import(&self, _: &str) -> Option<String> {
+                None
+            }
+            fn stack_output(&self, region: &str, stack: &str, output: &str) -> Option<String> {
+                (stack == "network" && output == "VpcId").then(|| format!("vpc-in-{region}"))
+            }
+        }
+        let t = Template::parse("t.yaml", T, &SamOptions::default()).unwrap();
+        let params = resolve_parameters(&t, &BTreeMap::new(), &|_| None).unwrap();
+        let pseudo = Pseudo::new("eu-west-1", "123456789012", "app", "arn:stack");
+        let ev = Evaluator::new(&t, &params, &pseudo, &Outputs).unwrap();
+        let eval = |expr: &str| {
+            let (v, _) = crate::template::read_json("e.yaml", &format!("x: {expr}")).unwrap();
+            ev.eval(&v["x"])
+        };
+        assert_eq!(
+            eval("{'Fn::GetStackOutput': {StackName: network, OutputName: VpcId}}")
+                .unwrap()
+                .unwrap(),
+            "vpc-in-eu-west-1"
+        );
+        assert_eq!(
+            eval("{'Fn::GetStackOutput': {StackName: network, OutputName: VpcId, Region: us-east-1}}")
+                .unwrap()
+                .unwrap(),
+            "vpc-in-us-east-1"
+        );
+        assert!(eval("{'Fn::GetStackOutput': {StackName: network, OutputName: Nope}}")
+            .unwrap_err()
+            .contains("stack `network` in eu-west-1 has no output `Nope`"));
+        assert!(eval("{'Fn::GetStackOutput': {StackName: network}}")
+            .unwrap_err()
+            .contains("takes {StackName"));
     }
 
     #[test]
@@ -869,6 +1197,34 @@ mod tests {
         assert!(eval_in(T, "!ImportValue shared")
             .unwrap_err()
             .contains("exports `shared`"));
+    }
+
+    #[test]
+    fn allowed_pattern_is_read_as_java_reads_it() {
+        let t = Template::parse(
+            "t.yaml",
+            "Parameters:\n  Pw:\n    Type: String\n    AllowedPattern: '(?=.*[0-9])(?=.*[A-Z])\\p{Alnum}{8,}'\n    ConstraintDescription: eight letters or digits, one of them a digit and one upper case\nResources:\n  Q:\n    Type: AWS::SSM::Parameter\n",
+            &SamOptions::default(),
+        )
+        .unwrap();
+        let given = |v: &str| BTreeMap::from([("Pw".to_string(), v.to_string())]);
+        resolve_parameters(&t, &given("Abcdefg1"), &|_| None).unwrap();
+        for bad in ["abcdefg1", "Abcdefgh", "Abc1", "Abcdefg1!"] {
+            let e = resolve_parameters(&t, &given(bad), &|_| None).unwrap_err();
+            assert!(
+                e.to_string().contains("does not match the AllowedPattern"),
+                "{bad}: {e}"
+            );
+            assert!(e.to_string().contains("one of them a digit"), "{e}");
+        }
+        // The whole value must match, as Java's `matches` does.
+        let re = java_regex("[a-z]+").unwrap();
+        assert!(re.is_match("abc").unwrap() && !re.is_match("abc1").unwrap());
+        assert!(java_regex("[a-z").is_err());
+        // Java's literal dash beside a class shorthand (the Neptune sample's e-mail pattern).
+        let email = java_regex(r"^[\w-\+]+(\.[\w]+)*@[\w-]+(\.[\w]+)*(\.[a-z]{2,})$|^$").unwrap();
+        assert!(email.is_match("a-b+c@example.com").unwrap() && email.is_match("").unwrap());
+        assert!(!email.is_match("a b@example.com").unwrap());
     }
 
     #[test]

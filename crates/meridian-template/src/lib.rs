@@ -5,10 +5,13 @@
 //! No I/O beyond reading the template text it is given: deploying is the local region's job
 //! (meridian-local) or AWS's.
 
+pub mod declared;
 pub mod eval;
+pub mod extensions;
 pub mod graph;
 pub mod plan;
 pub mod sam;
+pub mod schema;
 pub mod template;
 
 pub use eval::{resolve_parameters, Evaluator, Parameters, Pseudo, Resolver};

@@ -151,6 +151,13 @@ pub fn plan(
             .eval(&r.properties)
             .map_err(|m| TemplateError::new(&t.file, m).at(r.line).resource(id))?
             .unwrap_or(Value::Null);
+        // CloudFormation validates the properties against the type's registry schema.
+        crate::schema::check(id, &r.type_, &props).map_err(|m| {
+            TemplateError::new(&t.file, m)
+                .at(r.line)
+                .resource(id)
+                .help(format!("the properties of {} are checked against its CloudFormation registry schema; fix the property the message names", r.type_))
+        })?;
         match deployed.get(id) {
             None => {
                 resolver.fresh.borrow_mut().insert(id.clone());
@@ -267,9 +274,9 @@ mod tests {
 
     #[test]
     fn changes_are_add_modify_remove_with_replacement() {
-        let old = t("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: a\n      Value: x\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: q\n      Value: !Ref P\n  Gone:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Value: x\n");
+        let old = t("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Name: a\n      Value: x\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Name: q\n      Value: !Ref P\n  Gone:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: x\n");
         let deployed = deployed_from(&old);
-        let new = t("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: b\n      Value: x\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Ref P\n      Value: y\n  New:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Value: x\n");
+        let new = t("Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Name: b\n      Value: x\n  Q:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Name: !Ref P\n      Value: y\n  New:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: x\n");
         let params = resolve_parameters(&new, &BTreeMap::new(), &|_| None).unwrap();
         let pseudo = Pseudo::new("us-east-1", "123456789012", "s", "id");
         let changes = plan(&new, &params, &pseudo, &deployed, &|_| None).unwrap();

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Resources a template may declare, as CloudFormation counts them (its quota).
-pub const MAX_RESOURCES: usize = 500;
+pub use crate::declared::MAX_RESOURCES;
+use crate::declared::{self, Problem, Transform};
 
 /// An error in a template: the file, the line when known, the resource when known, and the fix.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -109,8 +109,35 @@ impl Template {
                     .help("start the file with `Resources:`"),
             );
         }
-        if sam::is_sam(&t.original) {
-            t.json = sam::transform(&t.original, sam_opts).map_err(|e| {
+        let problem = |p: Problem| {
+            let line = p.at.as_deref().and_then(|k| t.line_of(k));
+            TemplateError::new(file, p.message).at(line).help(p.help)
+        };
+        let transforms = declared::transforms(&t.original).map_err(problem)?;
+        declared::check(&t.original).map_err(problem)?;
+        // CloudFormation applies the transforms in the order the template lists them.
+        for tr in &transforms {
+            match tr {
+                Transform::Include(location) => {
+                    return Err(TemplateError::new(
+                        file,
+                        format!("the template includes {location} with AWS::Include, which Meridian does not read yet"),
+                    )
+                    .at(t.line_of("Transform"))
+                    .help("paste the snippet into the template"))
+                }
+                Transform::LanguageExtensions => {
+                    t.json = crate::extensions::apply(&t.json, &sam_opts.parameter_values).map_err(|m| {
+                        TemplateError::new(file, format!("{}: {m}", declared::LANGUAGE_EXTENSIONS))
+                            .at(t.line_of("Transform"))
+                            .help("fix the loop or policy as the message says (see docs/stacks.md)")
+                    })?;
+                }
+                Transform::Sam => {}
+            }
+        }
+        if transforms.contains(&Transform::Sam) {
+            t.json = sam::transform(&t.json, sam_opts).map_err(|e| {
                 let id = e.errors.first().and_then(|r| r.logical_id.clone());
                 let mut err = TemplateError::new(file, e.to_string()).help(
                     "fix the resource as the message says; `meridian template transform FILE` shows the SAM transform's output",
@@ -212,22 +239,25 @@ impl Template {
             );
         };
         // CloudFormation's quota, counted on the processed template (after the SAM transform).
-        if res.len() > MAX_RESOURCES {
+        declared::quota("Resources", "resources", res.len(), MAX_RESOURCES).map_err(|p| {
+            TemplateError::new(file, p.message)
+                .at(self.line_of("Resources"))
+                .help(p.help)
+        })?;
+        if res.is_empty() {
             return Err(TemplateError::new(
                 file,
-                format!(
-                    "Template format error: Number of resources, {}, is greater than maximum allowed, {MAX_RESOURCES}",
-                    res.len()
-                ),
+                "Template format error: At least one Resources member must be defined.",
             )
             .at(self.line_of("Resources"))
-            .help("split the template into nested stacks (AWS::CloudFormation::Stack) or several stacks; SAM resources count as the resources they expand into"));
-        }
-        if res.is_empty() {
-            return Err(TemplateError::new(file, "`Resources` is empty").help("declare at least one resource"));
+            .help("declare at least one resource"));
         }
         for (id, r) in res {
             let err = |m: String| TemplateError::new(file, m).at(self.line_of(id)).resource(id);
+            if id.starts_with("Fn::ForEach::") {
+                return Err(err(format!("logical id `{id}` must be alphanumeric (A-Za-z0-9)"))
+                    .help("a Fn::ForEach loop needs `Transform: AWS::LanguageExtensions` (before AWS::Serverless-2016-10-31 in a list)"));
+            }
             if !id.chars().all(|c| c.is_ascii_alphanumeric()) || id.is_empty() {
                 return Err(err(format!("logical id `{id}` must be alphanumeric (A-Za-z0-9)")));
             }
@@ -241,7 +271,15 @@ impl Template {
                         .help("add `Type:`, for example `Type: AWS::Lambda::Function`"))
                 }
             }
+            let custom = obj
+                .get("Type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.starts_with("Custom::") || t == "AWS::CloudFormation::CustomResource");
             for key in obj.keys() {
+                // Custom resources take a `Version` attribute (of the provider's protocol).
+                if custom && key == "Version" {
+                    continue;
+                }
                 if !matches!(
                     key.as_str(),
                     "Type"
@@ -327,4 +365,33 @@ pub fn read_json(file: &str, text: &str) -> Result<(Value, BTreeMap<String, usiz
         }
     }
     Ok((root.to_json(), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(body: &str) -> Result<Template, TemplateError> {
+        Template::parse("t.yaml", body, &sam::SamOptions::default())
+    }
+
+    #[test]
+    fn custom_resources_take_a_version_attribute() {
+        let custom = "Resources:\n  C:\n    Type: Custom::Tagger\n    Version: '1.0'\n    Properties: {ServiceToken: arn:aws:lambda:us-east-1:123456789012:function:f}\n";
+        parse(custom).unwrap();
+        let e = parse(&custom.replace("Custom::Tagger", "AWS::SNS::Topic")).unwrap_err();
+        assert!(e.message.contains("unknown resource attribute `Version`"), "{e}");
+        assert_eq!(e.line, Some(2));
+    }
+
+    #[test]
+    fn a_declaration_cloudformation_refuses_is_refused_at_its_line() {
+        let e =
+            parse("Parameters:\n  Env:\n    Type: Strng\nResources:\n  Q:\n    Type: AWS::SNS::Topic\n").unwrap_err();
+        assert_eq!(e.message, "Template format error: Unrecognized parameter type: Strng");
+        assert_eq!(e.line, Some(2));
+        let e = parse("Transform: MyMacro\nResources:\n  Q:\n    Type: AWS::SNS::Topic\n").unwrap_err();
+        assert_eq!(e.message, "No transform named 123456789012::MyMacro found.");
+        assert_eq!(e.line, Some(1));
+    }
 }

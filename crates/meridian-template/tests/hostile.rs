@@ -89,7 +89,7 @@ fn nesting_that_would_exhaust_the_stack_is_refused_while_reading() {
         v = format!("{{\"Fn::Join\": [\"\", [{v}]]}}");
     }
     let text = format!(
-        "{{\"Resources\": {{\"Q\": {{\"Type\": \"AWS::SSM::Parameter\", \"Properties\": {{\"Value\": {v}}}}}}}}}"
+        "{{\"Resources\": {{\"Q\": {{\"Type\": \"AWS::SSM::Parameter\", \"Properties\": {{\"Type\": \"String\", \"Value\": {v}}}}}}}}}"
     );
     let t = Template::parse("join.json", &text, &SamOptions::default()).unwrap();
     let params = resolve_parameters(&t, &BTreeMap::new(), &|_| None).unwrap();
