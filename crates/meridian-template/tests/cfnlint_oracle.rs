@@ -3,9 +3,9 @@
 //!
 //! - tests/cfnlint/*.yaml: Meridian refuses each template cfn-lint reports an error for, and
 //!   accepts each it passes (`good-*.yaml`), but for the cases written down in `CFN_LINT_CANNOT_KNOW`.
-//! - the official samples (tests/cfn_samples): each sample with an error of the rules Meridian
-//!   checks (`LANGUAGE_RULES`) is refused; each sample cfn-lint passes reaches a change set
-//!   unless tests/cfn_samples/EXPECTED.tsv writes down why not. The rules of resource properties
+//! - the official samples (../shared/cfn-samples, beside the project): each sample with an error
+//!   of the rules Meridian checks (`LANGUAGE_RULES`) is refused; each sample cfn-lint passes
+//!   reaches a change set unless tests/cfn_samples.tsv writes down why not. The rules of resource properties
 //!   (E3002, E3012, E3031, E1040, E1150-E1199, E3710, ...) are not checked by Meridian yet: see
 //!   docs/stacks.md.
 
@@ -161,8 +161,13 @@ fn meridian_refuses_what_cfn_lint_refuses_and_accepts_what_it_passes() {
 #[test]
 fn the_samples_that_cfn_lint_refuses_for_the_language_are_refused() {
     let Some(cfn_lint) = cfn_lint() else { return };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cfn_samples");
-    let expected = std::fs::read_to_string(dir.join("EXPECTED.tsv")).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cfn-samples");
+    if !dir.is_dir() {
+        eprintln!("\n!!! ../shared/cfn-samples not found: SKIPPING cfn-lint on the official samples !!!\n");
+        return;
+    }
+    let expected =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cfn_samples.tsv")).unwrap();
     let mut outcome = BTreeMap::new();
     for line in expected.lines().filter(|l| !l.starts_with('#')) {
         let cols: Vec<&str> = line.splitn(3, '\t').collect();
@@ -182,7 +187,7 @@ fn the_samples_that_cfn_lint_refuses_for_the_language_are_refused() {
         }
         if errs.is_empty() && !ok && reason.trim().is_empty() {
             wrong.push(format!(
-                "{f}: cfn-lint passes it, Meridian refuses it without a reason in EXPECTED.tsv"
+                "{f}: cfn-lint passes it, Meridian refuses it without a reason in cfn_samples.tsv"
             ));
         }
         if !errs.is_empty() && language.is_empty() && *ok {
