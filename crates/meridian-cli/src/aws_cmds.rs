@@ -12,9 +12,11 @@ pub struct BootstrapArgs {
     /// A CloudFormation parameter value, NAME=VALUE (repeatable).
     #[arg(long = "param", value_parser = crate::pipeline_cmds::parse_kv)]
     pub params: Vec<(String, String)>,
-    /// The pipeline's home region (where a single `artifactStore` lives).
+    /// Only this pipeline, when the file declares several.
     #[arg(long)]
-    pub region: Option<String>,
+    pub pipeline: Option<String>,
+    #[command(flatten)]
+    pub read: crate::pipeline_cmds::ReadArgs,
     /// Show what would be created or changed, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -44,10 +46,11 @@ pub fn bootstrap(_args: BootstrapArgs, _global: &Global) -> anyhow::Result<ExitC
 #[cfg(feature = "aws")]
 pub fn bootstrap(args: BootstrapArgs, global: &Global) -> anyhow::Result<ExitCode> {
     use meridian_aws::bootstrap::{self, Deleted};
-    let opts = meridian_pipeline::LoadOptions {
-        params: args.params.iter().cloned().collect(),
-        ..Default::default()
-    };
+    if let Err(e) = crate::pipeline_cmds::check_region(&args.read) {
+        crate::error(&e);
+        return Ok(ExitCode::from(2));
+    }
+    let opts = crate::pipeline_cmds::load_options(&args.params, &args.pipeline, &args.read);
     let loaded = meridian_pipeline::load_files(std::slice::from_ref(&args.file), &opts);
     if loaded.unreadable || loaded.has_errors() {
         crate::pipeline_cmds::print_diagnostics(&loaded);
@@ -58,10 +61,13 @@ pub fn bootstrap(args: BootstrapArgs, global: &Global) -> anyhow::Result<ExitCod
         crate::error(&format!("{} declares no pipeline", args.file.display()));
         return Ok(ExitCode::from(1));
     };
-    if let Some(r) = &args.region {
-        crate::check_region(r).map_err(|e| anyhow::anyhow!(e))?;
-    }
-    let home = meridian_engine::driver::home_region(&p, args.region.as_deref());
+    let home = meridian_engine::driver::home_region(
+        &p,
+        args.read
+            .region
+            .as_deref()
+            .or(Some(p.home_region.as_str()).filter(|r| !r.is_empty())),
+    );
     let specs = bootstrap::buckets_of(&p, &home);
     if specs.is_empty() {
         crate::error(&format!(

@@ -50,8 +50,7 @@ const WORKERS: usize = 3;
 /// Cases that still fail, each a defect on record (docs/limits.md, issue 13's closing note). The
 /// test fails when any other case fails, and also when one of these passes: then it is fixed,
 /// and its name must leave this list.
-const KNOWN_DEFECTS: &[&str] = &[
-];
+const KNOWN_DEFECTS: &[&str] = &[];
 
 /// The case a failure report is about (`✗ NAME` on its first line; `✗ HTTP NAME` for requests).
 fn failed_case(report: &str) -> &str {
