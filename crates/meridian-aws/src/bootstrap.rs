@@ -86,17 +86,7 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
     e: SdkError<E>,
 ) -> RegionError {
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) if s.err().code().is_some() => (
-            s.err().code().map(str::to_string),
-            s.err()
-                .message()
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("{:?}", s.err())),
-        ),
-        other => (None, crate::unreadable(other)),
-    };
-    crate::region_error(region, action, code.as_deref(), message)
+    crate::sdk_error(region, action, &e)
 }
 
 fn code_of<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {

@@ -70,14 +70,7 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
     resource: &str,
     e: SdkError<E>,
 ) -> RegionError {
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) if s.err().code().is_some() => (
-            s.err().code().map(str::to_string),
-            s.err().message().map(str::to_string).unwrap_or_default(),
-        ),
-        other => (None, crate::unreadable(other)),
-    };
-    crate::region_error(region, action, code.as_deref(), message).resource(resource)
+    crate::sdk_error(region, action, &e).resource(resource)
 }
 
 /// CloudWatch periods are whole minutes for standard metrics.
@@ -198,23 +191,7 @@ impl FunctionControl for AwsFunctions {
                     .set_next_token(next.clone())
                     .send()
                     .await
-                    .map_err(|e| {
-                        let (code, message) = match &e {
-                            SdkError::ServiceError(s)
-                                if aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(s.err()).is_some() =>
-                            {
-                                (
-                                    aws_sdk_cloudwatch::error::ProvideErrorMetadata::code(s.err()).map(str::to_string),
-                                    aws_sdk_cloudwatch::error::ProvideErrorMetadata::message(s.err())
-                                        .map(str::to_string)
-                                        .unwrap_or_default(),
-                                )
-                            }
-                            other => (None, crate::unreadable(other)),
-                        };
-                        crate::region_error(&region, "cloudwatch:GetMetricData", code.as_deref(), message)
-                            .resource(&resource)
-                    })?;
+                    .map_err(|e| crate::sdk_error(&region, "cloudwatch:GetMetricData", &e).resource(&resource))?;
                 for r in out.metric_data_results() {
                     let id = r.id().unwrap_or_default();
                     for (t, v) in r.timestamps().iter().zip(r.values()) {

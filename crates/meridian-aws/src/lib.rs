@@ -21,6 +21,24 @@ pub mod stacks;
 
 pub use config::AwsOptions;
 
+/// An SDK error of any AWS service as the region ports' typed error: AWS's code and message
+/// when the answer has them ([`region_error`]), else what [`unreadable`] says.
+pub fn sdk_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    region: &str,
+    action: &str,
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> meridian_region::RegionError {
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let (code, message) = match e {
+        SdkError::ServiceError(s) if s.err().code().is_some() => (
+            s.err().code().map(str::to_string),
+            s.err().message().map(str::to_string).unwrap_or_default(),
+        ),
+        other => (None, unreadable(other)),
+    };
+    region_error(region, action, code.as_deref(), message)
+}
+
 /// An SDK error without AWS's code, in words: an answer the SDK could not read (its HTTP
 /// status: is the endpoint AWS, or a stand-in that lacks the operation?), or no answer at all
 /// (no credentials, no network), with its causes, cut to a readable length.

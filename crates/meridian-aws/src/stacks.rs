@@ -42,17 +42,7 @@ fn err<E: ProvideErrorMetadata + std::error::Error + 'static>(
     action: &str,
     e: SdkError<E>,
 ) -> RegionError {
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) if s.err().code().is_some() => (
-            s.err().code().map(str::to_string),
-            s.err().message().map(str::to_string).unwrap_or_default(),
-        ),
-        other => (
-            None,
-            aws_sdk_cloudformation::error::DisplayErrorContext(other).to_string(),
-        ),
-    };
-    crate::region_error(region, action, code.as_deref(), message).stack(stack)
+    crate::sdk_error(region, action, &e).stack(stack)
 }
 
 fn is_missing_stack<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {

@@ -7,86 +7,23 @@ use meridian_aws::bootstrap::{self, BucketSpec, Deleted, Encryption, Step};
 use meridian_aws::AwsOptions;
 use meridian_core::Clock;
 use meridian_region::artifacts::{ArtifactStores, StoreLocation};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+#[path = "support/moto_server.rs"]
+mod moto_server;
+use moto_server::{boto3, Moto};
 
-fn venv_bin(name: &str) -> Option<PathBuf> {
-    let p = repo().join(".venv-moto/bin").join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing; run scripts/setup.sh", p.display());
-    }
-    eprintln!(
-        "\n!!! SKIPPING the moto tests: {} is missing. Run `bash scripts/setup.sh`.\n",
-        p.display()
-    );
-    None
-}
-
-/// A moto server on a free port, stopped when dropped.
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// moto, with the credentials the SDK needs (moto accepts any) in this process's environment.
 fn moto() -> Option<Moto> {
-    let server = venv_bin("moto_server")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // moto accepts any credentials; the SDK needs some
+    let m = moto_server::start()?;
     static CREDS: std::sync::Once = std::sync::Once::new();
     CREDS.call_once(|| {
-        // SAFETY: set once, before any test of this binary reads the environment concurrently
-        // (every test calls moto() first, and these values never change).
+        // set once, before any test of this binary reads them, and never changed
         std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
         std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
         std::env::remove_var("AWS_PROFILE");
     });
-    Some(Moto { child, url })
-}
-
-/// Runs a Python snippet with boto3 against moto; `print`s its JSON answer.
-fn boto3(moto: &Moto, code: &str) -> serde_json::Value {
-    let py = venv_bin("python").unwrap();
-    let script = format!(
-        "import boto3, json, sys\ndef s3(region):\n    return boto3.client('s3', region_name=region, endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
-        moto.url
-    );
-    let out = Command::new(py).arg("-c").arg(&script).output().unwrap();
-    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    Some(m)
 }
 
 fn specs() -> Vec<BucketSpec> {
@@ -368,7 +305,7 @@ fn stacks_deploy_through_change_sets_with_their_events() {
     // what boto3 sees: the stack in eu-west-1 with its parameter and tag, and the resource
     let seen = boto3(
         &moto,
-        "cf = boto3.client('cloudformation', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\nssm = boto3.client('ssm', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\ns = cf.describe_stacks(StackName='hello')['Stacks'][0]\nprint(json.dumps([s['StackStatus'], s['Parameters'], ssm.get_parameter(Name='/hello/env')['Parameter']['Value']]))",
+        "cf = client('cloudformation', 'eu-west-1')\nssm = client('ssm', 'eu-west-1')\ns = cf.describe_stacks(StackName='hello')['Stacks'][0]\nprint(json.dumps([s['StackStatus'], s['Parameters'], ssm.get_parameter(Name='/hello/env')['Parameter']['Value']]))",
     );
     assert_eq!(seen[0], "CREATE_COMPLETE");
     assert_eq!(
@@ -438,16 +375,16 @@ fn functions_shift_aliases_invoke_and_read_metrics() {
         &moto,
         r#"
 import io, zipfile, time
-iam = boto3.client('iam', region_name='us-east-1', endpoint_url=s3('us-east-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')
+iam = client('iam', 'us-east-1')
 role = iam.create_role(RoleName='fn', AssumeRolePolicyDocument='{}')['Role']['Arn']
-lam = boto3.client('lambda', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')
+lam = client('lambda', 'eu-west-1')
 buf = io.BytesIO()
 with zipfile.ZipFile(buf, 'w') as z:
     z.writestr('index.py', 'def handler(e, c):\n    return e\n')
 lam.create_function(FunctionName='hello', Runtime='python3.12', Role=role, Handler='index.handler', Code={'ZipFile': buf.getvalue()}, Publish=True)
 lam.update_function_code(FunctionName='hello', ZipFile=buf.getvalue(), Publish=True)
 lam.create_alias(FunctionName='hello', Name='live', FunctionVersion='1')
-cw = boto3.client('cloudwatch', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')
+cw = client('cloudwatch', 'eu-west-1')
 dims = [{'Name': 'FunctionName', 'Value': 'hello'}, {'Name': 'Resource', 'Value': 'hello:live'}]
 import datetime
 now = datetime.datetime.now(datetime.timezone.utc)
@@ -468,13 +405,13 @@ print('{}')
     });
     let routing = boto3(
         &moto,
-        "lam = boto3.client('lambda', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\na = lam.get_alias(FunctionName='hello', Name='live')\nprint(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights', {})]))",
+        "lam = client('lambda', 'eu-west-1')\na = lam.get_alias(FunctionName='hello', Name='live')\nprint(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights', {})]))",
     );
     assert_eq!(routing, serde_json::json!(["1", {"2": 0.1}]));
     functions.route_alias("eu-west-1", "hello", "live", "2", None).unwrap();
     let routing = boto3(
         &moto,
-        "lam = boto3.client('lambda', region_name='eu-west-1', endpoint_url=s3('eu-west-1').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\na = lam.get_alias(FunctionName='hello', Name='live')\nprint(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights', {})]))",
+        "lam = client('lambda', 'eu-west-1')\na = lam.get_alias(FunctionName='hello', Name='live')\nprint(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights', {})]))",
     );
     assert_eq!(routing, serde_json::json!(["2", {}]));
 

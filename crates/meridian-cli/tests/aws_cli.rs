@@ -4,60 +4,15 @@
 //! change nothing; deletion refuses a bucket that holds artifacts unless --force.
 #![cfg(feature = "aws")]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn moto_bin(name: &str) -> Option<PathBuf> {
-    let p = repo().join(".venv-moto/bin").join(name);
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{} is missing; run scripts/setup.sh", p.display());
-    }
-    eprintln!(
-        "\n!!! SKIPPING bootstrap against moto: {} is missing. Run `bash scripts/setup.sh`.\n",
-        p.display()
-    );
-    None
-}
-
-struct Moto(Child, String);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+#[path = "../../meridian-aws/tests/support/moto_server.rs"]
+mod moto_server;
+use moto_server::{boto3, Moto};
 
 fn moto() -> Option<Moto> {
-    let server = moto_bin("moto_server")?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(server)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some(Moto(child, format!("http://127.0.0.1:{port}")))
+    moto_server::start()
 }
 
 fn meridian(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
@@ -65,7 +20,7 @@ fn meridian(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("MERIDIAN_DATA_DIR", dir.join("data"))
-        .env("AWS_ENDPOINT_URL", &moto.1)
+        .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env_remove("AWS_PROFILE")
@@ -79,20 +34,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn boto3(moto: &Moto, code: &str) -> serde_json::Value {
-    let script = format!(
-        "import boto3, json\ndef s3(region):\n    return boto3.client('s3', region_name=region, endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
-        moto.1
-    );
-    let out = Command::new(moto_bin("python").unwrap())
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "boto3: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 const PIPELINE: &str = r#"{
@@ -288,7 +229,7 @@ fn a_pipeline_deploys_its_stacks_to_aws_regions() {
         boto3(
             &moto,
             &format!(
-                "ssm = boto3.client('ssm', region_name='{region}', endpoint_url=s3('{region}').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\ncf = boto3.client('cloudformation', region_name='{region}', endpoint_url=s3('{region}').meta.endpoint_url, aws_access_key_id='testing', aws_secret_access_key='testing')\nprint(json.dumps([cf.describe_stacks(StackName='app')['Stacks'][0]['StackStatus'], ssm.get_parameter(Name='/app/greeting')['Parameter']['Value']]))"
+                "ssm = client('ssm', '{region}')\ncf = client('cloudformation', '{region}')\nprint(json.dumps([cf.describe_stacks(StackName='app')['Stacks'][0]['StackStatus'], ssm.get_parameter(Name='/app/greeting')['Parameter']['Value']]))"
             ),
         )
     };
