@@ -277,8 +277,9 @@ fn check_allowed(name: &str, value: &str, decl: &Node, given: bool, diags: &mut 
         }
     }
     if let Some(pattern) = decl.get("AllowedPattern").and_then(Node::as_str) {
-        match regex::Regex::new(&format!("^(?:{pattern})$")) {
-            Ok(re) if !re.is_match(value) => diags.push(
+        // Java's syntax, as CloudFormation reads it (look-ahead and all); anchored to the whole value
+        match crate::pattern::java_regex(pattern) {
+            Ok(re) if !re.is_match(value).unwrap_or(false) => diags.push(
                 Diagnostic::error(
                     "parameter-not-allowed",
                     format!("{origin} does not match the AllowedPattern of parameter `{name}`"),

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod model;
 pub mod native;
 pub mod node;
+pub mod pattern;
 mod read;
 pub mod source;
 pub mod validate;
