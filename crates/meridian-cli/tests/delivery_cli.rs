@@ -144,6 +144,19 @@ fn invoke(env: &Env, target: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// [`wait_for`], with the child's stderr (written to `log`) in the failure's message.
+fn wait_for_logged(env: &Env, state: &str, child: &mut Child, log: &Path) -> Value {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| wait_for(env, state, child)));
+    result.unwrap_or_else(|e| {
+        let why = e
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        panic!("{why}\n--- its stderr:\n{}", std::fs::read_to_string(log).unwrap_or_default())
+    })
+}
+
 /// Waits until the newest deployment is in `state`.
 fn wait_for(env: &Env, state: &str, child: &mut Child) -> Value {
     let start = Instant::now();
@@ -678,12 +691,13 @@ fn a_run_killed_during_the_primary_canary_leaves_nothing_wedged() {
     code(&env, "exports.handler = async () => 'good';\n");
     git(&env.root, &["add", "."]);
     git(&env.root, &["commit", "-q", "-m", "good release"]);
+    let log = env.root.join("killed-run.log");
     let mut child = command(&env, &["run", file.to_str().unwrap(), "--time-scale", "60"])
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let d = wait_for(&env, "Baking", &mut child);
+    let d = wait_for_logged(&env, "Baking", &mut child, &log);
     assert_eq!(d["region"], "us-east-1", "{d}");
     child.kill().unwrap();
     child.wait().unwrap();
