@@ -153,7 +153,10 @@ fn wait_for_logged(env: &Env, state: &str, child: &mut Child, log: &Path) -> Val
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        panic!("{why}\n--- its stderr:\n{}", std::fs::read_to_string(log).unwrap_or_default())
+        panic!(
+            "{why}\n--- its stderr:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
     })
 }
 
