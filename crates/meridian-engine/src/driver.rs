@@ -355,16 +355,23 @@ impl Engine {
     /// Runs an action under the execution's deploy policy ([`crate::policy`]): a deploy waits for
     /// its region's window and a slot among `max-parallel-regions` first, and applies the
     /// rollback policy after.
+    /// Runs the provider under the pipeline's deploy policy. `started` is set to the clock's time
+    /// when the provider itself starts: waiting for a deployment window or a slot of
+    /// `max-parallel-regions` is not part of the action's run, so its timeout counts from then.
     async fn run_with_policy(
         &self,
         provider: &dyn crate::providers::ActionProvider,
         ctx: &ActionContext,
+        started: &std::sync::atomic::AtomicI64,
     ) -> std::result::Result<crate::providers::ActionOutput, String> {
+        let start = || started.store(self.journal.now().max(1), std::sync::atomic::Ordering::SeqCst);
         if !provider.deploys(&ctx.action) {
+            start();
             return provider.run(ctx).await;
         }
         crate::policy::wait_for_window(ctx).await?;
         let _slot = self.slots.take(ctx).await?;
+        start();
         let r = provider.run(ctx).await;
         crate::policy::after_deploy(ctx, r.is_err()).await;
         r
@@ -985,11 +992,22 @@ impl Engine {
         cancel: tokio::sync::watch::Sender<bool>,
         mut abandon: tokio::sync::watch::Receiver<bool>,
     ) -> End {
-        let fut = self.run_with_policy(provider, ctx);
+        let started = std::sync::atomic::AtomicI64::new(0);
+        let fut = self.run_with_policy(provider, ctx, &started);
         tokio::pin!(fut);
+        // The timeout counts from when the provider starts, not from a window or slot wait.
+        let timer = async {
+            loop {
+                let at = started.load(std::sync::atomic::Ordering::SeqCst);
+                if at > 0 {
+                    return until(self.journal.clock(), at.saturating_add(timeout.as_millis() as i64)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
         let end = tokio::select! {
             r = &mut fut => End::Done(r),
-            _ = until(self.journal.clock(), self.journal.now().saturating_add(timeout.as_millis() as i64)) => End::TimedOut,
+            _ = timer => End::TimedOut,
             _ = abandon.wait_for(|a| *a) => End::Abandoned,
         };
         if !matches!(end, End::Done(_)) {
