@@ -6,16 +6,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-if [ -f scripts/test-peers/requirements.txt ]; then
-  if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
-  fi
-  .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/test-peers/requirements.txt
-fi
+# Each virtualenv is created if missing and brought to its pinned requirements. The two install
+# side by side (pip spends its time on one core each).
+venv() {
+  local dir=$1 req=$2
+  [ -f "$req" ] || return 0
+  [ -x "$dir/bin/python" ] || python3 -m venv "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+}
+# the test peers and the SAM oracle
+venv .venv scripts/test-peers/requirements.txt &
+peers=$!
 # moto's server, the stand-in for AWS, in its own virtualenv (its pins differ from the oracle's)
-if [ -f scripts/test-peers/requirements-moto.txt ]; then
-  if [ ! -x .venv-moto/bin/python ]; then
-    python3 -m venv .venv-moto
-  fi
-  .venv-moto/bin/pip install --quiet --disable-pip-version-check -r scripts/test-peers/requirements-moto.txt
-fi
+venv .venv-moto scripts/test-peers/requirements-moto.txt &
+moto=$!
+wait "$peers"
+wait "$moto"
