@@ -74,6 +74,26 @@ pub fn object_store_for(
     b.build()
 }
 
+/// S3's rules for a bucket name (3 to 63 lowercase letters, digits, dots and hyphens, starting
+/// and ending with a letter or digit): a pipeline's store location is checked before it names a
+/// bucket in a URL, so that `../x` or `a/b` never reaches another path of the endpoint.
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not an S3 bucket name: use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit"
+        ))
+    }
+}
+
 impl ArtifactStores for S3Stores {
     fn open(&self, region: &str, store: &StoreLocation) -> Result<Arc<dyn ArtifactStore>, ArtifactError> {
         if !store.store_type.eq_ignore_ascii_case("S3") {
@@ -86,6 +106,10 @@ impl ArtifactStores for S3Stores {
             });
         }
         let bucket = store.location.trim_start_matches("s3://").trim_end_matches('/');
+        check_bucket_name(bucket).map_err(|message| ArtifactError::Store {
+            region: region.into(),
+            message,
+        })?;
         let s3 = object_store_for(&self.options, region, bucket).map_err(|e| ArtifactError::Store {
             region: region.into(),
             message: format!("cannot use the bucket `{bucket}`: {e}"),
@@ -95,5 +119,44 @@ impl ArtifactStores for S3Stores {
             &format!("s3://{bucket}"),
             Arc::new(s3),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        for good in ["abc", "hello-artifacts-us-east-1", "my.bucket.1", &"a".repeat(63)] {
+            assert!(check_bucket_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ab",
+            "../etc",
+            "a/b",
+            "Upper",
+            "-abc",
+            "abc-",
+            "a..b",
+            "",
+            &"a".repeat(64),
+        ] {
+            assert!(check_bucket_name(bad).is_err(), "{bad}");
+        }
+        let stores = S3Stores::new(AwsOptions::default());
+        let e = stores
+            .open(
+                "eu-west-1",
+                &StoreLocation {
+                    store_type: "S3".into(),
+                    location: "../other".into(),
+                    root: None,
+                },
+            )
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("`../other` is not an S3 bucket name"), "{e}");
     }
 }

@@ -121,6 +121,7 @@ pub async fn plan(options: &AwsOptions, specs: &[BucketSpec]) -> Result<Vec<Buck
 
 async fn missing(s3: &aws_sdk_s3::Client, spec: &BucketSpec) -> Result<Vec<Step>, RegionError> {
     let (region, bucket) = (spec.region.as_str(), spec.bucket.as_str());
+    crate::artifacts::check_bucket_name(bucket).map_err(|m| RegionError::new(ErrorKind::Invalid, m).region(region))?;
     match s3.head_bucket().bucket(bucket).send().await {
         Ok(head) => {
             if let Some(r) = head.bucket_region() {
@@ -399,6 +400,8 @@ pub async fn delete(
     let mut out = Vec::new();
     for spec in specs {
         let (region, bucket) = (spec.region.as_str(), spec.bucket.as_str());
+        crate::artifacts::check_bucket_name(bucket)
+            .map_err(|m| RegionError::new(ErrorKind::Invalid, m).region(region))?;
         let s3 = client(options, region).await;
         match s3.head_bucket().bucket(bucket).send().await {
             Ok(_) => {}
