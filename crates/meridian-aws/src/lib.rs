@@ -112,6 +112,20 @@ pub mod backend {
     use meridian_region::{RegionBackend, RegionError};
     use std::sync::Arc;
 
+    /// Builds use the user's own AWS configuration; an endpoint override (`--endpoint-url`, a
+    /// stand-in such as moto) is passed on so that their calls go where Meridian's do.
+    struct Endpoint(Option<String>);
+
+    impl meridian_region::ClientAccess for Endpoint {
+        fn environment(&self, _region: &str) -> Result<Vec<(String, String)>, RegionError> {
+            Ok(self
+                .0
+                .iter()
+                .map(|u| ("AWS_ENDPOINT_URL".to_string(), u.clone()))
+                .collect())
+        }
+    }
+
     /// Every AWS region, reached with `options` (credentials and endpoint as the AWS CLI resolves
     /// them).
     pub fn backend(options: AwsOptions) -> Result<RegionBackend, RegionError> {
@@ -119,7 +133,8 @@ pub mod backend {
             kind: "aws".into(),
             artifacts: Arc::new(crate::artifacts::S3Stores::new(options.clone())),
             stacks: Arc::new(crate::stacks::CloudFormationStacks::new(options.clone())),
-            functions: Arc::new(crate::functions::AwsFunctions::new(options)?),
+            functions: Arc::new(crate::functions::AwsFunctions::new(options.clone())?),
+            clients: Arc::new(Endpoint(options.endpoint())),
         })
     }
 }

@@ -83,6 +83,9 @@ pub struct BuildContext {
     pub on_log: Option<LogSink>,
     /// Set to true to stop the build: its process tree is killed.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What sends the build's AWS CLIs and SDKs to its region (for a local region: the local
+    /// endpoint and its credentials). Below the buildspec's and the project's variables.
+    pub aws_env: Vec<(String, String)>,
     /// Directories inside the source that are not copied (Meridian's data directory, say). The
     /// work directory never is.
     pub exclude: Vec<PathBuf>,
@@ -110,6 +113,7 @@ impl BuildContext {
             log_file: None,
             on_log: None,
             stop: None,
+            aws_env: Vec::new(),
             exclude: Vec::new(),
         }
     }
@@ -802,6 +806,9 @@ fn environment(
     ];
     for (k, v) in builtins {
         set(&mut env, k, v);
+    }
+    for (k, v) in &ctx.aws_env {
+        set(&mut env, k, v.clone());
     }
     if let Some(v) = &ctx.resolved_source_version {
         set(&mut env, "CODEBUILD_RESOLVED_SOURCE_VERSION", v.clone());

@@ -89,6 +89,23 @@ struct StoreFile {
 #[derive(Serialize, Deserialize, Clone)]
 struct Entry {
     versions: Vec<Version>,
+    /// How many times a value was put (SSM's parameter `Version`).
+    #[serde(default)]
+    puts: u64,
+    /// The parameter's type (`String`, `StringList`, `SecureString`), when it was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    value_type: Option<String>,
+}
+
+/// What the store knows of a name besides its value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Info {
+    /// SSM's parameter version: how many times a value was put (1 for the first).
+    pub version: u64,
+    pub value_type: Option<String>,
+    /// When the current value was put (RFC 3339).
+    pub updated: String,
+    pub version_id: String,
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -283,6 +300,18 @@ impl SecretStore {
 
     /// Stores a value; for secrets, a new version that becomes `AWSCURRENT`. Returns the version id.
     pub fn put(&self, region: &str, kind: Kind, name: &str, value: &str) -> Result<String, SecretError> {
+        self.put_typed(region, kind, name, value, None)
+    }
+
+    /// [`SecretStore::put`] with the parameter's type (`String`, `StringList`, `SecureString`).
+    pub fn put_typed(
+        &self,
+        region: &str,
+        kind: Kind,
+        name: &str,
+        value: &str,
+        value_type: Option<&str>,
+    ) -> Result<String, SecretError> {
         if !valid_name(name) {
             return Err(SecretError::InvalidName(name.to_string()));
         }
@@ -300,10 +329,15 @@ impl SecretStore {
             )
             .map_err(|_| SecretError::Seal)?;
         let id = hex::encode(random::<16>()?);
-        let entry = file
-            .entries
-            .entry(name.to_string())
-            .or_insert(Entry { versions: Vec::new() });
+        let entry = file.entries.entry(name.to_string()).or_insert(Entry {
+            versions: Vec::new(),
+            puts: 0,
+            value_type: None,
+        });
+        entry.puts = entry.puts.max(entry.versions.len() as u64) + 1;
+        if let Some(t) = value_type {
+            entry.value_type = Some(t.to_string());
+        }
         match kind {
             Kind::Parameter => entry.versions.clear(),
             Kind::Secret => {
@@ -324,6 +358,31 @@ impl SecretStore {
         });
         self.save(region, kind, &file)?;
         Ok(id)
+    }
+
+    /// Removes a name and all its versions; false when there was none.
+    pub fn delete(&self, region: &str, kind: Kind, name: &str) -> Result<bool, SecretError> {
+        let _lock = self.lock(region, kind)?;
+        let mut file = self.load(region, kind)?;
+        if file.entries.remove(name).is_none() {
+            return Ok(false);
+        }
+        self.save(region, kind, &file)?;
+        Ok(true)
+    }
+
+    /// A name's version, type and time of its current value.
+    pub fn info(&self, region: &str, kind: Kind, name: &str) -> Result<Option<Info>, SecretError> {
+        let file = self.load(region, kind)?;
+        Ok(file.entries.get(name).and_then(|e| {
+            let current = e.versions.iter().find(|v| v.stages.iter().any(|s| s == "AWSCURRENT"))?;
+            Some(Info {
+                version: e.puts.max(e.versions.len() as u64),
+                value_type: e.value_type.clone(),
+                updated: current.created.clone(),
+                version_id: current.id.clone(),
+            })
+        }))
     }
 
     /// The current value of a parameter or secret.

@@ -184,6 +184,13 @@ pub fn build(args: BuildArgs, global: &Global) -> anyhow::Result<ExitCode> {
     if args.verbose {
         ctx.on_log = Some(Arc::new(|line: &str| eprintln!("{line}")));
     }
+    // The build's AWS CLI, SDKs and SAM CLI reach the local region through the local endpoint,
+    // served by this process while the build runs.
+    let local = meridian_local::backend::backend(&global.data_dir, Arc::new(|l: &str| eprintln!("{l}")));
+    ctx.aws_env = local
+        .clients
+        .environment(&ctx.region)
+        .map_err(|e| anyhow::anyhow!("cannot serve the local endpoint for the build: {e}"))?;
     if spec.batch.is_some() {
         return run_batch_build(spec, &ctx, global);
     }

@@ -7,9 +7,7 @@
 use crate::{Global, OutputFormat};
 use meridian_core::clock::EpochMillis;
 use meridian_core::{Clock, RegionId, SystemClock};
-use meridian_local::{
-    CodeSource, FunctionSpec, FunctionVersion, HostConfig, InvokeApiConfig, InvokeRequest, LambdaError, LambdaHost,
-};
+use meridian_local::{CodeSource, FunctionSpec, FunctionVersion, HostConfig, InvokeRequest, LambdaError, LambdaHost};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,9 +15,17 @@ use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// TCP port on 127.0.0.1 for the Invoke API (0 picks a free port).
+    /// TCP port of the endpoint (0 picks a free port).
     #[arg(long, default_value_t = 9001)]
     pub port: u16,
+    /// Address to listen on: loopback unless told otherwise (`0.0.0.0` serves every interface,
+    /// with `--require-auth` advised).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Refuse unsigned requests and credentials other than the local ones (`meridian
+    /// credentials`); S3 checks their signatures.
+    #[arg(long)]
+    pub require_auth: bool,
     /// Region of unsigned requests (signed ones name theirs in the credential scope).
     #[arg(long, default_value = "us-east-1")]
     pub default_region: String,
@@ -29,6 +35,25 @@ pub struct ServeArgs {
     /// Seconds a warm execution environment may stay idle before it is stopped.
     #[arg(long, default_value_t = 300)]
     pub idle_timeout: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CredentialsArgs {
+    /// The endpoint `meridian serve` printed.
+    #[arg(long, default_value = "http://127.0.0.1:9001")]
+    pub endpoint_url: String,
+    /// The region clients call by default.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// Prints shell `export` lines: the local credentials, the region and the endpoint.
+pub fn credentials(args: CredentialsArgs) -> anyhow::Result<ExitCode> {
+    RegionId::new(&args.region)?;
+    for (k, v) in meridian_local::credentials::client_env(&args.region, Some(&args.endpoint_url)) {
+        println!("export {k}='{}'", v.replace('\'', "'\\''"));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args, Debug)]
@@ -285,24 +310,26 @@ pub fn serve(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
     let host = LambdaHost::open(cfg)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        let listener = tokio::net::TcpListener::bind((args.bind, args.port))
             .await
-            .map_err(|e| anyhow::anyhow!("failed to listen on 127.0.0.1:{}: {e}", args.port))?;
+            .map_err(|e| anyhow::anyhow!("failed to listen on {}:{}: {e}", args.bind, args.port))?;
         let addr = listener.local_addr()?;
-        // Functions it starts can call it back (Lambda, and CodeDeploy's hook status).
+        // Functions it starts can call it back (Lambda, S3, CodeDeploy's hook status, ...).
         host.set_service_endpoint(Some(format!("http://{addr}")));
         let _background = host.start_background();
-        let server = tokio::spawn(meridian_local::serve_invoke_api(
+        let endpoint = meridian_local::Endpoint::new(
             host.clone(),
-            listener,
-            InvokeApiConfig {
+            meridian_local::EndpointConfig {
                 default_region: default_region.clone(),
+                require_auth: args.require_auth,
             },
-        ));
+        );
+        let server = tokio::spawn(endpoint.serve(listener));
         println!("http://{addr}");
         eprintln!(
-            "serving the Lambda APIs of the local regions at http://{addr} (unsigned requests go to {default_region}); \
-             state in {}; Ctrl-C stops",
+            "serving the local regions' AWS APIs (S3, CloudFormation, SSM, Secrets Manager, STS, Lambda) at http://{addr} \
+             (unsigned requests go to {default_region}{}); state in {}; `meridian credentials` prints what clients need; Ctrl-C stops",
+            if args.require_auth { ", and are refused: --require-auth" } else { "" },
             global.data_dir.display()
         );
         wait_for_shutdown().await;

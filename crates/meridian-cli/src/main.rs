@@ -70,8 +70,12 @@ enum Command {
     /// Move a damaged journal aside (kept as `journal.db.corrupt-<time>`) so that the next
     /// command starts a fresh one; only when asked, never on its own.
     ResetJournal,
-    /// Serve the local regions' Lambda APIs (Invoke and Runtime) on one port.
+    /// Serve the local regions' AWS APIs (S3, CloudFormation, SSM, Secrets Manager, STS, Lambda)
+    /// on one port, for the AWS CLI, the SDKs and the SAM CLI.
     Serve(lambda::ServeArgs),
+    /// Print the environment that sends AWS CLIs and SDKs to a local endpoint (`eval "$(meridian
+    /// credentials --endpoint-url http://127.0.0.1:9001)"`).
+    Credentials(lambda::CredentialsArgs),
     /// Manage and invoke functions in local regions.
     #[command(subcommand)]
     Lambda(lambda::LambdaCommand),
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Logs(a) => engine_cmds::logs(a, &cli.global),
         Command::ResetJournal => engine_cmds::reset_journal(&cli.global),
         Command::Serve(args) => lambda::serve(args, &cli.global),
+        Command::Credentials(args) => lambda::credentials(args),
         Command::Lambda(cmd) => lambda::lambda(cmd, &cli.global),
         Command::Build(a) => build_cmds::build(a, &cli.global),
         Command::Secrets(c) => build_cmds::secrets(c, &cli.global),

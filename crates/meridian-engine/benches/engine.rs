@@ -92,6 +92,7 @@ fn scheduling(root: &Path, command: &str) {
         artifacts: std::sync::Arc::new(DirStores(data.join("buckets"))),
         stacks: memory.clone(),
         functions: memory,
+        clients: std::sync::Arc::new(meridian_region::OwnConfiguration),
     }));
     let env = RunEnv {
         data_dir: data.clone(),

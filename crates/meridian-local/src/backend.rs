@@ -27,6 +27,16 @@ struct Opened {
 fn open_local(data_dir: &Path, notice: &dyn Fn(&str)) -> Result<Opened, String> {
     let host = LambdaHost::open(HostConfig::new(data_dir))
         .map_err(|e| format!("failed to open the local Lambda host in {}: {e}", data_dir.display()))?;
+    open_with_host(host, data_dir, notice)
+}
+
+/// The local stacks over an open Lambda host (the local endpoint's, say), recovered as
+/// [`open_stacks`] does.
+pub fn open_stacks_with_host(host: LambdaHost, data_dir: &Path, notice: &dyn Fn(&str)) -> Result<LocalStacks, String> {
+    open_with_host(host, data_dir, notice).map(|o| o.stacks)
+}
+
+fn open_with_host(host: LambdaHost, data_dir: &Path, notice: &dyn Fn(&str)) -> Result<Opened, String> {
     let stacks = LocalStacks::open(data_dir, data_dir, host.clone())?;
     let clock = host.config().clock.clone();
     let functions = Arc::new(LocalFunctions::new(host)?);
@@ -186,6 +196,13 @@ impl FunctionControl for LazyStacks {
     }
 }
 
+impl meridian_region::ClientAccess for LazyStacks {
+    fn environment(&self, region: &str) -> Result<Vec<(String, String)>, RegionError> {
+        let url = self.opened_blocking()?.functions.endpoint_url()?;
+        Ok(crate::credentials::client_env(region, Some(&url)))
+    }
+}
+
 /// Every local region, as one backend over a data directory.
 pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
     let lazy = Arc::new(LazyStacks::new(data_dir, notice));
@@ -195,6 +212,7 @@ pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
             data_dir: data_dir.to_path_buf(),
         }),
         stacks: lazy.clone(),
-        functions: lazy,
+        functions: lazy.clone(),
+        clients: lazy,
     }
 }

@@ -3,8 +3,8 @@
 //! local API on an ephemeral port while hooks run, so that a hook function's
 //! `PutLifecycleEventHookExecutionStatus` reaches the deployment driver.
 
+use crate::endpoint::{Endpoint, EndpointConfig};
 use crate::host::{InvokeRequest, LambdaHost};
-use crate::invoke_api::{serve_invoke_api, InvokeApiConfig};
 use meridian_core::RegionId;
 use meridian_delivery::alarm::MetricPoint;
 use meridian_region::{FunctionControl, RegionError};
@@ -44,6 +44,18 @@ impl LocalFunctions {
 
     pub fn host(&self) -> &LambdaHost {
         &self.host
+    }
+
+    /// The local endpoint's URL, served on an ephemeral port of this process from the first call
+    /// (unless one is served already, as by `meridian serve`).
+    pub fn endpoint_url(&self) -> Result<String, RegionError> {
+        FunctionControl::ensure_hook_endpoint(self)?;
+        self.host.service_endpoint().ok_or_else(|| {
+            RegionError::new(
+                meridian_region::ErrorKind::Unavailable,
+                "the local endpoint is not served",
+            )
+        })
     }
 }
 
@@ -138,12 +150,13 @@ impl FunctionControl for LocalFunctions {
                 let listener = self
                     .rt()
                     .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-                    .map_err(|e| format!("cannot serve the local API for hooks: {e}"))?;
+                    .map_err(|e| format!("cannot serve the local endpoint: {e}"))?;
                 let addr = listener.local_addr().map_err(|e| e.to_string())?;
-                let cfg = InvokeApiConfig {
+                let cfg = EndpointConfig {
                     default_region: RegionId::new("us-east-1").map_err(|e| e.to_string())?,
+                    require_auth: false,
                 };
-                self.rt().spawn(serve_invoke_api(self.host.clone(), listener, cfg));
+                self.rt().spawn(Endpoint::new(self.host.clone(), cfg).serve(listener));
                 Ok(format!("http://{addr}"))
             })
             .clone()

@@ -951,19 +951,13 @@ impl LambdaHost {
         ] {
             env.push((k.to_string(), val));
         }
-        // Lambda gives every function credentials; SDKs refuse to sign without them. Local
-        // regions check no signatures.
-        for (k, val) in [
-            ("AWS_ACCESS_KEY_ID", "MERIDIANLOCAL"),
-            ("AWS_SECRET_ACCESS_KEY", "meridian-local"),
-            ("AWS_SESSION_TOKEN", "meridian-local"),
-        ] {
-            env.push((k.to_string(), val.to_string()));
-        }
-        // The local API (Lambda, and CodeDeploy's hook status call) when one is being served.
-        if let Some(url) = self.service_endpoint() {
-            env.push(("AWS_ENDPOINT_URL_LAMBDA".into(), url.clone()));
-            env.push(("AWS_ENDPOINT_URL_CODEDEPLOY".into(), url));
+        // Lambda gives every function credentials (SDKs refuse to sign without them), and the
+        // local endpoint when one is being served: the same variables a build gets.
+        let url = self.service_endpoint();
+        for (k, val) in crate::credentials::client_env(v.region.as_ref(), url.as_deref()) {
+            if k != "AWS_REGION" && k != "AWS_DEFAULT_REGION" {
+                env.push((k, val));
+            }
         }
         for (k, val) in &v.environment {
             env.push((k.clone(), val.clone()));

@@ -127,6 +127,11 @@ pub fn error_response(e: &LambdaError, request_id: &str) -> Response<Body> {
         .expect("valid response")
 }
 
+/// Answers one Lambda (or CodeDeploy hook status) request; the local endpoint routes them here.
+pub async fn handle(host: &LambdaHost, cfg: &InvokeApiConfig, req: Request<Incoming>) -> Response<Body> {
+    route(host, cfg, req).await
+}
+
 async fn route(host: &LambdaHost, cfg: &InvokeApiConfig, req: Request<Incoming>) -> Response<Body> {
     let api_request_id = crate::host::new_request_id(&API_IDS);
     let target = req

@@ -16,6 +16,8 @@
 pub mod backend;
 pub mod buckets;
 pub mod code;
+pub mod credentials;
+pub mod endpoint;
 pub mod error;
 pub mod functions;
 pub mod host;
@@ -27,6 +29,7 @@ mod sandbox;
 pub mod stacks;
 mod store;
 
+pub use endpoint::{Endpoint, EndpointConfig};
 pub use error::{LambdaError, Result};
 pub use host::{ConfigUpdate, HostConfig, InvokeRequest, InvokeResponse, LambdaHost, Resolved};
 pub use invoke_api::{serve_invoke_api, InvokeApiConfig};

@@ -1216,6 +1216,33 @@ impl LocalStacks {
         Ok(())
     }
 
+    /// The template a stack was last deployed with (`GetTemplate`).
+    pub fn template_body(&self, region: &str, name: &str) -> Result<String, String> {
+        let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
+        Ok(s.template)
+    }
+
+    /// A region's exports: (name, value, exporting stack id).
+    pub fn exports(&self, region: &str) -> Result<Vec<(String, String, String)>, String> {
+        Ok(self
+            .exports_of_region(region)?
+            .into_iter()
+            .map(|(n, (v, id))| (n, v, id))
+            .collect())
+    }
+
+    /// The stack and name of a change set given by its ARN.
+    pub fn change_set_by_id(&self, region: &str, id: &str) -> Result<Option<(String, String)>, String> {
+        self.db(|c| {
+            c.query_row(
+                "SELECT stack, name FROM change_sets WHERE region=?1 AND id=?2",
+                params![region, id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+        })
+    }
+
     /// The stack, or AWS's error when it does not exist.
     pub fn describe(&self, region: &str, name: &str) -> Result<StackInfo, String> {
         let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;

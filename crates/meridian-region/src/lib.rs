@@ -7,6 +7,8 @@
 //!   [`artifacts::ArtifactStores`], which opens it from the pipeline's declaration.
 //! - [`FunctionControl`]: alias routing, invocations and metrics, used by the progressive-delivery
 //!   driver.
+//! - [`ClientAccess`]: the environment that sends the AWS CLIs and SDKs a build runs to the
+//!   region (the local endpoint and its credentials; nothing for AWS, whose own apply).
 //! - [`RegionError`]: what every port returns when a call fails, typed by whether a retry helps.
 //!
 //! Implementations: `meridian-local` (simulated regions on this machine) and, next, `meridian-aws`.
@@ -41,6 +43,25 @@ pub struct RegionBackend {
     pub stacks: Arc<dyn StackDeployer>,
     /// The region's functions: what the engine's delivery driver shifts, measures and invokes.
     pub functions: Arc<dyn FunctionControl>,
+    /// How the AWS CLIs and SDKs of a build (run on this machine) reach the region.
+    pub clients: Arc<dyn ClientAccess>,
+}
+
+/// How programs that Meridian starts on this machine (builds) reach a region with the AWS CLIs
+/// and SDKs: the variables to add to their environment.
+pub trait ClientAccess: Send + Sync {
+    /// `AWS_ENDPOINT_URL`, credentials and region for local regions (the endpoint is served from
+    /// the first call); empty where the user's own configuration applies (AWS).
+    fn environment(&self, region: &str) -> Result<Vec<(String, String)>, RegionError>;
+}
+
+/// The user's own AWS configuration applies: nothing is added.
+pub struct OwnConfiguration;
+
+impl ClientAccess for OwnConfiguration {
+    fn environment(&self, _region: &str) -> Result<Vec<(String, String)>, RegionError> {
+        Ok(Vec::new())
+    }
 }
 
 impl std::fmt::Debug for RegionBackend {

@@ -110,6 +110,7 @@ impl MemoryRegion {
             artifacts: Arc::new(self.clone()),
             stacks: self.clone(),
             functions: self.clone(),
+            clients: Arc::new(crate::OwnConfiguration),
         }
     }
 

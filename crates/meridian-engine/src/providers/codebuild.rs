@@ -99,6 +99,14 @@ impl ActionProvider for CodeBuild {
             let stop = Arc::new(AtomicBool::new(false));
             bc.stop = Some(stop.clone());
             bc.exclude = vec![ctx.env.data_dir.clone()];
+            // The AWS CLI, SDKs and SAM CLI of the build reach its region (a local region's
+            // endpoint, or AWS with the user's own configuration).
+            let clients = ctx.regions.get(&ctx.region).map_err(|e| e.to_string())?.clients.clone();
+            let region = ctx.region.clone();
+            bc.aws_env = tokio::task::spawn_blocking(move || clients.environment(&region))
+                .await
+                .map_err(|e| format!("the build's AWS environment failed: {e}"))?
+                .map_err(|e| format!("cannot give the build access to region {}: {e}", ctx.region))?;
             let mut cancel = ctx.cancel.clone();
             let watcher = tokio::spawn(async move {
                 let _ = cancel.wait_for(|c| *c).await;
