@@ -2,7 +2,8 @@
 # Installs everything the test suite and the demo need on a fresh machine of this project's kind:
 # the Rust components (rustfmt, clippy), and the third-party test peers in a Python virtualenv at
 # .venv (pinned in scripts/test-peers/requirements.txt), and moto in .venv-moto
-# (scripts/test-peers/requirements-moto.txt).
+# (scripts/test-peers/requirements-moto.txt), and the SAM CLI in .venv-sam
+# (scripts/test-peers/requirements-sam.txt). The demo needs none of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
@@ -20,5 +21,9 @@ peers=$!
 # moto's server, the stand-in for AWS, in its own virtualenv (its pins differ from the oracle's)
 venv .venv-moto scripts/test-peers/requirements-moto.txt &
 moto=$!
+# the SAM CLI, a client of the local endpoint (its own pins of boto3 and aws-sam-translator)
+venv .venv-sam scripts/test-peers/requirements-sam.txt &
+sam=$!
 wait "$peers"
 wait "$moto"
+wait "$sam"

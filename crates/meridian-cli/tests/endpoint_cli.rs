@@ -834,3 +834,118 @@ fn a_buildspec_that_packages_with_the_aws_cli_per_region_deploys_to_two_regions(
         );
     }
 }
+
+/// The SAM CLI's directory (`.venv-sam/bin`), or `None` to skip.
+fn sam_bin() -> Option<PathBuf> {
+    let bin = repo().join(".venv-sam/bin");
+    if bin.join("sam").is_file() {
+        return Some(bin);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "the SAM CLI ({}) is missing; run scripts/setup.sh",
+            bin.join("sam").display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: the SAM CLI is not installed ({}); run scripts/setup.sh",
+        bin.display()
+    );
+    None
+}
+
+#[test]
+fn sam_package_and_sam_deploy_deploy_to_a_local_region() {
+    let (Some(bin), Some(sam)) = (venv_bin(), sam_bin()) else {
+        return;
+    };
+    let s = serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    app(tmp.path());
+    ok(&aws(
+        &bin,
+        &s,
+        "ap-southeast-2",
+        &["s3", "mb", "s3://sam-art-ap-southeast-2", "--region", "ap-southeast-2"],
+    ));
+    let sam_cmd = |args: &[&str]| {
+        let mut c = client(&sam, &s, "sam", "ap-southeast-2");
+        c.env("SAM_CLI_TELEMETRY", "0")
+            .env("HOME", tmp.path())
+            .current_dir(tmp.path())
+            .args(args);
+        c.output().unwrap()
+    };
+    let out = ok(&sam_cmd(&[
+        "package",
+        "--template-file",
+        "template.yaml",
+        "--s3-bucket",
+        "sam-art-ap-southeast-2",
+        "--output-template-file",
+        "packaged.yaml",
+    ]));
+    assert!(out.contains("Successfully packaged"), "{out}");
+    let deploy = |greeting: &str| {
+        sam_cmd(&[
+            "deploy",
+            "--template-file",
+            "packaged.yaml",
+            "--stack-name",
+            "samapp",
+            "--s3-bucket",
+            "sam-art-ap-southeast-2",
+            "--capabilities",
+            "CAPABILITY_IAM",
+            "--no-confirm-changeset",
+            "--region",
+            "ap-southeast-2",
+            "--parameter-overrides",
+            &format!("Greeting={greeting}"),
+        ])
+    };
+    let out = ok(&deploy("g'day"));
+    assert!(
+        out.contains("Successfully created/updated stack - samapp in ap-southeast-2"),
+        "{out}"
+    );
+    // sam deploy prints the change set and the stack's events as they come.
+    assert!(
+        out.contains("AWS::Lambda::Function") && out.contains("CREATE_COMPLETE"),
+        "{out}"
+    );
+    let d = json(&aws(
+        &bin,
+        &s,
+        "ap-southeast-2",
+        &["cloudformation", "describe-stacks", "--stack-name", "samapp"],
+    ));
+    assert_eq!(d["Stacks"][0]["StackStatus"], "CREATE_COMPLETE");
+    let function = d["Stacks"][0]["Outputs"][0]["OutputValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let result = tmp.path().join("out.json");
+    ok(&aws(
+        &bin,
+        &s,
+        "ap-southeast-2",
+        &[
+            "lambda",
+            "invoke",
+            "--function-name",
+            &format!("{function}:live"),
+            result.to_str().unwrap(),
+        ],
+    ));
+    let answer: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(
+        answer,
+        serde_json::json!({"greeting": "g'day", "region": "ap-southeast-2"})
+    );
+    // An update, then nothing to change.
+    ok(&deploy("hello"));
+    let e = String::from_utf8_lossy(&deploy("hello").stdout).into_owned()
+        + &String::from_utf8_lossy(&deploy("hello").stderr);
+    assert!(e.contains("No changes to deploy"), "{e}");
+}

@@ -2687,13 +2687,26 @@ fn http_cases(zips: &Zips, data: &Path) -> Vec<Http> {
             too_large,
             &["exceeds the maximum allowed payload size (262144 bytes)"],
         ),
-        http("unknown path", post("/evil/path", b"{}"), 404, unknown, &["no Lambda API operation at POST /evil/path"]),
+        // Unsigned requests that are not Lambda's shape go to S3 (path-style), which refuses them.
+        http("unknown path", post("/evil/path", b"{}"), 501, None, &["<Code>NotImplemented</Code>"]),
+        http(
+            "unknown path signed for Lambda",
+            request(
+                "POST",
+                "/evil/path",
+                &[("Authorization", "AWS4-HMAC-SHA256 Credential=AK/20261130/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00")],
+                b"{}",
+            ),
+            404,
+            unknown,
+            &["no Lambda API operation at POST /evil/path"],
+        ),
         http(
             "path with `..`",
             request("GET", "/../../etc/passwd", &[], b""),
-            404,
-            unknown,
-            &["no Lambda API operation at GET /../../etc/passwd"],
+            400,
+            None,
+            &["<Code>InvalidBucketName</Code>"],
         ),
         http(
             "function name `%2E%2E%2F%2E%2E`",

@@ -649,11 +649,24 @@ impl LocalStacks {
         );
         // Another process may create it at the same moment: the first row stays.
         self.db(|c| {
-            c.execute(
+            let made = c.execute(
                 "INSERT OR IGNORE INTO stacks (region, name, stack_id, status, created) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![region, name, id, status, now()],
-            )
-            .map(|_| ())
+            )?;
+            // A stack made for a change set has its first event, as on AWS (clients read the
+            // newest event's time before executing).
+            if made == 1 && status == "REVIEW_IN_PROGRESS" {
+                insert_event(
+                    c,
+                    &id,
+                    name,
+                    &id,
+                    "AWS::CloudFormation::Stack",
+                    status,
+                    Some("User Initiated"),
+                )?;
+            }
+            Ok(())
         })?;
         self.stack_row(region, name)?
             .map(|s| s.id)
