@@ -121,6 +121,60 @@ fn main() {
         "aws s3 cp, 100 MB to a local region: {s3:.2} s median of 5 (cp + sync: {cp:.2} s; ratio {:.1}x)",
         s3 / cp
     );
+    // The same upload to moto's S3 (.venv-moto), a peer's local S3, when installed: most of the
+    // time is the AWS CLI's own (reading, hashing and sending 8 MiB parts).
+    let moto = repo().join(".venv-moto/bin/moto_server");
+    if moto.is_file() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut m = Command::new(&moto)
+            .args(["-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let moto_run = |args: &[&str]| {
+            Command::new(&aws)
+                .args(["--endpoint-url", &endpoint])
+                .args(args)
+                .env("AWS_ACCESS_KEY_ID", "x")
+                .env("AWS_SECRET_ACCESS_KEY", "y")
+                .env("AWS_DEFAULT_REGION", "us-east-1")
+                .env("AWS_CONFIG_FILE", "/dev/null")
+                .output()
+                .unwrap()
+                .status
+                .success()
+        };
+        let t0 = Instant::now();
+        while !moto_run(&["s3", "mb", "s3://bench"]) {
+            assert!(t0.elapsed().as_secs() < 30, "moto did not start");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let mut times = Vec::new();
+        for i in 0..5 {
+            let t = Instant::now();
+            assert!(moto_run(&[
+                "s3",
+                "cp",
+                "--no-progress",
+                file.to_str().unwrap(),
+                &format!("s3://bench/a-{i}.zip")
+            ]));
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let _ = m.kill();
+        let _ = m.wait();
+        let t = median(times);
+        println!(
+            "aws s3 cp, 100 MB to moto's S3: {t:.2} s median of 5 (Meridian / moto: {:.2}x)",
+            s3 / t
+        );
+    }
 
     // The example stack, packaged once, deployed (create) and deployed again with a change.
     let app = tmp.path().join("app");
