@@ -11,6 +11,7 @@
 mod cloudformation;
 mod query;
 pub mod s3;
+mod sigv4;
 mod ssm;
 mod sts;
 
@@ -313,8 +314,29 @@ impl Endpoint {
                 };
                 crate::invoke_api::handle(&self.inner.host, &cfg, req).await.map(|b| b.map_err(|never| match never {}).boxed_unsync())
             }
-            "ssm" | "secretsmanager" => ssm::handle(self, &service, &region, req, &request_id).await,
-            "sts" | "cloudformation" | "query" => query::handle(self, &service, &region, req, &request_id).await,
+            "ssm" | "secretsmanager" | "sts" | "cloudformation" | "query" => {
+                let (parts, body) = req.into_parts();
+                let body = match query::read_body(body, query::MAX_BODY).await {
+                    Ok(b) => b,
+                    Err((status, m)) => {
+                        return match service.as_str() {
+                            "ssm" | "secretsmanager" => query::json_error(status, "ValidationException", &m, &request_id),
+                            _ => query::error(&service, status, "InvalidRequest", &m, &request_id),
+                        }
+                    }
+                };
+                if self.inner.cfg.require_auth {
+                    if let Err((code, m)) = sigv4::verify(parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, &body, SECRET_ACCESS_KEY) {
+                        return query::refuse(&service, code, &m, &request_id);
+                    }
+                }
+                if service == "ssm" || service == "secretsmanager" {
+                    let target = parts.headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or("");
+                    ssm::handle(self, &service, &region, target, body, &request_id).await
+                } else {
+                    query::handle(self, &service, &region, body, &request_id).await
+                }
+            }
             other => query::refuse(
                 other,
                 "UnknownOperationException",

@@ -5,7 +5,7 @@ use super::{full, Body, Endpoint};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use std::collections::BTreeMap;
 
 /// The largest query or JSON request body served (CloudFormation's own limit on a template body
@@ -22,8 +22,8 @@ pub fn plain(status: StatusCode, text: &str) -> Response<Body> {
 
 /// Reads a body of at most `limit` bytes; a client that stops sending is given up on after the
 /// host's header timeout without a byte.
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, (StatusCode, String)> {
-    let mut body = Limited::new(req.into_body(), limit + 1);
+pub async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, (StatusCode, String)> {
+    let mut body = Limited::new(body, limit + 1);
     let mut out = bytes::BytesMut::new();
     loop {
         let frame = match tokio::time::timeout(crate::host::HTTP_HEADER_TIMEOUT, body.frame()).await {
@@ -155,17 +155,7 @@ pub fn members(p: &Params, prefix: &str) -> Vec<String> {
 }
 
 /// STS and CloudFormation.
-pub async fn handle(
-    ep: &Endpoint,
-    service: &str,
-    region: &str,
-    req: Request<Incoming>,
-    request_id: &str,
-) -> Response<Body> {
-    let body = match read_body(req, MAX_BODY).await {
-        Ok(b) => b,
-        Err((status, m)) => return error(service, status, "InvalidRequest", &m, request_id),
-    };
+pub async fn handle(ep: &Endpoint, service: &str, region: &str, body: Bytes, request_id: &str) -> Response<Body> {
     let params: Params = form_urlencoded::parse(&body).into_owned().collect();
     let Some(action) = params.get("Action").cloned() else {
         return error(

@@ -2,11 +2,11 @@
 //! secrets store: the same values a buildspec's `parameter-store` and `secrets-manager` read and
 //! `meridian params` / `meridian secrets` write.
 
-use super::query::{json_error, json_ok, read_body, MAX_BODY};
+use super::query::{json_error, json_ok};
 use super::{Body, Endpoint};
 use crate::credentials::ACCOUNT_ID;
-use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use bytes::Bytes;
+use hyper::{Response, StatusCode};
 use meridian_buildspec::secrets::Info;
 use meridian_buildspec::SecretKind;
 use serde_json::{json, Value};
@@ -27,19 +27,10 @@ pub async fn handle(
     ep: &Endpoint,
     service: &str,
     region: &str,
-    req: Request<Incoming>,
+    target: &str,
+    body: Bytes,
     request_id: &str,
 ) -> Response<Body> {
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|t| t.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let body = match read_body(req, MAX_BODY).await {
-        Ok(b) => b,
-        Err((status, m)) => return json_error(status, "ValidationException", &m, request_id),
-    };
     let input: Value = if body.is_empty() {
         json!({})
     } else {
