@@ -200,7 +200,7 @@ mod tests {
             "AWS4-HMAC-SHA256\n{date}\n{scope}\n{}",
             hex_sha256(canonical.as_bytes())
         );
-        let mut key = hmac(format!("AWS4{secret}").as_bytes(), date[..8].as_bytes());
+        let mut key = hmac(format!("AWS4{secret}").as_bytes(), &date.as_bytes()[..8]);
         for part in ["us-east-1", "sts", "aws4_request"] {
             key = hmac(&key, part.as_bytes());
         }
