@@ -135,6 +135,8 @@ pub fn plan(
     deployed: &BTreeMap<String, Deployed>,
     imports: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Change>, TemplateError> {
+    // The Rules section judges the parameters before anything is planned.
+    crate::rules::check(t, params, pseudo)?;
     let resolver = PlanResolver {
         deployed,
         fresh: RefCell::new(BTreeSet::new()),
