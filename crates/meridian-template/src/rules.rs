@@ -113,13 +113,15 @@ pub fn check(t: &Template, params: &Parameters, pseudo: &Pseudo) -> Result<(), T
             let description = match a.get("AssertDescription") {
                 None => None,
                 Some(Value::String(s)) => Some(s.trim().to_string()),
-                Some(_) => return Err(err(
-                    format!(
+                Some(_) => {
+                    return Err(err(
+                        format!(
                         "Template format error: the AssertDescription of assertion {} of rule {name} must be a string",
                         i + 1
                     ),
-                    shape_help,
-                )),
+                        shape_help,
+                    ))
+                }
             };
             checks.push((&a["Assert"], description));
         }
