@@ -58,6 +58,106 @@ fn required(t: &str) -> &'static [&'static str] {
     }
 }
 
+/// The properties of the event sources Meridian translates, as aws-sam-translator 1.115.0 models
+/// them (`None`: not checked here).
+fn known_properties(t: &str) -> Option<&'static [&'static str]> {
+    const SQS: &[&str] = &[
+        "BatchSize",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+        "Enabled",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "DestinationConfig",
+        "ParallelizationFactor",
+        "Topics",
+        "Queues",
+        "SourceAccessConfigurations",
+        "SecretsManagerKmsKeyId",
+        "TumblingWindowInSeconds",
+        "FunctionResponseTypes",
+        "KafkaBootstrapServers",
+        "FilterCriteria",
+        "KmsKeyArn",
+        "ConsumerGroupId",
+        "ScalingConfig",
+        "ProvisionedPollerConfig",
+        "SchemaRegistryConfig",
+        "MetricsConfig",
+        "LoggingConfig",
+        "Queue",
+    ];
+    const STREAM: &[&str] = &[
+        "BatchSize",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+        "Enabled",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "DestinationConfig",
+        "ParallelizationFactor",
+        "Topics",
+        "Queues",
+        "SourceAccessConfigurations",
+        "SecretsManagerKmsKeyId",
+        "TumblingWindowInSeconds",
+        "FunctionResponseTypes",
+        "KafkaBootstrapServers",
+        "FilterCriteria",
+        "KmsKeyArn",
+        "ConsumerGroupId",
+        "ScalingConfig",
+        "ProvisionedPollerConfig",
+        "SchemaRegistryConfig",
+        "MetricsConfig",
+        "LoggingConfig",
+        "Stream",
+    ];
+    const RULE: &[&str] = &[
+        "EventBusName",
+        "RuleName",
+        "Pattern",
+        "DeadLetterConfig",
+        "RetryPolicy",
+        "Input",
+        "InputPath",
+        "Target",
+        "Enabled",
+        "State",
+        "InputTransformer",
+    ];
+    Some(match t {
+        "SQS" => SQS,
+        "Kinesis" | "DynamoDB" => STREAM,
+        "Schedule" => &[
+            "Schedule",
+            "RuleName",
+            "Input",
+            "Enabled",
+            "State",
+            "Name",
+            "Description",
+            "DeadLetterConfig",
+            "RetryPolicy",
+        ],
+        "CloudWatchEvent" | "EventBridgeRule" => RULE,
+        "SNS" => &[
+            "Topic",
+            "Region",
+            "FilterPolicy",
+            "FilterPolicyScope",
+            "SqsSubscription",
+            "RedrivePolicy",
+        ],
+        "S3" => &["Bucket", "Events", "Filter"],
+        _ => return None,
+    })
+}
+
 fn event_props(event: &Value) -> Map<String, Value> {
     event
         .get("Properties")
@@ -87,6 +187,14 @@ pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> R
             ));
         };
         let ep = event_props(&event);
+        if let Some(known) = known_properties(t) {
+            if let Some(k) = ep.keys().find(|k| !known.contains(&k.as_str())) {
+                return Err(res_err(
+                    &format!("{function_id}{event_id}"),
+                    format!("property {k} not defined for resource of type {t}"),
+                ));
+            }
+        }
         for name in required(t) {
             if ep.get(*name).is_none_or(Value::is_null) {
                 return Err(res_err(
@@ -274,6 +382,19 @@ pub(crate) fn generate(
                         format!("Property ConsumerGroupId not defined for resource of type {t}."),
                     ));
                 }
+                if let Some(fc) = ep
+                    .get("FilterCriteria")
+                    .filter(|v| truthy(v) && !super::intrinsics::is_intrinsic(v))
+                {
+                    let keys: Vec<&String> = fc.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+                    if !(keys.is_empty() || keys == ["Filters"]) {
+                        return Err(event_err(
+                            function_id,
+                            &event_id,
+                            "FilterCriteria field has a wrong format",
+                        ));
+                    }
+                }
                 if let Some(dc) = ep.get("DestinationConfig").filter(|v| truthy(v)) {
                     if dc.get("OnFailure").and_then(|o| o.get("Type")).is_some_and(truthy) {
                         return Err(unsupported(function_id, &event_id, "DestinationConfig.OnFailure.Type"));
@@ -393,6 +514,15 @@ pub(crate) fn generate(
                 out.push(sub);
             }
             "S3" => {
+                // the S3 event source's `Events` takes no intrinsic function
+                let kinds_ok = match ep.get("Events") {
+                    Some(Value::String(_)) | None => true,
+                    Some(Value::Array(a)) => a.iter().all(Value::is_string),
+                    Some(_) => false,
+                };
+                if !kinds_ok {
+                    return Err(res_err(&lid, "Type of property 'Events' is invalid."));
+                }
                 let bucket_id = ep["Bucket"]["Ref"].as_str().unwrap_or_default().to_string();
                 let perm = permission(
                     &lid,
@@ -418,10 +548,19 @@ pub(crate) fn generate(
                             "Value": {"Fn::If": [cond, {"Ref": perm.logical_id}, "no dependency"]}}));
                     }
                 } else {
+                    // SAM makes a Python set of it: None, a number or a list holding a mapping
+                    // or a list cannot be one.
                     let deps = match bucket.get("DependsOn") {
                         Some(Value::String(s)) => vec![json!(s)],
-                        Some(Value::Array(a)) => a.clone(),
-                        _ => Vec::new(),
+                        Some(Value::Array(a)) if a.iter().all(|d| !d.is_object() && !d.is_array()) => a.clone(),
+                        Some(Value::Object(m)) => m.keys().map(|k| json!(k)).collect(),
+                        None => Vec::new(),
+                        Some(_) => {
+                            return Err(res_err(
+                                &lid,
+                                "Invalid type for field 'DependsOn'. Expected a string or list of strings.",
+                            ))
+                        }
                     };
                     let mut deps_out: Vec<Value> = Vec::new();
                     for d in deps.into_iter().chain([json!(perm.logical_id)]) {

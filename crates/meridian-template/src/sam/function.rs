@@ -183,6 +183,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
 
     // from_dict: the policy-templates plugin runs on each function before anything else.
     classify_policies(id, &props)?;
+    super::validate::properties(id, "AWS::Serverless::Function", props_map, super::validate::FUNCTION)?;
     // resources_to_link: each event is parsed.
     super::events::link(ctx, id, &props)?;
 
@@ -190,6 +191,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
     if let Some(dlq) = props.get("DeadLetterQueue").filter(|v| truthy(v)) {
         validate_dlq(id, dlq)?;
     }
+    validate_tenancy(id, &props)?;
     for unsupported in ["CapacityProviderConfig", "FunctionScalingConfig"] {
         if props.truthy(unsupported) {
             return Err(unsupported_property(id, unsupported));
@@ -349,6 +351,42 @@ fn unsupported_property(id: &str, name: &str) -> Failure {
         id,
         format!("Property '{name}' of AWS::Serverless::Function is not supported by Meridian's local regions yet."),
     )
+}
+
+/// A function with `TenancyConfig` takes only Api and HttpApi events, and none of provisioned
+/// concurrency, a function URL or SnapStart.
+fn validate_tenancy(id: &str, props: &Props<'_>) -> Result<(), Failure> {
+    if !props.truthy("TenancyConfig") {
+        return Ok(());
+    }
+    for (name, what) in [
+        ("ProvisionedConcurrencyConfig", "Provisioned concurrency"),
+        ("FunctionUrlConfig", "Function URL"),
+        ("SnapStart", "SnapStart"),
+    ] {
+        if props.truthy(name) {
+            return Err(res_err(
+                id,
+                format!("{what} is not supported for functions enabled with tenancy configuration."),
+            ));
+        }
+    }
+    if let Some(Value::Object(events)) = props.get("Events") {
+        for event in events.values() {
+            let t = event.get("Type").cloned().unwrap_or(Value::Null);
+            if t != "Api" && t != "HttpApi" {
+                let shown = match &t {
+                    Value::String(s) => s.clone(),
+                    other => super::python_repr(other),
+                };
+                return Err(res_err(
+                    id,
+                    format!("Event source '{shown}' is not supported for functions enabled with tenancy configuration. Only Api and HttpApi event sources are supported."),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_dlq(id: &str, dlq: &Value) -> Result<(), Failure> {
@@ -568,6 +606,17 @@ pub(crate) fn parse_s3_uri(s: &str) -> Option<(String, String, Option<String>)> 
     };
     if netloc.is_empty() || path.is_empty() {
         return None;
+    }
+    // Python's urlparse refuses a bracketed host that is not an IPv6 (or IPvFuture) address.
+    if netloc.contains(['[', ']']) {
+        let host = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+        let inner = host
+            .strip_prefix('[')
+            .and_then(|h| h.split_once(']'))
+            .map(|(inner, _)| inner)?;
+        if !(inner.starts_with('v') || inner.parse::<std::net::Ipv6Addr>().is_ok()) {
+            return None;
+        }
     }
     let mut versions = Vec::new();
     for pair in query.split(['&', ';']) {

@@ -3,8 +3,8 @@
 //! would report (same text, same order).
 //!
 //! Implemented: Globals, `AWS::Serverless::Function` (role, code, alias and versions,
-//! deployment preferences, the event sources that need no API Gateway) and
-//! `AWS::Serverless::LayerVersion`. Other serverless types and API events are reported as clear
+//! deployment preferences, the event sources that need no API Gateway),
+//! `AWS::Serverless::LayerVersion` and `AWS::Serverless::SimpleTable`. Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
 //! first are still the ones reported.
 
@@ -16,6 +16,8 @@ mod hash;
 mod intrinsics;
 mod layer;
 mod managed_policies;
+mod simple_table;
+mod validate;
 
 use std::collections::BTreeMap;
 
@@ -165,6 +167,8 @@ const SAM_TYPES: &[&str] = &[
     "AWS::Serverless::CapacityProvider",
     "AWS::Serverless::MicrovmImage",
     "AWS::Serverless::NetworkConnector",
+    "AWS::Serverless::Connector",
+    "AWS::Serverless::GraphQLApi",
 ];
 
 pub(crate) fn is_sam_type(t: &str) -> bool {
@@ -371,6 +375,14 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     };
     let mut sam_template = input.clone();
     validate_datatypes(&sam_template).map_err(document)?;
+    // The intrinsics resolvers are built over Mappings and Parameters, which must be mappings.
+    for section in ["Mappings", "Parameters"] {
+        if sam_template.get(section).is_some_and(|v| !v.is_object()) {
+            return Err(document(template_err(
+                "'Mappings' or 'Parameters' is either null or not a valid dictionary.",
+            )));
+        }
+    }
 
     // Parameter values: given, then Defaults, then pseudo parameters.
     let mut params = opts.parameter_values.clone();
@@ -424,6 +436,16 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     let mut refs = ResourceRefs::default();
     let mut changed_ids: BTreeMap<String, String> = BTreeMap::new();
 
+    // Embedded connectors (a `Connectors` attribute on any resource) become
+    // AWS::Serverless::Connector resources in SAM, which are not translated yet.
+    for (logical_id, resource) in &original_resources {
+        if resource.get("Connectors").is_some() {
+            errors.push(SamResourceError {
+                logical_id: Some(logical_id.clone()),
+                message: "Embedded connectors (the `Connectors` attribute) are not supported by Meridian's local regions yet: AWS::Serverless::Connector is not translated.".into(),
+            });
+        }
+    }
     for (logical_id, resource) in ordered_sam_resources(&original_resources) {
         let outcome = translate_resource(&mut ctx, &logical_id, &resource, &mut refs);
         match outcome {
@@ -496,6 +518,7 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::Lambda::LayerVersion" => &["AWS::Serverless::LayerVersion"],
         "AWS::S3::Bucket" => &["AWS::S3::Bucket"],
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
+        "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
         _ => &[],
     };
     // SAM tests `old_type in <string>`, a substring test.
@@ -557,10 +580,11 @@ fn translate_resource(
             let layer = layer::translate(ctx, logical_id, resource)?;
             Ok((layer.logical_id.clone(), vec![layer]))
         }
+        "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable)."
             ),
         )),
     }
