@@ -183,11 +183,18 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
 
     // from_dict: the policy-templates plugin runs on each function before anything else.
     classify_policies(id, &props)?;
-    super::validate::properties(id, "AWS::Serverless::Function", props_map, super::validate::FUNCTION)?;
+    super::validate::properties(
+        id,
+        "AWS::Serverless::Function",
+        props_map,
+        super::validate::FUNCTION,
+        &[],
+    )?;
     // resources_to_link: each event is parsed.
     super::events::link(ctx, id, &props)?;
 
     // to_cloudformation
+    super::validate::function_rules(id, props_map)?;
     if let Some(dlq) = props.get("DeadLetterQueue").filter(|v| truthy(v)) {
         validate_dlq(id, dlq)?;
     }

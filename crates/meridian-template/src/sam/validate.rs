@@ -44,12 +44,18 @@ impl Check {
         }
     }
 
-    /// `ExpectedType` of the validator: only the plain `IS_*` ones have one.
-    fn expected(self) -> Option<&'static str> {
+    /// `ExpectedType` of the validator: `IS_STR`, `IS_DICT` and string enums have one.
+    fn expected(self) -> Option<String> {
         match self {
-            Check::Str => Some("string"),
-            Check::Dict => Some("map"),
-            Check::Bool => Some("boolean"),
+            Check::Str => Some("string".into()),
+            Check::Dict => Some("map".into()),
+            Check::StrEnum([one]) => Some(format!("the string '{one}'")),
+            Check::StrEnum([a, b]) => Some(format!("one of the strings: '{a}' or '{b}'")),
+            Check::StrEnum(values) => {
+                let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+                let (last, rest) = quoted.split_last()?;
+                Some(format!("one of the strings: {}, or {last}", rest.join(", ")))
+            }
             _ => None,
         }
     }
@@ -62,6 +68,7 @@ pub(crate) fn properties(
     resource_type: &str,
     props: &Map<String, Value>,
     model: &[(&str, Check)],
+    required: &[&str],
 ) -> Result<(), Failure> {
     if let Some(k) = props.keys().find(|k| !model.iter().any(|(n, _)| n == k)) {
         return Err(res_err(
@@ -70,12 +77,16 @@ pub(crate) fn properties(
         ));
     }
     for (name, check) in model {
-        let Some(v) = props.get(*name).filter(|v| !v.is_null()) else {
-            continue;
-        };
-        if v.as_object().is_some_and(|m| m.len() == 1) {
+        let v = props.get(*name);
+        if v.is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1)) {
             continue;
         }
+        let Some(v) = v.filter(|v| !v.is_null()) else {
+            if required.contains(name) {
+                return Err(res_err(id, format!("Missing required property '{name}'.")));
+            }
+            continue;
+        };
         if !check.accepts(v) {
             return Err(res_err(
                 id,
@@ -141,3 +152,42 @@ pub(crate) const FUNCTION: &[(&str, Check)] = &[
     ("TenancyConfig", Check::Any),
     ("DurableConfig", Check::Dict),
 ];
+
+/// The properties of `AWS::Serverless::LayerVersion`, in order.
+pub(crate) const LAYER: &[(&str, Check)] = &[
+    ("LayerName", Check::StrOrDict),
+    ("Description", Check::Str),
+    ("PublishLambdaVersion", Check::Bool),
+    ("ContentUri", Check::StrOrDict),
+    ("CompatibleArchitectures", Check::ListOfStrOrDict),
+    ("CompatibleRuntimes", Check::ListOfStrOrDict),
+    ("LicenseInfo", Check::Str),
+    ("RetentionPolicy", Check::Str),
+];
+
+/// `validate_before_transform`'s rules of a function: properties that exclude or need others.
+pub(crate) fn function_rules(id: &str, props: &Map<String, Value>) -> Result<(), Failure> {
+    let present = |k: &str| props.get(k).is_some_and(|v| !v.is_null());
+    let mut messages = Vec::new();
+    for (a, b) in [
+        ("CapacityProviderConfig", "ProvisionedConcurrencyConfig"),
+        ("CapacityProviderConfig", "VpcConfig"),
+    ] {
+        if present(a) && present(b) {
+            messages.push(format!("Cannot specify '{a}' and '{b}' together."));
+        }
+    }
+    for (a, b) in [
+        ("FunctionScalingConfig", "CapacityProviderConfig"),
+        ("VersionDeletionPolicy", "AutoPublishAlias"),
+    ] {
+        if present(a) && !present(b) {
+            messages.push(format!("'{a}' requires '{b}'."));
+        }
+    }
+    if messages.is_empty() {
+        Ok(())
+    } else {
+        Err(res_err(id, messages.join("\n")))
+    }
+}
