@@ -892,8 +892,9 @@ fn get_stack_output_reads_another_stacks_outputs() {
 }
 
 /// The resource types common SAM apps declare resolve `Ref` and `Fn::GetAtt` as on AWS: a bucket
-/// is created in the region's local S3 (and removed with the stack when empty); queues, topics,
-/// tables, rules, keys and secrets are recorded with the ids and attributes AWS gives them.
+/// is created in the region's local S3 (and removed with the stack when empty), a secret in its
+/// secrets store; queues, topics, tables, rules and keys are recorded with the ids and attributes
+/// AWS gives them.
 #[test]
 fn common_resource_types_resolve_ref_and_get_att() {
     let env = setup();
@@ -935,6 +936,16 @@ fn common_resource_types_resolve_ref_and_get_att() {
     Type: AWS::SecretsManager::Secret
     Properties:
       Name: app/db
+      SecretString: '{"password":"hunter2"}'
+  Generated:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: app/generated
+      GenerateSecretString:
+        SecretStringTemplate: '{"username":"admin"}'
+        GenerateStringKey: password
+        PasswordLength: 20
+        ExcludePunctuation: true
   Policy:
     Type: AWS::SecretsManager::ResourcePolicy
     Properties:
@@ -1012,6 +1023,26 @@ Outputs:
         "{kinds:?}"
     );
 
+    // Secrets are in the region's secrets store, where builds and {{resolve:secretsmanager:...}} read them.
+    let get = |name: &str| {
+        let o = cmd(&env, &["secrets", "get", "--region", "us-east-1", name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(get("app/db"), r#"{"password":"hunter2"}"#);
+    let generated: Value = serde_json::from_str(&get("app/generated")).unwrap();
+    assert_eq!(generated["username"], "admin");
+    let password = generated["password"].as_str().unwrap();
+    assert_eq!(password.len(), 20);
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()), "{password}");
+    let clash = write(&env, "clash.yaml", "Resources:\n  S:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n      Name: app/db\n      SecretString: x\n");
+    let o = deploy(&env, &clash, "clash", &[]);
+    assert!(
+        stderr(&o).contains("The operation failed because the secret app/db already exists."),
+        "{}",
+        stderr(&o)
+    );
+
     // The bucket is in the region's local S3: another stack cannot take its name.
     let bucket_dir = env.data.join("s3/app-uploads-us-east-1");
     assert!(bucket_dir.is_dir());
@@ -1046,4 +1077,6 @@ Outputs:
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!bucket_dir.exists());
+    let o = cmd(&env, &["secrets", "get", "--region", "us-east-1", "app/db"]);
+    assert!(!o.status.success(), "the secret is deleted with its stack");
 }

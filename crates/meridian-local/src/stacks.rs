@@ -236,6 +236,79 @@ fn stream_label() -> String {
     format!("{secs}")
 }
 
+/// The name of a secret from its ARN (`...:secret:NAME-XXXXXX`).
+fn secret_name_of(arn: &str) -> String {
+    let name = arn.split_once(":secret:").map_or(arn, |(_, n)| n);
+    match name.rsplit_once('-') {
+        Some((base, suffix)) if suffix.len() == 6 => base.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// A value as Secrets Manager's `GenerateSecretString` makes one: a random password
+/// (`PasswordLength`, 32 by default, of the character classes not excluded, one of each at least),
+/// put under `GenerateStringKey` in `SecretStringTemplate` when both are given.
+fn generate_secret(g: &Value) -> Result<String, String> {
+    let flag = |k: &str| bool_prop(g, k);
+    let length = g
+        .get("PasswordLength")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .unwrap_or(32) as usize;
+    if !(1..=4096).contains(&length) {
+        return Err(format!(
+            "GenerateSecretString: PasswordLength must be 1 to 4096, found {length}"
+        ));
+    }
+    let excluded = g.get("ExcludeCharacters").and_then(Value::as_str).unwrap_or("");
+    let mut classes: Vec<Vec<char>> = Vec::new();
+    let mut class = |skip: bool, chars: &str| {
+        if !skip {
+            let set: Vec<char> = chars.chars().filter(|c| !excluded.contains(*c)).collect();
+            if !set.is_empty() {
+                classes.push(set);
+            }
+        }
+    };
+    class(flag("ExcludeUppercase"), "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    class(flag("ExcludeLowercase"), "abcdefghijklmnopqrstuvwxyz");
+    class(flag("ExcludeNumbers"), "0123456789");
+    class(flag("ExcludePunctuation"), "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    class(!flag("IncludeSpace"), " ");
+    let all: Vec<char> = classes.iter().flatten().copied().collect();
+    if all.is_empty() {
+        return Err("GenerateSecretString excludes every character".into());
+    }
+    let require_each = g.get("RequireEachIncludedType").is_none() || flag("RequireEachIncludedType");
+    let pick = |set: &[char]| {
+        let mut b = [0u8; 4];
+        meridian_core::random::fill(&mut b);
+        set[u32::from_le_bytes(b) as usize % set.len()]
+    };
+    let mut password: String;
+    let mut tries = 0;
+    loop {
+        password = (0..length).map(|_| pick(&all)).collect();
+        tries += 1;
+        let complete = classes.iter().all(|c| password.chars().any(|p| c.contains(&p)));
+        if !require_each || complete || length < classes.len() || tries > 1000 {
+            break;
+        }
+    }
+    match (
+        g.get("SecretStringTemplate").and_then(Value::as_str),
+        g.get("GenerateStringKey").and_then(Value::as_str),
+    ) {
+        (Some(template), Some(key)) => {
+            let mut doc: serde_json::Map<String, Value> = serde_json::from_str(template)
+                .map_err(|e| format!("GenerateSecretString: SecretStringTemplate is not a JSON object: {e}"))?;
+            doc.insert(key.to_string(), Value::String(password));
+            Ok(Value::Object(doc).to_string())
+        }
+        (None, None) => Ok(password),
+        _ => Err("GenerateSecretString: SecretStringTemplate and GenerateStringKey go together".into()),
+    }
+}
+
 /// S3's rules for bucket names (the ones a local directory can break or S3 refuses).
 fn check_bucket_name(name: &str) -> Result<(), String> {
     let ok = (3..=63).contains(&name.len())
@@ -2196,6 +2269,18 @@ impl LocalStacks {
             }
             "AWS::SecretsManager::Secret" => {
                 let name = named("Name", 512);
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                if store
+                    .get(region, meridian_buildspec::secrets::Kind::Secret, &name)
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    return Err(format!(
+                        "The operation failed because the secret {name} already exists."
+                    ));
+                }
+                self.put_secret(region, &name, props)?;
                 // Secrets Manager appends six random characters to the name in the ARN.
                 let suffix: String = random_suffix()
                     .chars()
@@ -2332,6 +2417,15 @@ impl LocalStacks {
                 a.insert("Value".into(), Value::String(value));
                 Ok(a)
             }
+            "AWS::SecretsManager::Secret" => {
+                if changed
+                    .iter()
+                    .any(|c| c == "SecretString" || c == "GenerateSecretString")
+                {
+                    self.put_secret(region, &secret_name_of(&d.physical_id), props)?;
+                }
+                Ok(d.attributes.clone())
+            }
             _ => Ok(d.attributes.clone()),
         }
     }
@@ -2427,6 +2521,9 @@ impl LocalStacks {
             "AWS::SSM::Parameter" => {
                 self.put_parameter(region, &d.physical_id, props)?;
             }
+            "AWS::SecretsManager::Secret" => {
+                self.put_secret(region, &secret_name_of(&d.physical_id), props)?;
+            }
             _ => {}
         }
         Ok(d.attributes.clone())
@@ -2445,6 +2542,21 @@ impl LocalStacks {
         Ok(value)
     }
 
+    /// Writes a secret's value (`SecretString`, or one made as `GenerateSecretString` asks) into
+    /// the region's secrets store as its new `AWSCURRENT` version; a secret with neither is empty.
+    fn put_secret(&self, region: &str, name: &str, props: &Value) -> Result<(), String> {
+        let value = match (props.get("SecretString"), props.get("GenerateSecretString")) {
+            (Some(v), _) => v.as_str().map(String::from).unwrap_or_else(|| v.to_string()),
+            (None, Some(g)) => generate_secret(g)?,
+            (None, None) => return Ok(()),
+        };
+        let store = meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+        store
+            .put(region, meridian_buildspec::secrets::Kind::Secret, name, &value)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     fn delete_resource(&self, region: &str, row: &Row) -> Result<(), String> {
         let rid = Self::region(region)?;
         let d = &row.deployed;
@@ -2454,6 +2566,18 @@ impl LocalStacks {
                 Err(crate::LambdaError::FunctionNotFound { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),
             },
+            "AWS::SecretsManager::Secret" => {
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                store
+                    .delete(
+                        region,
+                        meridian_buildspec::secrets::Kind::Secret,
+                        &secret_name_of(&d.physical_id),
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
             "AWS::S3::Bucket" => {
                 let dir = crate::buckets::store_root(&self.root, "S3", &d.physical_id);
                 if crate::buckets::bucket_region(&dir).as_deref() != Some(region) {
