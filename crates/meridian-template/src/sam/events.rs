@@ -296,6 +296,71 @@ fn target_id(logical_id: &str) -> String {
     }
 }
 
+/// A rule's `DeadLetterConfig`: the queue's ARN (given as `Arn`, or of a queue made for it with
+/// `Type: SQS`, with the policy that lets EventBridge send to it) and the resources made.
+fn dead_letter(
+    function_id: &str,
+    lid: &str,
+    ep: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+) -> Result<Option<(Value, Vec<CfnResource>)>, Failure> {
+    let Some(dlc) = ep.get("DeadLetterConfig").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let empty = Map::new();
+    let dlc = dlc.as_object().unwrap_or(&empty);
+    let (arn, ty) = (dlc.contains_key("Arn"), dlc.contains_key("Type"));
+    if arn && ty {
+        return Err(event_err(
+            function_id,
+            lid,
+            "You can either define 'Arn' or 'Type' property of DeadLetterConfig.",
+        ));
+    }
+    if ty && dlc.get("Type") != Some(&json!("SQS")) {
+        return Err(event_err(
+            function_id,
+            lid,
+            "The only valid value for 'Type' property of DeadLetterConfig is 'SQS'.",
+        ));
+    }
+    if !arn && !ty {
+        return Err(event_err(
+            function_id,
+            lid,
+            "No 'Arn' or 'Type' property provided for DeadLetterConfig.",
+        ));
+    }
+    if let Some(a) = dlc.get("Arn").filter(|v| !v.is_null()) {
+        return Ok(Some((a.clone(), Vec::new())));
+    }
+    let queue_id = match dlc.get("QueueLogicalId").filter(|v| !v.is_null()) {
+        None => format!("{lid}Queue"),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(event_err(function_id, lid, "QueueLogicalId must be a string")),
+    };
+    let mut queue = CfnResource::new(queue_id.clone(), "AWS::SQS::Queue");
+    queue.attributes = passthrough.clone();
+    let queue_arn = json!({"Fn::GetAtt": [queue_id, "Arn"]});
+    let mut policy = CfnResource::new(format!("{lid}QueuePolicy"), "AWS::SQS::QueuePolicy");
+    policy.attributes = passthrough.clone();
+    policy.set(
+        "PolicyDocument",
+        Some(json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": "sqs:SendMessage",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [lid, "Arn"]}}},
+            }],
+        })),
+    );
+    policy.set("Queues", Some(json!([{"Ref": queue_id}])));
+    Ok(Some((queue_arn, vec![queue, policy])))
+}
+
 fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut CfnResource) -> Result<(), Failure> {
     let st = ep.get("State").filter(|v| truthy(v));
     let enabled = ep.get("Enabled").filter(|v| !v.is_null());
@@ -423,20 +488,19 @@ pub(crate) fn generate(
                 state(function_id, &event_id, &ep, &mut rule)?;
                 set_if(&mut rule, "Name", &ep, "Name");
                 set_if(&mut rule, "Description", &ep, "Description");
-                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
-                    return Err(unsupported(
-                        function_id,
-                        &event_id,
-                        "DeadLetterConfig of a Schedule event",
-                    ));
-                }
+                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
                 let mut tgt = Map::new();
                 tgt.insert("Arn".into(), target.arn());
                 tgt.insert("Id".into(), json!(target_id(&lid)));
-                for k in ["Input", "RetryPolicy"] {
-                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
-                        tgt.insert(k.into(), v.clone());
-                    }
+                if let Some(v) = ep.get("Input").filter(|v| !v.is_null()) {
+                    tgt.insert("Input".into(), v.clone());
+                }
+                if let Some((arn, resources)) = dlq {
+                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
+                    out.extend(resources);
+                }
+                if let Some(v) = ep.get("RetryPolicy").filter(|v| !v.is_null()) {
+                    tgt.insert("RetryPolicy".into(), v.clone());
                 }
                 rule.set("Targets", Some(json!([tgt])));
                 let source = json!({"Fn::GetAtt": [lid, "Arn"]});
@@ -456,13 +520,7 @@ pub(crate) fn generate(
                 set_if(&mut rule, "EventBusName", &ep, "EventBusName");
                 set_if(&mut rule, "EventPattern", &ep, "Pattern");
                 set_if(&mut rule, "Name", &ep, "RuleName");
-                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
-                    return Err(unsupported(
-                        function_id,
-                        &event_id,
-                        format!("DeadLetterConfig of a {t} event").as_str(),
-                    ));
-                }
+                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
                 state(function_id, &event_id, &ep, &mut rule)?;
                 let id = ep
                     .get("Target")
@@ -472,7 +530,16 @@ pub(crate) fn generate(
                 let mut tgt = Map::new();
                 tgt.insert("Arn".into(), target.arn());
                 tgt.insert("Id".into(), id);
-                for k in ["Input", "InputPath", "RetryPolicy", "InputTransformer"] {
+                for k in ["Input", "InputPath"] {
+                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
+                        tgt.insert(k.into(), v.clone());
+                    }
+                }
+                if let Some((arn, resources)) = dlq {
+                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
+                    out.extend(resources);
+                }
+                for k in ["RetryPolicy", "InputTransformer"] {
                     if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
                         tgt.insert(k.into(), v.clone());
                     }

@@ -412,6 +412,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         resource_is_sam(res).map_err(document)?;
     }
     globals::apply(&mut sam_template).map_err(document)?;
+    implicit_api_checks(&sam_template)?;
 
     let original_resources = sam_template
         .get("Resources")
@@ -504,6 +505,80 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     intrinsics::resolve_depends_on(&mut out, &changed_ids);
     let out = intrinsics::resolve_sam_resource_id_refs(out, &changed_ids);
     Ok(intrinsics::resolve_sam_resource_refs(out, &refs))
+}
+
+/// The checks of SAM's implicit REST API plugin, which reads every `Api` event of functions and
+/// state machines before anything is translated, and fails the whole document with what it found.
+/// (The APIs themselves are not translated yet: they are refused later, resource by resource.)
+fn implicit_api_checks(template: &Map<String, Value>) -> Result<(), Vec<SamResourceError>> {
+    let empty = Map::new();
+    let resources = template.get("Resources").and_then(Value::as_object).unwrap_or(&empty);
+    let mut errors = Vec::new();
+    for (id, resource) in resources {
+        let t = resource.get("Type").and_then(Value::as_str).unwrap_or("");
+        if t != "AWS::Serverless::Function" && t != "AWS::Serverless::StateMachine" {
+            continue;
+        }
+        let Some(events) = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        for (event_id, event) in events {
+            if event.get("Type").and_then(Value::as_str) != Some("Api") {
+                continue;
+            }
+            let fail = |m: &str| SamResourceError {
+                logical_id: Some(id.clone()),
+                message: format!("Event with id [{event_id}] is invalid. {m}"),
+            };
+            let props = match event.get("Properties") {
+                None => continue,
+                Some(p) if !truthy(p) => continue,
+                Some(Value::Object(p)) => p,
+                Some(_) => {
+                    errors.push(fail("Properties should be a map."));
+                    break;
+                }
+            };
+            // RestApiId defaults to the implicit API; a `Ref` names the API.
+            let api_id = match props.get("RestApiId") {
+                None => Value::String("ServerlessRestApi".into()),
+                Some(Value::Object(o)) if o.contains_key("Ref") => o["Ref"].clone(),
+                Some(v) => v.clone(),
+            };
+            let present = |k: &str| props.get(k).is_some_and(|v| !v.is_null());
+            let problem = if !present("Path") {
+                Some("Property 'Path' is required.")
+            } else if !present("Method") {
+                Some("Property 'Method' is required.")
+            } else if !api_id.is_string() {
+                Some("Property 'RestApiId' should be a string.")
+            } else if !props["Path"].is_string() {
+                Some("Property 'Path' should be a string.")
+            } else if !props["Method"].is_string() {
+                Some("Property 'Method' should be a string.")
+            } else {
+                let name = api_id.as_str().unwrap_or_default();
+                let target = resources.get(name).and_then(|r| r.get("Type")).and_then(Value::as_str);
+                let valid = name == "ServerlessRestApi" || target.is_some_and(|t| t != "AWS::Serverless::HttpApi");
+                (!valid).then_some(
+                    "RestApiId must be a valid reference to an 'AWS::Serverless::Api' resource in same template.",
+                )
+            };
+            if let Some(m) = problem {
+                errors.push(fail(m));
+                break;
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// A generated resource may not take the id of an existing resource, unless it replaces the
