@@ -251,8 +251,9 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
         version = Some(v);
     }
 
-    if props.truthy("FunctionUrlConfig") {
-        return Err(unsupported_property(id, "FunctionUrlConfig"));
+    let mut url_resources = Vec::new();
+    if let Some(cfg) = props.get("FunctionUrlConfig").filter(|v| truthy(v)) {
+        url_resources = function_url(id, cfg, alias.as_ref().map(|a| a.logical_id.as_str()), &passthrough)?;
     }
 
     if let Some(dp) = props.get("DeploymentPreference").filter(|v| truthy(v)) {
@@ -312,6 +313,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
     if role_generated {
         resources.push(role);
     }
+    resources.extend(url_resources);
 
     let target = resources
         .iter()
@@ -358,6 +360,81 @@ fn unsupported_property(id: &str, name: &str) -> Failure {
         id,
         format!("Property '{name}' of AWS::Serverless::Function is not supported by Meridian's local regions yet."),
     )
+}
+
+/// `FunctionUrlConfig`: the function URL (of the alias when there is one), and with `AuthType:
+/// NONE` the two permissions that open it to everyone.
+fn function_url(
+    id: &str,
+    cfg: &Value,
+    alias_id: Option<&str>,
+    passthrough: &Map<String, Value>,
+) -> Result<Vec<CfnResource>, Failure> {
+    let intrinsic = is_intrinsic(cfg);
+    let auth = cfg.get("AuthType");
+    if !intrinsic && !auth.is_some_and(is_intrinsic) {
+        match auth.and_then(Value::as_str) {
+            Some("AWS_IAM" | "NONE") => {}
+            _ => {
+                return Err(res_err(
+                    id,
+                    "AuthType is required to configure function property `FunctionUrlConfig`. Please provide either AWS_IAM or NONE.",
+                ))
+            }
+        }
+    }
+    let cors = cfg.get("Cors").filter(|c| truthy(c));
+    if let Some(c) = cors.filter(|c| !intrinsic && !is_intrinsic(c)) {
+        let Some(c) = c.as_object() else {
+            return Err(res_err(id, "Property 'FunctionUrlConfig.Cors' should be a map."));
+        };
+        for (name, v) in c {
+            let (ok, ty) = match name.as_str() {
+                "AllowOrigins" | "AllowMethods" | "AllowHeaders" | "ExposeHeaders" => (v.is_array(), "list"),
+                "AllowCredentials" => (v.is_boolean(), "bool"),
+                "MaxAge" => (v.is_i64() || v.is_u64() || v.is_boolean(), "int"),
+                _ => {
+                    return Err(res_err(
+                        id,
+                        format!("{name} is not a valid property for configuring Cors."),
+                    ))
+                }
+            };
+            if !ok && !is_intrinsic(v) {
+                return Err(res_err(id, format!("{name} must be of type {ty}.")));
+            }
+        }
+    }
+    let target = match alias_id {
+        Some(a) => json!({"Ref": a}),
+        None => json!({"Ref": id}),
+    };
+    let mut url = CfnResource::new(format!("{id}Url"), "AWS::Lambda::Url");
+    url.attributes = passthrough.clone();
+    if let Some(c) = cors {
+        url.set("Cors", Some(c.clone()));
+    }
+    url.set("AuthType", cfg.get("AuthType").cloned());
+    url.set("TargetFunctionArn", Some(target.clone()));
+    url.set("InvokeMode", cfg.get("InvokeMode").cloned());
+    let mut out = vec![url];
+    if !intrinsic && auth.and_then(Value::as_str) == Some("NONE") {
+        let mut public = CfnResource::new(format!("{id}UrlPublicPermissions"), "AWS::Lambda::Permission");
+        public.attributes = passthrough.clone();
+        public.set("Action", Some(json!("lambda:InvokeFunctionUrl")));
+        public.set("FunctionName", Some(target.clone()));
+        public.set("Principal", Some(json!("*")));
+        public.set("FunctionUrlAuthType", Some(json!("NONE")));
+        let mut invoke = CfnResource::new(format!("{id}URLInvokeAllowPublicAccess"), "AWS::Lambda::Permission");
+        invoke.attributes = passthrough.clone();
+        invoke.set("Action", Some(json!("lambda:InvokeFunction")));
+        invoke.set("Principal", Some(json!("*")));
+        invoke.set("FunctionName", Some(target));
+        invoke.set("InvokedViaFunctionUrl", Some(json!(true)));
+        out.push(public);
+        out.push(invoke);
+    }
+    Ok(out)
 }
 
 /// A function with `TenancyConfig` takes only Api and HttpApi events, and none of provisioned
