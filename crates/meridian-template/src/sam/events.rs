@@ -556,10 +556,103 @@ pub(crate) fn generate(
                     None,
                 ));
             }
-            "SNS" => {
-                if ep.get("SqsSubscription").is_some_and(truthy) {
-                    return Err(unsupported(function_id, &event_id, "SqsSubscription of an SNS event"));
+            "SNS" if ep.get("SqsSubscription").is_some_and(truthy) => {
+                // The topic feeds a queue, which the function reads.
+                let topic = ep.get("Topic").cloned().unwrap_or(Value::Null);
+                let sqs = &ep["SqsSubscription"];
+                let (queue_arn, queue_url, policy_id, batch, enabled) = match sqs {
+                    Value::Bool(_) => {
+                        let queue_id = format!("{lid}Queue");
+                        let mut queue = CfnResource::new(queue_id.clone(), "AWS::SQS::Queue");
+                        queue.attributes = passthrough.clone();
+                        let fifo = super::intrinsics::logical_id_from_intrinsic(&topic)
+                            .and_then(|t| ctx.resources_now.get(&t).cloned())
+                            .and_then(|r| r.get("Properties").and_then(|p| p.get("FifoTopic")).cloned());
+                        if let Some(f) = fifo {
+                            let f = ctx.resolve_params(&f)?;
+                            if truthy(&f) {
+                                queue.set("FifoQueue", Some(f));
+                            }
+                        }
+                        out.push(queue);
+                        (
+                            json!({"Fn::GetAtt": [queue_id, "Arn"]}),
+                            json!({"Ref": queue_id}),
+                            None,
+                            None,
+                            None,
+                        )
+                    }
+                    Value::Object(m) => {
+                        let arn = m.get("QueueArn").filter(|v| truthy(v));
+                        let url = m.get("QueueUrl").filter(|v| truthy(v));
+                        let (Some(arn), Some(url)) = (arn, url) else {
+                            return Err(event_err(function_id, &event_id, "No QueueARN or QueueURL provided."));
+                        };
+                        (
+                            arn.clone(),
+                            url.clone(),
+                            m.get("QueuePolicyLogicalId").cloned().filter(|v| !v.is_null()),
+                            m.get("BatchSize").cloned().filter(|v| truthy(v)),
+                            m.get("Enabled").cloned().filter(|v| !v.is_null()),
+                        )
+                    }
+                    _ => {
+                        return Err(event_err(
+                            function_id,
+                            &event_id,
+                            "Property 'SqsSubscription' should be a map.",
+                        ));
+                    }
+                };
+                let _ = enabled; // SAM always enables the mapping it makes
+                let mut m = CfnResource::new(format!("{lid}EventSourceMapping"), "AWS::Lambda::EventSourceMapping");
+                m.attributes = passthrough.clone();
+                m.set("FunctionName", Some(target.name_or_arn()));
+                m.set("EventSourceArn", Some(queue_arn.clone()));
+                m.set("BatchSize", Some(batch.unwrap_or(json!(10))));
+                m.set("Enabled", Some(json!(true)));
+                let arn = json!(ctx.managed_policy_arn("service-role/AWSLambdaSQSQueueExecutionRole"));
+                if let Some(role) = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r)) {
+                    if let Some(Value::Array(arns)) = role.properties.get_mut("ManagedPolicyArns") {
+                        if !arns.contains(&arn) {
+                            arns.push(arn);
+                        }
+                    }
                 }
+                let policy_id = match policy_id {
+                    Some(Value::String(s)) => s,
+                    _ => format!("{lid}QueuePolicy"),
+                };
+                let mut policy = CfnResource::new(policy_id, "AWS::SQS::QueuePolicy");
+                policy.attributes = passthrough.clone();
+                policy.set(
+                    "PolicyDocument",
+                    Some(json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Action": "sqs:SendMessage",
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                        }],
+                    })),
+                );
+                policy.set("Queues", Some(json!([queue_url])));
+                let mut sub = CfnResource::new(lid.clone(), "AWS::SNS::Subscription");
+                sub.attributes = passthrough.clone();
+                sub.set("Protocol", Some(json!("sqs")));
+                sub.set("Endpoint", Some(queue_arn));
+                sub.set("TopicArn", Some(topic));
+                for k in ["Region", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"] {
+                    set_if(&mut sub, k, &ep, k);
+                }
+                out.push(m);
+                out.push(policy);
+                out.push(sub);
+            }
+            "SNS" => {
                 let topic = ep.get("Topic").cloned().unwrap_or(Value::Null);
                 let perm = permission(
                     &lid,
