@@ -593,7 +593,7 @@ pub(crate) fn generate(
                             arn.clone(),
                             url.clone(),
                             m.get("QueuePolicyLogicalId").cloned().filter(|v| !v.is_null()),
-                            m.get("BatchSize").cloned().filter(|v| truthy(v)),
+                            m.get("BatchSize").cloned().filter(truthy),
                             m.get("Enabled").cloned().filter(|v| !v.is_null()),
                         )
                     }
