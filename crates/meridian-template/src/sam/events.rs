@@ -154,6 +154,16 @@ fn known_properties(t: &str) -> Option<&'static [&'static str]> {
             "RedrivePolicy",
         ],
         "S3" => &["Bucket", "Events", "Filter"],
+        "HttpApi" => &[
+            "Path",
+            "Method",
+            "ApiId",
+            "Stage",
+            "Auth",
+            "TimeoutInMillis",
+            "RouteSettings",
+            "PayloadFormatVersion",
+        ],
         _ => return None,
     })
 }
@@ -784,6 +794,19 @@ pub(crate) fn generate(
                     .cloned()
                     .unwrap_or_default();
                 out.push(b);
+            }
+            "HttpApi" => {
+                let made = super::http_api::event(
+                    ctx,
+                    function_id,
+                    &event_id,
+                    &lid,
+                    &ep,
+                    &target.arn(),
+                    &target.name_or_arn(),
+                    passthrough,
+                )?;
+                out.extend(made);
             }
             other => return Err(unsupported(function_id, &event_id, &format!("Event type '{other}'"))),
         }

@@ -4,7 +4,8 @@
 //!
 //! Implemented: Globals, `AWS::Serverless::Function` (role, code, alias and versions,
 //! deployment preferences, the event sources that need no API Gateway),
-//! `AWS::Serverless::LayerVersion` and `AWS::Serverless::SimpleTable`. Other serverless types and API events are reported as clear
+//! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable` and `AWS::Serverless::HttpApi`
+//! (with the functions' `HttpApi` events). Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
 //! first are still the ones reported.
 
@@ -13,6 +14,7 @@ mod events;
 mod function;
 mod globals;
 mod hash;
+mod http_api;
 mod intrinsics;
 mod layer;
 mod managed_policies;
@@ -411,8 +413,10 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     {
         resource_is_sam(res).map_err(document)?;
     }
-    globals::apply(&mut sam_template).map_err(document)?;
+    // SAM's plugins, in its order: default definitions and implicit APIs, then Globals.
     implicit_api_checks(&sam_template)?;
+    http_api::plugin(&mut sam_template)?;
+    globals::apply(&mut sam_template).map_err(document)?;
 
     let original_resources = sam_template
         .get("Resources")
@@ -594,6 +598,7 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::S3::Bucket" => &["AWS::S3::Bucket"],
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
         "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
+        "AWS::ApiGatewayV2::Api" => &["AWS::Serverless::HttpApi"],
         _ => &[],
     };
     // SAM tests `old_type in <string>`, a substring test.
@@ -655,11 +660,20 @@ fn translate_resource(
             let layer = layer::translate(ctx, logical_id, resource)?;
             Ok((layer.logical_id.clone(), vec![layer]))
         }
+        "AWS::Serverless::HttpApi" => {
+            // the API as the functions' events left it (with their routes)
+            let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
+            let generated = http_api::translate(ctx, logical_id, &current)?;
+            if let Some(stage) = generated.iter().find(|r| r.resource_type == "AWS::ApiGatewayV2::Stage") {
+                refs.add(logical_id, "Stage", &stage.logical_id);
+            }
+            Ok((logical_id.to_string(), generated))
+        }
         "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::HttpApi)."
             ),
         )),
     }
