@@ -3,8 +3,7 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! Not translated yet (a clear error naming the resource): authorizers (`Auth`), CORS
-//! (`CorsConfiguration`), custom domains, `RouteSettings` on events, `DisableExecuteApiEndpoint`,
+//! Not translated yet (a clear error naming the resource): authorizers (`Auth`), custom domains, `RouteSettings` on events, `DisableExecuteApiEndpoint`,
 //! and HttpApi events of functions with a `Condition`.
 
 use serde_json::{json, Map, Value};
@@ -565,7 +564,7 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ));
         }
     }
-    for unsupported in ["CorsConfiguration", "Auth", "Domain", "DisableExecuteApiEndpoint"] {
+    for unsupported in ["Auth", "Domain", "DisableExecuteApiEndpoint"] {
         if get(unsupported).is_some() {
             return Err(res_err(
                 id,
@@ -580,6 +579,10 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             id,
             "Specify either 'DefinitionUri' or 'DefinitionBody' property and not both.",
         ));
+    }
+    if let Some(cors) = get("CorsConfiguration").filter(|c| truthy(c)) {
+        let cors = ctx.resolve_params(cors)?;
+        add_cors(id, body.as_mut(), &cors)?;
     }
     // Tags: the API's (in its OpenAPI body, with SAM's own) and the stage's.
     let mut tags = get("Tags").and_then(Value::as_object).cloned();
@@ -696,6 +699,92 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
     stage.set("RouteSettings", get("RouteSettings").cloned());
     out.push(stage);
     Ok(out)
+}
+
+/// `CorsConfiguration` as the OpenAPI body's `x-amazon-apigateway-cors`.
+fn add_cors(id: &str, body: Option<&mut Value>, cors: &Value) -> Result<(), Failure> {
+    const FIELDS: &[&str] = &[
+        "AllowMethods",
+        "AllowHeaders",
+        "AllowOrigins",
+        "MaxAge",
+        "ExposeHeaders",
+        "AllowCredentials",
+    ];
+    let Some(body) = body else {
+        return Err(res_err(
+            id,
+            "Cors works only with inline OpenApi specified in 'DefinitionBody' property.",
+        ));
+    };
+    let intrinsic = super::intrinsics::is_intrinsic(cors);
+    let props: Map<String, Value> = match cors {
+        Value::Bool(_) => Map::from_iter([("AllowOrigins".to_string(), json!(["*"]))]),
+        _ if intrinsic => Map::from_iter([("AllowOrigins".to_string(), cors.clone())]),
+        Value::Object(m) => {
+            if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                return Err(res_err(id, format!("Invalid key '{k}' for 'Cors' property.")));
+            }
+            m.clone()
+        }
+        _ => return Err(res_err(id, "Invalid value for 'Cors' property.")),
+    };
+    if !is_valid_openapi(body) {
+        return Err(res_err(
+            id,
+            "Unable to add Cors configuration because 'DefinitionBody' does not contain a valid OpenApi definition.",
+        ));
+    }
+    let origins = props.get("AllowOrigins").cloned().unwrap_or(Value::Null);
+    if props.get("AllowCredentials") == Some(&json!(true)) && origins == json!(["*"]) {
+        return Err(res_err(
+            id,
+            "Unable to add Cors configuration because 'AllowCredentials' can not be true when 'AllowOrigin' is \"'*'\" or not set.",
+        ));
+    }
+    let doc = body
+        .as_object_mut()
+        .ok_or_else(|| res_err(id, "DefinitionBody must be a map"))?;
+    let mut config = match doc.get("x-amazon-apigateway-cors") {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => {
+            return Err(Failure::Document(vec![SamResourceError {
+                logical_id: None,
+                message: "Structure of the SAM template is invalid. Value of 'x-amazon-apigateway-cors' must be a dictionary according to Swagger spec.".into(),
+            }]))
+        }
+    };
+    if truthy(&origins) && super::intrinsics::is_intrinsic(&origins) {
+        // SAM rewrites the keys' names inside the intrinsic's JSON text.
+        let mut text = origins.to_string();
+        for f in FIELDS {
+            let lower = format!("{}{}", f[..1].to_lowercase(), &f[1..]);
+            text = text.replace(f, &lower);
+        }
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(&text) {
+            config.extend(m);
+        }
+    } else {
+        for (field, key) in [
+            ("AllowOrigins", "allowOrigins"),
+            ("AllowHeaders", "allowHeaders"),
+            ("AllowMethods", "allowMethods"),
+            ("ExposeHeaders", "exposeHeaders"),
+        ] {
+            if let Some(v) = props.get(field).filter(|v| truthy(v)) {
+                config.insert(key.into(), v.clone());
+            }
+        }
+        if let Some(v) = props.get("MaxAge").filter(|v| !v.is_null()) {
+            config.insert("maxAge".into(), v.clone());
+        }
+        if props.get("AllowCredentials") == Some(&json!(true)) {
+            config.insert("allowCredentials".into(), json!(true));
+        }
+    }
+    doc.insert("x-amazon-apigateway-cors".into(), Value::Object(config));
+    Ok(())
 }
 
 /// `DefinitionUri` as `BodyS3Location`.
