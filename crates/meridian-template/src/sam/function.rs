@@ -260,11 +260,16 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
         super::deployment::validate_and_add(ctx, id, dp, &props, &passthrough, alias.as_mut())?;
     }
 
-    if props.truthy("EventInvokeConfig") {
-        return Err(unsupported_property(id, "EventInvokeConfig"));
+    let mut invoke_resources = Vec::new();
+    let mut invoke_policies = Vec::new();
+    if let Some(eic) = props.get("EventInvokeConfig").filter(|v| truthy(v)) {
+        let alias_name = alias.as_ref().and_then(|a| a.properties.get("Name").cloned());
+        let alias_id = alias.as_ref().map(|a| a.logical_id.clone());
+        (invoke_resources, invoke_policies) =
+            event_invoke_config(ctx, id, eic, alias_id.as_deref(), alias_name, &attributes, &passthrough)?;
     }
 
-    let mut role = construct_role(ctx, id, &props, &passthrough)?;
+    let mut role = construct_role(ctx, id, &props, &passthrough, &invoke_policies)?;
     let mut role_generated = false;
     match function.properties.get("Role").cloned() {
         None => {
@@ -314,6 +319,7 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
         resources.push(role);
     }
     resources.extend(url_resources);
+    resources.extend(invoke_resources);
 
     let target = resources
         .iter()
@@ -435,6 +441,192 @@ fn function_url(
         out.push(invoke);
     }
     Ok(out)
+}
+
+/// `EventInvokeConfig`: the `AWS::Lambda::EventInvokeConfig`, the queue or topic SAM makes for a
+/// destination given only by `Type`, and the role policies that let the function send there.
+fn event_invoke_config(
+    ctx: &mut Context<'_>,
+    id: &str,
+    eic: &Value,
+    alias_id: Option<&str>,
+    alias_name: Option<Value>,
+    attributes: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+) -> Result<(Vec<CfnResource>, Vec<Value>), Failure> {
+    let resolved = ctx.resolve_params(eic)?;
+    let logical_id = format!("{id}EventInvokeConfig");
+    let mut config = CfnResource::new(logical_id.clone(), "AWS::Lambda::EventInvokeConfig");
+    if let Some(a) = alias_id {
+        config.depends_on = Some(json!([a]));
+    }
+    config.attributes = attributes.clone();
+    let mut resources = Vec::new();
+    let mut policies = Vec::new();
+    let mut dest = Map::new();
+    if let Some(input) = resolved.get("DestinationConfig").filter(|v| truthy(v)) {
+        let Some(input) = input.as_object() else {
+            return Err(res_err(
+                id,
+                "Property 'EventInvokeConfig.DestinationConfig' should be a map.",
+            ));
+        };
+        for name in ["OnSuccess", "OnFailure"] {
+            let Some(value) = input.get(name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let Some(value) = value.as_object() else {
+                return Err(res_err(
+                    id,
+                    format!("Property 'EventInvokeConfig.DestinationConfig.{name}' should be a map."),
+                ));
+            };
+            let (resource, destination, policy) = destination(ctx, id, value, name, &logical_id, passthrough)?;
+            dest.insert(name.into(), json!({"Destination": destination}));
+            resources.extend(resource);
+            if let Some(p) = policy {
+                policies.push(p);
+            }
+        }
+    }
+    config.set("FunctionName", Some(json!({"Ref": id})));
+    config.set("Qualifier", Some(alias_name.unwrap_or_else(|| json!("$LATEST"))));
+    config.set("DestinationConfig", Some(Value::Object(dest)));
+    config.set(
+        "MaximumEventAgeInSeconds",
+        resolved.get("MaximumEventAgeInSeconds").cloned(),
+    );
+    config.set("MaximumRetryAttempts", resolved.get("MaximumRetryAttempts").cloned());
+    resources.push(config);
+    Ok((resources, policies))
+}
+
+/// One destination of `EventInvokeConfig` (SAM's `_validate_and_inject_resource`).
+fn destination(
+    ctx: &mut Context<'_>,
+    id: &str,
+    config: &Map<String, Value>,
+    event: &str,
+    logical_id: &str,
+    passthrough: &Map<String, Value>,
+) -> Result<(Option<CfnResource>, Value, Option<Value>), Failure> {
+    const ACCEPTED: &[&str] = &["SQS", "SNS", "EventBridge", "Lambda", "S3Bucket"];
+    let ty = config.get("Type").cloned().unwrap_or(Value::Null);
+    let ty_str = ty.as_str().unwrap_or("");
+    if !ACCEPTED.contains(&ty_str) {
+        let shown = match &ty {
+            Value::String(s) => s.clone(),
+            other => super::python_repr(other),
+        };
+        return Err(res_err(
+            id,
+            format!("'Type: {shown}' must be one of ['SQS', 'SNS', 'EventBridge', 'Lambda', 'S3Bucket']"),
+        ));
+    }
+    let given = config.get("Destination").filter(|v| !v.is_null()).cloned();
+    let resource_id = format!("{logical_id}{event}");
+    // A destination `!If [C, !Ref AWS::NoValue, ARN]`: SAM makes the queue or topic when C holds.
+    let (property_condition, dest_arn) = match &given {
+        Some(d) if is_intrinsic_if(d) => {
+            let items = d["Fn::If"].clone();
+            validate_if_items(&items)
+                .map_err(|e| res_err(logical_id, format!("Malformed 'Destination' property: {e}.")))?;
+            let cond = items[0].as_str().unwrap_or_default().to_string();
+            if is_no_value(&items[1]) && is_no_value(&items[2]) {
+                (None, None)
+            } else if is_no_value(&items[1]) {
+                (Some(cond), Some(items[2].clone()))
+            } else if is_no_value(&items[2]) {
+                let not = format!("NOT{cond}{}", hash::logical_id("", Some(&json!(logical_id)), None));
+                if let Some(c) = ctx.conditions.as_mut() {
+                    c.insert(not.clone(), json!({"Fn::Not": [{"Condition": cond}]}));
+                }
+                (Some(not), Some(items[1].clone()))
+            } else {
+                (None, None)
+            }
+        }
+        _ => (None, None),
+    };
+    let policy_for = |arn: &Value| -> Value {
+        let (suffix, statements) = match ty_str {
+            "SQS" => (
+                "SQSPolicy",
+                json!([{"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "SNS" => (
+                "SNSPolicy",
+                json!([{"Action": "sns:publish", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "EventBridge" => (
+                "EventBridgePolicy",
+                json!([{"Action": "events:PutEvents", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "Lambda" => (
+                "LambdaPolicy",
+                json!([{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": arn}]),
+            ),
+            _ => (
+                "S3Policy",
+                json!([
+                    {"Action": "s3:PutObject", "Effect": "Allow", "Resource": {"Fn::Join": ["/", [arn, "*"]]}},
+                    {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": arn},
+                ]),
+            ),
+        };
+        json!({"PolicyName": format!("{resource_id}{suffix}"), "PolicyDocument": {"Statement": statements}})
+    };
+    let mut resource = None;
+    let mut destination = given.clone().unwrap_or(Value::Null);
+    let mut policy = None;
+    if given.is_none() || property_condition.is_some() {
+        let resource_condition = passthrough.get("Condition").and_then(Value::as_str).map(String::from);
+        let combined = match (resource_condition, property_condition.clone()) {
+            (None, p) => p,
+            (Some(r), None) => Some(r),
+            (Some(r), Some(p)) => {
+                let name = format!("{r}AND{p}{}", hash::logical_id("", Some(&json!(id)), None));
+                if let Some(c) = ctx.conditions.as_mut() {
+                    // SAM wraps each condition twice (`make_and_condition` of `{"Condition": c}`s)
+                    c.insert(
+                        name.clone(),
+                        json!({"Fn::And": [{"Condition": {"Condition": r}}, {"Condition": {"Condition": p}}]}),
+                    );
+                }
+                Some(name)
+            }
+        };
+        let (made, arn) = match ty_str {
+            "SQS" => {
+                let q = format!("{resource_id}Queue");
+                (
+                    CfnResource::new(q.clone(), "AWS::SQS::Queue"),
+                    json!({"Fn::GetAtt": [q, "Arn"]}),
+                )
+            }
+            "SNS" => {
+                let t = format!("{resource_id}Topic");
+                (CfnResource::new(t.clone(), "AWS::SNS::Topic"), json!({"Ref": t}))
+            }
+            _ => return Err(res_err(id, "Destination is required if Type is not ['SQS', 'SNS']")),
+        };
+        let mut made = made;
+        made.attributes = passthrough.clone();
+        if let Some(c) = combined {
+            made.attributes.insert("Condition".into(), json!(c));
+        }
+        destination = match (&property_condition, &dest_arn) {
+            (Some(c), Some(other)) => json!({"Fn::If": [c, arn, other]}),
+            (Some(c), None) => json!({"Fn::If": [c, arn, {"Ref": "AWS::NoValue"}]}),
+            _ => arn,
+        };
+        policy = Some(policy_for(&destination));
+        resource = Some(made);
+    }
+    if let (Some(d), None) = (&given, &property_condition) {
+        policy = Some(policy_for(d));
+    }
+    Ok((resource, destination, policy))
 }
 
 /// A function with `TenancyConfig` takes only Api and HttpApi events, and none of provisioned
@@ -981,6 +1173,7 @@ fn construct_role(
     id: &str,
     props: &Props<'_>,
     passthrough: &Map<String, Value>,
+    invoke_policies: &[Value],
 ) -> Result<CfnResource, Failure> {
     let role_id = format!("{id}Role");
     let mut role = CfnResource::new(role_id.clone(), "AWS::IAM::Role");
@@ -1019,6 +1212,7 @@ fn construct_role(
         documents.push(json!({"PolicyName": "DeadLetterQueuePolicy", "PolicyDocument": {"Version": "2012-10-17",
             "Statement": [{"Action": action, "Resource": dlq.get("TargetArn").cloned().unwrap_or(Value::Null), "Effect": "Allow"}]}}));
     }
+    documents.extend(invoke_policies.iter().cloned());
     for (index, policy) in policies_list(props).into_iter().enumerate() {
         match policy_kind(&policy)? {
             PolicyKind::Statement => {

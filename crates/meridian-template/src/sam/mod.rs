@@ -648,7 +648,12 @@ fn translate_resource(
     match rtype {
         "AWS::Serverless::Function" => {
             let generated = function::translate(ctx, logical_id, resource)?;
-            for (prop, cfn_type) in [("Alias", "AWS::Lambda::Alias"), ("Version", "AWS::Lambda::Version")] {
+            for (prop, cfn_type) in [
+                ("Alias", "AWS::Lambda::Alias"),
+                ("Version", "AWS::Lambda::Version"),
+                ("DestinationTopic", "AWS::SNS::Topic"),
+                ("DestinationQueue", "AWS::SQS::Queue"),
+            ] {
                 // the last generated resource of that type, as SAM's {type: id} map keeps
                 if let Some(r) = generated.iter().rev().find(|r| r.resource_type == cfn_type) {
                     refs.add(logical_id, prop, &r.logical_id);
