@@ -3,7 +3,7 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! Not translated yet (a clear error naming the resource): authorizers (`Auth`), custom domains, `RouteSettings` on events, `DisableExecuteApiEndpoint`,
+//! Not translated yet (a clear error naming the resource): custom domains, `RouteSettings` on events, `DisableExecuteApiEndpoint`,
 //! and HttpApi events of functions with a `Condition`.
 
 use serde_json::{json, Map, Value};
@@ -260,11 +260,6 @@ pub(crate) fn event(
             return Err(res_err(lid, format!("Property '{name}' should be a string.")));
         }
     }
-    if ep.get("Auth").is_some_and(truthy) {
-        return Err(ev_err(
-            "Auth of an HttpApi event is not supported by Meridian's local regions yet.".into(),
-        ));
-    }
     let api_ref = ep.get("ApiId").cloned().unwrap_or(Value::Null);
     let api_id = match &api_ref {
         Value::Object(o) if o.contains_key("Ref") => o["Ref"].as_str().unwrap_or_default().to_string(),
@@ -402,6 +397,31 @@ pub(crate) fn event(
             }
         }
     }
+    if let Some(auth) = ep.get("Auth").filter(|v| truthy(v)) {
+        let method_authorizer = method_auth(&api, &api_id, event_id, &raw_path, &method, auth).map_err(ev_err)?;
+        let def = &mut body["paths"][&raw_path][&method];
+        let mut scopes = json!([]);
+        if method_authorizer != "NONE" && method_authorizer != "AWS_IAM" {
+            let declared = api["Auth"]["Authorizers"][&method_authorizer]["AuthorizationScopes"].clone();
+            let given = auth.get("AuthorizationScopes").filter(|v| truthy(v)).cloned();
+            if let Some(s) = given.or(Some(declared)).filter(truthy) {
+                scopes = s;
+            }
+        }
+        let mut security = match def.get("security") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a.clone(),
+            Some(_) => {
+                return Err(Failure::Document(vec![SamResourceError {
+                    logical_id: None,
+                    message: format!("Structure of the SAM template is invalid. Type of security for path {raw_path} method {method} must be a list"),
+                }]))
+            }
+        };
+        security.push(json!({ method_authorizer: scopes }));
+        def["security"] = Value::Array(security);
+    }
+    let def = &mut body["paths"][&raw_path][&method];
     if let Some(v) = ep.get("PayloadFormatVersion").filter(|v| truthy(v)) {
         def[INTEGRATION]["payloadFormatVersion"] = v.clone();
     }
@@ -414,6 +434,354 @@ pub(crate) fn event(
         p.insert("DefinitionBody".into(), body);
     }
     Ok(out)
+}
+
+/// The authorizer of an event's route (its own, or the API's default), checked as SAM checks it.
+fn method_auth(
+    api: &Value,
+    api_id: &str,
+    event_id: &str,
+    path: &str,
+    method: &str,
+    auth: &Value,
+) -> Result<String, String> {
+    let _ = event_id;
+    let api_auth = api.get("Auth").cloned().unwrap_or_else(|| json!({}));
+    if !api_auth.is_object() {
+        return Err(format!("Property '{api_id}.Auth' should be a map."));
+    }
+    let default = api_auth.get("DefaultAuthorizer").filter(|v| truthy(v)).cloned();
+    let authorizer = match auth.get("Authorizer").filter(|v| truthy(v)).cloned().or(default.clone()) {
+        Some(a) => a,
+        None => {
+            return Err("'Auth' section requires either an explicit 'Authorizer' set or a 'DefaultAuthorizer' configured on the HttpApi.".into())
+        }
+    };
+    let authorizers = api_auth.get("Authorizers").filter(|v| truthy(v));
+    let iam = api_auth.get("EnableIamAuthorizer") == Some(&json!(true));
+    let shown = match &authorizer {
+        Value::String(s) => s.clone(),
+        other => super::python_repr(other),
+    };
+    let name = authorizer.as_str().unwrap_or_default();
+    let builtin = name == "NONE" || (name == "AWS_IAM" && iam);
+    let named = authorizer.is_string() && authorizers.is_none_or(Value::is_object);
+    if !(builtin || named) {
+        return Err(format!("Unable to set Authorizer [{shown}] on API method [{method}] for path [{path}]. The method authorizer must be a string with a corresponding dict entry in the api authorizer."));
+    }
+    if name == "NONE" {
+        if default.is_none() {
+            return Err(format!("Unable to set Authorizer on API method [{method}] for path [{path}] because 'NONE' is only a valid value when a DefaultAuthorizer on the API is specified."));
+        }
+    } else if name != "AWS_IAM" || !iam {
+        let Some(list) = authorizers else {
+            return Err(format!("Unable to set Authorizer [{name}] on API method [{method}] for path [{path}] because the related API does not define any Authorizers."));
+        };
+        if !list.get(name).is_some_and(truthy) {
+            return Err(format!("Unable to set Authorizer [{name}] on API method [{method}] for path [{path}] because it wasn't defined in the API's Authorizers."));
+        }
+    }
+    if auth
+        .get("AuthorizationScopes")
+        .is_some_and(|s| truthy(s) && !s.is_array())
+    {
+        return Err(format!("Unable to set Authorizer on API method [{method}] for path [{path}] because 'AuthorizationScopes' must be a list of strings."));
+    }
+    Ok(name.to_string())
+}
+
+/// The API's `Auth`: its authorizers as OpenAPI security schemes, and the default authorizer on
+/// every route that has none of its own. Returns the permissions of Lambda authorizers that ask for them.
+fn add_auth(id: &str, body: Option<&mut Value>, auth: &Value) -> Result<Vec<CfnResource>, Failure> {
+    let Some(body) = body else {
+        return Err(res_err(
+            id,
+            "Auth works only with inline OpenApi specified in the 'DefinitionBody' property.",
+        ));
+    };
+    let Some(auth) = auth.as_object() else {
+        return Err(res_err(id, "Property 'Auth' should be a map."));
+    };
+    if !auth
+        .keys()
+        .all(|k| ["Authorizers", "DefaultAuthorizer", "EnableIamAuthorizer"].contains(&k.as_str()))
+    {
+        return Err(res_err(id, "Invalid value for 'Auth' property"));
+    }
+    if !is_valid_openapi(body) {
+        return Err(res_err(
+            id,
+            "Unable to add Auth configuration because 'DefinitionBody' does not contain a valid OpenApi definition.",
+        ));
+    }
+    // name -> (security scheme, scopes, Lambda function ARN when it wants a permission)
+    let mut schemes: Vec<(String, Value, Value, Option<Value>)> = Vec::new();
+    if auth.get("EnableIamAuthorizer") == Some(&json!(true)) {
+        schemes.push((
+            "AWS_IAM".into(),
+            json!({"type": "apiKey", "name": "Authorization", "in": "header", "x-amazon-apigateway-authtype": "awsSigv4"}),
+            json!([]),
+            None,
+        ));
+    }
+    if let Some(list) = auth.get("Authorizers").filter(|v| truthy(v)) {
+        let Some(list) = list.as_object() else {
+            return Err(res_err(id, "Property 'Auth.Authorizers' should be a map."));
+        };
+        for (name, a) in list {
+            let Some(a) = a.as_object() else {
+                return Err(res_err(
+                    id,
+                    format!("Property 'Auth.Authorizers.{name}' should be a map."),
+                ));
+            };
+            if a.contains_key("OpenIdConnectUrl") {
+                return Err(res_err(id, format!("'OpenIdConnectUrl' is no longer a supported property for authorizer '{name}'. Please refer to the AWS SAM documentation.")));
+            }
+            let get = |k: &str| a.get(k).filter(|v| !v.is_null());
+            let jwt = get("JwtConfiguration").filter(|v| truthy(v));
+            if let Some(j) = jwt {
+                if !j.is_object() {
+                    return Err(res_err(id, "Property 'JwtConfiguration' should be a map."));
+                }
+            }
+            if get("AuthorizationScopes").is_some_and(|v| !v.is_array()) {
+                return Err(res_err(id, "AuthorizationScopes must be a list."));
+            }
+            let (kind, allowed): (&str, &[&str]) = if jwt.is_some() {
+                ("JWT", &["AuthorizationScopes", "JwtConfiguration", "IdentitySource"])
+            } else {
+                (
+                    "REQUEST",
+                    &[
+                        "FunctionArn",
+                        "FunctionInvokeRole",
+                        "Identity",
+                        "AuthorizerPayloadFormatVersion",
+                        "EnableSimpleResponses",
+                        "EnableFunctionDefaultPermissions",
+                    ],
+                )
+            };
+            for (prop, for_) in [
+                ("AuthorizationScopes", "OAuth2 Authorizer"),
+                ("JwtConfiguration", "OAuth2 Authorizer"),
+                (
+                    "IdentitySource",
+                    "OAuth2 Authorizer. For Lambda Authorizer, use the 'Identity' property instead",
+                ),
+                ("FunctionArn", "Lambda Authorizer"),
+                ("FunctionInvokeRole", "Lambda Authorizer"),
+                ("Identity", "Lambda Authorizer"),
+                ("AuthorizerPayloadFormatVersion", "Lambda Authorizer"),
+                ("EnableSimpleResponses", "Lambda Authorizer"),
+                ("EnableFunctionDefaultPermissions", "Lambda Authorizer"),
+            ] {
+                if get(prop).is_some() && !allowed.contains(&prop) {
+                    return Err(res_err(id, format!("{prop} is only supported for {for_}.")));
+                }
+            }
+            let scheme = if let Some(j) = jwt {
+                if !get("IdentitySource").is_some_and(truthy) {
+                    return Err(res_err(
+                        id,
+                        format!("{name} OAuth2 Authorizer must define 'IdentitySource'."),
+                    ));
+                }
+                let lower: Map<String, Value> = j
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                    .collect();
+                json!({"type": "oauth2", "x-amazon-apigateway-authorizer": {
+                    "jwtConfiguration": lower, "identitySource": a["IdentitySource"], "type": "jwt"}})
+            } else {
+                let Some(arn) = get("FunctionArn").filter(|v| truthy(v)) else {
+                    return Err(res_err(
+                        id,
+                        format!("{name} Lambda Authorizer must define 'FunctionArn'."),
+                    ));
+                };
+                let Some(version) = get("AuthorizerPayloadFormatVersion").filter(|v| truthy(v)) else {
+                    return Err(res_err(
+                        id,
+                        format!("{name} Lambda Authorizer must define 'AuthorizerPayloadFormatVersion'."),
+                    ));
+                };
+                if get("EnableFunctionDefaultPermissions").is_some_and(|v| !v.is_boolean()) {
+                    return Err(res_err(
+                        id,
+                        format!("Property 'Authorizers.{name}.EnableFunctionDefaultPermissions' should be a boolean."),
+                    ));
+                }
+                let mut authorizer = Map::new();
+                authorizer.insert("type".into(), json!("request"));
+                authorizer.insert(
+                    "authorizerUri".into(),
+                    json!({"Fn::Sub": [
+                        "arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${__FunctionArn__}/invocations",
+                        {"__FunctionArn__": arn},
+                    ]}),
+                );
+                if let Some(role) = get("FunctionInvokeRole").filter(|v| truthy(v) && *v != &json!("NONE")) {
+                    authorizer.insert("authorizerCredentials".into(), role.clone());
+                }
+                if let Some(identity) = get("Identity") {
+                    let Some(identity) = identity.as_object() else {
+                        return Err(res_err(
+                            id,
+                            format!("Property 'Auth.Authorizers.{name}.Identity' should be a map."),
+                        ));
+                    };
+                    if let Some(ttl) = identity.get("ReauthorizeEvery").filter(|v| !v.is_null()) {
+                        authorizer.insert("authorizerResultTtlInSeconds".into(), ttl.clone());
+                    }
+                    let mut sources = Vec::new();
+                    for (prefix, key) in [
+                        ("$request.header.", "Headers"),
+                        ("$request.querystring.", "QueryStrings"),
+                        ("$stageVariables.", "StageVariables"),
+                        ("$context.", "Context"),
+                    ] {
+                        if let Some(values) = identity.get(key).filter(|v| truthy(v)) {
+                            let Some(values) = values.as_array() else {
+                                return Err(res_err(
+                                    id,
+                                    format!("Property 'Authorizers.{name}.Identity.{key}' should be a list."),
+                                ));
+                            };
+                            for (i, v) in values.iter().enumerate() {
+                                let Some(v) = v.as_str() else {
+                                    return Err(res_err(
+                                        id,
+                                        format!(
+                                            "Property 'Authorizers.{name}.Identity.{key}[{i}]' should be a string."
+                                        ),
+                                    ));
+                                };
+                                sources.push(json!(format!("{prefix}{v}")));
+                            }
+                        }
+                    }
+                    authorizer.insert("identitySource".into(), Value::Array(sources));
+                }
+                authorizer.insert("authorizerPayloadFormatVersion".into(), version.clone());
+                if let Some(simple) = get("EnableSimpleResponses").filter(|v| truthy(v)) {
+                    authorizer.insert("enableSimpleResponses".into(), simple.clone());
+                }
+                json!({"type": "apiKey", "name": "Unused", "in": "header", "x-amazon-apigateway-authorizer": authorizer})
+            };
+            let _ = kind;
+            let permission = (get("EnableFunctionDefaultPermissions") == Some(&json!(true)))
+                .then(|| get("FunctionArn").cloned())
+                .flatten();
+            schemes.push((
+                name.clone(),
+                scheme,
+                get("AuthorizationScopes").cloned().unwrap_or(json!([])),
+                permission,
+            ));
+        }
+    }
+    let doc = body
+        .as_object_mut()
+        .ok_or_else(|| res_err(id, "DefinitionBody must be a map"))?;
+    let components = doc.entry("components").or_insert_with(|| json!({}));
+    if !components.is_object() {
+        *components = json!({});
+    }
+    let security_schemes = components
+        .as_object_mut()
+        .map(|c| c.entry("securitySchemes").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| res_err(id, "components.securitySchemes must be a map"))?;
+    for (name, scheme, _, _) in &schemes {
+        security_schemes.insert(name.clone(), scheme.clone());
+    }
+    if let Some(default) = auth
+        .get("DefaultAuthorizer")
+        .filter(|v| truthy(v) && !super::intrinsics::is_no_value(v))
+    {
+        let Some(default) = default.as_str() else {
+            return Err(res_err(id, "Property 'Auth.DefaultAuthorizer' should be a string."));
+        };
+        let Some((_, _, scopes, _)) = schemes.iter().find(|(n, ..)| n == default) else {
+            return Err(res_err(
+                id,
+                format!("Unable to set DefaultAuthorizer because '{default}' was not defined in 'Authorizers'."),
+            ));
+        };
+        if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+            for (path, raw_item) in paths.iter_mut() {
+                // A path item under `Fn::If` is each of its branches (AWS::NoValue left out).
+                let conditional = raw_item
+                    .get("Fn::If")
+                    .and_then(Value::as_array)
+                    .is_some_and(|b| b.len() == 3);
+                let items: Vec<&mut Value> = if conditional {
+                    raw_item["Fn::If"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flat_map(|b| b.iter_mut().skip(1))
+                        .filter(|b| !super::intrinsics::is_no_value(b))
+                        .collect()
+                } else {
+                    vec![raw_item]
+                };
+                for item in items {
+                    let Some(item) = item.as_object_mut() else {
+                        return Err(Failure::Document(vec![SamResourceError {
+                        logical_id: None,
+                        message: format!("Structure of the SAM template is invalid. Value of '{path}' path must be a dictionary according to Swagger spec."),
+                    }]));
+                    };
+                    let keys: Vec<String> = item.keys().cloned().collect();
+                    for (method, def) in item.iter_mut() {
+                        let normalized = normalize_method(method);
+                        if normalized == "parameters" || normalized == "options" {
+                            continue;
+                        }
+                        let structure = |m: String| {
+                            Failure::Document(vec![SamResourceError {
+                                logical_id: None,
+                                message: format!("Structure of the SAM template is invalid. {m}"),
+                            }])
+                        };
+                        if !keys.contains(&normalized) {
+                            return Err(structure(format!(
+                                "Could not find {normalized} in {path} within DefinitionBody."
+                            )));
+                        }
+                        let Some(def) = def.as_object_mut() else {
+                            return Err(structure(format!(
+                                "Definition of method '{method}' for path '{path}' should be a map."
+                            )));
+                        };
+                        if !def.get(INTEGRATION).is_some_and(truthy) || def.get("security").is_some_and(truthy) {
+                            continue;
+                        }
+                        def.insert("security".into(), json!([{ default: scopes }]));
+                    }
+                }
+            }
+        }
+    }
+    let mut permissions = Vec::new();
+    for (name, _, _, arn) in schemes {
+        if let Some(arn) = arn {
+            let mut p = CfnResource::new(format!("{id}{name}AuthorizerPermission"), "AWS::Lambda::Permission");
+            p.set("Action", Some(json!("lambda:InvokeFunction")));
+            p.set("FunctionName", Some(arn));
+            p.set("Principal", Some(json!("apigateway.amazonaws.com")));
+            p.set(
+                "SourceArn",
+                Some(json!({"Fn::Sub": ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/authorizers/*", {"__ApiId__": {"Ref": id}}]})),
+            );
+            permissions.push(p);
+        }
+    }
+    Ok(permissions)
 }
 
 /// `{Ref: X}` -> `${X}`, `{Fn::GetAtt: [X, Arn]}` -> `${X.Arn}`.
@@ -564,7 +932,7 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ));
         }
     }
-    for unsupported in ["Auth", "Domain", "DisableExecuteApiEndpoint"] {
+    for unsupported in ["Domain", "DisableExecuteApiEndpoint"] {
         if get(unsupported).is_some() {
             return Err(res_err(
                 id,
@@ -583,6 +951,10 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
     if let Some(cors) = get("CorsConfiguration").filter(|c| truthy(c)) {
         let cors = ctx.resolve_params(cors)?;
         add_cors(id, body.as_mut(), &cors)?;
+    }
+    let mut auth_permissions = Vec::new();
+    if let Some(auth) = get("Auth").filter(|a| truthy(a)) {
+        auth_permissions = add_auth(id, body.as_mut(), auth)?;
     }
     // Tags: the API's (in its OpenAPI body, with SAM's own) and the stage's.
     let mut tags = get("Tags").and_then(Value::as_object).cloned();
@@ -676,6 +1048,7 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
         }
     }
     let mut out = vec![api];
+    out.extend(auth_permissions);
 
     // The stage: `$default` unless named.
     let stage_name = get("StageName").cloned().unwrap_or_else(|| json!(DEFAULT_PATH));
