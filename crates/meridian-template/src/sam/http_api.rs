@@ -3,7 +3,7 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! Not translated yet (a clear error naming the resource): custom domains, `RouteSettings` on events, `DisableExecuteApiEndpoint`,
+//! Not translated yet (a clear error naming the resource): custom domains, `DisableExecuteApiEndpoint`,
 //! and HttpApi events of functions with a `Condition`.
 
 use serde_json::{json, Map, Value};
@@ -140,8 +140,6 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<(), Vec<SamRes
                     "ApiId must be a valid reference to an 'AWS::Serverless::HttpApi' resource in same template."
                         .to_string(),
                 )
-            } else if props.contains_key("RouteSettings") {
-                Some("RouteSettings of an HttpApi event is not supported by Meridian's local regions yet.".to_string())
             } else {
                 None
             };
@@ -183,6 +181,39 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<(), Vec<SamRes
                                 }
                             }
                         }
+                    }
+                }
+            }
+            // The event's RouteSettings go to the API's, under the route's key.
+            if let Some(route_settings) = props.get("RouteSettings") {
+                let written = props["Method"].as_str().unwrap_or_default();
+                let route = if written == ANY {
+                    path.clone()
+                } else {
+                    format!("{} {path}", written.to_uppercase())
+                };
+                let Some(api_props) = resources
+                    .get_mut(&api_name)
+                    .and_then(|r| r.get_mut("Properties"))
+                    .and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                let settings = api_props.entry("RouteSettings").or_insert_with(|| json!({}));
+                let Some(settings) = settings.as_object_mut() else {
+                    return Err(vec![SamResourceError {
+                        logical_id: Some(api_name.clone()),
+                        message: "Property 'RouteSettings' should be a map.".into(),
+                    }]);
+                };
+                let Some(event_settings) = route_settings.as_object() else {
+                    errors.push(event_error(&id, event_id, "Property 'RouteSettings' should be a map."));
+                    break;
+                };
+                let entry = settings.entry(route).or_insert_with(|| json!({}));
+                if let Some(entry) = entry.as_object_mut() {
+                    for (k, v) in event_settings {
+                        entry.insert(k.clone(), v.clone());
                     }
                 }
             }
@@ -256,7 +287,10 @@ pub(crate) fn event(
             ep.get("PayloadFormatVersion").is_none_or(Value::is_string),
         ),
     ] {
-        if !ok {
+        let intrinsic = ep
+            .get(name)
+            .is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1));
+        if !ok && !intrinsic {
             return Err(res_err(lid, format!("Property '{name}' should be a string.")));
         }
     }
