@@ -462,16 +462,26 @@ impl SecretStore {
             }
             None => (region.to_string(), r.secret_id.clone()),
         };
-        let Some(text) = self
-            .get_version(
+        let lookup = |name: &str| {
+            self.get_version(
                 &region,
                 Kind::Secret,
-                &name,
+                name,
                 r.version_stage.as_deref(),
                 r.version_id.as_deref(),
             )
-            .map_err(ResolveError::Store)?
-        else {
+            .map_err(ResolveError::Store)
+        };
+        let mut found = lookup(&name)?;
+        // A full ARN ends the name with the six random characters Secrets Manager adds.
+        if found.is_none() && r.secret_id.starts_with("arn:") {
+            if let Some((base, suffix)) = name.rsplit_once('-') {
+                if suffix.len() == 6 && suffix.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    found = lookup(base)?;
+                }
+            }
+        }
+        let Some(text) = found else {
             return Ok(None);
         };
         let Some(key) = &r.json_key else {
@@ -506,6 +516,22 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_secret_is_gone_with_its_versions() {
+        let dir = tmp("delete");
+        let s = SecretStore::open(&dir).unwrap();
+        s.put("eu-west-1", Kind::Secret, "db", "one").unwrap();
+        s.put("eu-west-1", Kind::Secret, "db", "two").unwrap();
+        s.put("eu-west-1", Kind::Secret, "other", "kept").unwrap();
+        assert!(s.delete("eu-west-1", Kind::Secret, "db").unwrap());
+        assert!(!s.delete("eu-west-1", Kind::Secret, "db").unwrap());
+        assert_eq!(s.get("eu-west-1", Kind::Secret, "db").unwrap(), None);
+        assert_eq!(
+            s.get("eu-west-1", Kind::Secret, "other").unwrap().as_deref(),
+            Some("kept")
+        );
+    }
+
+    #[test]
     fn values_are_sealed_versioned_and_bound_to_their_name() {
         let dir = tmp("seal");
         let s = SecretStore::open(&dir).unwrap();
@@ -535,6 +561,11 @@ mod tests {
         assert_eq!(r("db:missing"), None);
         assert_eq!(
             r("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db:password").as_deref(),
+            Some("hunter2-second")
+        );
+        // a full ARN, with the six characters Secrets Manager appends to the name
+        assert_eq!(
+            r("arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-a1B2c3:password").as_deref(),
             Some("hunter2-second")
         );
         assert_eq!(

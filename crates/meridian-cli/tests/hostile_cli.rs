@@ -1626,7 +1626,8 @@ fn template_cases(dir: &Path) -> Vec<Case> {
             format!("{one}      Policies: {}\n", deep_flow(100)).as_bytes(),
         )
         .code(1)
-        .err("Policy at index 0 in the 'Policies' property is not valid"),
+        // aws-sam-translator 1.115.0's own message: the property's type is checked when read
+        .err("Resource with id [Fn0] is invalid. Type of property 'Policies' is invalid."),
         t(
             "U+202E in a logical id",
             "rlo.yaml",

@@ -392,13 +392,13 @@ fn unsupported_types_fail_with_name_type_and_line_unless_recorded_as_placeholder
     let t = write(
         &env,
         "t.yaml",
-        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: v\n  Topic:\n    Type: AWS::SNS::Topic\n",
+        "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: v\n  Topic:\n    Type: AWS::EC2::VPC\n",
     );
     let o = deploy(&env, &t, "sns", &[]);
     assert_eq!(o.status.code(), Some(1));
     let e = stderr(&o);
     assert!(
-        e.contains("t.yaml:7") && e.contains("`Topic`") && e.contains("AWS::SNS::Topic"),
+        e.contains("t.yaml:7") && e.contains("`Topic`") && e.contains("AWS::EC2::VPC"),
         "{e}"
     );
     assert!(e.contains("--allow-unsupported"), "{e}");
@@ -889,4 +889,194 @@ fn get_stack_output_reads_another_stacks_outputs() {
         "{}",
         stderr(&o)
     );
+}
+
+/// The resource types common SAM apps declare resolve `Ref` and `Fn::GetAtt` as on AWS: a bucket
+/// is created in the region's local S3 (and removed with the stack when empty), a secret in its
+/// secrets store; queues, topics, tables, rules and keys are recorded with the ids and attributes
+/// AWS gives them.
+#[test]
+fn common_resource_types_resolve_ref_and_get_att() {
+    let env = setup();
+    let t = write(
+        &env,
+        "t.yaml",
+        r#"Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: app-uploads-us-east-1
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: jobs.fifo
+      FifoQueue: true
+  Topic:
+    Type: AWS::SNS::Topic
+  Table:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: items
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+      BillingMode: PAY_PER_REQUEST
+      StreamSpecification: {StreamViewType: NEW_IMAGE}
+  Rule:
+    Type: AWS::Events::Rule
+    Properties:
+      ScheduleExpression: rate(5 minutes)
+  Key:
+    Type: AWS::KMS::Key
+  Alias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: alias/app
+      TargetKeyId: !Ref Key
+  Secret:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: app/db
+      SecretString: '{"password":"hunter2"}'
+  Generated:
+    Type: AWS::SecretsManager::Secret
+    Properties:
+      Name: app/generated
+      GenerateSecretString:
+        SecretStringTemplate: '{"username":"admin"}'
+        GenerateStringKey: password
+        PasswordLength: 20
+        ExcludePunctuation: true
+  Policy:
+    Type: AWS::SecretsManager::ResourcePolicy
+    Properties:
+      SecretId: !Ref Secret
+      ResourcePolicy: {Version: "2012-10-17", Statement: []}
+Outputs:
+  BucketName: {Value: !Ref Bucket}
+  BucketArn: {Value: !GetAtt Bucket.Arn}
+  BucketDomain: {Value: !GetAtt Bucket.RegionalDomainName}
+  QueueUrl: {Value: !Ref Queue}
+  QueueArn: {Value: !GetAtt Queue.Arn}
+  QueueName: {Value: !GetAtt Queue.QueueName}
+  TopicArn: {Value: !Ref Topic}
+  TopicName: {Value: !GetAtt Topic.TopicName}
+  TableName: {Value: !Ref Table}
+  TableArn: {Value: !GetAtt Table.Arn}
+  StreamArn: {Value: !GetAtt Table.StreamArn}
+  RuleArn: {Value: !GetAtt Rule.Arn}
+  KeyArn: {Value: !GetAtt Key.Arn}
+  KeyId: {Value: !Ref Key}
+  Alias: {Value: !Ref Alias}
+  SecretArn: {Value: !Ref Secret}
+  PolicyId: {Value: !Ref Policy}
+"#,
+    );
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "app");
+    let out = |k: &str| {
+        d["Stack"]["Outputs"][k]
+            .as_str()
+            .unwrap_or_else(|| panic!("{k}: {d:#}"))
+            .to_string()
+    };
+    assert_eq!(out("BucketName"), "app-uploads-us-east-1");
+    assert_eq!(out("BucketArn"), "arn:aws:s3:::app-uploads-us-east-1");
+    assert_eq!(out("BucketDomain"), "app-uploads-us-east-1.s3.us-east-1.amazonaws.com");
+    assert_eq!(
+        out("QueueUrl"),
+        "https://sqs.us-east-1.amazonaws.com/123456789012/jobs.fifo"
+    );
+    assert_eq!(out("QueueArn"), "arn:aws:sqs:us-east-1:123456789012:jobs.fifo");
+    assert_eq!(out("QueueName"), "jobs.fifo");
+    let topic = out("TopicName");
+    assert!(topic.starts_with("app-Topic-"), "{topic}");
+    assert_eq!(out("TopicArn"), format!("arn:aws:sns:us-east-1:123456789012:{topic}"));
+    assert_eq!(out("TableName"), "items");
+    assert_eq!(out("TableArn"), "arn:aws:dynamodb:us-east-1:123456789012:table/items");
+    assert!(out("StreamArn").starts_with("arn:aws:dynamodb:us-east-1:123456789012:table/items/stream/"));
+    assert!(out("RuleArn").starts_with("arn:aws:events:us-east-1:123456789012:rule/app-Rule-"));
+    let key = out("KeyId");
+    assert_eq!(key.len(), 36, "{key}");
+    assert_eq!(out("KeyArn"), format!("arn:aws:kms:us-east-1:123456789012:key/{key}"));
+    assert_eq!(out("Alias"), "alias/app");
+    let secret = out("SecretArn");
+    assert!(
+        secret.starts_with("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-"),
+        "{secret}"
+    );
+    assert_eq!(out("PolicyId"), secret);
+    let kinds: Vec<(String, String)> = d["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["LogicalResourceId"].as_str().unwrap().to_string(),
+                r["Local"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("Bucket".into(), "deployed".into())), "{kinds:?}");
+    assert!(
+        kinds.iter().any(|(id, l)| id == "Queue" && l.starts_with("recorded")),
+        "{kinds:?}"
+    );
+
+    // Secrets are in the region's secrets store, where builds and {{resolve:secretsmanager:...}} read them.
+    let get = |name: &str| {
+        let o = cmd(&env, &["secrets", "get", "--region", "us-east-1", name]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(get("app/db"), r#"{"password":"hunter2"}"#);
+    let generated: Value = serde_json::from_str(&get("app/generated")).unwrap();
+    assert_eq!(generated["username"], "admin");
+    let password = generated["password"].as_str().unwrap();
+    assert_eq!(password.len(), 20);
+    assert!(password.chars().all(|c| c.is_ascii_alphanumeric()), "{password}");
+    let clash = write(&env, "clash.yaml", "Resources:\n  S:\n    Type: AWS::SecretsManager::Secret\n    Properties:\n      Name: app/db\n      SecretString: x\n");
+    let o = deploy(&env, &clash, "clash", &[]);
+    assert!(
+        stderr(&o).contains("The operation failed because the secret app/db already exists."),
+        "{}",
+        stderr(&o)
+    );
+
+    // The bucket is in the region's local S3: another stack cannot take its name.
+    let bucket_dir = env.data.join("s3/app-uploads-us-east-1");
+    assert!(bucket_dir.is_dir());
+    let again = write(
+        &env,
+        "again.yaml",
+        "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: app-uploads-us-east-1\n",
+    );
+    let o = deploy(&env, &again, "other", &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("app-uploads-us-east-1 already exists"),
+        "{}",
+        stderr(&o)
+    );
+    let bad = write(
+        &env,
+        "bad.yaml",
+        "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: Bad_Name\n",
+    );
+    let o = deploy(&env, &bad, "bad", &[]);
+    assert!(
+        stderr(&o).contains("Bucket name should not contain uppercase characters"),
+        "{}",
+        stderr(&o)
+    );
+
+    // Deleting the stack removes the empty bucket.
+    let o = cmd(
+        &env,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "app"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!bucket_dir.exists());
+    let o = cmd(&env, &["secrets", "get", "--region", "us-east-1", "app/db"]);
+    assert!(!o.status.success(), "the secret is deleted with its stack");
 }

@@ -20,7 +20,7 @@ pub fn store_root(root: &Path, store_type: &str, location: &str) -> PathBuf {
 }
 
 /// The file in a local bucket's directory that names the region it belongs to.
-const BUCKET_REGION_FILE: &str = ".meridian-bucket-region";
+pub(crate) const BUCKET_REGION_FILE: &str = ".meridian-bucket-region";
 
 /// Records that a local bucket belongs to `region`; a bucket already claimed by another region is
 /// an error, as S3 refuses to create a bucket whose name is taken.

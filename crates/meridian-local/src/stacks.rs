@@ -31,6 +31,7 @@ pub const DEPLOYED_TYPES: &[&str] = &[
     "AWS::Lambda::Alias",
     "AWS::Lambda::LayerVersion",
     "AWS::SSM::Parameter",
+    "AWS::S3::Bucket",
 ];
 
 /// Resource types local regions record (they configure other parts, or are not enforced).
@@ -44,6 +45,16 @@ pub const RECORDED_TYPES: &[&str] = &[
     "AWS::IAM::Policy",
     "AWS::IAM::ManagedPolicy",
     "AWS::Logs::LogGroup",
+    // Recorded with the physical ids and attributes AWS gives them, so that `Ref` and
+    // `Fn::GetAtt` resolve; local regions do not run rules, keys, queues, topics or tables yet.
+    "AWS::Events::Rule",
+    "AWS::KMS::Key",
+    "AWS::KMS::Alias",
+    "AWS::SecretsManager::Secret",
+    "AWS::SecretsManager::ResourcePolicy",
+    "AWS::SQS::Queue",
+    "AWS::SNS::Topic",
+    "AWS::DynamoDB::Table",
 ];
 
 #[derive(Clone)]
@@ -183,6 +194,137 @@ fn iso(ms: i64) -> String {
 
 fn random_suffix() -> String {
     meridian_core::random::alphanumeric(8)
+}
+
+/// Attributes that are all strings.
+fn strings(attrs: &[(&str, String)]) -> BTreeMap<String, Value> {
+    attrs
+        .iter()
+        .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+        .collect()
+}
+
+fn bool_prop(props: &Value, key: &str) -> bool {
+    matches!(props.get(key), Some(Value::Bool(true))) || props.get(key).and_then(Value::as_str) == Some("true")
+}
+
+/// An id shaped like a KMS key id (a random UUID).
+fn uuid_like() -> String {
+    let mut b = [0u8; 16];
+    meridian_core::random::fill(&mut b);
+    let hex = hex_of(&b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The label of a DynamoDB stream: the time it was enabled, as AWS writes it.
+fn stream_label() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    format!("{secs}")
+}
+
+/// The name of a secret from its ARN (`...:secret:NAME-XXXXXX`).
+fn secret_name_of(arn: &str) -> String {
+    let name = arn.split_once(":secret:").map_or(arn, |(_, n)| n);
+    match name.rsplit_once('-') {
+        Some((base, suffix)) if suffix.len() == 6 => base.to_string(),
+        _ => name.to_string(),
+    }
+}
+
+/// A value as Secrets Manager's `GenerateSecretString` makes one: a random password
+/// (`PasswordLength`, 32 by default, of the character classes not excluded, one of each at least),
+/// put under `GenerateStringKey` in `SecretStringTemplate` when both are given.
+fn generate_secret(g: &Value) -> Result<String, String> {
+    let flag = |k: &str| bool_prop(g, k);
+    let length = g
+        .get("PasswordLength")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+        .unwrap_or(32) as usize;
+    if !(1..=4096).contains(&length) {
+        return Err(format!(
+            "GenerateSecretString: PasswordLength must be 1 to 4096, found {length}"
+        ));
+    }
+    let excluded = g.get("ExcludeCharacters").and_then(Value::as_str).unwrap_or("");
+    let mut classes: Vec<Vec<char>> = Vec::new();
+    let mut class = |skip: bool, chars: &str| {
+        if !skip {
+            let set: Vec<char> = chars.chars().filter(|c| !excluded.contains(*c)).collect();
+            if !set.is_empty() {
+                classes.push(set);
+            }
+        }
+    };
+    class(flag("ExcludeUppercase"), "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    class(flag("ExcludeLowercase"), "abcdefghijklmnopqrstuvwxyz");
+    class(flag("ExcludeNumbers"), "0123456789");
+    class(flag("ExcludePunctuation"), "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~");
+    class(!flag("IncludeSpace"), " ");
+    let all: Vec<char> = classes.iter().flatten().copied().collect();
+    if all.is_empty() {
+        return Err("GenerateSecretString excludes every character".into());
+    }
+    let require_each = g.get("RequireEachIncludedType").is_none() || flag("RequireEachIncludedType");
+    let pick = |set: &[char]| {
+        let mut b = [0u8; 4];
+        meridian_core::random::fill(&mut b);
+        set[u32::from_le_bytes(b) as usize % set.len()]
+    };
+    let mut password: String;
+    let mut tries = 0;
+    loop {
+        password = (0..length).map(|_| pick(&all)).collect();
+        tries += 1;
+        let complete = classes.iter().all(|c| password.chars().any(|p| c.contains(&p)));
+        if !require_each || complete || length < classes.len() || tries > 1000 {
+            break;
+        }
+    }
+    match (
+        g.get("SecretStringTemplate").and_then(Value::as_str),
+        g.get("GenerateStringKey").and_then(Value::as_str),
+    ) {
+        (Some(template), Some(key)) => {
+            let mut doc: serde_json::Map<String, Value> = serde_json::from_str(template)
+                .map_err(|e| format!("GenerateSecretString: SecretStringTemplate is not a JSON object: {e}"))?;
+            doc.insert(key.to_string(), Value::String(password));
+            Ok(Value::Object(doc).to_string())
+        }
+        (None, None) => Ok(password),
+        _ => Err("GenerateSecretString: SecretStringTemplate and GenerateStringKey go together".into()),
+    }
+}
+
+/// S3's rules for bucket names (the ones a local directory can break or S3 refuses).
+fn check_bucket_name(name: &str) -> Result<(), String> {
+    let ok = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "Bucket name should not contain uppercase characters, and must be 3 to 63 lowercase letters, digits, dots or hyphens, starting and ending with a letter or digit: `{name}`"
+        ))
+    }
 }
 
 /// A physical name as CloudFormation generates it: `<stack>-<LogicalId>-<RANDOM>`, cut to `max`.
@@ -2121,6 +2263,123 @@ impl LocalStacks {
                     BTreeMap::from([("Arn".into(), Value::String(arn("cloudwatch", format!("alarm:{name}"))))]),
                 )
             }
+            "AWS::S3::Bucket" => {
+                let name = str_prop(props, "BucketName")
+                    .map(String::from)
+                    .unwrap_or_else(|| generated_name(stack, lid, 63).to_lowercase());
+                check_bucket_name(&name)?;
+                let dir = crate::buckets::store_root(&self.root, "S3", &name);
+                if crate::buckets::bucket_region(&dir).is_some() {
+                    return Err(format!("{name} already exists"));
+                }
+                reserve(&name)?;
+                crate::buckets::claim_bucket(&dir, region)?;
+                let attrs = [
+                    ("Arn", format!("arn:aws:s3:::{name}")),
+                    ("DomainName", format!("{name}.s3.amazonaws.com")),
+                    ("RegionalDomainName", format!("{name}.s3.{region}.amazonaws.com")),
+                    (
+                        "DualStackDomainName",
+                        format!("{name}.s3.dualstack.{region}.amazonaws.com"),
+                    ),
+                    ("WebsiteURL", format!("http://{name}.s3-website-{region}.amazonaws.com")),
+                ];
+                (name, strings(&attrs))
+            }
+            "AWS::Events::Rule" => {
+                let name = named("Name", 64);
+                let bus = str_prop(props, "EventBusName").filter(|b| *b != "default");
+                let path = match bus {
+                    // a bus given by ARN is named by its last part
+                    Some(b) => format!("rule/{}/{name}", b.rsplit('/').next().unwrap_or(b)),
+                    None => format!("rule/{name}"),
+                };
+                let a = arn("events", path);
+                (a.clone(), strings(&[("Arn", a)]))
+            }
+            "AWS::KMS::Key" => {
+                let id = uuid_like();
+                let a = arn("kms", format!("key/{id}"));
+                (id.clone(), strings(&[("Arn", a), ("KeyId", id)]))
+            }
+            "AWS::KMS::Alias" => {
+                let name = str_prop(props, "AliasName")
+                    .ok_or("Properties validation failed: required key [AliasName] not found")?;
+                (name.to_string(), BTreeMap::new())
+            }
+            "AWS::SecretsManager::Secret" => {
+                let name = named("Name", 512);
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                if store
+                    .get(region, meridian_buildspec::secrets::Kind::Secret, &name)
+                    .map_err(|e| e.to_string())?
+                    .is_some()
+                {
+                    return Err(format!(
+                        "The operation failed because the secret {name} already exists."
+                    ));
+                }
+                self.put_secret(region, &name, props)?;
+                // Secrets Manager appends six random characters to the name in the ARN.
+                let suffix: String = random_suffix()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric())
+                    .take(6)
+                    .collect();
+                let a = arn("secretsmanager", format!("secret:{name}-{suffix}"));
+                (a.clone(), strings(&[("Id", a)]))
+            }
+            "AWS::SecretsManager::ResourcePolicy" => {
+                let secret = str_prop(props, "SecretId")
+                    .ok_or("Properties validation failed: required key [SecretId] not found")?;
+                (secret.to_string(), strings(&[("Id", secret.to_string())]))
+            }
+            "AWS::SQS::Queue" => {
+                let fifo = bool_prop(props, "FifoQueue");
+                let name = str_prop(props, "QueueName").map(String::from).unwrap_or_else(|| {
+                    if fifo {
+                        format!("{}.fifo", generated_name(stack, lid, 75))
+                    } else {
+                        generated_name(stack, lid, 80)
+                    }
+                });
+                if fifo != name.ends_with(".fifo") {
+                    return Err(if fifo {
+                        format!("The name of a FIFO queue can only include alphanumeric characters, hyphens, or underscores, must end with .fifo suffix: `{name}`")
+                    } else {
+                        format!("The name of a standard queue cannot end with .fifo (set FifoQueue: true for a FIFO queue): `{name}`")
+                    });
+                }
+                let url = format!("https://sqs.{region}.amazonaws.com/{LOCAL_ACCOUNT_ID}/{name}");
+                let attrs = [
+                    ("Arn", arn("sqs", name.clone())),
+                    ("QueueName", name.clone()),
+                    ("QueueUrl", url.clone()),
+                ];
+                (url, strings(&attrs))
+            }
+            "AWS::SNS::Topic" => {
+                let fifo = bool_prop(props, "FifoTopic");
+                let name = str_prop(props, "TopicName").map(String::from).unwrap_or_else(|| {
+                    if fifo {
+                        format!("{}.fifo", generated_name(stack, lid, 251))
+                    } else {
+                        generated_name(stack, lid, 256)
+                    }
+                });
+                let a = arn("sns", name.clone());
+                (a.clone(), strings(&[("TopicArn", a), ("TopicName", name)]))
+            }
+            "AWS::DynamoDB::Table" => {
+                let name = named("TableName", 255);
+                let a = arn("dynamodb", format!("table/{name}"));
+                let mut attrs = vec![("Arn", a.clone())];
+                if props.get("StreamSpecification").is_some() {
+                    attrs.push(("StreamArn", format!("{a}/stream/{}", stream_label())));
+                }
+                (name, strings(&attrs))
+            }
             "AWS::CodeDeploy::Application" => (named("ApplicationName", 100), BTreeMap::new()),
             "AWS::CodeDeploy::DeploymentGroup" => (named("DeploymentGroupName", 100), BTreeMap::new()),
             "AWS::CodeDeploy::DeploymentConfig" => (named("DeploymentConfigName", 100), BTreeMap::new()),
@@ -2197,6 +2456,15 @@ impl LocalStacks {
                 let mut a = d.attributes.clone();
                 a.insert("Value".into(), Value::String(value));
                 Ok(a)
+            }
+            "AWS::SecretsManager::Secret" => {
+                if changed
+                    .iter()
+                    .any(|c| c == "SecretString" || c == "GenerateSecretString")
+                {
+                    self.put_secret(region, &secret_name_of(&d.physical_id), props)?;
+                }
+                Ok(d.attributes.clone())
             }
             _ => Ok(d.attributes.clone()),
         }
@@ -2293,6 +2561,9 @@ impl LocalStacks {
             "AWS::SSM::Parameter" => {
                 self.put_parameter(region, &d.physical_id, props)?;
             }
+            "AWS::SecretsManager::Secret" => {
+                self.put_secret(region, &secret_name_of(&d.physical_id), props)?;
+            }
             _ => {}
         }
         Ok(d.attributes.clone())
@@ -2311,6 +2582,21 @@ impl LocalStacks {
         Ok(value)
     }
 
+    /// Writes a secret's value (`SecretString`, or one made as `GenerateSecretString` asks) into
+    /// the region's secrets store as its new `AWSCURRENT` version; a secret with neither is empty.
+    fn put_secret(&self, region: &str, name: &str, props: &Value) -> Result<(), String> {
+        let value = match (props.get("SecretString"), props.get("GenerateSecretString")) {
+            (Some(v), _) => v.as_str().map(String::from).unwrap_or_else(|| v.to_string()),
+            (None, Some(g)) => generate_secret(g)?,
+            (None, None) => return Ok(()),
+        };
+        let store = meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+        store
+            .put(region, meridian_buildspec::secrets::Kind::Secret, name, &value)
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     fn delete_resource(&self, region: &str, row: &Row) -> Result<(), String> {
         let rid = Self::region(region)?;
         let d = &row.deployed;
@@ -2320,6 +2606,39 @@ impl LocalStacks {
                 Err(crate::LambdaError::FunctionNotFound { .. }) => Ok(()),
                 Err(e) => Err(e.to_string()),
             },
+            "AWS::SecretsManager::Secret" => {
+                let store =
+                    meridian_buildspec::secrets::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                store
+                    .delete(
+                        region,
+                        meridian_buildspec::secrets::Kind::Secret,
+                        &secret_name_of(&d.physical_id),
+                    )
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
+            "AWS::S3::Bucket" => {
+                let dir = crate::buckets::store_root(&self.root, "S3", &d.physical_id);
+                if crate::buckets::bucket_region(&dir).as_deref() != Some(region) {
+                    return Ok(());
+                }
+                let not_empty = std::fs::read_dir(&dir)
+                    .map(|entries| {
+                        entries
+                            .filter_map(Result::ok)
+                            .any(|e| e.file_name() != std::ffi::OsStr::new(crate::buckets::BUCKET_REGION_FILE))
+                    })
+                    .unwrap_or(false);
+                if not_empty {
+                    return Err(format!(
+                        "The bucket you tried to delete is not empty (bucket {}): empty it, or give the resource `DeletionPolicy: Retain`",
+                        d.physical_id
+                    ));
+                }
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| format!("cannot delete the local bucket {}: {e}", dir.display()))
+            }
             _ => Ok(()),
         }
     }

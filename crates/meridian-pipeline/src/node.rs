@@ -432,6 +432,13 @@ const INTRINSIC_TAGS: &[&str] = &[
     "Length",
     "ToJsonString",
     "GetStackOutput",
+    // the functions of a template's `Rules` section
+    "Contains",
+    "EachMemberEquals",
+    "EachMemberIn",
+    "RefAll",
+    "ValueOf",
+    "ValueOfAll",
 ];
 
 impl Builder<'_> {

@@ -10,6 +10,7 @@ pub mod eval;
 pub mod extensions;
 pub mod graph;
 pub mod plan;
+pub mod rules;
 pub mod sam;
 pub mod schema;
 pub mod template;

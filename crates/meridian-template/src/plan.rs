@@ -66,6 +66,14 @@ pub fn replacing_properties(type_: &str) -> &'static [&'static str] {
         "AWS::CloudWatch::Alarm" => &["AlarmName"],
         "AWS::CodeDeploy::Application" => &["ApplicationName", "ComputePlatform"],
         "AWS::CodeDeploy::DeploymentGroup" => &["ApplicationName", "DeploymentGroupName"],
+        "AWS::S3::Bucket" => &["BucketName", "ObjectLockEnabled"],
+        "AWS::Events::Rule" => &["Name", "EventBusName"],
+        "AWS::KMS::Alias" => &["AliasName"],
+        "AWS::SecretsManager::Secret" => &["Name"],
+        "AWS::SecretsManager::ResourcePolicy" => &["SecretId"],
+        "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
+        "AWS::SNS::Topic" => &["TopicName", "FifoTopic"],
+        "AWS::DynamoDB::Table" => &["TableName", "KeySchema"],
         _ => &[],
     }
 }
@@ -135,6 +143,8 @@ pub fn plan(
     deployed: &BTreeMap<String, Deployed>,
     imports: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Change>, TemplateError> {
+    // The Rules section judges the parameters before anything is planned.
+    crate::rules::check(t, params, pseudo)?;
     let resolver = PlanResolver {
         deployed,
         fresh: RefCell::new(BTreeSet::new()),

@@ -355,6 +355,14 @@ pub fn read_json(file: &str, text: &str) -> Result<(Value, BTreeMap<String, usiz
             if let Some(name) = k.as_str() {
                 lines.insert(name.to_string(), src.line_col(k.span.start as usize).0);
             }
+            if k.as_str() == Some("Rules") {
+                // Rules are kept apart: a rule may share its name with a resource.
+                for (rk, _) in v.as_map().unwrap_or_default() {
+                    if let Some(name) = rk.as_str() {
+                        lines.insert(format!("Rules.{name}"), src.line_col(rk.span.start as usize).0);
+                    }
+                }
+            }
             if matches!(k.as_str(), Some("Resources" | "Parameters" | "Outputs")) {
                 for (rk, _) in v.as_map().unwrap_or_default() {
                     if let Some(name) = rk.as_str() {

@@ -38,7 +38,7 @@ Resources:
         "Invalid Serverless Application Specification document. Number of errors found: 2. \
          Resource with id [Web] is invalid. Event with id [Get] is invalid. Event type 'Api' is not supported by Meridian's local regions yet. \
          Resource with id [Rest] is invalid. Resource type 'AWS::Serverless::Api' is not supported by Meridian's local regions yet \
-         (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion)."
+         (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::HttpApi)."
     );
 }
 

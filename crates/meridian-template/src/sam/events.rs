@@ -58,6 +58,116 @@ fn required(t: &str) -> &'static [&'static str] {
     }
 }
 
+/// The properties of the event sources Meridian translates, as aws-sam-translator 1.115.0 models
+/// them (`None`: not checked here).
+fn known_properties(t: &str) -> Option<&'static [&'static str]> {
+    const SQS: &[&str] = &[
+        "BatchSize",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+        "Enabled",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "DestinationConfig",
+        "ParallelizationFactor",
+        "Topics",
+        "Queues",
+        "SourceAccessConfigurations",
+        "SecretsManagerKmsKeyId",
+        "TumblingWindowInSeconds",
+        "FunctionResponseTypes",
+        "KafkaBootstrapServers",
+        "FilterCriteria",
+        "KmsKeyArn",
+        "ConsumerGroupId",
+        "ScalingConfig",
+        "ProvisionedPollerConfig",
+        "SchemaRegistryConfig",
+        "MetricsConfig",
+        "LoggingConfig",
+        "Queue",
+    ];
+    const STREAM: &[&str] = &[
+        "BatchSize",
+        "StartingPosition",
+        "StartingPositionTimestamp",
+        "Enabled",
+        "MaximumBatchingWindowInSeconds",
+        "MaximumRetryAttempts",
+        "BisectBatchOnFunctionError",
+        "MaximumRecordAgeInSeconds",
+        "DestinationConfig",
+        "ParallelizationFactor",
+        "Topics",
+        "Queues",
+        "SourceAccessConfigurations",
+        "SecretsManagerKmsKeyId",
+        "TumblingWindowInSeconds",
+        "FunctionResponseTypes",
+        "KafkaBootstrapServers",
+        "FilterCriteria",
+        "KmsKeyArn",
+        "ConsumerGroupId",
+        "ScalingConfig",
+        "ProvisionedPollerConfig",
+        "SchemaRegistryConfig",
+        "MetricsConfig",
+        "LoggingConfig",
+        "Stream",
+    ];
+    const RULE: &[&str] = &[
+        "EventBusName",
+        "RuleName",
+        "Pattern",
+        "DeadLetterConfig",
+        "RetryPolicy",
+        "Input",
+        "InputPath",
+        "Target",
+        "Enabled",
+        "State",
+        "InputTransformer",
+    ];
+    Some(match t {
+        "SQS" => SQS,
+        "Kinesis" | "DynamoDB" => STREAM,
+        "Schedule" => &[
+            "Schedule",
+            "RuleName",
+            "Input",
+            "Enabled",
+            "State",
+            "Name",
+            "Description",
+            "DeadLetterConfig",
+            "RetryPolicy",
+        ],
+        "CloudWatchEvent" | "EventBridgeRule" => RULE,
+        "SNS" => &[
+            "Topic",
+            "Region",
+            "FilterPolicy",
+            "FilterPolicyScope",
+            "SqsSubscription",
+            "RedrivePolicy",
+        ],
+        "S3" => &["Bucket", "Events", "Filter"],
+        "HttpApi" => &[
+            "Path",
+            "Method",
+            "ApiId",
+            "Stage",
+            "Auth",
+            "TimeoutInMillis",
+            "RouteSettings",
+            "PayloadFormatVersion",
+        ],
+        _ => return None,
+    })
+}
+
 fn event_props(event: &Value) -> Map<String, Value> {
     event
         .get("Properties")
@@ -87,6 +197,14 @@ pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> R
             ));
         };
         let ep = event_props(&event);
+        if let Some(known) = known_properties(t) {
+            if let Some(k) = ep.keys().find(|k| !known.contains(&k.as_str())) {
+                return Err(res_err(
+                    &format!("{function_id}{event_id}"),
+                    format!("property {k} not defined for resource of type {t}"),
+                ));
+            }
+        }
         for name in required(t) {
             if ep.get(*name).is_none_or(Value::is_null) {
                 return Err(res_err(
@@ -188,6 +306,71 @@ fn target_id(logical_id: &str) -> String {
     }
 }
 
+/// A rule's `DeadLetterConfig`: the queue's ARN (given as `Arn`, or of a queue made for it with
+/// `Type: SQS`, with the policy that lets EventBridge send to it) and the resources made.
+fn dead_letter(
+    function_id: &str,
+    lid: &str,
+    ep: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+) -> Result<Option<(Value, Vec<CfnResource>)>, Failure> {
+    let Some(dlc) = ep.get("DeadLetterConfig").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let empty = Map::new();
+    let dlc = dlc.as_object().unwrap_or(&empty);
+    let (arn, ty) = (dlc.contains_key("Arn"), dlc.contains_key("Type"));
+    if arn && ty {
+        return Err(event_err(
+            function_id,
+            lid,
+            "You can either define 'Arn' or 'Type' property of DeadLetterConfig.",
+        ));
+    }
+    if ty && dlc.get("Type") != Some(&json!("SQS")) {
+        return Err(event_err(
+            function_id,
+            lid,
+            "The only valid value for 'Type' property of DeadLetterConfig is 'SQS'.",
+        ));
+    }
+    if !arn && !ty {
+        return Err(event_err(
+            function_id,
+            lid,
+            "No 'Arn' or 'Type' property provided for DeadLetterConfig.",
+        ));
+    }
+    if let Some(a) = dlc.get("Arn").filter(|v| !v.is_null()) {
+        return Ok(Some((a.clone(), Vec::new())));
+    }
+    let queue_id = match dlc.get("QueueLogicalId").filter(|v| !v.is_null()) {
+        None => format!("{lid}Queue"),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(event_err(function_id, lid, "QueueLogicalId must be a string")),
+    };
+    let mut queue = CfnResource::new(queue_id.clone(), "AWS::SQS::Queue");
+    queue.attributes = passthrough.clone();
+    let queue_arn = json!({"Fn::GetAtt": [queue_id, "Arn"]});
+    let mut policy = CfnResource::new(format!("{lid}QueuePolicy"), "AWS::SQS::QueuePolicy");
+    policy.attributes = passthrough.clone();
+    policy.set(
+        "PolicyDocument",
+        Some(json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Action": "sqs:SendMessage",
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [lid, "Arn"]}}},
+            }],
+        })),
+    );
+    policy.set("Queues", Some(json!([{"Ref": queue_id}])));
+    Ok(Some((queue_arn, vec![queue, policy])))
+}
+
 fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut CfnResource) -> Result<(), Failure> {
     let st = ep.get("State").filter(|v| truthy(v));
     let enabled = ep.get("Enabled").filter(|v| !v.is_null());
@@ -274,6 +457,19 @@ pub(crate) fn generate(
                         format!("Property ConsumerGroupId not defined for resource of type {t}."),
                     ));
                 }
+                if let Some(fc) = ep
+                    .get("FilterCriteria")
+                    .filter(|v| truthy(v) && !super::intrinsics::is_intrinsic(v))
+                {
+                    let keys: Vec<&String> = fc.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+                    if !(keys.is_empty() || keys == ["Filters"]) {
+                        return Err(event_err(
+                            function_id,
+                            &event_id,
+                            "FilterCriteria field has a wrong format",
+                        ));
+                    }
+                }
                 if let Some(dc) = ep.get("DestinationConfig").filter(|v| truthy(v)) {
                     if dc.get("OnFailure").and_then(|o| o.get("Type")).is_some_and(truthy) {
                         return Err(unsupported(function_id, &event_id, "DestinationConfig.OnFailure.Type"));
@@ -302,20 +498,19 @@ pub(crate) fn generate(
                 state(function_id, &event_id, &ep, &mut rule)?;
                 set_if(&mut rule, "Name", &ep, "Name");
                 set_if(&mut rule, "Description", &ep, "Description");
-                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
-                    return Err(unsupported(
-                        function_id,
-                        &event_id,
-                        "DeadLetterConfig of a Schedule event",
-                    ));
-                }
+                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
                 let mut tgt = Map::new();
                 tgt.insert("Arn".into(), target.arn());
                 tgt.insert("Id".into(), json!(target_id(&lid)));
-                for k in ["Input", "RetryPolicy"] {
-                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
-                        tgt.insert(k.into(), v.clone());
-                    }
+                if let Some(v) = ep.get("Input").filter(|v| !v.is_null()) {
+                    tgt.insert("Input".into(), v.clone());
+                }
+                if let Some((arn, resources)) = dlq {
+                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
+                    out.extend(resources);
+                }
+                if let Some(v) = ep.get("RetryPolicy").filter(|v| !v.is_null()) {
+                    tgt.insert("RetryPolicy".into(), v.clone());
                 }
                 rule.set("Targets", Some(json!([tgt])));
                 let source = json!({"Fn::GetAtt": [lid, "Arn"]});
@@ -335,13 +530,7 @@ pub(crate) fn generate(
                 set_if(&mut rule, "EventBusName", &ep, "EventBusName");
                 set_if(&mut rule, "EventPattern", &ep, "Pattern");
                 set_if(&mut rule, "Name", &ep, "RuleName");
-                if ep.get("DeadLetterConfig").is_some_and(|v| !v.is_null()) {
-                    return Err(unsupported(
-                        function_id,
-                        &event_id,
-                        format!("DeadLetterConfig of a {t} event").as_str(),
-                    ));
-                }
+                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
                 state(function_id, &event_id, &ep, &mut rule)?;
                 let id = ep
                     .get("Target")
@@ -351,7 +540,16 @@ pub(crate) fn generate(
                 let mut tgt = Map::new();
                 tgt.insert("Arn".into(), target.arn());
                 tgt.insert("Id".into(), id);
-                for k in ["Input", "InputPath", "RetryPolicy", "InputTransformer"] {
+                for k in ["Input", "InputPath"] {
+                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
+                        tgt.insert(k.into(), v.clone());
+                    }
+                }
+                if let Some((arn, resources)) = dlq {
+                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
+                    out.extend(resources);
+                }
+                for k in ["RetryPolicy", "InputTransformer"] {
                     if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
                         tgt.insert(k.into(), v.clone());
                     }
@@ -368,10 +566,103 @@ pub(crate) fn generate(
                     None,
                 ));
             }
-            "SNS" => {
-                if ep.get("SqsSubscription").is_some_and(truthy) {
-                    return Err(unsupported(function_id, &event_id, "SqsSubscription of an SNS event"));
+            "SNS" if ep.get("SqsSubscription").is_some_and(truthy) => {
+                // The topic feeds a queue, which the function reads.
+                let topic = ep.get("Topic").cloned().unwrap_or(Value::Null);
+                let sqs = &ep["SqsSubscription"];
+                let (queue_arn, queue_url, policy_id, batch, enabled) = match sqs {
+                    Value::Bool(_) => {
+                        let queue_id = format!("{lid}Queue");
+                        let mut queue = CfnResource::new(queue_id.clone(), "AWS::SQS::Queue");
+                        queue.attributes = passthrough.clone();
+                        let fifo = super::intrinsics::logical_id_from_intrinsic(&topic)
+                            .and_then(|t| ctx.resources_now.get(&t).cloned())
+                            .and_then(|r| r.get("Properties").and_then(|p| p.get("FifoTopic")).cloned());
+                        if let Some(f) = fifo {
+                            let f = ctx.resolve_params(&f)?;
+                            if truthy(&f) {
+                                queue.set("FifoQueue", Some(f));
+                            }
+                        }
+                        out.push(queue);
+                        (
+                            json!({"Fn::GetAtt": [queue_id, "Arn"]}),
+                            json!({"Ref": queue_id}),
+                            None,
+                            None,
+                            None,
+                        )
+                    }
+                    Value::Object(m) => {
+                        let arn = m.get("QueueArn").filter(|v| truthy(v));
+                        let url = m.get("QueueUrl").filter(|v| truthy(v));
+                        let (Some(arn), Some(url)) = (arn, url) else {
+                            return Err(event_err(function_id, &event_id, "No QueueARN or QueueURL provided."));
+                        };
+                        (
+                            arn.clone(),
+                            url.clone(),
+                            m.get("QueuePolicyLogicalId").cloned().filter(|v| !v.is_null()),
+                            m.get("BatchSize").cloned().filter(truthy),
+                            m.get("Enabled").cloned().filter(|v| !v.is_null()),
+                        )
+                    }
+                    _ => {
+                        return Err(event_err(
+                            function_id,
+                            &event_id,
+                            "Property 'SqsSubscription' should be a map.",
+                        ));
+                    }
+                };
+                let _ = enabled; // SAM always enables the mapping it makes
+                let mut m = CfnResource::new(format!("{lid}EventSourceMapping"), "AWS::Lambda::EventSourceMapping");
+                m.attributes = passthrough.clone();
+                m.set("FunctionName", Some(target.name_or_arn()));
+                m.set("EventSourceArn", Some(queue_arn.clone()));
+                m.set("BatchSize", Some(batch.unwrap_or(json!(10))));
+                m.set("Enabled", Some(json!(true)));
+                let arn = json!(ctx.managed_policy_arn("service-role/AWSLambdaSQSQueueExecutionRole"));
+                if let Some(role) = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r)) {
+                    if let Some(Value::Array(arns)) = role.properties.get_mut("ManagedPolicyArns") {
+                        if !arns.contains(&arn) {
+                            arns.push(arn);
+                        }
+                    }
                 }
+                let policy_id = match policy_id {
+                    Some(Value::String(s)) => s,
+                    _ => format!("{lid}QueuePolicy"),
+                };
+                let mut policy = CfnResource::new(policy_id, "AWS::SQS::QueuePolicy");
+                policy.attributes = passthrough.clone();
+                policy.set(
+                    "PolicyDocument",
+                    Some(json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{
+                            "Action": "sqs:SendMessage",
+                            "Effect": "Allow",
+                            "Principal": "*",
+                            "Resource": queue_arn,
+                            "Condition": {"ArnEquals": {"aws:SourceArn": topic}},
+                        }],
+                    })),
+                );
+                policy.set("Queues", Some(json!([queue_url])));
+                let mut sub = CfnResource::new(lid.clone(), "AWS::SNS::Subscription");
+                sub.attributes = passthrough.clone();
+                sub.set("Protocol", Some(json!("sqs")));
+                sub.set("Endpoint", Some(queue_arn));
+                sub.set("TopicArn", Some(topic));
+                for k in ["Region", "FilterPolicy", "FilterPolicyScope", "RedrivePolicy"] {
+                    set_if(&mut sub, k, &ep, k);
+                }
+                out.push(m);
+                out.push(policy);
+                out.push(sub);
+            }
+            "SNS" => {
                 let topic = ep.get("Topic").cloned().unwrap_or(Value::Null);
                 let perm = permission(
                     &lid,
@@ -393,6 +684,15 @@ pub(crate) fn generate(
                 out.push(sub);
             }
             "S3" => {
+                // the S3 event source's `Events` takes no intrinsic function
+                let kinds_ok = match ep.get("Events") {
+                    Some(Value::String(_)) | None => true,
+                    Some(Value::Array(a)) => a.iter().all(Value::is_string),
+                    Some(_) => false,
+                };
+                if !kinds_ok {
+                    return Err(res_err(&lid, "Type of property 'Events' is invalid."));
+                }
                 let bucket_id = ep["Bucket"]["Ref"].as_str().unwrap_or_default().to_string();
                 let perm = permission(
                     &lid,
@@ -418,10 +718,19 @@ pub(crate) fn generate(
                             "Value": {"Fn::If": [cond, {"Ref": perm.logical_id}, "no dependency"]}}));
                     }
                 } else {
+                    // SAM makes a Python set of it: None, a number or a list holding a mapping
+                    // or a list cannot be one.
                     let deps = match bucket.get("DependsOn") {
                         Some(Value::String(s)) => vec![json!(s)],
-                        Some(Value::Array(a)) => a.clone(),
-                        _ => Vec::new(),
+                        Some(Value::Array(a)) if a.iter().all(|d| !d.is_object() && !d.is_array()) => a.clone(),
+                        Some(Value::Object(m)) => m.keys().map(|k| json!(k)).collect(),
+                        None => Vec::new(),
+                        Some(_) => {
+                            return Err(res_err(
+                                &lid,
+                                "Invalid type for field 'DependsOn'. Expected a string or list of strings.",
+                            ))
+                        }
                     };
                     let mut deps_out: Vec<Value> = Vec::new();
                     for d in deps.into_iter().chain([json!(perm.logical_id)]) {
@@ -485,6 +794,19 @@ pub(crate) fn generate(
                     .cloned()
                     .unwrap_or_default();
                 out.push(b);
+            }
+            "HttpApi" => {
+                let made = super::http_api::event(
+                    ctx,
+                    function_id,
+                    &event_id,
+                    &lid,
+                    &ep,
+                    &target.arn(),
+                    &target.name_or_arn(),
+                    passthrough,
+                )?;
+                out.extend(made);
             }
             other => return Err(unsupported(function_id, &event_id, &format!("Event type '{other}'"))),
         }

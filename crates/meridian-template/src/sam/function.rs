@@ -183,13 +183,22 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
 
     // from_dict: the policy-templates plugin runs on each function before anything else.
     classify_policies(id, &props)?;
+    super::validate::properties(
+        id,
+        "AWS::Serverless::Function",
+        props_map,
+        super::validate::FUNCTION,
+        &[],
+    )?;
     // resources_to_link: each event is parsed.
     super::events::link(ctx, id, &props)?;
 
     // to_cloudformation
+    super::validate::function_rules(id, props_map)?;
     if let Some(dlq) = props.get("DeadLetterQueue").filter(|v| truthy(v)) {
         validate_dlq(id, dlq)?;
     }
+    validate_tenancy(id, &props)?;
     for unsupported in ["CapacityProviderConfig", "FunctionScalingConfig"] {
         if props.truthy(unsupported) {
             return Err(unsupported_property(id, unsupported));
@@ -242,19 +251,25 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
         version = Some(v);
     }
 
-    if props.truthy("FunctionUrlConfig") {
-        return Err(unsupported_property(id, "FunctionUrlConfig"));
+    let mut url_resources = Vec::new();
+    if let Some(cfg) = props.get("FunctionUrlConfig").filter(|v| truthy(v)) {
+        url_resources = function_url(id, cfg, alias.as_ref().map(|a| a.logical_id.as_str()), &passthrough)?;
     }
 
     if let Some(dp) = props.get("DeploymentPreference").filter(|v| truthy(v)) {
         super::deployment::validate_and_add(ctx, id, dp, &props, &passthrough, alias.as_mut())?;
     }
 
-    if props.truthy("EventInvokeConfig") {
-        return Err(unsupported_property(id, "EventInvokeConfig"));
+    let mut invoke_resources = Vec::new();
+    let mut invoke_policies = Vec::new();
+    if let Some(eic) = props.get("EventInvokeConfig").filter(|v| truthy(v)) {
+        let alias_name = alias.as_ref().and_then(|a| a.properties.get("Name").cloned());
+        let alias_id = alias.as_ref().map(|a| a.logical_id.clone());
+        (invoke_resources, invoke_policies) =
+            event_invoke_config(ctx, id, eic, alias_id.as_deref(), alias_name, &attributes, &passthrough)?;
     }
 
-    let mut role = construct_role(ctx, id, &props, &passthrough)?;
+    let mut role = construct_role(ctx, id, &props, &passthrough, &invoke_policies)?;
     let mut role_generated = false;
     match function.properties.get("Role").cloned() {
         None => {
@@ -303,6 +318,8 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
     if role_generated {
         resources.push(role);
     }
+    resources.extend(url_resources);
+    resources.extend(invoke_resources);
 
     let target = resources
         .iter()
@@ -349,6 +366,303 @@ fn unsupported_property(id: &str, name: &str) -> Failure {
         id,
         format!("Property '{name}' of AWS::Serverless::Function is not supported by Meridian's local regions yet."),
     )
+}
+
+/// `FunctionUrlConfig`: the function URL (of the alias when there is one), and with `AuthType:
+/// NONE` the two permissions that open it to everyone.
+fn function_url(
+    id: &str,
+    cfg: &Value,
+    alias_id: Option<&str>,
+    passthrough: &Map<String, Value>,
+) -> Result<Vec<CfnResource>, Failure> {
+    let intrinsic = is_intrinsic(cfg);
+    let auth = cfg.get("AuthType");
+    if !intrinsic && !auth.is_some_and(is_intrinsic) {
+        match auth.and_then(Value::as_str) {
+            Some("AWS_IAM" | "NONE") => {}
+            _ => {
+                return Err(res_err(
+                    id,
+                    "AuthType is required to configure function property `FunctionUrlConfig`. Please provide either AWS_IAM or NONE.",
+                ))
+            }
+        }
+    }
+    let cors = cfg.get("Cors").filter(|c| truthy(c));
+    if let Some(c) = cors.filter(|c| !intrinsic && !is_intrinsic(c)) {
+        let Some(c) = c.as_object() else {
+            return Err(res_err(id, "Property 'FunctionUrlConfig.Cors' should be a map."));
+        };
+        for (name, v) in c {
+            let (ok, ty) = match name.as_str() {
+                "AllowOrigins" | "AllowMethods" | "AllowHeaders" | "ExposeHeaders" => (v.is_array(), "list"),
+                "AllowCredentials" => (v.is_boolean(), "bool"),
+                "MaxAge" => (v.is_i64() || v.is_u64() || v.is_boolean(), "int"),
+                _ => {
+                    return Err(res_err(
+                        id,
+                        format!("{name} is not a valid property for configuring Cors."),
+                    ))
+                }
+            };
+            if !ok && !is_intrinsic(v) {
+                return Err(res_err(id, format!("{name} must be of type {ty}.")));
+            }
+        }
+    }
+    let target = match alias_id {
+        Some(a) => json!({"Ref": a}),
+        None => json!({"Ref": id}),
+    };
+    let mut url = CfnResource::new(format!("{id}Url"), "AWS::Lambda::Url");
+    url.attributes = passthrough.clone();
+    if let Some(c) = cors {
+        url.set("Cors", Some(c.clone()));
+    }
+    url.set("AuthType", cfg.get("AuthType").cloned());
+    url.set("TargetFunctionArn", Some(target.clone()));
+    url.set("InvokeMode", cfg.get("InvokeMode").cloned());
+    let mut out = vec![url];
+    if !intrinsic && auth.and_then(Value::as_str) == Some("NONE") {
+        let mut public = CfnResource::new(format!("{id}UrlPublicPermissions"), "AWS::Lambda::Permission");
+        public.attributes = passthrough.clone();
+        public.set("Action", Some(json!("lambda:InvokeFunctionUrl")));
+        public.set("FunctionName", Some(target.clone()));
+        public.set("Principal", Some(json!("*")));
+        public.set("FunctionUrlAuthType", Some(json!("NONE")));
+        let mut invoke = CfnResource::new(format!("{id}URLInvokeAllowPublicAccess"), "AWS::Lambda::Permission");
+        invoke.attributes = passthrough.clone();
+        invoke.set("Action", Some(json!("lambda:InvokeFunction")));
+        invoke.set("Principal", Some(json!("*")));
+        invoke.set("FunctionName", Some(target));
+        invoke.set("InvokedViaFunctionUrl", Some(json!(true)));
+        out.push(public);
+        out.push(invoke);
+    }
+    Ok(out)
+}
+
+/// `EventInvokeConfig`: the `AWS::Lambda::EventInvokeConfig`, the queue or topic SAM makes for a
+/// destination given only by `Type`, and the role policies that let the function send there.
+fn event_invoke_config(
+    ctx: &mut Context<'_>,
+    id: &str,
+    eic: &Value,
+    alias_id: Option<&str>,
+    alias_name: Option<Value>,
+    attributes: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+) -> Result<(Vec<CfnResource>, Vec<Value>), Failure> {
+    let resolved = ctx.resolve_params(eic)?;
+    let logical_id = format!("{id}EventInvokeConfig");
+    let mut config = CfnResource::new(logical_id.clone(), "AWS::Lambda::EventInvokeConfig");
+    if let Some(a) = alias_id {
+        config.depends_on = Some(json!([a]));
+    }
+    config.attributes = attributes.clone();
+    let mut resources = Vec::new();
+    let mut policies = Vec::new();
+    let mut dest = Map::new();
+    if let Some(input) = resolved.get("DestinationConfig").filter(|v| truthy(v)) {
+        let Some(input) = input.as_object() else {
+            return Err(res_err(
+                id,
+                "Property 'EventInvokeConfig.DestinationConfig' should be a map.",
+            ));
+        };
+        for name in ["OnSuccess", "OnFailure"] {
+            let Some(value) = input.get(name).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            let Some(value) = value.as_object() else {
+                return Err(res_err(
+                    id,
+                    format!("Property 'EventInvokeConfig.DestinationConfig.{name}' should be a map."),
+                ));
+            };
+            let (resource, destination, policy) = destination(ctx, id, value, name, &logical_id, passthrough)?;
+            dest.insert(name.into(), json!({"Destination": destination}));
+            resources.extend(resource);
+            if let Some(p) = policy {
+                policies.push(p);
+            }
+        }
+    }
+    config.set("FunctionName", Some(json!({"Ref": id})));
+    config.set("Qualifier", Some(alias_name.unwrap_or_else(|| json!("$LATEST"))));
+    config.set("DestinationConfig", Some(Value::Object(dest)));
+    config.set(
+        "MaximumEventAgeInSeconds",
+        resolved.get("MaximumEventAgeInSeconds").cloned(),
+    );
+    config.set("MaximumRetryAttempts", resolved.get("MaximumRetryAttempts").cloned());
+    resources.push(config);
+    Ok((resources, policies))
+}
+
+/// One destination of `EventInvokeConfig` (SAM's `_validate_and_inject_resource`).
+fn destination(
+    ctx: &mut Context<'_>,
+    id: &str,
+    config: &Map<String, Value>,
+    event: &str,
+    logical_id: &str,
+    passthrough: &Map<String, Value>,
+) -> Result<(Option<CfnResource>, Value, Option<Value>), Failure> {
+    const ACCEPTED: &[&str] = &["SQS", "SNS", "EventBridge", "Lambda", "S3Bucket"];
+    let ty = config.get("Type").cloned().unwrap_or(Value::Null);
+    let ty_str = ty.as_str().unwrap_or("");
+    if !ACCEPTED.contains(&ty_str) {
+        let shown = match &ty {
+            Value::String(s) => s.clone(),
+            other => super::python_repr(other),
+        };
+        return Err(res_err(
+            id,
+            format!("'Type: {shown}' must be one of ['SQS', 'SNS', 'EventBridge', 'Lambda', 'S3Bucket']"),
+        ));
+    }
+    let given = config.get("Destination").filter(|v| !v.is_null()).cloned();
+    let resource_id = format!("{logical_id}{event}");
+    // A destination `!If [C, !Ref AWS::NoValue, ARN]`: SAM makes the queue or topic when C holds.
+    let (property_condition, dest_arn) = match &given {
+        Some(d) if is_intrinsic_if(d) => {
+            let items = d["Fn::If"].clone();
+            validate_if_items(&items)
+                .map_err(|e| res_err(logical_id, format!("Malformed 'Destination' property: {e}.")))?;
+            let cond = items[0].as_str().unwrap_or_default().to_string();
+            if is_no_value(&items[1]) && is_no_value(&items[2]) {
+                (None, None)
+            } else if is_no_value(&items[1]) {
+                (Some(cond), Some(items[2].clone()))
+            } else if is_no_value(&items[2]) {
+                let not = format!("NOT{cond}{}", hash::logical_id("", Some(&json!(logical_id)), None));
+                if let Some(c) = ctx.conditions.as_mut() {
+                    c.insert(not.clone(), json!({"Fn::Not": [{"Condition": cond}]}));
+                }
+                (Some(not), Some(items[1].clone()))
+            } else {
+                (None, None)
+            }
+        }
+        _ => (None, None),
+    };
+    let policy_for = |arn: &Value| -> Value {
+        let (suffix, statements) = match ty_str {
+            "SQS" => (
+                "SQSPolicy",
+                json!([{"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "SNS" => (
+                "SNSPolicy",
+                json!([{"Action": "sns:publish", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "EventBridge" => (
+                "EventBridgePolicy",
+                json!([{"Action": "events:PutEvents", "Effect": "Allow", "Resource": arn}]),
+            ),
+            "Lambda" => (
+                "LambdaPolicy",
+                json!([{"Action": "lambda:InvokeFunction", "Effect": "Allow", "Resource": arn}]),
+            ),
+            _ => (
+                "S3Policy",
+                json!([
+                    {"Action": "s3:PutObject", "Effect": "Allow", "Resource": {"Fn::Join": ["/", [arn, "*"]]}},
+                    {"Action": "s3:ListBucket", "Effect": "Allow", "Resource": arn},
+                ]),
+            ),
+        };
+        json!({"PolicyName": format!("{resource_id}{suffix}"), "PolicyDocument": {"Statement": statements}})
+    };
+    let mut resource = None;
+    let mut destination = given.clone().unwrap_or(Value::Null);
+    let mut policy = None;
+    if given.is_none() || property_condition.is_some() {
+        let resource_condition = passthrough.get("Condition").and_then(Value::as_str).map(String::from);
+        let combined = match (resource_condition, property_condition.clone()) {
+            (None, p) => p,
+            (Some(r), None) => Some(r),
+            (Some(r), Some(p)) => {
+                let name = format!("{r}AND{p}{}", hash::logical_id("", Some(&json!(id)), None));
+                if let Some(c) = ctx.conditions.as_mut() {
+                    // SAM wraps each condition twice (`make_and_condition` of `{"Condition": c}`s)
+                    c.insert(
+                        name.clone(),
+                        json!({"Fn::And": [{"Condition": {"Condition": r}}, {"Condition": {"Condition": p}}]}),
+                    );
+                }
+                Some(name)
+            }
+        };
+        let (made, arn) = match ty_str {
+            "SQS" => {
+                let q = format!("{resource_id}Queue");
+                (
+                    CfnResource::new(q.clone(), "AWS::SQS::Queue"),
+                    json!({"Fn::GetAtt": [q, "Arn"]}),
+                )
+            }
+            "SNS" => {
+                let t = format!("{resource_id}Topic");
+                (CfnResource::new(t.clone(), "AWS::SNS::Topic"), json!({"Ref": t}))
+            }
+            _ => return Err(res_err(id, "Destination is required if Type is not ['SQS', 'SNS']")),
+        };
+        let mut made = made;
+        made.attributes = passthrough.clone();
+        if let Some(c) = combined {
+            made.attributes.insert("Condition".into(), json!(c));
+        }
+        destination = match (&property_condition, &dest_arn) {
+            (Some(c), Some(other)) => json!({"Fn::If": [c, arn, other]}),
+            (Some(c), None) => json!({"Fn::If": [c, arn, {"Ref": "AWS::NoValue"}]}),
+            _ => arn,
+        };
+        policy = Some(policy_for(&destination));
+        resource = Some(made);
+    }
+    if let (Some(d), None) = (&given, &property_condition) {
+        policy = Some(policy_for(d));
+    }
+    Ok((resource, destination, policy))
+}
+
+/// A function with `TenancyConfig` takes only Api and HttpApi events, and none of provisioned
+/// concurrency, a function URL or SnapStart.
+fn validate_tenancy(id: &str, props: &Props<'_>) -> Result<(), Failure> {
+    if !props.truthy("TenancyConfig") {
+        return Ok(());
+    }
+    for (name, what) in [
+        ("ProvisionedConcurrencyConfig", "Provisioned concurrency"),
+        ("FunctionUrlConfig", "Function URL"),
+        ("SnapStart", "SnapStart"),
+    ] {
+        if props.truthy(name) {
+            return Err(res_err(
+                id,
+                format!("{what} is not supported for functions enabled with tenancy configuration."),
+            ));
+        }
+    }
+    if let Some(Value::Object(events)) = props.get("Events") {
+        for event in events.values() {
+            let t = event.get("Type").cloned().unwrap_or(Value::Null);
+            if t != "Api" && t != "HttpApi" {
+                let shown = match &t {
+                    Value::String(s) => s.clone(),
+                    other => super::python_repr(other),
+                };
+                return Err(res_err(
+                    id,
+                    format!("Event source '{shown}' is not supported for functions enabled with tenancy configuration. Only Api and HttpApi event sources are supported."),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_dlq(id: &str, dlq: &Value) -> Result<(), Failure> {
@@ -568,6 +882,17 @@ pub(crate) fn parse_s3_uri(s: &str) -> Option<(String, String, Option<String>)> 
     };
     if netloc.is_empty() || path.is_empty() {
         return None;
+    }
+    // Python's urlparse refuses a bracketed host that is not an IPv6 (or IPvFuture) address.
+    if netloc.contains(['[', ']']) {
+        let host = netloc.rsplit_once('@').map_or(netloc, |(_, h)| h);
+        let inner = host
+            .strip_prefix('[')
+            .and_then(|h| h.split_once(']'))
+            .map(|(inner, _)| inner)?;
+        if !(inner.starts_with('v') || inner.parse::<std::net::Ipv6Addr>().is_ok()) {
+            return None;
+        }
     }
     let mut versions = Vec::new();
     for pair in query.split(['&', ';']) {
@@ -848,6 +1173,7 @@ fn construct_role(
     id: &str,
     props: &Props<'_>,
     passthrough: &Map<String, Value>,
+    invoke_policies: &[Value],
 ) -> Result<CfnResource, Failure> {
     let role_id = format!("{id}Role");
     let mut role = CfnResource::new(role_id.clone(), "AWS::IAM::Role");
@@ -886,6 +1212,7 @@ fn construct_role(
         documents.push(json!({"PolicyName": "DeadLetterQueuePolicy", "PolicyDocument": {"Version": "2012-10-17",
             "Statement": [{"Action": action, "Resource": dlq.get("TargetArn").cloned().unwrap_or(Value::Null), "Effect": "Allow"}]}}));
     }
+    documents.extend(invoke_policies.iter().cloned());
     for (index, policy) in policies_list(props).into_iter().enumerate() {
         match policy_kind(&policy)? {
             PolicyKind::Statement => {

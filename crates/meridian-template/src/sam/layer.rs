@@ -24,9 +24,13 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
     let empty = Map::new();
     let props_map = resource.get("Properties").and_then(Value::as_object).unwrap_or(&empty);
     let props = Props(props_map);
-    if props.get("ContentUri").is_none() {
-        return Err(res_err(id, "Missing required property 'ContentUri'."));
-    }
+    super::validate::properties(
+        id,
+        "AWS::Serverless::LayerVersion",
+        props_map,
+        super::validate::LAYER,
+        &["ContentUri"],
+    )?;
     let mut current: Map<String, Value> = Map::new();
     for name in LAYER_PROPERTIES {
         if let Some(v) = props.get(name) {

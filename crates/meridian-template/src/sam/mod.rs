@@ -3,8 +3,9 @@
 //! would report (same text, same order).
 //!
 //! Implemented: Globals, `AWS::Serverless::Function` (role, code, alias and versions,
-//! deployment preferences, the event sources that need no API Gateway) and
-//! `AWS::Serverless::LayerVersion`. Other serverless types and API events are reported as clear
+//! deployment preferences, the event sources that need no API Gateway),
+//! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable` and `AWS::Serverless::HttpApi`
+//! (with the functions' `HttpApi` events). Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
 //! first are still the ones reported.
 
@@ -13,9 +14,12 @@ mod events;
 mod function;
 mod globals;
 mod hash;
+mod http_api;
 mod intrinsics;
 mod layer;
 mod managed_policies;
+mod simple_table;
+mod validate;
 
 use std::collections::BTreeMap;
 
@@ -165,6 +169,8 @@ const SAM_TYPES: &[&str] = &[
     "AWS::Serverless::CapacityProvider",
     "AWS::Serverless::MicrovmImage",
     "AWS::Serverless::NetworkConnector",
+    "AWS::Serverless::Connector",
+    "AWS::Serverless::GraphQLApi",
 ];
 
 pub(crate) fn is_sam_type(t: &str) -> bool {
@@ -371,6 +377,14 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     };
     let mut sam_template = input.clone();
     validate_datatypes(&sam_template).map_err(document)?;
+    // The intrinsics resolvers are built over Mappings and Parameters, which must be mappings.
+    for section in ["Mappings", "Parameters"] {
+        if sam_template.get(section).is_some_and(|v| !v.is_object()) {
+            return Err(document(template_err(
+                "'Mappings' or 'Parameters' is either null or not a valid dictionary.",
+            )));
+        }
+    }
 
     // Parameter values: given, then Defaults, then pseudo parameters.
     let mut params = opts.parameter_values.clone();
@@ -399,6 +413,9 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     {
         resource_is_sam(res).map_err(document)?;
     }
+    // SAM's plugins, in its order: default definitions and implicit APIs, then Globals.
+    implicit_api_checks(&sam_template)?;
+    http_api::plugin(&mut sam_template)?;
     globals::apply(&mut sam_template).map_err(document)?;
 
     let original_resources = sam_template
@@ -424,6 +441,16 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     let mut refs = ResourceRefs::default();
     let mut changed_ids: BTreeMap<String, String> = BTreeMap::new();
 
+    // Embedded connectors (a `Connectors` attribute on any resource) become
+    // AWS::Serverless::Connector resources in SAM, which are not translated yet.
+    for (logical_id, resource) in &original_resources {
+        if resource.get("Connectors").is_some() {
+            errors.push(SamResourceError {
+                logical_id: Some(logical_id.clone()),
+                message: "Embedded connectors (the `Connectors` attribute) are not supported by Meridian's local regions yet: AWS::Serverless::Connector is not translated.".into(),
+            });
+        }
+    }
     for (logical_id, resource) in ordered_sam_resources(&original_resources) {
         let outcome = translate_resource(&mut ctx, &logical_id, &resource, &mut refs);
         match outcome {
@@ -484,6 +511,80 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     Ok(intrinsics::resolve_sam_resource_refs(out, &refs))
 }
 
+/// The checks of SAM's implicit REST API plugin, which reads every `Api` event of functions and
+/// state machines before anything is translated, and fails the whole document with what it found.
+/// (The APIs themselves are not translated yet: they are refused later, resource by resource.)
+fn implicit_api_checks(template: &Map<String, Value>) -> Result<(), Vec<SamResourceError>> {
+    let empty = Map::new();
+    let resources = template.get("Resources").and_then(Value::as_object).unwrap_or(&empty);
+    let mut errors = Vec::new();
+    for (id, resource) in resources {
+        let t = resource.get("Type").and_then(Value::as_str).unwrap_or("");
+        if t != "AWS::Serverless::Function" && t != "AWS::Serverless::StateMachine" {
+            continue;
+        }
+        let Some(events) = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_object)
+        else {
+            continue;
+        };
+        for (event_id, event) in events {
+            if event.get("Type").and_then(Value::as_str) != Some("Api") {
+                continue;
+            }
+            let fail = |m: &str| SamResourceError {
+                logical_id: Some(id.clone()),
+                message: format!("Event with id [{event_id}] is invalid. {m}"),
+            };
+            let props = match event.get("Properties") {
+                None => continue,
+                Some(p) if !truthy(p) => continue,
+                Some(Value::Object(p)) => p,
+                Some(_) => {
+                    errors.push(fail("Properties should be a map."));
+                    break;
+                }
+            };
+            // RestApiId defaults to the implicit API; a `Ref` names the API.
+            let api_id = match props.get("RestApiId") {
+                None => Value::String("ServerlessRestApi".into()),
+                Some(Value::Object(o)) if o.contains_key("Ref") => o["Ref"].clone(),
+                Some(v) => v.clone(),
+            };
+            let present = |k: &str| props.get(k).is_some_and(|v| !v.is_null());
+            let problem = if !present("Path") {
+                Some("Property 'Path' is required.")
+            } else if !present("Method") {
+                Some("Property 'Method' is required.")
+            } else if !api_id.is_string() {
+                Some("Property 'RestApiId' should be a string.")
+            } else if !props["Path"].is_string() {
+                Some("Property 'Path' should be a string.")
+            } else if !props["Method"].is_string() {
+                Some("Property 'Method' should be a string.")
+            } else {
+                let name = api_id.as_str().unwrap_or_default();
+                let target = resources.get(name).and_then(|r| r.get("Type")).and_then(Value::as_str);
+                let valid = name == "ServerlessRestApi" || target.is_some_and(|t| t != "AWS::Serverless::HttpApi");
+                (!valid).then_some(
+                    "RestApiId must be a valid reference to an 'AWS::Serverless::Api' resource in same template.",
+                )
+            };
+            if let Some(m) = problem {
+                errors.push(fail(m));
+                break;
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// A generated resource may not take the id of an existing resource, unless it replaces the
 /// serverless resource of that id (SAM's `verify_unique_logical_id`).
 fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
@@ -496,6 +597,8 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::Lambda::LayerVersion" => &["AWS::Serverless::LayerVersion"],
         "AWS::S3::Bucket" => &["AWS::S3::Bucket"],
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
+        "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
+        "AWS::ApiGatewayV2::Api" => &["AWS::Serverless::HttpApi"],
         _ => &[],
     };
     // SAM tests `old_type in <string>`, a substring test.
@@ -545,7 +648,12 @@ fn translate_resource(
     match rtype {
         "AWS::Serverless::Function" => {
             let generated = function::translate(ctx, logical_id, resource)?;
-            for (prop, cfn_type) in [("Alias", "AWS::Lambda::Alias"), ("Version", "AWS::Lambda::Version")] {
+            for (prop, cfn_type) in [
+                ("Alias", "AWS::Lambda::Alias"),
+                ("Version", "AWS::Lambda::Version"),
+                ("DestinationTopic", "AWS::SNS::Topic"),
+                ("DestinationQueue", "AWS::SQS::Queue"),
+            ] {
                 // the last generated resource of that type, as SAM's {type: id} map keeps
                 if let Some(r) = generated.iter().rev().find(|r| r.resource_type == cfn_type) {
                     refs.add(logical_id, prop, &r.logical_id);
@@ -557,10 +665,20 @@ fn translate_resource(
             let layer = layer::translate(ctx, logical_id, resource)?;
             Ok((layer.logical_id.clone(), vec![layer]))
         }
+        "AWS::Serverless::HttpApi" => {
+            // the API as the functions' events left it (with their routes)
+            let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
+            let generated = http_api::translate(ctx, logical_id, &current)?;
+            if let Some(stage) = generated.iter().find(|r| r.resource_type == "AWS::ApiGatewayV2::Stage") {
+                refs.add(logical_id, "Stage", &stage.logical_id);
+            }
+            Ok((logical_id.to_string(), generated))
+        }
+        "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::HttpApi)."
             ),
         )),
     }
