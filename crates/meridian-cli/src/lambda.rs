@@ -327,7 +327,7 @@ pub fn serve(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
         let server = tokio::spawn(endpoint.serve(listener));
         println!("http://{addr}");
         eprintln!(
-            "serving the local regions' AWS APIs (S3, CloudFormation, SSM, Secrets Manager, STS, Lambda) at http://{addr} \
+            "serving the local regions' AWS APIs (S3, CloudFormation, SSM, Secrets Manager, STS, CloudWatch, Lambda) at http://{addr} \
              (unsigned requests go to {default_region}{}); state in {}; `meridian credentials` prints what clients need; Ctrl-C stops",
             if args.require_auth { ", and are refused: --require-auth" } else { "" },
             global.data_dir.display()

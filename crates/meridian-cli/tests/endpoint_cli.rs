@@ -466,6 +466,20 @@ Resources:
       Environment:
         Variables:
           GREETING: !Ref Greeting
+  Errors:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions:
+        - Name: FunctionName
+          Value: !Ref Fn
+      Statistic: Sum
+      Period: 60
+      EvaluationPeriods: 1
+      Threshold: 0
+      ComparisonOperator: GreaterThanThreshold
+      TreatMissingData: notBreaching
 Outputs:
   FunctionName:
     Value: !Ref Fn
@@ -948,4 +962,174 @@ fn sam_package_and_sam_deploy_deploy_to_a_local_region() {
     let e = String::from_utf8_lossy(&deploy("hello").stdout).into_owned()
         + &String::from_utf8_lossy(&deploy("hello").stderr);
     assert!(e.contains("No changes to deploy"), "{e}");
+}
+
+#[test]
+fn cloudwatch_metrics_and_alarms_come_from_the_local_region() {
+    let Some(bin) = venv_bin() else { return };
+    let s = serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (start, end) = ((now - 600).to_string(), (now + 600).to_string());
+    let query = |ns: &str, metric: &str, dims: &str, stat: &str| {
+        format!(
+            r#"[{{"Id":"q","MetricStat":{{"Metric":{{"Namespace":"{ns}","MetricName":"{metric}","Dimensions":{dims}}},"Period":60,"Stat":"{stat}"}}}}]"#
+        )
+    };
+    // Custom metrics: put, then read back by statistic.
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudwatch",
+            "put-metric-data",
+            "--namespace",
+            "App",
+            "--metric-data",
+            r#"[{"MetricName":"Latency","Dimensions":[{"Name":"Service","Value":"api"}],"Values":[10,20],"Counts":[1,3]}]"#,
+        ],
+    ));
+    let dims = r#"[{"Name":"Service","Value":"api"}]"#;
+    let get = |q: String| {
+        json(&aws(
+            &bin,
+            &s,
+            "eu-west-1",
+            &[
+                "cloudwatch",
+                "get-metric-data",
+                "--start-time",
+                &start,
+                "--end-time",
+                &end,
+                "--metric-data-queries",
+                &q,
+            ],
+        ))
+    };
+    let avg = get(query("App", "Latency", dims, "Average"));
+    assert_eq!(
+        avg["MetricDataResults"][0]["Values"],
+        serde_json::json!([17.5]),
+        "{avg}"
+    );
+    let n = get(query("App", "Latency", dims, "SampleCount"));
+    assert_eq!(n["MetricDataResults"][0]["Values"], serde_json::json!([4.0]));
+    // Metrics belong to their region.
+    let other = json(&aws(
+        &bin,
+        &s,
+        "us-east-1",
+        &[
+            "cloudwatch",
+            "get-metric-data",
+            "--start-time",
+            &start,
+            "--end-time",
+            &end,
+            "--metric-data-queries",
+            &query("App", "Latency", dims, "Sum"),
+        ],
+    ));
+    assert_eq!(other["MetricDataResults"][0]["Values"], serde_json::json!([]));
+    let e = err(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudwatch",
+            "put-metric-data",
+            "--namespace",
+            "AWS/Lambda",
+            "--metric-name",
+            "X",
+            "--value",
+            "1",
+        ],
+    ));
+    assert!(e.contains("InvalidParameterValue"), "{e}");
+
+    // Lambda's own metrics and the stack's alarm, after three calls.
+    app(tmp.path());
+    let packaged = tmp.path().join("packaged.yaml");
+    ok(&aws(&bin, &s, "eu-west-1", &["s3", "mb", "s3://cw-eu-west-1"]));
+    let mut c = client(&bin, &s, "aws", "eu-west-1");
+    c.current_dir(tmp.path());
+    ok(&c
+        .args([
+            "cloudformation",
+            "package",
+            "--template-file",
+            "template.yaml",
+            "--s3-bucket",
+            "cw-eu-west-1",
+            "--output-template-file",
+        ])
+        .arg(&packaged)
+        .output()
+        .unwrap());
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            packaged.to_str().unwrap(),
+            "--stack-name",
+            "cw",
+            "--capabilities",
+            "CAPABILITY_IAM",
+        ],
+    ));
+    let d = json(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &["cloudformation", "describe-stacks", "--stack-name", "cw"],
+    ));
+    let function = d["Stacks"][0]["Outputs"][0]["OutputValue"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = tmp.path().join("out.json");
+    for _ in 0..3 {
+        ok(&aws(
+            &bin,
+            &s,
+            "eu-west-1",
+            &["lambda", "invoke", "--function-name", &function, out.to_str().unwrap()],
+        ));
+    }
+    let fdims = format!(r#"[{{"Name":"FunctionName","Value":"{function}"}}]"#);
+    let calls = get(query("AWS/Lambda", "Invocations", &fdims, "Sum"));
+    let total: f64 = calls["MetricDataResults"][0]["Values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert_eq!(total, 3.0, "{calls}");
+    let p99 = get(query("AWS/Lambda", "Duration", &fdims, "p99"));
+    assert!(
+        p99["MetricDataResults"][0]["Values"][0].as_f64().unwrap() > 0.0,
+        "{p99}"
+    );
+    let alarms = json(&aws(&bin, &s, "eu-west-1", &["cloudwatch", "describe-alarms"]));
+    let a = &alarms["MetricAlarms"][0];
+    assert_eq!(a["StateValue"], "OK", "{alarms}");
+    assert_eq!(a["MetricName"], "Errors");
+    assert_eq!(a["Threshold"], 0.0);
+    let none = json(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &["cloudwatch", "describe-alarms", "--state-value", "ALARM"],
+    ));
+    assert_eq!(none["MetricAlarms"], serde_json::json!([]));
 }

@@ -114,30 +114,16 @@ impl FunctionControl for LocalFunctions {
         until_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<MetricPoint>, RegionError> {
-        let rows = self.host.metric_periods(
+        metric_points(
+            &self.host,
             &region(region_name)?,
             function,
             qualifier,
             since_ms,
             until_ms,
             period_ms,
-        )?;
-        Ok(rows
-            .into_iter()
-            .map(|(start, b)| MetricPoint {
-                start_ms: start,
-                period_ms: period_ms.max(1000),
-                invocations: b.invocations,
-                errors: b.errors,
-                throttles: b.throttles,
-                duration_p50_ms: b.durations.quantile_ms(0.50),
-                duration_p90_ms: b.durations.quantile_ms(0.90),
-                duration_p99_ms: b.durations.quantile_ms(0.99),
-                duration_avg_ms: b.durations.mean_ms(),
-                duration_max_ms: b.durations.quantile_ms(1.0),
-                duration_min_ms: b.durations.quantile_ms(0.0),
-            })
-            .collect())
+        )
+        .map_err(RegionError::from)
     }
 
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
@@ -164,6 +150,35 @@ impl FunctionControl for LocalFunctions {
         self.host.set_service_endpoint(Some(url));
         Ok(())
     }
+}
+
+/// A function's (or one qualifier's) metrics by period, as alarms and the canary judge read them.
+pub fn metric_points(
+    host: &LambdaHost,
+    region: &RegionId,
+    function: &str,
+    qualifier: Option<&str>,
+    since_ms: i64,
+    until_ms: i64,
+    period_ms: i64,
+) -> crate::Result<Vec<MetricPoint>> {
+    let rows = host.metric_periods(region, function, qualifier, since_ms, until_ms, period_ms)?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, b)| MetricPoint {
+            start_ms: start,
+            period_ms: period_ms.max(1000),
+            invocations: b.invocations,
+            errors: b.errors,
+            throttles: b.throttles,
+            duration_p50_ms: b.durations.quantile_ms(0.50),
+            duration_p90_ms: b.durations.quantile_ms(0.90),
+            duration_p99_ms: b.durations.quantile_ms(0.99),
+            duration_avg_ms: b.durations.mean_ms(),
+            duration_max_ms: b.durations.quantile_ms(1.0),
+            duration_min_ms: b.durations.quantile_ms(0.0),
+        })
+        .collect())
 }
 
 impl Drop for LocalFunctions {

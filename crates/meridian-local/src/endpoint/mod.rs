@@ -9,6 +9,7 @@
 //! names what local regions serve (docs/local-regions.md).
 
 mod cloudformation;
+mod cloudwatch;
 mod query;
 pub mod s3;
 mod sigv4;
@@ -162,6 +163,11 @@ fn service_by_shape(req: &Request<Incoming>) -> &'static str {
         return "codedeploy";
     }
     let path = req.uri().path();
+    if target.starts_with("GraniteServiceVersion20100801.")
+        || path.starts_with("/service/GraniteServiceVersion20100801/")
+    {
+        return "monitoring";
+    }
     // Lambda's REST paths start with their API version.
     if path.len() > 11
         && path.as_bytes()[0] == b'/'
@@ -314,13 +320,13 @@ impl Endpoint {
                 };
                 crate::invoke_api::handle(&self.inner.host, &cfg, req).await.map(|b| b.map_err(|never| match never {}).boxed_unsync())
             }
-            "ssm" | "secretsmanager" | "sts" | "cloudformation" | "query" => {
+            "ssm" | "secretsmanager" | "sts" | "cloudformation" | "query" | "monitoring" => {
                 let (parts, body) = req.into_parts();
                 let body = match query::read_body(body, query::MAX_BODY).await {
                     Ok(b) => b,
                     Err((status, m)) => {
                         return match service.as_str() {
-                            "ssm" | "secretsmanager" => query::json_error(status, "ValidationException", &m, &request_id),
+                            "ssm" | "secretsmanager" | "monitoring" => query::json_error(status, "ValidationException", &m, &request_id),
                             _ => query::error(&service, status, "InvalidRequest", &m, &request_id),
                         }
                     }
@@ -329,6 +335,18 @@ impl Endpoint {
                     if let Err((code, m)) = sigv4::verify(parts.method.as_str(), parts.uri.path(), parts.uri.query(), &parts.headers, &body, SECRET_ACCESS_KEY) {
                         return query::refuse(&service, code, &m, &request_id);
                     }
+                }
+                if service == "monitoring" {
+                    let target = parts.headers.get("x-amz-target").and_then(|t| t.to_str().ok());
+                    return match cloudwatch::operation(parts.uri.path(), target) {
+                        Some((protocol, op)) => cloudwatch::handle(self, &region, protocol, &op, body, &request_id).await,
+                        None => query::refuse(
+                            "monitoring",
+                            "InvalidAction",
+                            "local regions serve CloudWatch over the RPC v2 CBOR and JSON 1.0 protocols (current SDKs and CLIs), not the query protocol",
+                            &request_id,
+                        ),
+                    };
                 }
                 if service == "ssm" || service == "secretsmanager" {
                     let target = parts.headers.get("x-amz-target").and_then(|t| t.to_str().ok()).unwrap_or("");
@@ -340,7 +358,7 @@ impl Endpoint {
             other => query::refuse(
                 other,
                 "UnknownOperationException",
-                &format!("local regions do not serve the `{other}` API; they serve S3, CloudFormation, SSM Parameter Store, Secrets Manager, STS and Lambda (docs/local-regions.md)"),
+                &format!("local regions do not serve the `{other}` API; they serve S3, CloudFormation, SSM Parameter Store, Secrets Manager, STS, CloudWatch and Lambda (docs/local-regions.md)"),
                 &request_id,
             ),
         }
