@@ -677,6 +677,26 @@ except urllib.error.HTTPError as e:
     out["bad_xml"] = e.code
 s3.put_object(Bucket="bkt1", Key="after", Body=b"still serving")
 out["after"] = s3.get_object(Bucket="bkt1", Key="after")["Body"].read().decode()
+ssm = boto3.client("ssm", **kw)
+ssm.put_parameter(Name="/b/p", Value="v", Type="String")
+out["ssm_value"] = ssm.get_parameter(Name="/b/p")["Parameter"]["Value"]
+out["ssm_missing"] = code_of(lambda: ssm.get_parameter(Name="/b/none"))
+# An upload that announces more than S3's 5 GiB limit is refused before its body is read.
+import socket
+host, port = url.replace("http://", "").split(":")
+sock = socket.create_connection((host, int(port)))
+sock.sendall(b"PUT /bkt1/huge HTTP/1.1\r\nHost: x\r\nContent-Length: 5368709121\r\n\r\nxxxx")
+sock.settimeout(10)
+answer = b""
+while b"</Error>" not in answer:
+    chunk = sock.recv(65536)
+    if not chunk:
+        break
+    answer += chunk
+sock.close()
+out["too_large"] = answer.decode(errors="replace")
+# A query body over 1 MiB.
+out["big_query"] = raw(b"Action=DescribeStacks&Version=2010-05-15&x=" + b"a" * (1024 * 1024 + 10), {{"Content-Type": "application/x-www-form-urlencoded"}})[0]
 print(json.dumps(out))
 "##,
         url = s.url
@@ -700,6 +720,10 @@ print(json.dumps(out))
     );
     assert_eq!(v["bad_xml"], 400, "{v}");
     assert_eq!(v["after"], "still serving");
+    assert_eq!(v["ssm_value"], "v");
+    assert_eq!(v["ssm_missing"], "ParameterNotFound");
+    assert!(v["too_large"].as_str().unwrap().contains("EntityTooLarge"), "{v}");
+    assert_eq!(v["big_query"], 413);
 }
 
 #[test]
@@ -1132,4 +1156,142 @@ fn cloudwatch_metrics_and_alarms_come_from_the_local_region() {
         &["cloudwatch", "describe-alarms", "--state-value", "ALARM"],
     ));
     assert_eq!(none["MetricAlarms"], serde_json::json!([]));
+}
+
+/// A change set made while the stack is being updated (a canary shift takes minutes) is refused
+/// as CloudFormation refuses it, and the update goes on.
+#[test]
+fn a_change_set_on_a_stack_being_updated_is_refused() {
+    let Some(bin) = venv_bin() else { return };
+    let s = serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    app(tmp.path());
+    let canary = TEMPLATE.replace(
+        "      AutoPublishAlias: live\n",
+        "      AutoPublishAlias: live\n      DeploymentPreference:\n        Type: Canary10Percent5Minutes\n",
+    );
+    std::fs::write(tmp.path().join("template.yaml"), canary).unwrap();
+    ok(&aws(&bin, &s, "eu-west-1", &["s3", "mb", "s3://upd-eu-west-1"]));
+    let package = |out: &str| {
+        let mut c = client(&bin, &s, "aws", "eu-west-1");
+        c.current_dir(tmp.path());
+        ok(&c
+            .args([
+                "cloudformation",
+                "package",
+                "--template-file",
+                "template.yaml",
+                "--s3-bucket",
+                "upd-eu-west-1",
+                "--output-template-file",
+                out,
+            ])
+            .output()
+            .unwrap());
+        tmp.path().join(out)
+    };
+    let v1 = package("v1.yaml");
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            v1.to_str().unwrap(),
+            "--stack-name",
+            "app",
+            "--capabilities",
+            "CAPABILITY_IAM",
+        ],
+    ));
+    std::fs::write(
+        tmp.path().join("src/index.js"),
+        HANDLER.replace("greeting:", "release: 2, greeting:"),
+    )
+    .unwrap();
+    let v2 = package("v2.yaml");
+    let body = format!("file://{}", v2.display());
+    let change_set = |name: &str| {
+        aws(
+            &bin,
+            &s,
+            "eu-west-1",
+            &[
+                "cloudformation",
+                "create-change-set",
+                "--stack-name",
+                "app",
+                "--change-set-name",
+                name,
+                "--template-body",
+                &body,
+                "--capabilities",
+                "CAPABILITY_IAM",
+            ],
+        )
+    };
+    ok(&change_set("v2"));
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "wait",
+            "change-set-create-complete",
+            "--stack-name",
+            "app",
+            "--change-set-name",
+            "v2",
+        ],
+    ));
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "execute-change-set",
+            "--stack-name",
+            "app",
+            "--change-set-name",
+            "v2",
+        ],
+    ));
+    let d = json(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &["cloudformation", "describe-stacks", "--stack-name", "app"],
+    ));
+    assert_eq!(
+        d["Stacks"][0]["StackStatus"], "UPDATE_IN_PROGRESS",
+        "the canary takes minutes: {d}"
+    );
+    let e = err(&change_set("v3"));
+    assert!(e.contains("ValidationError") && e.contains("UPDATE_IN_PROGRESS"), "{e}");
+    // Executing the same change set again is refused too.
+    let e = err(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "execute-change-set",
+            "--stack-name",
+            "app",
+            "--change-set-name",
+            "v2",
+        ],
+    ));
+    assert!(e.contains("InvalidChangeSetStatus"), "{e}");
+    let d = json(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &["cloudformation", "describe-stacks", "--stack-name", "app"],
+    ));
+    assert_eq!(d["Stacks"][0]["StackStatus"], "UPDATE_IN_PROGRESS");
 }
