@@ -99,6 +99,15 @@ pub fn region_error(
         "InvalidClientTokenId" | "ExpiredToken" | "SignatureDoesNotMatch" => {
             "; the credentials were refused: check AWS_PROFILE or AWS_ACCESS_KEY_ID, or sign in again (aws sso login)".to_string()
         }
+        "NoSuchBucket" => format!(
+            "; the pipeline's bucket for {region} does not exist: create every region's bucket with `meridian bootstrap <pipeline file>`"
+        ),
+        "ValidationError" if message.to_string().contains("ROLLBACK_COMPLETE") => {
+            "; a stack whose creation failed must be deleted before it can be created again (aws cloudformation delete-stack)".to_string()
+        }
+        "ValidationError" if message.to_string().contains("UPDATE_ROLLBACK_FAILED") => {
+            "; the stack is stuck: `aws cloudformation continue-update-rollback` (skipping the resources that cannot roll back), then run the pipeline again".to_string()
+        }
         _ => String::new(),
     };
     let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
@@ -136,5 +145,44 @@ pub mod backend {
             functions: Arc::new(crate::functions::AwsFunctions::new(options.clone())?),
             clients: Arc::new(Endpoint(options.endpoint())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meridian_region::ErrorKind;
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = region_error(
+            "eu-west-1",
+            "PutObject",
+            Some("NoSuchBucket"),
+            "The specified bucket does not exist",
+        );
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e.message.contains("meridian bootstrap"), "{}", e.message);
+        let e = region_error(
+            "eu-west-1",
+            "CreateChangeSet",
+            Some("ValidationError"),
+            "Stack:arn:aws:cloudformation:eu-west-1:1:stack/app/x is in ROLLBACK_COMPLETE state and can not be updated.",
+        );
+        assert!(e.message.contains("must be deleted"), "{}", e.message);
+        let e = region_error(
+            "eu-west-1",
+            "UpdateAlias",
+            Some("AccessDeniedException"),
+            "not authorized",
+        );
+        assert_eq!(e.kind, ErrorKind::Permanent);
+        assert!(
+            e.message.contains("UpdateAlias in eu-west-1") && e.message.contains("--print-policy"),
+            "{}",
+            e.message
+        );
+        let e = region_error("eu-west-1", "DescribeStacks", Some("Throttling"), "Rate exceeded");
+        assert_eq!(e.kind, ErrorKind::Throttled);
     }
 }

@@ -29,6 +29,18 @@ where
                 wait *= 2;
                 attempt += 1;
             }
+            Err(mut e) if e.retryable() => {
+                // Exhausted: say so, and what helps.
+                let hint = match e.kind {
+                    meridian_region::ErrorKind::Throttled => {
+                        ": the region kept throttling; raise the account's quota for this call, or lower `max-parallel-regions`"
+                    }
+                    meridian_region::ErrorKind::Unavailable => ": the region stayed unreachable; check the network or the service's health, then `meridian retry`",
+                    _ => ": the conflict did not pass; `meridian retry` when the other operation has ended",
+                };
+                e.message = format!("{} (gave up after {ATTEMPTS} attempts{hint})", e.message);
+                return Err(e);
+            }
             other => return other,
         }
     }
@@ -51,6 +63,18 @@ mod tests {
         })
         .await;
         assert_eq!((r.unwrap(), n.load(Ordering::SeqCst)), (7, 3));
+
+        // Throttled every time: given up on, saying so and what helps.
+        let r: Result<(), _> =
+            retrying(|| async { Err(RegionError::new(ErrorKind::Throttled, "Rate exceeded")) }).await;
+        let e = r.unwrap_err();
+        assert!(
+            e.message
+                .starts_with("Rate exceeded (gave up after 4 attempts: the region kept throttling")
+                && e.message.contains("max-parallel-regions"),
+            "{}",
+            e.message
+        );
 
         let n = AtomicU32::new(0);
         let r: Result<(), _> = retrying(|| async {
