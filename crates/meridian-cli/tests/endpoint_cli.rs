@@ -17,23 +17,29 @@ fn repo() -> PathBuf {
         .unwrap()
 }
 
-/// The virtualenv's `bin` directory (the AWS CLI and boto3), or `None` to skip.
-fn venv_bin() -> Option<PathBuf> {
-    let bin = repo().join(".venv/bin");
-    if bin.join("aws").is_file() {
+/// A virtualenv's `bin` directory holding `program` (made by `scripts/setup.sh`), or `None` to
+/// skip: outside CI the test is skipped loudly, in CI a missing peer fails it.
+fn peer_bin(venv: &str, program: &str, what: &str) -> Option<PathBuf> {
+    let bin = repo().join(venv).join("bin");
+    if bin.join(program).is_file() {
         return Some(bin);
     }
     if std::env::var_os("CI").is_some() {
         panic!(
-            "the AWS CLI ({}) is missing; run scripts/setup.sh",
-            bin.join("aws").display()
+            "{what} ({}) is missing; run scripts/setup.sh",
+            bin.join(program).display()
         );
     }
     eprintln!(
-        "SKIPPED: the AWS CLI is not installed ({}); run scripts/setup.sh",
+        "SKIPPED: {what} is not installed ({}); run scripts/setup.sh",
         bin.display()
     );
     None
+}
+
+/// The AWS CLI and boto3.
+fn venv_bin() -> Option<PathBuf> {
+    peer_bin(".venv", "aws", "the AWS CLI")
 }
 
 /// `meridian serve` on a free port of its own data directory; killed on drop.
@@ -875,21 +881,7 @@ fn a_buildspec_that_packages_with_the_aws_cli_per_region_deploys_to_two_regions(
 
 /// The SAM CLI's directory (`.venv-sam/bin`), or `None` to skip.
 fn sam_bin() -> Option<PathBuf> {
-    let bin = repo().join(".venv-sam/bin");
-    if bin.join("sam").is_file() {
-        return Some(bin);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the SAM CLI ({}) is missing; run scripts/setup.sh",
-            bin.join("sam").display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: the SAM CLI is not installed ({}); run scripts/setup.sh",
-        bin.display()
-    );
-    None
+    peer_bin(".venv-sam", "sam", "the SAM CLI")
 }
 
 #[test]

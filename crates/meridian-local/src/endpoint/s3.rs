@@ -195,10 +195,22 @@ impl LocalS3 {
         }
         Ok(Received {
             tmp,
-            len,
             md5: md5::Digest::finalize(md5).to_vec(),
             checksum: hasher.finalize(),
         })
+    }
+
+    /// Receives an upload's body and checks it against every checksum the request states (in
+    /// headers, or in the trailer of an aws-chunked body): BadDigest, and nothing kept, when one
+    /// differs.
+    async fn receive_verified<T>(dir: &Path, req: &S3Request<T>, up: Upload) -> S3Result<Received> {
+        let got = Self::receive(dir, up.body, &up.headers, up.algorithm.as_ref(), MAX_PUT_BYTES).await?;
+        let stated = stated_checksums(req, up.headers);
+        if let Err(e) = verify(&stated, &got.checksum, &got.md5, up.content_md5.as_deref()) {
+            let _ = tokio::fs::remove_file(&got.tmp).await;
+            return Err(e);
+        }
+        Ok(got)
     }
 
     /// Puts a received file in place of `key`'s object, atomically.
@@ -277,9 +289,36 @@ pub fn local_object(data_dir: &Path, bucket: &str, key: &str) -> Option<PathBuf>
     LocalS3::object_file(&store_root(data_dir, "S3", bucket), key).ok()
 }
 
+/// What a PutObject or UploadPart sends: its body, and the checksums it states in headers.
+struct Upload {
+    body: Option<StreamingBlob>,
+    headers: Checksum,
+    algorithm: Option<ChecksumAlgorithm>,
+    content_md5: Option<String>,
+}
+
+/// Takes the body and stated checksums out of a PutObject or UploadPart request (their fields
+/// have the same names).
+macro_rules! take_upload {
+    ($req:ident) => {
+        Upload {
+            body: $req.input.body.take(),
+            headers: Checksum {
+                checksum_crc32: $req.input.checksum_crc32.clone(),
+                checksum_crc32c: $req.input.checksum_crc32c.clone(),
+                checksum_sha1: $req.input.checksum_sha1.clone(),
+                checksum_sha256: $req.input.checksum_sha256.clone(),
+                checksum_crc64nvme: $req.input.checksum_crc64nvme.clone(),
+                ..Default::default()
+            },
+            algorithm: $req.input.checksum_algorithm.clone(),
+            content_md5: $req.input.content_md5.clone(),
+        }
+    };
+}
+
 struct Received {
     tmp: PathBuf,
-    len: u64,
     md5: Vec<u8>,
     checksum: Checksum,
 }
@@ -485,25 +524,9 @@ impl S3 for LocalS3 {
                 format!("Your proposed upload exceeds the maximum allowed size ({MAX_PUT_BYTES} bytes): use a multipart upload"),
             ));
         }
-        let headers = Checksum {
-            checksum_crc32: req.input.checksum_crc32.clone(),
-            checksum_crc32c: req.input.checksum_crc32c.clone(),
-            checksum_sha1: req.input.checksum_sha1.clone(),
-            checksum_sha256: req.input.checksum_sha256.clone(),
-            checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
-            ..Default::default()
-        };
-        let algorithm = req.input.checksum_algorithm.clone();
-        let content_md5 = req.input.content_md5.clone();
         let mut req = req;
-        let body = req.input.body.take();
-        let got = Self::receive(&dir, body, &headers, algorithm.as_ref(), MAX_PUT_BYTES).await?;
-        let stated = stated_checksums(&req, headers);
-        if let Err(e) = verify(&stated, &got.checksum, &got.md5, content_md5.as_deref()) {
-            let _ = tokio::fs::remove_file(&got.tmp).await;
-            return Err(e);
-        }
-        let _ = got.len;
+        let upload = take_upload!(req);
+        let got = Self::receive_verified(&dir, &req, upload).await?;
         let meta = Self::commit(&got.tmp, &target).await?;
         let c = got.checksum;
         Ok(S3Response::new(PutObjectOutput {
@@ -775,24 +798,9 @@ impl S3 for LocalS3 {
         let up = upload_dir(&dir, &req.input.upload_id, &req.input.key)?;
         let n = req.input.part_number;
         check_part_number(n)?;
-        let headers = Checksum {
-            checksum_crc32: req.input.checksum_crc32.clone(),
-            checksum_crc32c: req.input.checksum_crc32c.clone(),
-            checksum_sha1: req.input.checksum_sha1.clone(),
-            checksum_sha256: req.input.checksum_sha256.clone(),
-            checksum_crc64nvme: req.input.checksum_crc64nvme.clone(),
-            ..Default::default()
-        };
-        let algorithm = req.input.checksum_algorithm.clone();
-        let content_md5 = req.input.content_md5.clone();
         let mut req = req;
-        let body = req.input.body.take();
-        let got = Self::receive(&dir, body, &headers, algorithm.as_ref(), MAX_PUT_BYTES).await?;
-        let stated = stated_checksums(&req, headers);
-        if let Err(e) = verify(&stated, &got.checksum, &got.md5, content_md5.as_deref()) {
-            let _ = tokio::fs::remove_file(&got.tmp).await;
-            return Err(e);
-        }
+        let upload = take_upload!(req);
+        let got = Self::receive_verified(&dir, &req, upload).await?;
         let etag = place_part(&up, n, &got).await?;
         let c = got.checksum;
         Ok(S3Response::new(UploadPartOutput {
