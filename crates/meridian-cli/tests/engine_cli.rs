@@ -1174,3 +1174,93 @@ fn a_damaged_journal_is_kept_explained_and_reset_only_when_asked() {
     let o = cmd(&env, &["--output", "json", "executions", "list"]).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// A CodeBuild action with `BatchEnabled` runs the buildspec's batch; its output artifacts are
+/// named by build (`linux`) and by build and secondary artifact (`arm_notes`), as CodePipeline
+/// names them, or combined into one with `CombineArtifacts`.
+#[test]
+fn batch_builds_in_a_pipeline_name_their_artifacts_by_build() {
+    let env = setup();
+    std::fs::write(
+        env.repo.join("buildspec.yml"),
+        "version: 0.2\nbatch:\n  build-list:\n    - identifier: linux\n      env:\n        variables:\n          TARGET: linux\n    - identifier: arm\n      env:\n        variables:\n          TARGET: arm\nphases:\n  build:\n    commands:\n      - echo \"built for $TARGET\" > out.txt\n      - echo \"notes for $TARGET\" > notes.txt\nartifacts:\n  files: [out.txt]\n  secondary-artifacts:\n    notes:\n      files: [notes.txt]\n",
+    )
+    .unwrap();
+    git(&env.repo, &["add", "."]);
+    git(&env.repo, &["commit", "-q", "-m", "batch"]);
+    let build = |outputs: &[&str], combine: bool| {
+        let mut config = json!({"ProjectName": "app-build", "BatchEnabled": "true"});
+        if combine {
+            config["CombineArtifacts"] = json!("true");
+        }
+        json!({"name": "Build", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+            "configuration": config, "inputArtifacts": [{"name": "Code"}],
+            "outputArtifacts": outputs.iter().map(|o| json!({"name": o})).collect::<Vec<_>>()})
+    };
+    // Separate artifacts.
+    let read = commands(
+        "Read",
+        None,
+        &["cat out.txt", "cat $CODEBUILD_SRC_DIR_arm_notes/notes.txt"],
+        &["linux", "arm_notes"],
+        &[],
+    );
+    let file = pipeline(
+        &env,
+        "batch",
+        "QUEUED",
+        vec![
+            json!({"name": "Build", "actions": [build(&["linux", "arm_notes"], false)]}),
+            json!({"name": "Read", "actions": [read]}),
+        ],
+    );
+    let out = run(&env, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = json_of(&out)["executionId"].as_str().unwrap().to_string();
+    let read_log = log(&env, &id, "Read");
+    assert!(read_log.contains("built for linux"), "{read_log}");
+    assert!(read_log.contains("notes for arm"), "{read_log}");
+    let build_log = log(&env, &id, "Build");
+    assert!(build_log.contains("batch build linux: SUCCEEDED"), "{build_log}");
+    assert!(build_log.contains("batch build arm: SUCCEEDED"), "{build_log}");
+
+    // Combined artifacts: one output, a directory per build.
+    let read = commands(
+        "Read",
+        None,
+        &["cat linux/out.txt arm/out.txt arm_notes/notes.txt"],
+        &["All"],
+        &[],
+    );
+    let file = pipeline(
+        &env,
+        "combined",
+        "QUEUED",
+        vec![
+            json!({"name": "Build", "actions": [build(&["All"], true)]}),
+            json!({"name": "Read", "actions": [read]}),
+        ],
+    );
+    let out = run(&env, &file, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = json_of(&out)["executionId"].as_str().unwrap().to_string();
+    let read_log = log(&env, &id, "Read");
+    for line in ["built for linux", "built for arm", "notes for arm"] {
+        assert!(read_log.contains(line), "{line}: {read_log}");
+    }
+
+    // An output named after no build fails, naming the names the batch made.
+    let file = pipeline(
+        &env,
+        "wrong",
+        "QUEUED",
+        vec![json!({"name": "Build", "actions": [build(&["BuildOutput"], false)]})],
+    );
+    let out = run(&env, &file, &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let id = json_of(&out)["executionId"].as_str().unwrap().to_string();
+    let summary =
+        String::from_utf8_lossy(&cmd(&env, &["executions", "show", &id]).output().unwrap().stdout).to_string();
+    assert!(summary.contains("no artifact for output `BuildOutput`"), "{summary}");
+    assert!(summary.contains("arm_notes"), "{summary}");
+}

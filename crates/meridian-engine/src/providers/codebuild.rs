@@ -112,6 +112,14 @@ impl ActionProvider for CodeBuild {
                 let _ = cancel.wait_for(|c| *c).await;
                 stop.store(true, Ordering::SeqCst);
             });
+            if a.config("BatchEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+                let combine = a
+                    .config("CombineArtifacts")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+                let result = run_batch_action(ctx, &name, spec, bc, combine).await;
+                watcher.abort();
+                return result;
+            }
             let outcome = tokio::task::spawn_blocking(move || run_build(&spec, &bc)).await;
             watcher.abort();
             let outcome = outcome
@@ -166,6 +174,96 @@ impl ActionProvider for CodeBuild {
             Ok(out)
         })
     }
+}
+
+/// A batch build (`BatchEnabled`), as CodePipeline runs one: every build of the buildspec's
+/// `batch`, then the output artifacts by name: `BUILD` is that build's primary artifact and
+/// `BUILD_ARTIFACT` its secondary artifact `ARTIFACT`; with `CombineArtifacts`, the first output
+/// holds every build's primary artifact in a directory named by its identifier (and each
+/// secondary one in `BUILD_ARTIFACT/`).
+async fn run_batch_action(
+    ctx: &ActionContext,
+    project: &str,
+    spec: meridian_buildspec::BuildSpec,
+    bc: BuildContext,
+    combine: bool,
+) -> Result<ActionOutput, String> {
+    if spec.batch.is_none() {
+        return Err(format!(
+            "BatchEnabled is true, but the buildspec of project `{project}` has no `batch` section: add build-list, build-matrix or build-graph to it, or set BatchEnabled to false"
+        ));
+    }
+    let parallel = meridian_buildspec::batch::default_parallelism();
+    let outcome = tokio::task::spawn_blocking(move || meridian_buildspec::batch::run_batch(&spec, &bc, parallel))
+        .await
+        .map_err(|e| format!("the build runner failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    let mut failed = Vec::new();
+    for b in &outcome.builds {
+        let status = b.status.map(|s| s.as_str()).unwrap_or("NOT_RUN");
+        ctx.log.line(&format!(
+            "batch build {}: {status}{}{}",
+            b.identifier,
+            if b.ignore_failure && b.status != Some(meridian_buildspec::Status::Succeeded) {
+                " (failure ignored)"
+            } else {
+                ""
+            },
+            b.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()
+        ));
+        if b.fails_batch() {
+            failed.push(format!("{} ({status})", b.identifier));
+        }
+    }
+    if !outcome.succeeded() {
+        return Err(format!(
+            "batch build {}: {}",
+            outcome.status.as_str(),
+            failed.join(", ")
+        ));
+    }
+    // (build identifier, artifact identifier or None for the primary one) -> directory
+    let mut artifacts: Vec<(String, Option<String>, std::path::PathBuf)> = Vec::new();
+    for b in &outcome.builds {
+        for art in b.outcome.iter().flat_map(|o| o.artifacts.iter()) {
+            artifacts.push((b.identifier.clone(), art.identifier.clone(), art.dir.clone()));
+        }
+    }
+    if combine {
+        let Some((oname, odir)) = ctx.outputs.first() else {
+            return Ok(ActionOutput::default());
+        };
+        for (build, art, dir) in &artifacts {
+            let sub = match art {
+                None => build.clone(),
+                Some(a) => format!("{build}_{a}"),
+            };
+            copy_tree(dir, &odir.join(meridian_core::path::safe_component(&sub)))
+                .map_err(|e| format!("failed to collect artifact {oname}: {e}"))?;
+        }
+        return Ok(ActionOutput::default());
+    }
+    for (oname, odir) in &ctx.outputs {
+        let found = artifacts.iter().find(|(build, art, _)| match art {
+            None => build == oname,
+            Some(a) => format!("{build}_{a}") == *oname,
+        });
+        match found {
+            Some((_, _, dir)) => {
+                copy_tree(dir, odir).map_err(|e| format!("failed to collect artifact {oname}: {e}"))?
+            }
+            None => {
+                let known: Vec<String> = artifacts
+                    .iter()
+                    .map(|(b, a, _)| a.as_ref().map(|a| format!("{b}_{a}")).unwrap_or_else(|| b.clone()))
+                    .collect();
+                return Err(format!(
+                    "the batch produced no artifact for output `{oname}`: with BatchEnabled, output artifacts are named BUILD (a build's primary artifact) or BUILD_ARTIFACT (its secondary artifact); this batch made {known:?} (or set CombineArtifacts to true)"
+                ));
+            }
+        }
+    }
+    Ok(ActionOutput::default())
 }
 
 /// The commit of the source this build's inputs came from (`CODEBUILD_RESOLVED_SOURCE_VERSION`).
