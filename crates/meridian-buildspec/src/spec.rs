@@ -356,6 +356,48 @@ impl Reader<'_> {
         self.diags.push(Diagnostic::error(code, msg).at(span).help(help));
     }
 
+    /// `proxy` (`upload-artifacts`, `logs`: yes or no) only matters to builds run in an explicit
+    /// proxy server, which Meridian never runs: read, checked, and ignored with a warning.
+    fn proxy(&mut self, key: Span, v: &Node) {
+        let Some(entries) = v.as_map() else {
+            self.error(
+                "wrong-type",
+                v.span,
+                format!("`proxy` is a mapping, but this is {}", v.kind()),
+                "write `proxy:` with `upload-artifacts: yes|no` and `logs: yes|no` under it",
+            );
+            return;
+        };
+        for (k, val) in entries {
+            let name = k.as_str().unwrap_or_default();
+            if !["upload-artifacts", "logs"].contains(&name) {
+                self.diags.push(
+                    Diagnostic::warning("unknown-key", format!("unknown key `{name}` in `proxy`"))
+                        .at(k.span)
+                        .help("`proxy` takes `upload-artifacts` and `logs`"),
+                );
+                continue;
+            }
+            let ok = val
+                .as_str()
+                .is_some_and(|s| ["yes", "no", "true", "false"].contains(&s.to_ascii_lowercase().as_str()))
+                || val.as_bool().is_some();
+            if !ok {
+                self.error(
+                    "wrong-type",
+                    val.span,
+                    format!("`proxy.{name}` is yes or no"),
+                    format!("write `{name}: yes` or `{name}: no`"),
+                );
+            }
+        }
+        self.diags.push(
+            Diagnostic::warning("ignored", "`proxy` applies to builds run in an explicit proxy server; Meridian runs builds without one, and ignores it")
+                .at(key)
+                .help("nothing to change: CodeBuild outside a proxy server ignores it too"),
+        );
+    }
+
     fn read(&mut self) -> Option<BuildSpec> {
         let mut parse_diags = Vec::new();
         let root = match node::parse(self.file_id, self.file, &mut parse_diags) {
@@ -421,13 +463,8 @@ impl Reader<'_> {
             },
         };
         let run_as = find(&entries, "run-as").and_then(|n| self.run_as(n));
-        if let Some((k, _)) = entries.iter().find(|(k, _)| k.as_str() == Some("proxy")) {
-            self.error(
-                "not-supported",
-                k.span,
-                "`proxy` is not supported by Meridian: it runs no builds in an explicit proxy server",
-                "remove the `proxy` section to run this buildspec locally",
-            );
+        if let Some((k, v)) = entries.iter().find(|(k, _)| k.as_str() == Some("proxy")) {
+            self.proxy(k.span, v);
         }
         let batch = entries
             .iter()

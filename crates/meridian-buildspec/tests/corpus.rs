@@ -23,18 +23,7 @@ const REFUSED: &[(&str, &str, &str)] = &[
 
 /// Buildspecs CodeBuild runs and Meridian does not yet: each a limitation on record (issue 17's
 /// closing note), with the diagnostic code and the reason.
-const NOT_YET: &[(&str, &str, &str)] = &[
-    (
-        "aws-codebuild-user-guide--doc_source__troubleshooting.md_block10.yml",
-        "not-supported",
-        "`proxy:`: Meridian runs no builds behind an explicit proxy server",
-    ),
-    (
-        "aws-codebuild-user-guide--doc_source__use-proxy-server.md_block7.yml",
-        "not-supported",
-        "`proxy:`: Meridian runs no builds behind an explicit proxy server",
-    ),
-];
+const NOT_YET: &[(&str, &str, &str)] = &[];
 
 /// The least number of buildspecs the corpus must hold (the issue asks for 50).
 const MIN_BUILDSPECS: usize = 50;

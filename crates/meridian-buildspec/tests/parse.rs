@@ -192,7 +192,7 @@ fn rejects_what_codebuild_rejects_at_the_line() {
         ("version: 0.2\nphases:\n  build:\n    commands:\n      - echo a: b\n", "wrong-type", 5),
         ("version: 0.2\nphases:\n  build:\n    commands:\n      a: b\n", "wrong-type", 5),
         ("version: 0.2\nenv:\n  variables: [A]\nphases:\n  build:\n    commands: [ls]\n", "wrong-type", 3),
-        ("version: 0.2\nproxy:\n  logs: yes\nphases:\n  build:\n    commands: [ls]\n", "not-supported", 2),
+        ("version: 0.2\nproxy:\n  logs: maybe\nphases:\n  build:\n    commands: [ls]\n", "wrong-type", 3),
         // a batch needs its builds (issue 17: batch builds are read and run)
         ("version: 0.2\nbatch:\n  fast-fail: true\nphases:\n  build:\n    commands: [ls]\n", "missing-field", 2),
         ("version: 0.2\nphases:\n  build:\n    commands: [ls]\nartifacts:\n  discard-paths: maybe\n  files: [a]\n", "wrong-type", 6),
@@ -261,4 +261,18 @@ fn positions_after_non_ascii_block_scalars_are_right() {
         .unwrap_or_else(|| panic!("{}", parsed.render_diagnostics(false)));
     assert_eq!(d.location(&parsed.sources).as_deref(), Some("b.yml:8:3"));
     assert!(parsed.render_diagnostics(false).contains("[b.yml:8:3]"));
+}
+
+/// `proxy` only matters inside an explicit proxy server: read, checked, and ignored with a
+/// warning, so that buildspecs written for one still run.
+#[test]
+fn proxy_is_checked_then_ignored_with_a_warning() {
+    let text = "version: 0.2\nproxy:\n  upload-artifacts: yes\n  logs: no\nphases:\n  build:\n    commands: [ls]\n";
+    assert_eq!(codes(text), vec![("ignored", false, 2)]);
+    let parsed = parse_str("buildspec.yml", text);
+    assert!(parsed.spec.is_some() && !parsed.has_errors());
+    assert_eq!(
+        codes("version: 0.2\nproxy: yes\nphases:\n  build:\n    commands: [ls]\n")[0].0,
+        "wrong-type"
+    );
 }
