@@ -71,6 +71,11 @@ fn info(region: &str, s: &aws_sdk_cloudformation::types::Stack) -> StackInfo {
                 ))
             })
             .collect(),
+        tags: s
+            .tags()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect(),
         outputs: s
             .outputs()
             .iter()

@@ -978,6 +978,40 @@ fn sam_package_and_sam_deploy_deploy_to_a_local_region() {
     let e = String::from_utf8_lossy(&deploy("hello").stdout).into_owned()
         + &String::from_utf8_lossy(&deploy("hello").stderr);
     assert!(e.contains("No changes to deploy"), "{e}");
+    // `--resolve-s3` (what `sam deploy --guided` writes): SAM's managed stack makes its bucket in
+    // the local S3, tagged as SAM checks, and the unpackaged template is packaged into it.
+    let out = ok(&sam_cmd(&[
+        "deploy",
+        "--template-file",
+        "template.yaml",
+        "--stack-name",
+        "resolved",
+        "--resolve-s3",
+        "--capabilities",
+        "CAPABILITY_IAM",
+        "--no-confirm-changeset",
+        "--region",
+        "ap-southeast-2",
+    ]));
+    assert!(
+        out.contains("Successfully created/updated stack - resolved in ap-southeast-2"),
+        "{out}"
+    );
+    let managed = json(&aws(
+        &bin,
+        &s,
+        "ap-southeast-2",
+        &[
+            "cloudformation",
+            "describe-stacks",
+            "--stack-name",
+            "aws-sam-cli-managed-default",
+        ],
+    ));
+    assert_eq!(
+        managed["Stacks"][0]["Tags"][0]["Key"], "ManagedStackSource",
+        "{managed}"
+    );
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub const RECORDED_TYPES: &[&str] = &[
     "AWS::SQS::Queue",
     "AWS::SNS::Topic",
     "AWS::DynamoDB::Table",
+    // Resource policies: local regions enforce no IAM, so they are recorded (as IAM policies are).
+    "AWS::S3::BucketPolicy",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SNS::TopicPolicy",
 ];
 
 #[derive(Clone)]
@@ -433,6 +437,9 @@ struct Prepared {
     /// stack exists is refused.
     #[serde(default)]
     create: bool,
+    /// The operation's stack tags (none: the stack keeps its tags, as CloudFormation does).
+    #[serde(default)]
+    tags: BTreeMap<String, String>,
 }
 
 impl LocalStacks {
@@ -442,7 +449,8 @@ impl LocalStacks {
         let db = meridian_engine::journal::open_store(
             &path,
             std::time::Duration::from_secs(30),
-            "CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
+            "CREATE TABLE IF NOT EXISTS stack_tags (region TEXT, name TEXT, tags TEXT, PRIMARY KEY (region, name));
+             CREATE TABLE IF NOT EXISTS stacks (region TEXT, name TEXT, stack_id TEXT, status TEXT, reason TEXT,
                  template TEXT, params TEXT, shown TEXT, outputs TEXT, created INTEGER, updated INTEGER,
                  PRIMARY KEY (region, name));
              CREATE TABLE IF NOT EXISTS resources (stack_id TEXT, logical_id TEXT, type TEXT, physical_id TEXT,
@@ -538,6 +546,19 @@ impl LocalStacks {
             stack_status_reason: s.reason.clone(),
             parameters: s.shown.clone(),
             outputs: s.outputs.clone(),
+            tags: self
+                .db(|c| {
+                    c.query_row(
+                        "SELECT tags FROM stack_tags WHERE region=?1 AND name=?2",
+                        params![region, name],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()
+                })
+                .ok()
+                .flatten()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
             creation_time: iso(s.created),
             last_updated_time: s.updated.map(iso),
         }
@@ -778,6 +799,7 @@ impl LocalStacks {
                 .and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p.display().to_string(), t))),
             delivery: req.delivery.clone(),
             create: false,
+            tags: req.tags.clone(),
         })
     }
 
@@ -1362,6 +1384,10 @@ impl LocalStacks {
                 })?;
                 if left == 0 {
                     self.db(|c| {
+                        c.execute(
+                            "DELETE FROM stack_tags WHERE region=?1 AND name=?2",
+                            params![region, stack],
+                        )?;
                         c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, stack])
                             .map(|_| ())
                     })?;
@@ -1510,6 +1536,16 @@ impl LocalStacks {
         let creating = existing.as_ref().is_none_or(|s| s.status == "REVIEW_IN_PROGRESS");
         if p.create && !creating {
             return Err(format!("Stack [{name}] already exists"));
+        }
+        if !p.tags.is_empty() {
+            let tags = serde_json::to_string(&p.tags).unwrap_or_default();
+            self.db(|c| {
+                c.execute(
+                    "INSERT OR REPLACE INTO stack_tags VALUES (?1, ?2, ?3)",
+                    params![region, name, tags],
+                )
+                .map(|_| ())
+            })?;
         }
         if let Some(s) = &existing {
             if !creating && changes.is_empty() && s.params == p.params {
@@ -1995,6 +2031,7 @@ impl LocalStacks {
                 source: None,
                 delivery: DeliveryOptions::default(),
                 create: false,
+                tags: BTreeMap::new(),
             };
             self.read_template(&p, region)
                 .ok()
@@ -2047,6 +2084,11 @@ impl LocalStacks {
         self.tx(|c| {
             let db = |e: rusqlite::Error| format!("local stack store: {e}");
             insert_event(c, id, name, id, "AWS::CloudFormation::Stack", "DELETE_COMPLETE", None).map_err(db)?;
+            c.execute(
+                "DELETE FROM stack_tags WHERE region=?1 AND name=?2",
+                params![region, name],
+            )
+            .map_err(db)?;
             c.execute("DELETE FROM stacks WHERE region=?1 AND name=?2", params![region, name])
                 .map_err(db)?;
             c.execute(

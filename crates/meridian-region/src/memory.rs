@@ -303,6 +303,7 @@ impl MemoryRegion {
             stack_status_reason: None,
             parameters: BTreeMap::new(),
             outputs: s.outputs.clone(),
+            tags: BTreeMap::new(),
             creation_time: String::new(),
             last_updated_time: None,
         }

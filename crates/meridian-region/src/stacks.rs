@@ -125,6 +125,9 @@ pub struct StackInfo {
     /// Parameter values, NoEcho ones as `****`.
     pub parameters: BTreeMap<String, String>,
     pub outputs: BTreeMap<String, String>,
+    /// The stack's tags (the last operation that gave some).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     pub creation_time: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_updated_time: Option<String>,

@@ -606,8 +606,13 @@ fn stack_xml(s: &StackInfo) -> String {
         .iter()
         .map(|(k, v)| format!("<member>{}{}</member>", el("OutputKey", k), el("OutputValue", v)))
         .collect();
+    let tags: String = s
+        .tags
+        .iter()
+        .map(|(k, v)| format!("<member>{}{}</member>", el("Key", k), el("Value", v)))
+        .collect();
     format!(
-        "<member>{}{}{}{}{}{}<Parameters>{params}</Parameters><Outputs>{outputs}</Outputs><DisableRollback>false</DisableRollback><DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation></member>",
+        "<member>{}{}{}{}{}{}<Parameters>{params}</Parameters><Outputs>{outputs}</Outputs><Tags>{tags}</Tags><DisableRollback>false</DisableRollback><DriftInformation><StackDriftStatus>NOT_CHECKED</StackDriftStatus></DriftInformation></member>",
         el("StackName", &s.stack_name),
         el("StackId", &s.stack_id),
         el("CreationTime", &s.creation_time),
