@@ -664,6 +664,12 @@ out["bad_upload"] = code_of(lambda: s3.upload_part(Bucket="bkt1", Key="k", Uploa
 out["bad_template"] = code_of(lambda: cfn.validate_template(TemplateBody="Resources: [unclosed"))
 out["too_big"] = code_of(lambda: cfn.create_stack(StackName="s", TemplateBody="#" * 60000))
 out["no_stack"] = code_of(lambda: cfn.describe_stacks(StackName="nope"))
+try:
+    cfn.create_change_set(StackName="odd", ChangeSetName="c", ChangeSetType="CREATE",
+        TemplateBody="Resources:\n  Q:\n    Type: AWS::AppSync::GraphQLApi\n    Properties: {{Name: x, AuthenticationType: API_KEY}}\n")
+    out["unsupported"] = "accepted"
+except botocore.exceptions.ClientError as e:
+    out["unsupported"] = e.response["Error"]["Message"]
 out["unknown_op"] = code_of(lambda: cfn.describe_account_limits())
 # malformed bodies, raw
 def raw(body, headers):
@@ -716,6 +722,14 @@ print(json.dumps(out))
     assert_eq!(v["bad_template"], "ValidationError");
     assert_eq!(v["too_big"], "ValidationError");
     assert_eq!(v["no_stack"], "ValidationError");
+    let unsupported = v["unsupported"].as_str().unwrap();
+    assert!(
+        unsupported.starts_with("the template:")
+            && unsupported.contains("AWS::AppSync::GraphQLApi")
+            && unsupported.contains("meridian stack deploy --allow-unsupported")
+            && !unsupported.contains("endpoint/templates"),
+        "{unsupported}"
+    );
     assert_eq!(v["unknown_op"], "InvalidAction");
     assert_eq!(v["bad_form"][0], 400, "{v}");
     assert!(v["bad_form"][1].as_str().unwrap().contains("MissingAction"), "{v}");

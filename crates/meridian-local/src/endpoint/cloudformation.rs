@@ -156,7 +156,9 @@ fn dispatch(ep: &Endpoint, stacks: &LocalStacks, action: &str, p: &Params, regio
                 (other, _) => return Err(validation(format!("local regions make CREATE and UPDATE change sets, not {other}"))),
             }
             let req = request(ep, p, region, &name, Some(cs), existing.as_ref())?;
-            let info = stacks.create_change_set_named(&req).map_err(from_stacks)?;
+            let info = stacks
+                .create_change_set_named(&req)
+                .map_err(|m| from_stacks(for_api(m, &req.template_path)))?;
             let stack = stacks.describe(region, &name).map_err(from_stacks)?;
             Ok(format!("{}{}", el("Id", &info.change_set_id), el("StackId", &stack.stack_id)))
         }
@@ -237,7 +239,9 @@ fn dispatch(ep: &Endpoint, stacks: &LocalStacks, action: &str, p: &Params, regio
             // As CloudFormation does it: a change set made and executed at once.
             let cs = format!("meridian-{}-{}", action.to_ascii_lowercase(), meridian_core::random::alphanumeric(8).to_lowercase());
             let req = request(ep, p, region, &name, Some(cs.clone()), existing.as_ref())?;
-            let info = stacks.create_change_set_named(&req).map_err(from_stacks)?;
+            let info = stacks
+                .create_change_set_named(&req)
+                .map_err(|m| from_stacks(for_api(m, &req.template_path)))?;
             if info.execution_status != "AVAILABLE" {
                 let _ = stacks.delete_change_set(region, &name, &cs);
                 return Err(validation(info.status_reason.unwrap_or_else(|| "No updates are to be performed.".into()).replace(
@@ -396,6 +400,17 @@ fn dispatch(ep: &Endpoint, stacks: &LocalStacks, action: &str, p: &Params, regio
             ),
         }),
     }
+}
+
+/// A local stacks message as an API client should read it: the endpoint's copy of the template
+/// is "the template", and the command-line way out is named as such.
+fn for_api(message: String, copy: &std::path::Path) -> String {
+    message
+        .replace(&copy.display().to_string(), "the template")
+        .replace(
+            "pass --allow-unsupported (or record them as placeholders) to record it as an inert placeholder",
+            "local regions cannot deploy it (`meridian stack deploy --allow-unsupported` records such resources as inert placeholders)",
+        )
 }
 
 fn scalar(v: &serde_json::Value) -> String {
