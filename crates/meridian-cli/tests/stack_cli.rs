@@ -1080,3 +1080,80 @@ Outputs:
     let o = cmd(&env, &["secrets", "get", "--region", "us-east-1", "app/db"]);
     assert!(!o.status.success(), "the secret is deleted with its stack");
 }
+
+/// `{{resolve:ssm:...}}` and `{{resolve:secretsmanager:...}}` in properties take their values
+/// from the region's stores when the resource is made; the stack store keeps the reference, and a
+/// missing parameter fails the change with its name.
+#[test]
+fn dynamic_references_resolve_from_the_regions_stores() {
+    let env = setup();
+    let put = |args: &[&str]| assert!(cmd(&env, args).status.success());
+    put(&[
+        "secrets",
+        "put",
+        "--kind",
+        "parameter",
+        "--region",
+        "us-east-1",
+        "/app/greeting",
+        "hello from ssm",
+    ]);
+    put(&[
+        "secrets",
+        "put",
+        "--region",
+        "us-east-1",
+        "db",
+        r#"{"password":"hunter2"}"#,
+    ]);
+    let t = write(
+        &env,
+        "dynamic.yaml",
+        "Resources:\n  Copy:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /app/copy\n      Type: String\n      Value: '{{resolve:ssm:/app/greeting}} / {{resolve:secretsmanager:db:SecretString:password}}'\n",
+    );
+    let out = deploy(&env, &t, "dynamic", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let got = cmd(
+        &env,
+        &[
+            "secrets",
+            "get",
+            "--kind",
+            "parameter",
+            "--region",
+            "us-east-1",
+            "/app/copy",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&got.stdout).trim(), "hello from ssm / hunter2");
+    let props = cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "dynamic",
+        ],
+    );
+    assert!(
+        !String::from_utf8_lossy(&props.stdout).contains("hunter2"),
+        "the secret's value is not in the stack's description"
+    );
+
+    let missing = write(
+        &env,
+        "missing.yaml",
+        "Resources:\n  Copy:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value: '{{resolve:ssm:/app/nope}}'\n",
+    );
+    let out = deploy(&env, &missing, "missing", &[]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Parameters: [/app/nope]") && stderr(&out).contains("cannot be found in us-east-1"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -17,6 +17,7 @@ pub mod backend;
 pub mod buckets;
 pub mod code;
 pub mod credentials;
+mod dynamic;
 pub mod endpoint;
 pub mod error;
 pub mod functions;

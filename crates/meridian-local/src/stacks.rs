@@ -1604,6 +1604,15 @@ impl LocalStacks {
                     .map_err(|m| format!("{}:{} resource `{lid}`: {m}", t.file, r.line.unwrap_or(0)))?
                     .unwrap_or(json!({}));
                 let placeholder = !is_supported(&r.type_);
+                // Dynamic references are resolved for the call only: the stored properties keep them.
+                let live = if crate::dynamic::has_references(&props) {
+                    let store =
+                        meridian_buildspec::SecretStore::open(&self.inner.data_dir).map_err(|e| e.to_string())?;
+                    crate::dynamic::resolve(&store, region, &props)
+                        .map_err(|m| format!("{}:{} resource `{lid}`: {m}", t.file, r.line.unwrap_or(0)))?
+                } else {
+                    props.clone()
+                };
                 let reserve = |phys: &str| {
                     let row = Row::of(
                         r,
@@ -1621,7 +1630,7 @@ impl LocalStacks {
                         let (phys, attrs) = if placeholder {
                             (format!("placeholder-{lid}"), BTreeMap::new())
                         } else {
-                            self.create_resource(region, name, r, &props, &reserve)?
+                            self.create_resource(region, name, r, &live, &reserve)?
                         };
                         let row = Row::of(r, phys.clone(), props, attrs, "CREATE_COMPLETE", placeholder);
                         self.save_row(&id, &row)?;
@@ -1648,10 +1657,10 @@ impl LocalStacks {
                         let (phys, attrs) = if placeholder {
                             (old.deployed.physical_id.clone(), BTreeMap::new())
                         } else if replace {
-                            self.create_resource(region, name, r, &props, &reserve)?
+                            self.create_resource(region, name, r, &live, &reserve)?
                         } else {
                             let attrs =
-                                self.update_resource(region, name, r, &old, &props, &ev, &p.delivery, log, driver)?;
+                                self.update_resource(region, name, r, &old, &live, &ev, &p.delivery, log, driver)?;
                             (old.deployed.physical_id.clone(), attrs)
                         };
                         if replace {
