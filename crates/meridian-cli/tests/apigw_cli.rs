@@ -441,6 +441,7 @@ fn a_sam_http_api_deploys_and_serves_events_and_responses_as_api_gateway_does() 
     assert_eq!((r.status, text(&r.body).as_str()), (200, "hello from lambda"));
 
     // The endpoint still serves the AWS APIs beside the HTTP API.
+    let function = answer_function(&s);
     let o = cmd(
         &s,
         &[
@@ -450,10 +451,42 @@ fn a_sam_http_api_deploys_and_serves_events_and_responses_as_api_gateway_does() 
             "us-east-1",
             "--payload",
             "{\"rawPath\":\"/plain\"}",
-            &answer_function(&s),
+            &function,
         ],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // The integration targets the alias, so its canary weights apply to API traffic.
+    std::fs::write(s.root.join("src/index.js"), format!("{FUNCTION}\n// v2\n")).unwrap();
+    let src = s.root.join("src");
+    for args in [
+        vec![
+            "update-function-code",
+            "--function-name",
+            &function,
+            "--code-dir",
+            src.to_str().unwrap(),
+        ],
+        vec!["publish-version", "--function-name", &function],
+        vec![
+            "update-alias",
+            "--function-name",
+            &function,
+            "--name",
+            "live",
+            "--routing-config",
+            "2=0.3",
+        ],
+    ] {
+        let mut a = vec!["lambda", args[0], "--region", "us-east-1"];
+        a.extend_from_slice(&args[1..]);
+        let o = cmd(&s, &a);
+        assert!(o.status.success(), "{a:?}: {}", text(&o.stderr));
+    }
+    let on_v2 = (0..10)
+        .filter(|_| curl(&[&format!("{base}/items/1")]).json()["version"] == "2")
+        .count();
+    assert_eq!(on_v2, 3, "30% of 10 requests through the alias");
 }
 
 /// The function of the stack `web`.
