@@ -616,3 +616,70 @@ Outputs:
     let r = curl(&[&format!("{local}/pets/7")]);
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn cors_preflights_are_answered_by_the_api_and_responses_carry_the_headers() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: ['https://app.example']
+        AllowMethods: [GET, POST]
+        AllowHeaders: [content-type]
+        ExposeHeaders: [x-one]
+        MaxAge: 600
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Events:
+        Get:
+          Type: HttpApi
+          Properties:
+            ApiId: !Ref Api
+            Path: /cookies
+            Method: get
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}
+";
+    let o = deploy(&s, template, "cors");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let base = outputs(&s, "cors")[0][2].clone();
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &format!("{base}/cookies"),
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), vec!["https://app.example"]);
+    assert_eq!(r.header("access-control-allow-methods"), vec!["GET,POST"]);
+    assert_eq!(r.header("access-control-allow-headers"), vec!["content-type"]);
+    assert_eq!(r.header("access-control-max-age"), vec!["600"]);
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &format!("{base}/cookies"),
+        "-H",
+        "Origin: https://evil.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert_eq!(r.status, 204);
+    assert!(r.header("access-control-allow-origin").is_empty());
+    let r = curl(&[&format!("{base}/cookies"), "-H", "Origin: https://app.example"]);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("access-control-allow-origin"), vec!["https://app.example"]);
+    assert_eq!(r.header("access-control-expose-headers"), vec!["x-one"]);
+}

@@ -51,6 +51,102 @@ pub struct HttpApi {
     pub routes: Vec<Route>,
     /// Stage name -> stage variables.
     pub stages: BTreeMap<String, BTreeMap<String, String>>,
+    /// The API's CORS configuration (`CorsConfiguration`, or the Body's `x-amazon-apigateway-cors`).
+    pub cors: Option<Cors>,
+}
+
+/// An HTTP API's CORS configuration: API Gateway answers preflight requests itself and adds the
+/// headers to the integration's responses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub max_age: Option<u64>,
+    pub allow_credentials: bool,
+}
+
+impl Cors {
+    /// From `CorsConfiguration` (`AllowOrigins`, ...) or `x-amazon-apigateway-cors` (`allowOrigins`, ...).
+    pub fn of(v: &Value) -> Cors {
+        let get = |k: &str| {
+            let mut camel = k.to_string();
+            camel[..1].make_ascii_lowercase();
+            v.get(k).or_else(|| v.get(&camel))
+        };
+        let list = |k: &str| -> Vec<String> {
+            get(k)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .unwrap_or_default()
+        };
+        Cors {
+            allow_origins: list("AllowOrigins"),
+            allow_methods: list("AllowMethods"),
+            allow_headers: list("AllowHeaders"),
+            expose_headers: list("ExposeHeaders"),
+            max_age: get("MaxAge").and_then(|m| m.as_u64().or_else(|| m.as_str().and_then(|s| s.parse().ok()))),
+            allow_credentials: matches!(get("AllowCredentials"), Some(Value::Bool(true))),
+        }
+    }
+
+    /// The `Access-Control-Allow-Origin` for a request from `origin`, if it is allowed.
+    fn allow_origin(&self, origin: &str) -> Option<String> {
+        if self.allow_origins.iter().any(|o| o == "*") {
+            return Some(if self.allow_credentials {
+                origin.to_string()
+            } else {
+                "*".to_string()
+            });
+        }
+        self.allow_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+            .then(|| origin.to_string())
+    }
+
+    /// The answer to a preflight request (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`): 204, with the CORS headers when the origin is allowed.
+    pub fn preflight(&self, origin: &str) -> HttpAnswer {
+        let mut headers = Vec::new();
+        if let Some(o) = self.allow_origin(origin) {
+            headers.push(("access-control-allow-origin".to_string(), o));
+            if !self.allow_methods.is_empty() {
+                headers.push(("access-control-allow-methods".into(), self.allow_methods.join(",")));
+            }
+            if !self.allow_headers.is_empty() {
+                headers.push(("access-control-allow-headers".into(), self.allow_headers.join(",")));
+            }
+            if let Some(m) = self.max_age {
+                headers.push(("access-control-max-age".into(), m.to_string()));
+            }
+            if self.allow_credentials {
+                headers.push(("access-control-allow-credentials".into(), "true".into()));
+            }
+        }
+        HttpAnswer {
+            status: 204,
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds the CORS headers to an integration's response to a request from `origin`.
+    pub fn decorate(&self, origin: &str, a: &mut HttpAnswer) {
+        let Some(o) = self.allow_origin(origin) else { return };
+        a.headers
+            .retain(|(k, _)| !k.to_ascii_lowercase().starts_with("access-control-"));
+        a.headers.push(("access-control-allow-origin".into(), o));
+        if !self.expose_headers.is_empty() {
+            a.headers
+                .push(("access-control-expose-headers".into(), self.expose_headers.join(",")));
+        }
+        if self.allow_credentials {
+            a.headers
+                .push(("access-control-allow-credentials".into(), "true".into()));
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +374,7 @@ pub fn check_api(props: &Value) -> Result<(), String> {
 pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpApi, String> {
     let mut routes = Vec::new();
     let mut stages = BTreeMap::new();
+    let mut cors = None;
     let mut integrations = BTreeMap::new();
     for r in resources {
         if r.type_ == "AWS::ApiGatewayV2::Integration" {
@@ -290,6 +387,12 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
             "AWS::ApiGatewayV2::Api" => {
                 if let Some(b) = p.get("Body") {
                     routes.extend(routes_of_body(b)?);
+                    if let Some(c) = b.get("x-amazon-apigateway-cors") {
+                        cors = Some(Cors::of(c));
+                    }
+                }
+                if let Some(c) = p.get("CorsConfiguration") {
+                    cors = Some(Cors::of(c));
                 }
                 if let Some(t) = p.get("Target").and_then(Value::as_str) {
                     // Quick create: a route, its integration (payload 2.0) and the `$default`
@@ -351,6 +454,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
         region: region.to_string(),
         routes,
         stages,
+        cors,
     })
 }
 
@@ -820,7 +924,26 @@ mod tests {
                 })
                 .collect(),
             stages: BTreeMap::from([("$default".to_string(), BTreeMap::new())]),
+            cors: None,
         }
+    }
+
+    #[test]
+    fn cors_answers_preflights_and_decorates_responses() {
+        let c =
+            Cors::of(&json!({"allowOrigins": ["https://a.example"], "allowMethods": ["GET", "POST"], "MaxAge": 60}));
+        let p = c.preflight("https://a.example");
+        assert_eq!(p.status, 204);
+        assert!(p
+            .headers
+            .contains(&("access-control-allow-methods".into(), "GET,POST".into())));
+        assert!(p.headers.contains(&("access-control-max-age".into(), "60".into())));
+        assert!(c.preflight("https://b.example").headers.is_empty());
+        let mut a = gateway_error(200, "x");
+        c.decorate("https://a.example", &mut a);
+        assert!(a
+            .headers
+            .contains(&("access-control-allow-origin".into(), "https://a.example".into())));
     }
 
     #[test]

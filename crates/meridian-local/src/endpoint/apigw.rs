@@ -91,6 +91,20 @@ pub(super) async fn handle(
         return not_found();
     };
     let method = req.method().as_str().to_string();
+    let origin = req
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(String::from);
+    // With CORS configured, API Gateway answers preflight requests itself.
+    if let (Some(cors), Some(origin), true, true) = (
+        &api.cors,
+        &origin,
+        method == "OPTIONS",
+        req.headers().contains_key(hyper::header::ACCESS_CONTROL_REQUEST_METHOD),
+    ) {
+        return answer(cors.preflight(origin), request_id);
+    }
     let Some(matched) = api.route(&method, in_stage) else {
         return not_found();
     };
@@ -185,5 +199,9 @@ pub(super) async fn handle(
             }
         },
     };
+    let mut a = a;
+    if let (Some(cors), Some(origin)) = (&api.cors, &origin) {
+        cors.decorate(origin, &mut a);
+    }
     answer(a, request_id)
 }
