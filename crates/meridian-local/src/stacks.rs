@@ -1,5 +1,6 @@
 //! Local CloudFormation: stacks per region, change sets, rollback, exports, and the resources local
-//! regions deploy (Lambda functions, versions, aliases, layers, SSM parameters; alarms, CodeDeploy,
+//! regions deploy (Lambda functions, versions, aliases, layers, SSM parameters, buckets, secrets,
+//! HTTP APIs, which the endpoint serves from the rows here; alarms, CodeDeploy,
 //! IAM and log groups are recorded). State lives in `<data>/local-stacks.sqlite` and every resource
 //! transition is committed (with its event) before the next one starts, so an interrupted
 //! deployment is always on record.

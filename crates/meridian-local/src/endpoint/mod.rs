@@ -7,6 +7,9 @@
 //! (`X-Amz-Target`, Lambda's versioned paths, a query-protocol form) and goes to the default
 //! region. Every operation not served gets AWS's error shape for its protocol, with a message that
 //! names what local regions serve (docs/local-regions.md).
+//!
+//! Unsigned requests addressed to an HTTP API (`{api-id}.execute-api.localhost`, or the path
+//! `/_apis/{api-id}/...`) are served by `apigw.rs`, before anything else.
 
 mod apigw;
 mod cloudformation;
