@@ -182,7 +182,11 @@ pub(super) async fn handle(
             eprintln!("warning: HTTP API {api_id}: the invocation failed: {join}");
             apigw::gateway_error(500, "Internal Server Error")
         }
-        // The Lambda API refused the call (no such function, throttled, payload too large).
+        // An event over Lambda's 6 MB: API Gateway answers as for a body over its own limit.
+        Ok(Ok(Err(crate::LambdaError::RequestTooLarge { .. }))) => {
+            apigw::gateway_error(413, "Request Entity Too Large")
+        }
+        // The Lambda API refused the call (no such function, throttled).
         Ok(Ok(Err(e))) => {
             eprintln!("warning: HTTP API {api_id} route `{}`: {e}", matched.route.key);
             apigw::gateway_error(500, "Internal Server Error")
