@@ -325,6 +325,9 @@ pub fn serve(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
             },
         );
         let server = tokio::spawn(endpoint.serve(listener));
+        // So that `meridian stack outputs` can print local URLs of HTTP APIs.
+        let url_file = global.data_dir.join(meridian_local::apigw::SERVE_URL_FILE);
+        let _ = std::fs::write(&url_file, format!("http://{addr}\n"));
         println!("http://{addr}");
         eprintln!(
             "serving the local regions' AWS APIs (S3, CloudFormation, SSM, Secrets Manager, STS, CloudWatch, Lambda) at http://{addr} \
@@ -334,6 +337,9 @@ pub fn serve(args: ServeArgs, global: &Global) -> anyhow::Result<ExitCode> {
         );
         wait_for_shutdown().await;
         server.abort();
+        if std::fs::read_to_string(&url_file).is_ok_and(|u| u.trim() == format!("http://{addr}")) {
+            let _ = std::fs::remove_file(&url_file);
+        }
         host.shutdown()?;
         eprintln!("stopped");
         Ok(ExitCode::SUCCESS)

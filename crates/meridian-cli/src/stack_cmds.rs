@@ -21,8 +21,9 @@ pub enum StackCommand {
     Describe(StackRef),
     /// A stack's events, oldest first.
     Events(StackRef),
-    /// A stack's outputs.
-    Outputs(StackRef),
+    /// A stack's outputs; an HTTP API's URL (`https://{id}.execute-api...`) with its local URL
+    /// on the endpoint of `meridian serve` beside it.
+    Outputs(OutputsArgs),
     /// Delete a stack and its resources.
     Delete(StackRef),
     /// Stop an update in progress and roll the stack back to its previous template, as
@@ -62,6 +63,16 @@ pub struct StackRef {
     pub region: String,
     #[arg(long)]
     pub stack_name: String,
+}
+
+#[derive(clap::Args)]
+pub struct OutputsArgs {
+    #[command(flatten)]
+    pub stack: StackRef,
+    /// The local endpoint serving the APIs (default: the one a running `meridian serve` of this
+    /// data directory recorded).
+    #[arg(long)]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -231,9 +242,9 @@ fn check_names(cmd: &StackCommand) -> Result<(), String> {
             (Some(&a.region), Some(&a.stack_name))
         }
         StackCommand::List(r) => (r.region.as_deref(), None),
+        StackCommand::Outputs(o) => (Some(&o.stack.region), Some(&o.stack.stack_name)),
         StackCommand::Describe(s)
         | StackCommand::Events(s)
-        | StackCommand::Outputs(s)
         | StackCommand::Delete(s)
         | StackCommand::CancelUpdate(s) => (Some(&s.region), Some(&s.stack_name)),
         StackCommand::Changeset(
@@ -335,16 +346,36 @@ pub fn stack(cmd: StackCommand, global: &Global) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        StackCommand::Outputs(s) => {
+        StackCommand::Outputs(o) => {
+            let s = &o.stack;
             let info = match stacks.describe(&s.region, &s.stack_name) {
                 Ok(i) => i,
                 Err(e) => return failed(e),
             };
+            let endpoint = o.endpoint_url.clone().or_else(|| {
+                std::fs::read_to_string(dd.join(meridian_local::apigw::SERVE_URL_FILE))
+                    .ok()
+                    .map(|u| u.trim().to_string())
+            });
             if json {
                 print_json(&info.outputs)?;
             } else {
+                let mut hint = false;
                 for (k, v) in info.outputs {
-                    println!("{k}\t{v}");
+                    let text = v;
+                    let local = endpoint
+                        .as_deref()
+                        .and_then(|e| meridian_local::apigw::local_url(&text, e));
+                    match local {
+                        Some(l) => println!("{k}\t{text}\t{l}"),
+                        None => {
+                            hint |= text.contains(".execute-api.");
+                            println!("{k}\t{text}")
+                        }
+                    }
+                }
+                if hint && endpoint.is_none() {
+                    eprintln!("HTTP APIs are served by `meridian serve`: start it (or pass --endpoint-url) to see their local URLs");
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -13,6 +13,7 @@
 //! schedules, alarms and judging belong to the engine and `meridian-delivery`; this crate only
 //! runs and measures what it is told to). Servers bind 127.0.0.1 only.
 
+pub mod apigw;
 pub mod backend;
 pub mod buckets;
 pub mod code;

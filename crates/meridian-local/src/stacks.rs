@@ -1,5 +1,6 @@
 //! Local CloudFormation: stacks per region, change sets, rollback, exports, and the resources local
-//! regions deploy (Lambda functions, versions, aliases, layers, SSM parameters; alarms, CodeDeploy,
+//! regions deploy (Lambda functions, versions, aliases, layers, SSM parameters, buckets, secrets,
+//! HTTP APIs, which the endpoint serves from the rows here; alarms, CodeDeploy,
 //! IAM and log groups are recorded). State lives in `<data>/local-stacks.sqlite` and every resource
 //! transition is committed (with its event) before the next one starts, so an interrupted
 //! deployment is always on record.
@@ -32,6 +33,13 @@ pub const DEPLOYED_TYPES: &[&str] = &[
     "AWS::Lambda::LayerVersion",
     "AWS::SSM::Parameter",
     "AWS::S3::Bucket",
+    // HTTP APIs, served on the local endpoint (`crate::apigw`, `endpoint/apigw.rs`) from what
+    // their stack deployed.
+    "AWS::ApiGatewayV2::Api",
+    "AWS::ApiGatewayV2::Route",
+    "AWS::ApiGatewayV2::Integration",
+    "AWS::ApiGatewayV2::Stage",
+    "AWS::ApiGatewayV2::Deployment",
 ];
 
 /// Resource types local regions record (they configure other parts, or are not enforced).
@@ -1472,6 +1480,49 @@ impl LocalStacks {
             .collect())
     }
 
+    /// The HTTP API `api_id` as its region's stacks deployed it (its own resource, and the
+    /// routes, integrations and stages of any stack of the region that name it), with its region.
+    pub fn http_api(&self, api_id: &str) -> Result<Option<crate::apigw::HttpApi>, String> {
+        let found = self.db(|c| {
+            c.query_row(
+                "SELECT s.region, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE r.type = 'AWS::ApiGatewayV2::Api' AND r.physical_id = ?1 AND r.placeholder = 0
+                   AND r.status NOT LIKE 'DELETE_%' AND r.status NOT LIKE 'CREATE_FAILED'",
+                params![api_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+        })?;
+        let Some((region, api_props)) = found else {
+            return Ok(None);
+        };
+        let mut resources = vec![crate::apigw::ApiResource {
+            type_: "AWS::ApiGatewayV2::Api".into(),
+            physical_id: api_id.to_string(),
+            properties: serde_json::from_str(&api_props).unwrap_or(Value::Null),
+        }];
+        let children = self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT r.type, r.physical_id, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE s.region = ?1 AND r.placeholder = 0 AND r.status NOT LIKE 'DELETE_%'
+                   AND r.type IN ('AWS::ApiGatewayV2::Route', 'AWS::ApiGatewayV2::Integration', 'AWS::ApiGatewayV2::Stage')
+                   AND json_extract(r.properties, '$.ApiId') = ?2",
+            )?;
+            let rows = st.query_map(params![region, api_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        for (type_, physical_id, p) in children {
+            resources.push(crate::apigw::ApiResource {
+                type_,
+                physical_id,
+                properties: serde_json::from_str(&p).unwrap_or(Value::Null),
+            });
+        }
+        crate::apigw::build(api_id, &region, &resources).map(Some)
+    }
+
     /// The deployed (evaluated) properties of one resource.
     pub fn resource_properties(&self, region: &str, name: &str, logical: &str) -> Result<Option<Value>, String> {
         let s = self.stack_row(region, name)?.ok_or_else(|| no_stack(name, region))?;
@@ -2431,6 +2482,49 @@ impl LocalStacks {
                 }
                 (name, strings(&attrs))
             }
+            "AWS::ApiGatewayV2::Api" => {
+                crate::apigw::check_api(props)?;
+                let id = meridian_core::random::alphanumeric(10).to_ascii_lowercase();
+                let endpoint = format!("https://{id}.execute-api.{region}.amazonaws.com");
+                (id.clone(), strings(&[("ApiId", id), ("ApiEndpoint", endpoint)]))
+            }
+            "AWS::ApiGatewayV2::Route" => {
+                check_api_child(props)?;
+                let key = str_prop(props, "RouteKey")
+                    .ok_or("Properties validation failed: required key [RouteKey] not found")?;
+                crate::apigw::parse_route_key(key)?;
+                if let Some(t) = str_prop(props, "Target") {
+                    if !t.starts_with("integrations/") {
+                        return Err(format!("Target `{t}` must be `integrations/INTEGRATION_ID`"));
+                    }
+                }
+                let id = meridian_core::random::alphanumeric(7).to_ascii_lowercase();
+                (id.clone(), strings(&[("RouteId", id)]))
+            }
+            "AWS::ApiGatewayV2::Integration" => {
+                check_api_child(props)?;
+                crate::apigw::integration_of(props)?;
+                let id = meridian_core::random::alphanumeric(7).to_ascii_lowercase();
+                (id.clone(), strings(&[("IntegrationId", id)]))
+            }
+            "AWS::ApiGatewayV2::Stage" => {
+                check_api_child(props)?;
+                let name = str_prop(props, "StageName")
+                    .ok_or("Properties validation failed: required key [StageName] not found")?;
+                if name != "$default"
+                    && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                {
+                    return Err(format!(
+                        "Stage name `{name}` is invalid: use `$default` or letters, digits, `-` and `_`"
+                    ));
+                }
+                (name.to_string(), BTreeMap::new())
+            }
+            "AWS::ApiGatewayV2::Deployment" => {
+                check_api_child(props)?;
+                let id = meridian_core::random::alphanumeric(6).to_ascii_lowercase();
+                (id.clone(), strings(&[("DeploymentId", id)]))
+            }
             "AWS::CodeDeploy::Application" => (named("ApplicationName", 100), BTreeMap::new()),
             "AWS::CodeDeploy::DeploymentGroup" => (named("DeploymentGroupName", 100), BTreeMap::new()),
             "AWS::CodeDeploy::DeploymentConfig" => (named("DeploymentConfigName", 100), BTreeMap::new()),
@@ -2507,6 +2601,18 @@ impl LocalStacks {
                 let mut a = d.attributes.clone();
                 a.insert("Value".into(), Value::String(value));
                 Ok(a)
+            }
+            "AWS::ApiGatewayV2::Api" => {
+                crate::apigw::check_api(props)?;
+                Ok(d.attributes.clone())
+            }
+            "AWS::ApiGatewayV2::Integration" => {
+                crate::apigw::integration_of(props)?;
+                Ok(d.attributes.clone())
+            }
+            "AWS::ApiGatewayV2::Route" => {
+                crate::apigw::parse_route_key(str_prop(props, "RouteKey").unwrap_or_default())?;
+                Ok(d.attributes.clone())
             }
             "AWS::SecretsManager::Secret" => {
                 if changed
@@ -2803,6 +2909,14 @@ fn read_rows(c: &Connection, stack_id: &str) -> rusqlite::Result<BTreeMap<String
 
 fn no_stack(name: &str, region: &str) -> String {
     format!("Stack with id {name} does not exist (region {region})")
+}
+
+/// An API's route, integration, stage or deployment names its API.
+fn check_api_child(props: &Value) -> Result<(), String> {
+    match str_prop(props, "ApiId") {
+        Some(id) if !id.is_empty() => Ok(()),
+        _ => Err("Properties validation failed: required key [ApiId] not found".into()),
+    }
 }
 
 fn is_supported(t: &str) -> bool {

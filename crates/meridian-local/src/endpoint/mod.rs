@@ -7,7 +7,11 @@
 //! (`X-Amz-Target`, Lambda's versioned paths, a query-protocol form) and goes to the default
 //! region. Every operation not served gets AWS's error shape for its protocol, with a message that
 //! names what local regions serve (docs/local-regions.md).
+//!
+//! Unsigned requests addressed to an HTTP API (`{api-id}.execute-api.localhost`, or the path
+//! `/_apis/{api-id}/...`) are served by `apigw.rs`, before anything else.
 
+mod apigw;
 mod cloudformation;
 mod cloudwatch;
 mod query;
@@ -243,7 +247,7 @@ impl Endpoint {
     /// Serves on `listener` until the task is dropped.
     pub async fn serve(self, listener: tokio::net::TcpListener) {
         loop {
-            let (stream, _) = match listener.accept().await {
+            let (stream, peer) = match listener.accept().await {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("warning: failed to accept a connection to the local endpoint: {e}");
@@ -257,7 +261,9 @@ impl Endpoint {
             // request being served is not timed out.
             let header_timeout = this.inner.host.config().http_header_timeout;
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                    // The client's address, for HTTP APIs' `sourceIp`.
+                    req.extensions_mut().insert(peer);
                     let this = this.clone();
                     async move { Ok::<_, std::convert::Infallible>(this.handle(req).await) }
                 });
@@ -274,6 +280,12 @@ impl Endpoint {
     pub async fn handle(&self, mut req: Request<Incoming>) -> Response<Body> {
         let scope = scope_of(req.headers(), req.uri().query());
         let request_id = crate::host::new_request_id(&IDS);
+        // A request to an HTTP API (by its host or `/_apis/{id}`) is not an AWS API call.
+        if scope.is_none() {
+            if let Some((api, path)) = apigw::addressed(&req) {
+                return apigw::handle(self, &api, &path, req, &request_id).await;
+            }
+        }
         let service = match &scope {
             Some(s) => s.service.clone(),
             None => service_by_shape(&req).to_string(),

@@ -1,0 +1,705 @@
+//! HTTP APIs (API Gateway V2) in local regions, end to end with real clients: a SAM template
+//! with `HttpApi` events and a plain CloudFormation API deployed by `meridian stack deploy`
+//! (without `--allow-unsupported`), served by a real `meridian serve`, called with curl, with
+//! Node.js functions behind them.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    url: String,
+    root: PathBuf,
+    data: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Server {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("http://"), "serve printed {line:?}");
+    Server {
+        child,
+        url: line.trim().to_string(),
+        root: tmp.path().to_path_buf(),
+        data,
+        _tmp: tmp,
+    }
+}
+
+fn cmd(s: &Server, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .arg("--data-dir")
+        .arg(&s.data)
+        .args(args)
+        .current_dir(&s.root)
+        .output()
+        .unwrap()
+}
+
+fn deploy(s: &Server, template: &str, stack: &str) -> Output {
+    let p = s.root.join(format!("{stack}.yaml"));
+    std::fs::write(&p, template).unwrap();
+    cmd(
+        s,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "us-east-1",
+            "--template",
+            p.to_str().unwrap(),
+            "--stack-name",
+            stack,
+            "--capabilities",
+            "CAPABILITY_IAM",
+        ],
+    )
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// One response: status, headers (lowercased names, in order), body.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", text(&self.body)))
+    }
+}
+
+fn curl(args: &[&str]) -> Resp {
+    let o = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "20"])
+        .args(args)
+        .output()
+        .expect("curl");
+    assert!(o.status.success(), "curl {args:?}: {}", text(&o.stderr));
+    // Interim `100 Continue` heads (curl sends `Expect` with large bodies) come first.
+    let mut out = &o.stdout[..];
+    while out.starts_with(b"HTTP/1.1 100") {
+        let end = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+        out = &out[end + 4..];
+    }
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+    let head = text(&out[..split]);
+    let mut lines = head.lines();
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Resp {
+        status,
+        headers,
+        body: out[split + 4..].to_vec(),
+    }
+}
+
+const FUNCTION: &str = r#"
+exports.handler = async (event) => {
+  const path = event.rawPath || event.path;
+  if (path.endsWith('/plain')) return 'hello from lambda';
+  if (path.endsWith('/object')) return { message: 'no status code' };
+  if (path.endsWith('/bad')) return { statusCode: 'not a number' };
+  if (path.endsWith('/throw')) throw new Error('boom');
+  if (path.endsWith('/slow')) { await new Promise((r) => setTimeout(r, 4000)); return 'late'; }
+  if (path.endsWith('/cookies')) {
+    return { statusCode: 201, headers: { 'x-one': '1' }, cookies: ['a=1; Path=/', 'b=2'], body: 'ok' };
+  }
+  if (path.endsWith('/mv')) {
+    return { statusCode: 200, headers: { 'x-single': 's' }, multiValueHeaders: { 'x-multi': ['m1', 'm2'] }, body: 'mv' };
+  }
+  if (path.endsWith('/bin')) {
+    const bytes = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body || '');
+    const reversed = Buffer.from(bytes).reverse();
+    return { statusCode: 200, headers: { 'content-type': 'application/octet-stream' }, isBase64Encoded: true, body: reversed.toString('base64') };
+  }
+  return { statusCode: 200, headers: { 'content-type': 'application/json' },
+           body: JSON.stringify({ event, version: process.env.AWS_LAMBDA_FUNCTION_VERSION }) };
+};
+"#;
+
+const SAM: &str = "AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Timeout: 10
+      AutoPublishAlias: live
+      Events:
+        Item:
+          Type: HttpApi
+          Properties:
+            Path: /items/{id}
+            Method: get
+        V1:
+          Type: HttpApi
+          Properties:
+            Path: /v1/{proxy+}
+            Method: ANY
+            PayloadFormatVersion: '1.0'
+        Slow:
+          Type: HttpApi
+          Properties:
+            Path: /slow
+            Method: get
+            TimeoutInMillis: 1000
+        Rest:
+          Type: HttpApi
+          Properties:
+            Path: /{proxy+}
+            Method: ANY
+Outputs:
+  ApiUrl:
+    Value: !Sub https://${ServerlessHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/
+  ApiId:
+    Value: !Ref ServerlessHttpApi
+  Endpoint:
+    Value: !GetAtt ServerlessHttpApi.ApiEndpoint
+";
+
+fn outputs(s: &Server, stack: &str) -> Vec<Vec<String>> {
+    let o = cmd(s, &["stack", "outputs", "--region", "us-east-1", "--stack-name", stack]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    text(&o.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(String::from).collect())
+        .collect()
+}
+
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn sorted(k: &[&str]) -> Vec<String> {
+    let mut k: Vec<String> = k.iter().map(|s| s.to_string()).collect();
+    k.sort();
+    k
+}
+
+#[test]
+fn a_sam_http_api_deploys_and_serves_events_and_responses_as_api_gateway_does() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    let o = deploy(&s, SAM, "web");
+    assert!(
+        o.status.success(),
+        "deploys without --allow-unsupported: {}",
+        text(&o.stderr)
+    );
+
+    // The outputs: AWS's URL, and beside it the local URL a user can curl.
+    let outs = outputs(&s, "web");
+    let url_row = outs.iter().find(|r| r[0] == "ApiUrl").unwrap();
+    let api_id = &outs.iter().find(|r| r[0] == "ApiId").unwrap()[1];
+    assert_eq!(api_id.len(), 10);
+    assert_eq!(
+        url_row[1],
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/")
+    );
+    let port = s.url.rsplit(':').next().unwrap();
+    let base = format!("http://{api_id}.execute-api.localhost:{port}");
+    assert_eq!(url_row[2], format!("{base}/"), "{outs:?}");
+    let endpoint_row = outs.iter().find(|r| r[0] == "Endpoint").unwrap();
+    assert_eq!(
+        endpoint_row[1],
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com")
+    );
+
+    // 2.0: path parameters, query strings, multi-value headers and cookies, field by field.
+    let r = curl(&[
+        &format!("{base}/items/42%20x?a=1&a=2&b=x%20y"),
+        "-H",
+        "X-Multi: one",
+        "-H",
+        "X-Multi: two",
+        "-H",
+        "Cookie: c1=v1; c2=v2",
+        "-A",
+        "meridian-test/1.0",
+    ]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert!(!r.header("apigw-requestid").is_empty());
+    let answer = r.json();
+    assert_eq!(answer["version"], "1", "through the alias `live`");
+    let e = &answer["event"];
+    // The fields of AWS's documented 2.0 example (authorizer, authentication and stage variables
+    // aside, which this API does not have).
+    assert_eq!(
+        keys(e),
+        sorted(&[
+            "version",
+            "routeKey",
+            "rawPath",
+            "rawQueryString",
+            "cookies",
+            "headers",
+            "queryStringParameters",
+            "requestContext",
+            "pathParameters",
+            "isBase64Encoded"
+        ])
+    );
+    assert_eq!(
+        keys(&e["requestContext"]),
+        sorted(&[
+            "accountId",
+            "apiId",
+            "domainName",
+            "domainPrefix",
+            "http",
+            "requestId",
+            "routeKey",
+            "stage",
+            "time",
+            "timeEpoch"
+        ])
+    );
+    assert_eq!(
+        keys(&e["requestContext"]["http"]),
+        sorted(&["method", "path", "protocol", "sourceIp", "userAgent"])
+    );
+    assert_eq!(e["version"], "2.0");
+    assert_eq!(e["routeKey"], "GET /items/{id}");
+    assert_eq!(e["rawPath"], "/items/42%20x");
+    assert_eq!(e["rawQueryString"], "a=1&a=2&b=x%20y");
+    assert_eq!(e["cookies"], serde_json::json!(["c1=v1", "c2=v2"]));
+    assert_eq!(e["headers"]["x-multi"], "one,two");
+    assert!(e["headers"].get("cookie").is_none());
+    assert_eq!(e["queryStringParameters"], serde_json::json!({"a": "1,2", "b": "x y"}));
+    assert_eq!(e["pathParameters"], serde_json::json!({"id": "42 x"}));
+    assert_eq!(e["isBase64Encoded"], false);
+    let rc = &e["requestContext"];
+    assert_eq!(rc["apiId"], api_id.as_str());
+    assert_eq!(rc["stage"], "$default");
+    assert_eq!(rc["accountId"], "123456789012");
+    assert_eq!(
+        rc["domainName"],
+        format!("{api_id}.execute-api.us-east-1.amazonaws.com")
+    );
+    assert_eq!(rc["http"]["method"], "GET");
+    assert_eq!(rc["http"]["path"], "/items/42%20x");
+    assert_eq!(rc["http"]["protocol"], "HTTP/1.1");
+    assert_eq!(rc["http"]["sourceIp"], "127.0.0.1");
+    assert_eq!(rc["http"]["userAgent"], "meridian-test/1.0");
+    assert_eq!(rc["requestId"], r.header("apigw-requestid")[0]);
+    assert!(rc["timeEpoch"].as_i64().unwrap() > 1_700_000_000_000);
+    let time = rc["time"].as_str().unwrap();
+    assert!(time.ends_with(" +0000") && time.len() == 26, "{time}");
+
+    // 1.0: the REST-style event, on a greedy path, with a body.
+    let r = curl(&[
+        &format!("{base}/v1/a/b?x=1&x=2"),
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "-H",
+        "X-Multi: one",
+        "-H",
+        "X-Multi: two",
+        "--data",
+        "{\"k\":1}",
+    ]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let e = &r.json()["event"];
+    assert_eq!(
+        keys(e),
+        sorted(&[
+            "version",
+            "resource",
+            "path",
+            "httpMethod",
+            "headers",
+            "multiValueHeaders",
+            "queryStringParameters",
+            "multiValueQueryStringParameters",
+            "requestContext",
+            "pathParameters",
+            "stageVariables",
+            "body",
+            "isBase64Encoded"
+        ])
+    );
+    assert_eq!(e["version"], "1.0");
+    assert_eq!(e["resource"], "/v1/{proxy+}");
+    assert_eq!(e["path"], "/v1/a/b");
+    assert_eq!(e["httpMethod"], "POST");
+    assert_eq!(e["headers"]["x-multi"], "two");
+    assert_eq!(e["multiValueHeaders"]["x-multi"], serde_json::json!(["one", "two"]));
+    assert_eq!(e["queryStringParameters"], serde_json::json!({"x": "2"}));
+    assert_eq!(
+        e["multiValueQueryStringParameters"],
+        serde_json::json!({"x": ["1", "2"]})
+    );
+    assert_eq!(e["pathParameters"], serde_json::json!({"proxy": "a/b"}));
+    assert_eq!(e["stageVariables"], Value::Null);
+    assert_eq!(e["body"], "{\"k\":1}");
+    assert_eq!(e["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+    assert_eq!(e["requestContext"]["httpMethod"], "POST");
+    assert_eq!(e["requestContext"]["resourcePath"], "/v1/{proxy+}");
+
+    // 1.0 responses: headers and multiValueHeaders.
+    let r = curl(&[&format!("{base}/v1/mv")]);
+    assert_eq!((r.status, text(&r.body).as_str()), (200, "mv"));
+    assert_eq!(r.header("x-single"), vec!["s"]);
+    assert_eq!(r.header("x-multi"), vec!["m1", "m2"]);
+
+    // 2.0 responses: cookies, status, inference.
+    let r = curl(&[&format!("{base}/cookies")]);
+    assert_eq!((r.status, text(&r.body).as_str()), (201, "ok"));
+    assert_eq!(r.header("set-cookie"), vec!["a=1; Path=/", "b=2"]);
+    assert_eq!(r.header("x-one"), vec!["1"]);
+    let r = curl(&[&format!("{base}/plain")]);
+    assert_eq!((r.status, text(&r.body).as_str()), (200, "hello from lambda"));
+    assert_eq!(r.header("content-type"), vec!["application/json"]);
+    let r = curl(&[&format!("{base}/object")]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({"message": "no status code"}));
+
+    // Binary bodies both ways (every byte value).
+    let bytes: Vec<u8> = (0..=255u8).collect();
+    let file = s.root.join("bytes.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    let r = curl(&[
+        &format!("{base}/bin"),
+        "-H",
+        "content-type: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", file.display()),
+    ]);
+    assert_eq!(r.status, 200);
+    let mut reversed = bytes.clone();
+    reversed.reverse();
+    assert_eq!(r.body, reversed);
+
+    // API Gateway's errors.
+    let r = curl(&[&format!("{base}/bad")]);
+    assert_eq!(
+        (r.status, r.json()),
+        (502, serde_json::json!({"message": "Internal Server Error"}))
+    );
+    let r = curl(&[&format!("{base}/throw")]);
+    assert_eq!(
+        (r.status, r.json()),
+        (502, serde_json::json!({"message": "Internal Server Error"}))
+    );
+    let t = Instant::now();
+    let r = curl(&[&format!("{base}/slow")]);
+    assert_eq!(r.status, 504, "{}", text(&r.body));
+    assert!(
+        t.elapsed() < Duration::from_millis(3500),
+        "timed out after TimeoutInMillis, {:?}",
+        t.elapsed()
+    );
+    let r = curl(&[&format!("http://nosuchapi00.execute-api.localhost:{port}/items/1")]);
+    assert_eq!((r.status, r.json()), (404, serde_json::json!({"message": "Not Found"})));
+
+    // An event over Lambda's 6 MB payload limit, and a body over HTTP APIs' 10 MB: 413.
+    for (size, name) in [(7_000_000, "seven.txt"), (11_000_000, "eleven.txt")] {
+        let f = s.root.join(name);
+        std::fs::write(&f, vec![b'a'; size]).unwrap();
+        let r = curl(&[
+            &format!("{base}/plain"),
+            "-H",
+            "content-type: text/plain",
+            "--data-binary",
+            &format!("@{}", f.display()),
+        ]);
+        assert_eq!(
+            (r.status, r.json()),
+            (413, serde_json::json!({"message": "Request Entity Too Large"})),
+            "{size} bytes"
+        );
+    }
+
+    // The path-style form reaches the same API.
+    let r = curl(&[&format!("{}/_apis/{api_id}/plain", s.url)]);
+    assert_eq!((r.status, text(&r.body).as_str()), (200, "hello from lambda"));
+
+    // The endpoint still serves the AWS APIs beside the HTTP API.
+    let function = answer_function(&s);
+    let o = cmd(
+        &s,
+        &[
+            "lambda",
+            "invoke",
+            "--region",
+            "us-east-1",
+            "--payload",
+            "{\"rawPath\":\"/plain\"}",
+            &function,
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    // The integration targets the alias, so its canary weights apply to API traffic.
+    std::fs::write(s.root.join("src/index.js"), format!("{FUNCTION}\n// v2\n")).unwrap();
+    let src = s.root.join("src");
+    for args in [
+        vec![
+            "update-function-code",
+            "--function-name",
+            &function,
+            "--code-dir",
+            src.to_str().unwrap(),
+        ],
+        vec!["publish-version", "--function-name", &function],
+        vec![
+            "update-alias",
+            "--function-name",
+            &function,
+            "--name",
+            "live",
+            "--routing-config",
+            "2=0.3",
+        ],
+    ] {
+        let mut a = vec!["lambda", args[0], "--region", "us-east-1"];
+        a.extend_from_slice(&args[1..]);
+        let o = cmd(&s, &a);
+        assert!(o.status.success(), "{a:?}: {}", text(&o.stderr));
+    }
+    let on_v2 = (0..10)
+        .filter(|_| curl(&[&format!("{base}/items/1")]).json()["version"] == "2")
+        .count();
+    assert_eq!(on_v2, 3, "30% of 10 requests through the alias");
+}
+
+/// The function of the stack `web`.
+fn answer_function(s: &Server) -> String {
+    let o = cmd(
+        s,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "web",
+        ],
+    );
+    let d: Value = serde_json::from_slice(&o.stdout).unwrap();
+    d["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ResourceType"] == "AWS::Lambda::Function")
+        .map(|r| r["PhysicalResourceId"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[test]
+fn a_cloudformation_http_api_with_routes_integrations_and_a_named_stage() {
+    let s = serve();
+    let template = r#"Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: cfn-api-fn
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Code:
+        ZipFile: |
+          exports.handler = async (event) => ({ statusCode: 200, body: JSON.stringify({ resource: event.resource, path: event.path, stage: event.requestContext.stage, vars: event.stageVariables, params: event.pathParameters }) });
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties:
+      Name: pets
+      ProtocolType: HTTP
+  Integration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      ApiId: !Ref Api
+      IntegrationType: AWS_PROXY
+      IntegrationUri: !GetAtt Fn.Arn
+      PayloadFormatVersion: '1.0'
+      TimeoutInMillis: 5000
+  Route:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      ApiId: !Ref Api
+      RouteKey: GET /pets/{petId}
+      Target: !Sub integrations/${Integration}
+  Stage:
+    Type: AWS::ApiGatewayV2::Stage
+    Properties:
+      ApiId: !Ref Api
+      StageName: prod
+      AutoDeploy: true
+      StageVariables:
+        color: blue
+  Permission:
+    Type: AWS::Lambda::Permission
+    Properties:
+      Action: lambda:InvokeFunction
+      FunctionName: !Ref Fn
+      Principal: apigateway.amazonaws.com
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/prod
+"#;
+    let o = deploy(&s, template, "pets");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let outs = outputs(&s, "pets");
+    let local = &outs[0][2];
+    let r = curl(&[&format!("{local}/pets/7")]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"resource": "/pets/{petId}", "path": "/prod/pets/7", "stage": "prod", "vars": {"color": "blue"}, "params": {"petId": "7"}})
+    );
+    // No route, wrong method, no stage: API Gateway's 404.
+    for (method, url) in [
+        ("GET", format!("{local}/dogs/7")),
+        ("POST", format!("{local}/pets/7")),
+        ("GET", local.replace("/prod", "/test") + "/pets/7"),
+    ] {
+        let r = curl(&["-X", method, &url]);
+        assert_eq!(
+            (r.status, r.json()),
+            (404, serde_json::json!({"message": "Not Found"})),
+            "{method} {url}"
+        );
+    }
+
+    // Bad input is refused at deploy with a clear error, and nothing is left half-made.
+    let bad = template
+        .replace("IntegrationType: AWS_PROXY", "IntegrationType: HTTP_PROXY")
+        .replace("cfn-api-fn", "cfn-api-fn2");
+    let o = deploy(&s, &bad, "bad");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("only AWS_PROXY integrations"),
+        "{}",
+        text(&o.stderr)
+    );
+    let bad = template
+        .replace("GET /pets/{petId}", "GET pets")
+        .replace("cfn-api-fn", "cfn-api-fn3");
+    let o = deploy(&s, &bad, "bad2");
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("Invalid route key"), "{}", text(&o.stderr));
+
+    // Deleting the stack takes the API away.
+    let o = cmd(
+        &s,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "pets"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let r = curl(&[&format!("{local}/pets/7")]);
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn cors_preflights_are_answered_by_the_api_and_responses_carry_the_headers() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    let template = "Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      CorsConfiguration:
+        AllowOrigins: ['https://app.example']
+        AllowMethods: [GET, POST]
+        AllowHeaders: [content-type]
+        ExposeHeaders: [x-one]
+        MaxAge: 600
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Events:
+        Get:
+          Type: HttpApi
+          Properties:
+            ApiId: !Ref Api
+            Path: /cookies
+            Method: get
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}
+";
+    let o = deploy(&s, template, "cors");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let base = outputs(&s, "cors")[0][2].clone();
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &format!("{base}/cookies"),
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("access-control-allow-origin"), vec!["https://app.example"]);
+    assert_eq!(r.header("access-control-allow-methods"), vec!["GET,POST"]);
+    assert_eq!(r.header("access-control-allow-headers"), vec!["content-type"]);
+    assert_eq!(r.header("access-control-max-age"), vec!["600"]);
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &format!("{base}/cookies"),
+        "-H",
+        "Origin: https://evil.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert_eq!(r.status, 204);
+    assert!(r.header("access-control-allow-origin").is_empty());
+    let r = curl(&[&format!("{base}/cookies"), "-H", "Origin: https://app.example"]);
+    assert_eq!(r.status, 201);
+    assert_eq!(r.header("access-control-allow-origin"), vec!["https://app.example"]);
+    assert_eq!(r.header("access-control-expose-headers"), vec!["x-one"]);
+}

@@ -1,0 +1,211 @@
+//! HTTP APIs on the local endpoint. A request is addressed to an API by its host,
+//! `{api-id}.execute-api.localhost[:port]` (curl and browsers resolve `*.localhost` to loopback;
+//! `{api-id}.execute-api.{region}.localhost` and AWS's own `{api-id}.execute-api.{region}.amazonaws.com`
+//! are accepted too, for `curl --connect-to`), or by the path prefix `/_apis/{api-id}` (no S3
+//! bucket name starts with `_`). What follows is the path API Gateway would see: `/{stage}/...`
+//! for a named stage, the path itself for `$default`.
+
+use super::{full, Body, Endpoint};
+use crate::apigw::{self, HttpAnswer, PayloadVersion, RequestInfo};
+use crate::host::InvokeRequest;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use meridian_core::RegionId;
+use std::time::Duration;
+
+/// HTTP APIs' own limit on a request's body.
+const MAX_REQUEST_BODY: usize = 10 * 1024 * 1024;
+
+/// The API a request is addressed to, and the path within it.
+pub(super) fn addressed(req: &Request<Incoming>) -> Option<(String, String)> {
+    let host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().host())
+        .unwrap_or("");
+    let name = host
+        .rsplit_once(':')
+        .map(|(h, _)| h)
+        .unwrap_or(host)
+        .to_ascii_lowercase();
+    if let Some((id, rest)) = name.split_once(".execute-api") {
+        let local =
+            rest.is_empty() || rest == ".localhost" || rest.ends_with(".localhost") || rest.ends_with(".amazonaws.com");
+        if local && is_api_id(id) {
+            return Some((id.to_string(), req.uri().path().to_string()));
+        }
+    }
+    let rest = req.uri().path().strip_prefix("/_apis/")?;
+    let (id, path) = match rest.split_once('/') {
+        Some((id, _)) => (id, &rest[id.len()..]),
+        None => (rest, "/"),
+    };
+    Some((id.to_string(), path.to_string()))
+}
+
+fn is_api_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn answer(a: HttpAnswer, request_id: &str) -> Response<Body> {
+    let mut b = Response::builder().status(a.status);
+    for (k, v) in &a.headers {
+        match (
+            hyper::header::HeaderName::from_bytes(k.as_bytes()),
+            hyper::header::HeaderValue::from_str(v),
+        ) {
+            (Ok(k), Ok(v)) => b = b.header(k, v),
+            _ => {
+                eprintln!("warning: API Gateway dropped the response header `{k}`: not a valid HTTP header");
+            }
+        }
+    }
+    b = b.header("apigw-requestid", request_id);
+    b.body(full(a.body)).unwrap_or_else(|_| {
+        Response::builder()
+            .status(502)
+            .body(full(r#"{"message":"Internal Server Error"}"#))
+            .expect("valid response")
+    })
+}
+
+/// Serves one request addressed to the API `api_id`.
+pub(super) async fn handle(
+    ep: &Endpoint,
+    api_id: &str,
+    path: &str,
+    req: Request<Incoming>,
+    request_id: &str,
+) -> Response<Body> {
+    let not_found = || answer(apigw::gateway_error(404, "Not Found"), request_id);
+    let api = match ep.stacks().and_then(|s| s.http_api(api_id)) {
+        Ok(Some(a)) => a,
+        Ok(None) => return not_found(),
+        Err(e) => {
+            eprintln!("warning: HTTP API {api_id} cannot be served: {e}");
+            return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
+        }
+    };
+    let Some((stage, in_stage)) = api.stage_of(path) else {
+        return not_found();
+    };
+    let method = req.method().as_str().to_string();
+    let origin = req
+        .headers()
+        .get(hyper::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(String::from);
+    // With CORS configured, API Gateway answers preflight requests itself.
+    if let (Some(cors), Some(origin), true, true) = (
+        &api.cors,
+        &origin,
+        method == "OPTIONS",
+        req.headers().contains_key(hyper::header::ACCESS_CONTROL_REQUEST_METHOD),
+    ) {
+        return answer(cors.preflight(origin), request_id);
+    }
+    let Some(matched) = api.route(&method, in_stage) else {
+        return not_found();
+    };
+    let Some(integration) = matched.route.integration.clone() else {
+        // A route without an integration: API Gateway has nothing to call.
+        return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
+    };
+    let source_ip = req
+        .extensions()
+        .get::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let mut headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    headers.push(("x-forwarded-for".into(), source_ip.clone()));
+    headers.push(("x-forwarded-proto".into(), "http".into()));
+    let body = match super::query::read_body(req.into_body(), MAX_REQUEST_BODY).await {
+        Ok(b) => b,
+        Err((status, _)) if status == hyper::StatusCode::PAYLOAD_TOO_LARGE => {
+            return answer(apigw::gateway_error(413, "Request Entity Too Large"), request_id)
+        }
+        Err((_, m)) => {
+            eprintln!("warning: HTTP API {api_id}: {m}");
+            return answer(apigw::gateway_error(400, "Bad Request"), request_id);
+        }
+    };
+    let epoch_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let domain_name = format!("{api_id}.execute-api.{}.amazonaws.com", api.region);
+    let no_variables = Default::default();
+    let info = RequestInfo {
+        api_id,
+        region: &api.region,
+        stage: &stage,
+        stage_variables: api.stages.get(&stage).unwrap_or(&no_variables),
+        route_key: &matched.route.key,
+        method: &method,
+        raw_path: path,
+        raw_query: &raw_query,
+        headers: &headers,
+        body: &body,
+        path_parameters: &matched.path_parameters,
+        source_ip: &source_ip,
+        request_id,
+        domain_name: &domain_name,
+        epoch_ms,
+    };
+    let event = match integration.payload_version {
+        PayloadVersion::V1 => apigw::event_v1(&info),
+        PayloadVersion::V2 => apigw::event_v2(&info),
+    };
+    let Ok(region) = api.region.parse::<RegionId>() else {
+        return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
+    };
+    // The invocation runs on its own task: after the integration timeout the client gets 504
+    // and the function goes on to its end, as on AWS.
+    let host = ep.host().clone();
+    let call = InvokeRequest::new(&integration.function_arn, event.to_string());
+    let task = tokio::spawn(async move { host.invoke(&region, call).await });
+    let outcome = tokio::time::timeout(Duration::from_millis(integration.timeout_ms), task).await;
+    let a = match outcome {
+        Err(_) => apigw::gateway_error(504, "Endpoint request timed out"),
+        Ok(Err(join)) => {
+            eprintln!("warning: HTTP API {api_id}: the invocation failed: {join}");
+            apigw::gateway_error(500, "Internal Server Error")
+        }
+        // An event over Lambda's 6 MB: API Gateway answers as for a body over its own limit.
+        Ok(Ok(Err(crate::LambdaError::RequestTooLarge { .. }))) => {
+            apigw::gateway_error(413, "Request Entity Too Large")
+        }
+        // The Lambda API refused the call (no such function, throttled).
+        Ok(Ok(Err(e))) => {
+            eprintln!("warning: HTTP API {api_id} route `{}`: {e}", matched.route.key);
+            apigw::gateway_error(500, "Internal Server Error")
+        }
+        Ok(Ok(Ok(r))) if r.function_error.is_some() => apigw::gateway_error(502, "Internal Server Error"),
+        Ok(Ok(Ok(r))) => match apigw::map_response(integration.payload_version, &r.payload) {
+            Ok(a) => a,
+            Err(why) => {
+                eprintln!(
+                    "warning: HTTP API {api_id} route `{}`: malformed Lambda proxy response: {why}",
+                    matched.route.key
+                );
+                apigw::gateway_error(502, "Internal Server Error")
+            }
+        },
+    };
+    let mut a = a;
+    if let (Some(cors), Some(origin)) = (&api.cors, &origin) {
+        cors.decorate(origin, &mut a);
+    }
+    answer(a, request_id)
+}
