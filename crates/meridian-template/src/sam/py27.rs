@@ -232,6 +232,11 @@ impl PyDict {
         }
     }
 
+    /// The keys, in iteration order.
+    pub(crate) fn keys(&self) -> Vec<String> {
+        self.ordered().iter().map(|(k, _, _)| k.clone()).collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }

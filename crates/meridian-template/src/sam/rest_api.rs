@@ -5,7 +5,9 @@
 //! Python text, see [`super::py27`]) and `AWS::ApiGateway::Stage`, and one
 //! `AWS::Lambda::Permission` per event.
 //!
-//! Not translated yet (a clear error naming the resource): `Auth`, `Cors`, custom domains,
+//! `Cors` adds an `options` method (a mock integration answering the preflight) to every path.
+//!
+//! Not translated yet (a clear error naming the resource): `Auth`, custom domains,
 //! gateway responses, models, `MergeDefinitions`, `OpenApiVersion`, `DisableExecuteApiEndpoint`,
 //! `AlwaysDeploy`, `PropagateTags`; on events `Auth`, `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of functions with a `Condition` or with tags propagated
@@ -536,7 +538,6 @@ pub(crate) fn translate(
     }
     for unsupported in [
         "Auth",
-        "Cors",
         "Domain",
         "GatewayResponses",
         "Models",
@@ -568,6 +569,9 @@ pub(crate) fn translate(
         None => None,
         Some(b) => Some(ctx.rest_bodies.get(id).cloned().unwrap_or_else(|| Py::from_template(b))),
     };
+    if let Some(cors) = get("Cors").filter(|c| truthy(c)) {
+        add_cors(id, body.as_mut(), cors)?;
+    }
     let binary = match get("BinaryMediaTypes") {
         Some(b) => Some(ctx.resolve_params(b)?),
         None => None,
@@ -663,6 +667,200 @@ pub(crate) fn translate(
         stage.set("Tags", Some(Value::Array(super::function::plain_tag_list(tags))));
     }
     Ok(vec![api, deployment, stage])
+}
+
+/// `SwaggerEditor.is_valid`.
+fn is_valid_swagger(doc: &Value) -> bool {
+    if !doc.get("paths").is_some_and(Value::is_object) {
+        return false;
+    }
+    if doc.get("swagger").is_some_and(truthy) {
+        return true;
+    }
+    match doc.get("openapi") {
+        Some(Value::String(v)) if truthy(&json!(v)) => {
+            // \A3(\.\d)(\.\d)?$
+            let parts: Vec<&str> = v.split('.').collect();
+            parts[0] == "3"
+                && (2..=3).contains(&parts.len())
+                && parts[1..]
+                    .iter()
+                    .all(|p| p.len() == 1 && p.chars().all(|c| c.is_ascii_digit()))
+        }
+        _ => false,
+    }
+}
+
+const CORS_FIELDS: &[&str] = &[
+    "AllowMethods",
+    "AllowHeaders",
+    "AllowOrigin",
+    "MaxAge",
+    "AllowCredentials",
+];
+const ALL_HTTP_METHODS: &[&str] = &["OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"];
+
+/// `ApiGenerator._add_cors`: an `options` method answering the CORS preflight on every path.
+fn add_cors(id: &str, body: Option<&mut Py>, cors: &Value) -> Result<(), Failure> {
+    let Some(body) = body else {
+        return Err(res_err(
+            id,
+            "Cors works only with inline Swagger specified in 'DefinitionBody' property.",
+        ));
+    };
+    let mut props: Map<String, Value> = Map::new();
+    if cors.is_string() || super::intrinsics::is_intrinsic(cors) {
+        props.insert("AllowOrigin".into(), cors.clone());
+    } else if let Value::Object(m) = cors {
+        let order = Py::from_template(cors).as_dict().map(|d| d.keys()).unwrap_or_default();
+        if let Some(k) = order.iter().find(|k| !CORS_FIELDS.contains(&k.as_str())) {
+            return Err(res_err(id, format!("Invalid key '{k}' for 'Cors' property.")));
+        }
+        props = m.clone();
+    } else {
+        return Err(res_err(id, "Invalid value for 'Cors' property"));
+    }
+    // the default origin is SAM's own string, not the template's
+    let origin_given = props.contains_key("AllowOrigin");
+    let origin = props.get("AllowOrigin").cloned().unwrap_or_else(|| json!("'*'"));
+    let headers = props.get("AllowHeaders").cloned().unwrap_or(Value::Null);
+    let methods = props.get("AllowMethods").cloned().unwrap_or(Value::Null);
+    let max_age = props.get("MaxAge").cloned().unwrap_or(Value::Null);
+    let credentials = props.get("AllowCredentials") == Some(&json!(true));
+    if !is_valid_swagger(&body.to_json()) {
+        return Err(res_err(
+            id,
+            "Unable to add Cors configuration because 'DefinitionBody' does not contain a valid Swagger definition.",
+        ));
+    }
+    if credentials && origin == json!("'*'") {
+        return Err(res_err(
+            id,
+            "Unable to add Cors configuration because 'AllowCredentials' can not be true when 'AllowOrigin' is \"'*'\" or not set",
+        ));
+    }
+    let mut doc = body.deepcopy();
+    let paths = doc
+        .as_dict_mut()
+        .and_then(|d| d.get_mut("paths"))
+        .and_then(Py::as_dict_mut)
+        .ok_or_else(|| res_err(id, "Invalid Swagger document"))?;
+    let mut seen: Vec<String> = Vec::new();
+    for path in paths.keys() {
+        let normalized = if path == "/" {
+            path.clone()
+        } else {
+            path.trim_end_matches('/').to_string()
+        };
+        if seen.contains(&normalized) {
+            continue;
+        }
+        seen.push(normalized);
+        let item = paths.get_mut(&path).expect("a key of paths");
+        if item.as_dict().is_some_and(|d| d.contains("Fn::If")) {
+            return Err(res_err(id, not_yet("Cors on paths under Fn::If")));
+        }
+        let Some(item) = item.as_dict_mut() else {
+            return Err(Failure::Document(doc_err(format!(
+                "Value of '{path}' path must be a dictionary according to Swagger spec."
+            ))));
+        };
+        if item.contains("options") {
+            continue;
+        }
+        if !truthy(&origin) {
+            return Err(res_err(id, "Invalid input. Value for AllowedOrigins is required"));
+        }
+        let allowed_methods = if truthy(&methods) {
+            Py::from_template(&methods)
+        } else {
+            let keys = item.keys();
+            let mut list: Vec<String> = if keys.iter().any(|k| k == ANY) {
+                ALL_HTTP_METHODS.iter().map(|m| m.to_string()).collect()
+            } else {
+                keys.iter()
+                    .map(|k| k.to_uppercase())
+                    .chain(["OPTIONS".to_string()])
+                    .collect()
+            };
+            list.sort();
+            list.dedup();
+            Py::s(&format!("'{}'", list.join(",")))
+        };
+        item.set(
+            "options",
+            false,
+            cors_options(
+                &if origin_given {
+                    Py::from_template(&origin)
+                } else {
+                    Py::s("'*'")
+                },
+                &headers,
+                &allowed_methods,
+                &max_age,
+                credentials,
+            ),
+        );
+    }
+    *body = doc.deepcopy();
+    Ok(())
+}
+
+/// `_options_method_response_for_cors`.
+fn cors_options(origin: &Py, headers: &Value, methods: &Py, max_age: &Value, credentials: bool) -> Py {
+    let plain = |pairs: &[(&str, &str)]| {
+        let mut d = PyDict::plain();
+        for (k, v) in pairs {
+            d.set(k, false, Py::s(v));
+        }
+        Py::Dict(d)
+    };
+    let key = |h: &str| format!("method.response.header.{h}");
+    let mut params = PyDict::py27();
+    let mut headers_out = PyDict::py27();
+    params.set(&key("Access-Control-Allow-Origin"), false, origin.clone());
+    headers_out.set("Access-Control-Allow-Origin", false, plain(&[("type", "string")]));
+    if truthy(headers) {
+        params.set(&key("Access-Control-Allow-Headers"), false, Py::from_template(headers));
+        headers_out.set("Access-Control-Allow-Headers", false, plain(&[("type", "string")]));
+    }
+    params.set(&key("Access-Control-Allow-Methods"), false, methods.clone());
+    headers_out.set("Access-Control-Allow-Methods", false, plain(&[("type", "string")]));
+    if !max_age.is_null() {
+        params.set(&key("Access-Control-Max-Age"), false, Py::from_template(max_age));
+        headers_out.set("Access-Control-Max-Age", false, plain(&[("type", "integer")]));
+    }
+    if credentials {
+        params.set(&key("Access-Control-Allow-Credentials"), false, Py::s("'true'"));
+        headers_out.set("Access-Control-Allow-Credentials", false, plain(&[("type", "string")]));
+    }
+    let mut default = PyDict::py27();
+    default.set("statusCode", false, Py::s("200"));
+    default.set("responseParameters", false, Py::Dict(params));
+    default.set("responseTemplates", false, plain(&[("application/json", "{}\n")]));
+    let mut responses = PyDict::py27();
+    responses.set("default", false, Py::Dict(default));
+    let mut integration = PyDict::py27();
+    integration.set("type", false, Py::s("mock"));
+    integration.set(
+        "requestTemplates",
+        false,
+        plain(&[("application/json", "{\n  \"statusCode\" : 200\n}\n")]),
+    );
+    integration.set("responses", false, Py::Dict(responses));
+    let mut ok = PyDict::py27();
+    ok.set("description", false, Py::s("Default response for CORS method"));
+    ok.set("headers", false, Py::Dict(headers_out));
+    let mut method_responses = PyDict::py27();
+    method_responses.set("200", false, Py::Dict(ok));
+    let mut out = PyDict::py27();
+    out.set("summary", false, Py::s("CORS support"));
+    out.set("consumes", false, Py::List(vec![Py::s("application/json")]));
+    out.set("produces", false, Py::List(vec![Py::s("application/json")]));
+    out.set(INTEGRATION, false, Py::Dict(integration));
+    out.set("responses", false, Py::Dict(method_responses));
+    Py::Dict(out)
 }
 
 /// `add_binary_media_types`' `replace_recursively`: `~1` as `/`, strings as `Py27UniStr`.
