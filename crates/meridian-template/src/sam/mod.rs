@@ -419,9 +419,10 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     }
     // SAM's plugins, in its order: default definitions and implicit APIs, then Globals.
     implicit_api_checks(&sam_template)?;
-    let rest_bodies = rest_api::plugin(&mut sam_template)?;
+    let mut rest_bodies = rest_api::plugin(&mut sam_template)?;
     http_api::plugin(&mut sam_template)?;
     globals::apply(&mut sam_template).map_err(document)?;
+    rest_api::fix_openapi(&mut sam_template, &mut rest_bodies);
 
     let original_resources = sam_template
         .get("Resources")

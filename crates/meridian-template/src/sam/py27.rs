@@ -105,7 +105,6 @@ impl Keys {
         }
     }
 
-    #[allow(dead_code)] // kept with the table it belongs to; SAM deletes keys on paths not yet supported
     fn remove(&mut self, key: &str) {
         let i = self.key_idx(key);
         if matches!(self.order.get(&i), Some(Slot::Key(_))) {
@@ -229,6 +228,16 @@ impl PyDict {
                 .into_iter()
                 .filter_map(|key| self.entries.iter().find(|(x, _, _)| x == key))
                 .collect(),
+        }
+    }
+
+    /// `del d[key]` (nothing when absent).
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Some(pos) = self.entries.iter().position(|(k, _, _)| k == key) {
+            self.entries.remove(pos);
+            if let Some(k) = self.keys.as_mut() {
+                k.remove(key);
+            }
         }
     }
 

@@ -7,8 +7,11 @@
 //!
 //! `Cors` adds an `options` method (a mock integration answering the preflight) to every path.
 //!
+//! `OpenApiVersion` 3 turns the managed swagger into OpenAPI (`openapi` instead of `swagger`,
+//! `components`), as SAM's Globals plugin and `_openapi_postprocess` do.
+//!
 //! Not translated yet (a clear error naming the resource): `Auth`, custom domains,
-//! gateway responses, models, `MergeDefinitions`, `OpenApiVersion`, `DisableExecuteApiEndpoint`,
+//! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
 //! `AlwaysDeploy`, `PropagateTags`; on events `Auth`, `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of functions with a `Condition` or with tags propagated
 //! to the implicit API.
@@ -282,6 +285,149 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
     }
 }
 
+/// `\A3(\.\d)(\.\d)?$` (`major` "3"), or `\A[2-3](\.\d)(\.\d)?$` (`major` "23").
+fn version_matches(v: &str, majors: &str) -> bool {
+    let parts: Vec<&str> = v.split('.').collect();
+    parts[0].len() == 1
+        && majors.contains(parts[0])
+        && (2..=3).contains(&parts.len())
+        && parts[1..]
+            .iter()
+            .all(|p| p.len() == 1 && p.chars().all(|c| c.is_ascii_digit()))
+}
+
+/// The Globals plugin's `fix_openapi_definitions`: a managed API with an `OpenApiVersion` of 3
+/// declares it in its body instead of `swagger: '2.0'`.
+pub(crate) fn fix_openapi(template: &mut Map<String, Value>, bodies: &mut Bodies) {
+    let Some(Value::Object(resources)) = template.get_mut("Resources") else {
+        return;
+    };
+    for (id, r) in resources.iter_mut() {
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Api") {
+            continue;
+        }
+        let Some(props) = r.get_mut("Properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(Value::String(version)) = props.get("OpenApiVersion").cloned() else {
+            continue;
+        };
+        if !props.contains_key("__MANAGE_SWAGGER") || !version_matches(&version, "3") {
+            continue;
+        }
+        if let Some(doc) = bodies.get_mut(id).and_then(Py::as_dict_mut) {
+            doc.set("openapi", false, Py::Str(version.clone(), true));
+            if doc.get("swagger").is_some_and(|s| !matches!(s, Py::None)) {
+                doc.remove("swagger");
+            }
+            let json = Py::Dict(doc.clone()).to_json();
+            props.insert("DefinitionBody".into(), json);
+        }
+    }
+}
+
+/// `ApiGenerator._openapi_postprocess`: for OpenAPI 3, security definitions and definitions
+/// move under `components`, and the CORS preflight loses `produces`/`consumes` and gains
+/// header schemas.
+fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value>) -> Result<(), Failure> {
+    let Some(doc) = body.as_dict_mut() else { return Ok(()) };
+    if doc.get("swagger").is_some_and(|s| !matches!(s, Py::None)) {
+        return Ok(());
+    }
+    let version = match (doc.get("openapi"), open_api_version) {
+        (Some(v), None) if !matches!(v, Py::None) => v.to_json(),
+        (_, v) => v.cloned().unwrap_or(Value::Null),
+    };
+    let Some(version) = version.as_str().filter(|v| version_matches(v, "3")) else {
+        return Ok(());
+    };
+    let _ = version;
+    let py_truthy = |p: Option<&Py>| p.is_some_and(|p| truthy(&p.to_json()));
+    for (from, to) in [("securityDefinitions", "securitySchemes"), ("definitions", "schemas")] {
+        if py_truthy(doc.get(from)) {
+            let mut components = match doc.get("components") {
+                Some(c) if truthy(&c.to_json()) => c.clone(),
+                _ => Py::Dict(PyDict::py27()),
+            };
+            let moved = doc.get(from).cloned().unwrap_or(Py::None);
+            if let Some(c) = components.as_dict_mut() {
+                c.set(to, false, moved);
+            }
+            doc.set("components", false, components);
+            doc.remove(from);
+        }
+    }
+    let Some(paths) = doc.get_mut("paths") else {
+        return Ok(());
+    };
+    if !truthy(&paths.to_json()) {
+        return Ok(());
+    }
+    let Some(paths) = paths.as_dict_mut() else {
+        return Err(Failure::Document(doc_err(
+            "Value of paths must be a dictionary according to Swagger spec.".into(),
+        )));
+    };
+    for path in paths.keys() {
+        let Some(item) = paths.get_mut(&path).and_then(Py::as_dict_mut) else {
+            return Err(Failure::Document(doc_err(format!(
+                "Value of '{path}' path must be a dictionary according to Swagger spec."
+            ))));
+        };
+        if !py_truthy(item.get("options")) {
+            continue;
+        }
+        let Some(options) = item.get_mut("options").and_then(Py::as_dict_mut) else {
+            return Err(Failure::Document(doc_err(format!(
+                "Value of options method for path {path} must be a dictionary according to Swagger spec."
+            ))));
+        };
+        for field in options.keys() {
+            if field == "produces" || field == "consumes" {
+                options.remove(&field);
+            }
+            if field != "responses" {
+                continue;
+            }
+            let Some(responses) = options.get_mut("responses") else {
+                continue;
+            };
+            let headers = match responses {
+                Py::None => None,
+                Py::Dict(r) => match r.get_mut("200") {
+                    None | Some(Py::None) => None,
+                    Some(Py::Dict(ok)) => ok.get_mut("headers"),
+                    Some(_) => {
+                        return Err(Failure::Document(doc_err(format!(
+                            "Invalid responses in options method for path {path}: The value of '200' should be a map."
+                        ))))
+                    }
+                },
+                _ => {
+                    return Err(Failure::Document(doc_err(format!(
+                        "Invalid responses in options method for path {path}: It should be a map."
+                    ))))
+                }
+            };
+            let Some(headers) = headers.filter(|h| truthy(&h.to_json())) else {
+                continue;
+            };
+            let Some(headers) = headers.as_dict_mut() else {
+                return Err(Failure::Document(doc_err(format!(
+                    "Value of response's headers in options method for path {path} must be a dictionary according to Swagger spec."
+                ))));
+            };
+            for header in headers.keys() {
+                let value = headers.get(&header).cloned().unwrap_or(Py::None);
+                let mut wrapped = PyDict::py27();
+                wrapped.set("schema", false, value);
+                headers.set(&header, false, Py::Dict(wrapped));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// `get_path_without_trailing_slash` after the trailing `/` is removed: path parameters as `*`.
 fn permission_path(path: &str) -> String {
     let mut p = path.to_string();
@@ -542,7 +688,6 @@ pub(crate) fn translate(
         "GatewayResponses",
         "Models",
         "MergeDefinitions",
-        "OpenApiVersion",
         "AlwaysDeploy",
         "PropagateTags",
         "EndpointConfiguration",
@@ -557,6 +702,7 @@ pub(crate) fn translate(
             ));
         }
     }
+    let open_api_version = get("OpenApiVersion").filter(|v| truthy(v)).cloned();
     let body_given = get("DefinitionBody").cloned();
     let uri = get("DefinitionUri").cloned();
     if body_given.is_some() && uri.is_some() {
@@ -564,6 +710,11 @@ pub(crate) fn translate(
             id,
             "Specify either 'DefinitionUri' or 'DefinitionBody' property and not both.",
         ));
+    }
+    if let Some(v) = &open_api_version {
+        if !v.as_str().is_some_and(|v| version_matches(v, "23")) {
+            return Err(res_err(id, "The OpenApiVersion value must be of the format '3.0.0'."));
+        }
     }
     let mut body: Option<Py> = match &body_given {
         None => None,
@@ -602,8 +753,10 @@ pub(crate) fn translate(
             hashed = loc;
         }
         (None, Some(b)) => {
+            let mut b = b.clone();
+            openapi_postprocess(&mut b, open_api_version.as_ref())?;
             api.set("Body", Some(b.to_json()));
-            hashed = b.clone();
+            hashed = b;
         }
         (None, None) => {
             return Err(res_err(
@@ -629,6 +782,9 @@ pub(crate) fn translate(
     let passthrough = super::function::passthrough_attributes(resource);
     // the deployment: named by the hash of the swagger's Python text
     let mut hash_input = vec![hashed.repr()];
+    if let Some(Value::String(v)) = &open_api_version {
+        hash_input.push(v.clone());
+    }
     if let Some(names) = function_names.get(id).filter(|n| !n.is_empty()) {
         hash_input.push(names.clone());
     }
@@ -642,7 +798,9 @@ pub(crate) fn translate(
     deployment.attributes = passthrough.clone();
     deployment.set("Description", Some(json!(format!("RestApi deployment id: {digest}"))));
     deployment.set("RestApiId", Some(json!({"Ref": id})));
-    deployment.set("StageName", Some(json!("Stage")));
+    if open_api_version.is_none() {
+        deployment.set("StageName", Some(json!("Stage")));
+    }
 
     let stage_name = get("StageName").cloned().unwrap_or(Value::Null);
     let prefix = stage_name.as_str().unwrap_or("");
