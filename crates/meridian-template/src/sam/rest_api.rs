@@ -690,7 +690,6 @@ pub(crate) fn translate(
         "MergeDefinitions",
         "AlwaysDeploy",
         "PropagateTags",
-        "EndpointConfiguration",
         "DisableExecuteApiEndpoint",
     ] {
         if get(unsupported).is_some_and(truthy)
@@ -741,6 +740,39 @@ pub(crate) fn translate(
     api.attributes = super::function::resource_attributes(resource);
     api.set("BinaryMediaTypes", binary);
     api.set("MinimumCompressionSize", get("MinimumCompressionSize").cloned());
+    if let Some(ec) = get("EndpointConfiguration").filter(|v| truthy(v)) {
+        let ty = ec.get("Type").filter(|t| truthy(t));
+        match (ec, ty) {
+            (Value::Object(m), Some(ty)) => {
+                api.set("Parameters", Some(json!({"endpointConfigurationTypes": ty})));
+                let mut conf = Map::new();
+                conf.insert("Types".into(), json!([ty]));
+                if m.contains_key("VPCEndpointIds") && m.contains_key("VpcEndpointIds") {
+                    return Err(res_err(
+                        id,
+                        "'VPCEndpointIds' and 'VpcEndpointIds' cannot be used together in EndpointConfiguration.",
+                    ));
+                }
+                if m.contains_key("VPCEndpointIds") || m.contains_key("VpcEndpointIds") {
+                    let ids = m
+                        .get("VPCEndpointIds")
+                        .filter(|v| truthy(v))
+                        .or_else(|| m.get("VpcEndpointIds"))
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    conf.insert("VpcEndpointIds".into(), ids);
+                }
+                if let Some(t) = m.get("IpAddressType") {
+                    conf.insert("IpAddressType".into(), t.clone());
+                }
+                api.set("EndpointConfiguration", Some(Value::Object(conf)));
+            }
+            _ => {
+                api.set("EndpointConfiguration", Some(json!({"Types": [ec]})));
+                api.set("Parameters", Some(json!({"endpointConfigurationTypes": ec})));
+            }
+        }
+    }
     if let Some(f) = get("FailOnWarnings").filter(|v| truthy(v)) {
         api.set("FailOnWarnings", Some(f.clone()));
     }
