@@ -294,6 +294,33 @@ impl Py {
         }
     }
 
+    /// `get_conditional_contents`: the branches of an `Fn::If` (without `AWS::NoValue`), or the
+    /// value itself. `Err` when the `Fn::If` does not hold a list.
+    pub(crate) fn conditional_contents_mut(&mut self) -> Result<Vec<&mut Py>, ()> {
+        let is_if = self.as_dict().is_some_and(|d| d.contains("Fn::If"));
+        if !is_if {
+            return Ok(vec![self]);
+        }
+        let Some(Py::List(items)) = self.as_dict_mut().and_then(|d| d.get_mut("Fn::If")) else {
+            return Err(());
+        };
+        Ok(items.iter_mut().skip(1).filter(|p| !p.is_no_value()).collect())
+    }
+
+    fn is_no_value(&self) -> bool {
+        self.as_dict()
+            .is_some_and(|d| d.len() == 1 && matches!(d.get("Ref"), Some(Py::Str(s, _)) if s == "AWS::NoValue"))
+    }
+
+    /// `make_conditional(condition, self)`: a plain `{'Fn::If': [condition, self, {'Ref': 'AWS::NoValue'}]}`.
+    pub(crate) fn conditional(self, condition: Py) -> Py {
+        let mut no_value = PyDict::plain();
+        no_value.set("Ref", false, Py::s("AWS::NoValue"));
+        let mut d = PyDict::plain();
+        d.set("Fn::If", false, Py::List(vec![condition, self, Py::Dict(no_value)]));
+        Py::Dict(d)
+    }
+
     /// `copy.deepcopy`.
     pub(crate) fn deepcopy(&self) -> Py {
         match self {

@@ -13,8 +13,10 @@
 //! Not translated yet (a clear error naming the resource): `Auth`, custom domains,
 //! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
 //! `AlwaysDeploy`, `PropagateTags`; on events `Auth`, `RequestModel`, `RequestParameters`,
-//! `ResponseTransferMode`; `Api` events of functions with a `Condition` or with tags propagated
-//! to the implicit API.
+//! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
+//!
+//! Functions with a `Condition`: their integrations are wrapped in `Fn::If`, paths whose methods
+//! all have conditions and the implicit API exist under them (combined with `Fn::Or` when several).
 
 use std::collections::BTreeMap;
 
@@ -134,6 +136,9 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
     bodies.insert(IMPLICIT_ID.into(), sk);
 
     let mut errors = Vec::new();
+    // {api: {path: {method: the function's condition}}}
+    let mut api_conditions: BTreeMap<String, BTreeMap<String, BTreeMap<String, Option<String>>>> = BTreeMap::new();
+    let mut new_conditions = Map::new();
     let mut deletion: Vec<Value> = Vec::new();
     let mut update_replace: Vec<Value> = Vec::new();
     let ids: Vec<String> = py27_order(resources).into_iter().cloned().collect();
@@ -176,10 +181,10 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
                 errors.push(fail(not_yet("Api events of state machines")));
                 break;
             }
-            if resources[&id].get("Condition").is_some() {
-                errors.push(fail(not_yet("Api events of a function with a Condition")));
-                break;
-            }
+            let condition = resources[&id]
+                .get("Condition")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             let mut props = props.clone();
             if !props.contains_key("RestApiId") {
                 let fprops = resources[&id].get("Properties");
@@ -215,6 +220,12 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
+            api_conditions
+                .entry(api_id.clone())
+                .or_default()
+                .entry(path.clone())
+                .or_default()
+                .insert(method.clone(), condition);
             let managed = resources
                 .get(&api_id)
                 .and_then(|r| r.get("Properties"))
@@ -247,6 +258,25 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
             }
         }
     }
+    // The implicit API exists only under its functions' conditions when all of them have one.
+    if let Some(paths) = api_conditions.get(IMPLICIT_ID) {
+        let all: Vec<&Option<String>> = paths.values().flat_map(|m| m.values()).collect();
+        if !all.is_empty() && all.iter().all(|c| c.is_some()) {
+            let mut unique: Vec<String> = all.iter().filter_map(|c| (*c).clone()).collect();
+            unique.sort();
+            unique.dedup();
+            if let Some(api) = resources.get_mut(IMPLICIT_ID).and_then(Value::as_object_mut) {
+                if unique.len() == 1 {
+                    api.insert("Condition".into(), json!(unique[0]));
+                } else {
+                    let name = format!("{IMPLICIT_ID}Condition");
+                    api.insert("Condition".into(), json!(name));
+                    let list = unique.into_iter().map(Value::String).collect();
+                    new_conditions.extend(super::deployment::combined_condition(list, &name).unwrap_or_default());
+                }
+            }
+        }
+    }
     if let Some(api) = resources.get_mut(IMPLICIT_ID).and_then(Value::as_object_mut) {
         let strongest = |ps: &[Value], order: &[&str]| {
             order
@@ -260,6 +290,64 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
         if let Some(p) = strongest(&update_replace, &["Retain", "Snapshot", "Delete"]) {
             api.insert("UpdateReplacePolicy".into(), p);
         }
+    }
+    // Paths whose methods all have conditions exist only under them.
+    let api_ids: Vec<String> = py27_order(resources).into_iter().cloned().collect();
+    for api_id in api_ids {
+        let r = &resources[&api_id];
+        if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Api") {
+            continue;
+        }
+        let managed = r
+            .get("Properties")
+            .and_then(|p| p.get("__MANAGE_SWAGGER"))
+            .is_some_and(truthy);
+        let Some(body) = bodies.get(&api_id).filter(|_| managed) else {
+            continue;
+        };
+        let mut doc = body.deepcopy();
+        if let Some(paths) = doc
+            .as_dict_mut()
+            .and_then(|d| d.get_mut("paths"))
+            .and_then(Py::as_dict_mut)
+        {
+            for path in paths.keys() {
+                let conds: Vec<Option<String>> = api_conditions
+                    .get(&api_id)
+                    .and_then(|m| m.get(&path))
+                    .map(|m| m.values().cloned().collect())
+                    .unwrap_or_default();
+                if conds.is_empty() || conds.iter().any(Option::is_none) {
+                    continue;
+                }
+                let mut unique: Vec<String> = conds.into_iter().flatten().collect();
+                unique.sort();
+                unique.dedup();
+                let condition = if unique.len() == 1 {
+                    Py::Str(unique[0].clone(), true)
+                } else {
+                    let name = format!(
+                        "{api_id}{}PathCondition",
+                        path.replace('/', "SLASH").replace('{', "OB").replace('}', "CB")
+                    );
+                    let list = unique.into_iter().map(Value::String).collect();
+                    new_conditions.extend(super::deployment::combined_condition(list, &name).unwrap_or_default());
+                    Py::s(&name)
+                };
+                if let Some(item) = paths.get(&path).cloned() {
+                    paths.set(&path, true, item.conditional(condition));
+                }
+            }
+        }
+        let doc = doc.deepcopy();
+        if let Some(p) = resources
+            .get_mut(&api_id)
+            .and_then(|r| r.get_mut("Properties"))
+            .and_then(Value::as_object_mut)
+        {
+            p.insert("DefinitionBody".into(), doc.to_json());
+        }
+        bodies.insert(api_id, doc);
     }
     let empty = bodies
         .get(IMPLICIT_ID)
@@ -276,6 +364,12 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
             None => {
                 resources.shift_remove(IMPLICIT_ID);
             }
+        }
+    }
+    if !new_conditions.is_empty() {
+        let conditions = template.entry("Conditions").or_insert_with(|| json!({}));
+        if let Some(c) = conditions.as_object_mut() {
+            c.extend(new_conditions);
         }
     }
     if errors.is_empty() {
@@ -428,6 +522,42 @@ fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value>) -> Resul
     Ok(())
 }
 
+/// `SwaggerEditor.has_integration`: every branch of the path has the method, and every branch
+/// of the path's method definition an integration... in one of its own branches.
+fn has_integration(paths: &PyDict, path: &str, method: &str) -> Result<bool, Failure> {
+    let Some(item) = paths.get(path) else { return Ok(false) };
+    let mut item = item.clone();
+    let if_err = || Failure::Document(doc_err("Value of Fn::If must be a list.".into()));
+    let contents = item.conditional_contents_mut().map_err(|_| if_err())?;
+    if contents.iter().any(|c| c.as_dict().is_none_or(|d| !d.contains(method))) {
+        return Ok(false);
+    }
+    for content in contents {
+        let Some(mut def) = content.as_dict().and_then(|d| d.get(method)).cloned() else {
+            return Ok(false);
+        };
+        if def.as_dict().is_none() {
+            return Ok(false);
+        }
+        let mut any = false;
+        for branch in def.conditional_contents_mut().map_err(|_| if_err())? {
+            let Some(b) = branch.as_dict() else {
+                return Err(Failure::Document(doc_err(format!(
+                    "Definition of method '{method}' for path '{path}' should be a map."
+                ))));
+            };
+            if b.get(INTEGRATION).is_some_and(|i| truthy(&i.to_json())) {
+                any = true;
+                break;
+            }
+        }
+        if !any {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// `get_path_without_trailing_slash` after the trailing `/` is removed: path parameters as `*`.
 fn permission_path(path: &str) -> String {
     let mut p = path.to_string();
@@ -570,32 +700,27 @@ pub(crate) fn event(
             .and_then(|d| d.get_mut("paths"))
             .and_then(Py::as_dict_mut)
             .ok_or_else(|| res_err(&api_id, "Invalid Swagger document"))?;
-        let has_integration = paths
-            .get(&path)
-            .and_then(Py::as_dict)
-            .and_then(|item| item.get(&m))
-            .and_then(Py::as_dict)
-            .is_some_and(|d| {
-                d.get(INTEGRATION)
-                    .is_some_and(|i| i.as_dict().is_some_and(|x| x.len() > 0))
-            });
-        if has_integration {
+        if has_integration(paths, &path, &m)? {
             return Err(ev_err(format!(
                 "API method \"{method}\" defined multiple times for path \"{path}\"."
             )));
         }
-        let item = paths.setdefault(&path, true, Py::Dict(PyDict::py27()));
-        let item = item.as_dict_mut().ok_or_else(|| {
+        let path_err = || {
             Failure::Document(doc_err(format!(
                 "Value of '{path}' path must be a dictionary according to Swagger spec."
             )))
-        })?;
-        let method_def = item.setdefault(&m, m_uni, Py::Dict(PyDict::py27()));
-        let method_def = method_def.as_dict_mut().ok_or_else(|| {
-            Failure::Document(doc_err(format!(
-                "Definition of method '{m}' for path '{path}' should be a map."
-            )))
-        })?;
+        };
+        let if_err = || Failure::Document(doc_err("Value of Fn::If must be a list.".into()));
+        // add_path
+        let item = paths.setdefault(&path, true, Py::Dict(PyDict::py27()));
+        if item.as_dict().is_none() {
+            return Err(path_err());
+        }
+        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
+            if let Some(c) = content.as_dict_mut() {
+                c.setdefault(&m, m_uni, Py::Dict(PyDict::py27()));
+            }
+        }
         // the function's ARN from the template's id is a Py27UniStr; an alias's ARN is not
         let uri_uni = function_arn.get("Fn::GetAtt").is_some();
         let arn = format!(
@@ -605,15 +730,34 @@ pub(crate) fn event(
         );
         let mut uri = PyDict::py27();
         uri.set("Fn::Sub", false, Py::Str(arn, uri_uni));
-        let mut integration = PyDict::py27();
-        integration.set("type", false, Py::s("aws_proxy"));
-        integration.set("httpMethod", false, Py::s("POST"));
-        integration.set("uri", false, Py::Dict(uri));
-        if let Some(t) = ep.get("TimeoutInMillis").filter(|v| truthy(v)) {
-            integration.set("timeoutInMillis", false, Py::from_template(t));
+        let condition = passthrough.get("Condition").map(|c| Py::from_template(c));
+        let uri = match &condition {
+            Some(c) => Py::Dict(uri).conditional(c.clone()),
+            None => Py::Dict(uri),
+        };
+        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
+            let Some(content) = content.as_dict_mut() else {
+                return Err(path_err());
+            };
+            let Some(method_def) = content.get_mut(&m).and_then(Py::as_dict_mut) else {
+                return Err(Failure::Document(doc_err(format!(
+                    "Definition of method '{m}' for path '{path}' should be a map."
+                ))));
+            };
+            let mut integration = PyDict::py27();
+            integration.set("type", false, Py::s("aws_proxy"));
+            integration.set("httpMethod", false, Py::s("POST"));
+            integration.set("uri", false, uri.clone());
+            if let Some(t) = ep.get("TimeoutInMillis").filter(|v| truthy(v)) {
+                integration.set("timeoutInMillis", false, Py::from_template(t));
+            }
+            method_def.set(INTEGRATION, false, Py::Dict(integration));
+            method_def.setdefault("responses", false, Py::Dict(PyDict::py27()));
+            if let Some(c) = &condition {
+                let def = content.get(&m).cloned().unwrap_or(Py::None);
+                content.set(&m, m_uni, def.conditional(c.clone()));
+            }
         }
-        method_def.set(INTEGRATION, false, Py::Dict(integration));
-        method_def.setdefault("responses", false, Py::Dict(PyDict::py27()));
         let new = doc.deepcopy();
         if let Some(p) = ctx
             .resources_now
@@ -947,51 +1091,61 @@ fn add_cors(id: &str, body: Option<&mut Py>, cors: &Value) -> Result<(), Failure
         }
         seen.push(normalized);
         let item = paths.get_mut(&path).expect("a key of paths");
-        if item.as_dict().is_some_and(|d| d.contains("Fn::If")) {
-            return Err(res_err(id, not_yet("Cors on paths under Fn::If")));
-        }
-        let Some(item) = item.as_dict_mut() else {
+        if item.as_dict().is_none() {
             return Err(Failure::Document(doc_err(format!(
                 "Value of '{path}' path must be a dictionary according to Swagger spec."
             ))));
-        };
-        if item.contains("options") {
-            continue;
         }
-        if !truthy(&origin) {
-            return Err(res_err(id, "Invalid input. Value for AllowedOrigins is required"));
-        }
-        let allowed_methods = if truthy(&methods) {
-            Py::from_template(&methods)
-        } else {
-            let keys = item.keys();
-            let mut list: Vec<String> = if keys.iter().any(|k| k == ANY) {
-                ALL_HTTP_METHODS.iter().map(|m| m.to_string()).collect()
-            } else {
-                keys.iter()
-                    .map(|k| k.to_uppercase())
-                    .chain(["OPTIONS".to_string()])
-                    .collect()
+        let contents = item
+            .conditional_contents_mut()
+            .map_err(|_| Failure::Document(doc_err("Value of Fn::If must be a list.".into())))?;
+        // SAM computes the allowed methods once per path, from its first branch
+        let mut allowed_methods: Option<Py> = truthy(&methods).then(|| Py::from_template(&methods));
+        for content in contents {
+            let Some(item) = content.as_dict_mut() else {
+                return Err(Failure::Document(doc_err(format!(
+                    "Value of '{path}' path must be a dictionary according to Swagger spec."
+                ))));
             };
-            list.sort();
-            list.dedup();
-            Py::s(&format!("'{}'", list.join(",")))
-        };
-        item.set(
-            "options",
-            false,
-            cors_options(
-                &if origin_given {
-                    Py::from_template(&origin)
+            if item.contains("options") {
+                continue;
+            }
+            if !truthy(&origin) {
+                return Err(res_err(
+                    id,
+                    "Structure of the SAM template is invalid. Invalid input. Value for AllowedOrigins is required",
+                ));
+            }
+            let methods_now = allowed_methods.get_or_insert_with(|| {
+                let keys = item.keys();
+                let mut list: Vec<String> = if keys.iter().any(|k| k == ANY) {
+                    ALL_HTTP_METHODS.iter().map(|m| m.to_string()).collect()
                 } else {
-                    Py::s("'*'")
-                },
-                &headers,
-                &allowed_methods,
-                &max_age,
-                credentials,
-            ),
-        );
+                    keys.iter()
+                        .map(|k| k.to_uppercase())
+                        .chain(["OPTIONS".to_string()])
+                        .collect()
+                };
+                list.sort();
+                list.dedup();
+                Py::s(&format!("'{}'", list.join(",")))
+            });
+            item.set(
+                "options",
+                false,
+                cors_options(
+                    &if origin_given {
+                        Py::from_template(&origin)
+                    } else {
+                        Py::s("'*'")
+                    },
+                    &headers,
+                    methods_now,
+                    &max_age,
+                    credentials,
+                ),
+            );
+        }
     }
     *body = doc.deepcopy();
     Ok(())
