@@ -730,7 +730,7 @@ pub(crate) fn event(
         );
         let mut uri = PyDict::py27();
         uri.set("Fn::Sub", false, Py::Str(arn, uri_uni));
-        let condition = passthrough.get("Condition").map(|c| Py::from_template(c));
+        let condition = passthrough.get("Condition").map(Py::from_template);
         let uri = match &condition {
             Some(c) => Py::Dict(uri).conditional(c.clone()),
             None => Py::Dict(uri),
