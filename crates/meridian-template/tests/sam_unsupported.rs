@@ -12,7 +12,7 @@ fn error_of(text: &str) -> String {
 }
 
 #[test]
-fn api_events_and_api_resources_are_named_errors() {
+fn rest_api_features_not_translated_yet_are_named_errors() {
     let msg = error_of(
         r#"
 Transform: AWS::Serverless-2016-10-31
@@ -26,19 +26,19 @@ Resources:
       Events:
         Get:
           Type: Api
-          Properties: {Path: /, Method: get}
+          Properties: {Path: /, Method: get, RestApiId: !Ref Rest, RequestModel: {Model: M}}
   Rest:
     Type: AWS::Serverless::Api
     Properties:
       StageName: prod
+      Auth: {DefaultAuthorizer: AWS_IAM}
 "#,
     );
     assert_eq!(
         msg,
         "Invalid Serverless Application Specification document. Number of errors found: 2. \
-         Resource with id [Web] is invalid. Event with id [Get] is invalid. Event type 'Api' is not supported by Meridian's local regions yet. \
-         Resource with id [Rest] is invalid. Resource type 'AWS::Serverless::Api' is not supported by Meridian's local regions yet \
-         (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::HttpApi)."
+         Resource with id [Web] is invalid. Event with id [Get] is invalid. Property 'RequestModel' of Api events is not supported by Meridian's local regions yet. \
+         Resource with id [Rest] is invalid. Property 'Auth' of AWS::Serverless::Api is not supported by Meridian's local regions yet."
     );
 }
 

@@ -296,7 +296,7 @@ impl Collection {
     }
 }
 
-fn combined_condition(mut conditions: Vec<Value>, name: &str) -> Option<Map<String, Value>> {
+pub(crate) fn combined_condition(mut conditions: Vec<Value>, name: &str) -> Option<Map<String, Value>> {
     if conditions.len() < 2 {
         return None;
     }

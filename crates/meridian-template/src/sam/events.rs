@@ -154,6 +154,17 @@ fn known_properties(t: &str) -> Option<&'static [&'static str]> {
             "RedrivePolicy",
         ],
         "S3" => &["Bucket", "Events", "Filter"],
+        "Api" => &[
+            "Path",
+            "Method",
+            "RestApiId",
+            "Stage",
+            "Auth",
+            "RequestModel",
+            "RequestParameters",
+            "TimeoutInMillis",
+            "ResponseTransferMode",
+        ],
         "HttpApi" => &[
             "Path",
             "Method",
@@ -794,6 +805,19 @@ pub(crate) fn generate(
                     .cloned()
                     .unwrap_or_default();
                 out.push(b);
+            }
+            "Api" => {
+                let made = super::rest_api::event(
+                    ctx,
+                    function_id,
+                    &event_id,
+                    &lid,
+                    &ep,
+                    &target.arn(),
+                    &target.name_or_arn(),
+                    passthrough,
+                )?;
+                out.extend(made);
             }
             "HttpApi" => {
                 let made = super::http_api::event(

@@ -1303,6 +1303,7 @@ mod tests {
             conditions: None,
             resources_now: Map::new(),
             deployments: Default::default(),
+            rest_bodies: Default::default(),
         };
         assert_eq!(
             managed_policy_arn(&ctx, "AWSLambdaBasicExecutionRole"),

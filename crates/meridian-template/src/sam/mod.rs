@@ -18,6 +18,8 @@ mod http_api;
 mod intrinsics;
 mod layer;
 mod managed_policies;
+mod py27;
+mod rest_api;
 mod simple_table;
 mod validate;
 
@@ -283,6 +285,8 @@ pub(crate) struct Context<'a> {
     /// The resources as they are being transformed (serverless ones are replaced as we go).
     pub resources_now: Map<String, Value>,
     pub deployments: deployment::Collection,
+    /// The swagger bodies of REST APIs that SAM manages, as Python values.
+    pub rest_bodies: rest_api::Bodies,
 }
 
 impl Context<'_> {
@@ -415,8 +419,10 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     }
     // SAM's plugins, in its order: default definitions and implicit APIs, then Globals.
     implicit_api_checks(&sam_template)?;
+    let mut rest_bodies = rest_api::plugin(&mut sam_template)?;
     http_api::plugin(&mut sam_template)?;
     globals::apply(&mut sam_template).map_err(document)?;
+    rest_api::fix_openapi(&mut sam_template, &mut rest_bodies);
 
     let original_resources = sam_template
         .get("Resources")
@@ -435,7 +441,9 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         conditions: out.get("Conditions").and_then(Value::as_object).cloned(),
         resources_now: original_resources.clone(),
         deployments: deployment::Collection::default(),
+        rest_bodies,
     };
+    let function_names = function_names(&ctx, &original_resources);
 
     let mut errors: Vec<SamResourceError> = Vec::new();
     let mut refs = ResourceRefs::default();
@@ -452,7 +460,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         }
     }
     for (logical_id, resource) in ordered_sam_resources(&original_resources) {
-        let outcome = translate_resource(&mut ctx, &logical_id, &resource, &mut refs);
+        let outcome = translate_resource(&mut ctx, &logical_id, &resource, &mut refs, &function_names);
         match outcome {
             Ok((new_id, generated)) => {
                 if new_id != logical_id {
@@ -599,6 +607,7 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
         "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
         "AWS::ApiGatewayV2::Api" => &["AWS::Serverless::HttpApi"],
+        "AWS::ApiGateway::RestApi" => &["AWS::Serverless::Api"],
         _ => &[],
     };
     // SAM tests `old_type in <string>`, a substring test.
@@ -642,6 +651,7 @@ fn translate_resource(
     logical_id: &str,
     resource: &Value,
     refs: &mut ResourceRefs,
+    function_names: &BTreeMap<String, String>,
 ) -> Result<(String, Vec<CfnResource>), Failure> {
     validate_logical_id(logical_id)?;
     let rtype = resource.get("Type").and_then(Value::as_str).unwrap_or("");
@@ -674,12 +684,62 @@ fn translate_resource(
             }
             Ok((logical_id.to_string(), generated))
         }
+        "AWS::Serverless::Api" => {
+            let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
+            let generated = rest_api::translate(ctx, logical_id, &current, function_names)?;
+            for (prop, t) in [("Stage", "AWS::ApiGateway::Stage"), ("Deployment", "AWS::ApiGateway::Deployment")] {
+                if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
+                    refs.add(logical_id, prop, &r.logical_id);
+                }
+            }
+            Ok((logical_id.to_string(), generated))
+        }
         "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::HttpApi)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi)."
             ),
         )),
     }
+}
+
+/// The translator's `function_names`: per REST API, the `FunctionName`s of the functions whose
+/// `Api` events name it (once per event), concatenated; it joins the deployment's hash.
+fn function_names(ctx: &Context<'_>, resources: &Map<String, Value>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (_, resource) in ordered_sam_resources(resources) {
+        if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(name) = resource.get("Properties").and_then(|p| p.get("FunctionName")) else {
+            continue;
+        };
+        let Ok(name) = ctx.resolve_params(name) else { continue };
+        if !truthy(&name) {
+            continue;
+        }
+        let text = match &name {
+            Value::String(s) => s.clone(),
+            other => py27::Py::from_template(other).repr(),
+        };
+        let events = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_object);
+        for event in events.into_iter().flat_map(|e| e.values()) {
+            if event.get("Type").and_then(Value::as_str) != Some("Api") {
+                continue;
+            }
+            let api = match event.get("Properties").and_then(|p| p.get("RestApiId")) {
+                Some(Value::Object(o)) => o.get("Ref").and_then(Value::as_str).map(str::to_string),
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            };
+            if let Some(api) = api {
+                out.entry(api).or_default().push_str(&text);
+            }
+        }
+    }
+    out
 }

@@ -14,6 +14,12 @@ pub(crate) enum Check {
     Str,
     Dict,
     Bool,
+    /// `Property(..., IS_BOOL)`: a boolean, intrinsic functions not accepted.
+    StrictBool,
+    /// `IS_LIST`
+    List,
+    /// `IS_INT` (a Python bool is an int)
+    Int,
     /// `one_of(IS_STR, IS_DICT)`
     StrOrDict,
     /// `one_of(IS_STR)`: a string, reported without an expected type.
@@ -35,7 +41,9 @@ impl Check {
             Check::Any => true,
             Check::Str | Check::OneStr => v.is_string(),
             Check::Dict => v.is_object(),
-            Check::Bool => v.is_boolean(),
+            Check::Bool | Check::StrictBool => v.is_boolean(),
+            Check::List => v.is_array(),
+            Check::Int => v.is_i64() || v.is_u64() || v.is_boolean(),
             Check::StrOrDict => str_or_dict(v),
             Check::ListOfStrOrDict => v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
             Check::StrDictOrList => str_or_dict(v) || v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
@@ -78,7 +86,8 @@ pub(crate) fn properties(
     }
     for (name, check) in model {
         let v = props.get(*name);
-        if v.is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1)) {
+        let strict = matches!(check, Check::StrictBool);
+        if !strict && v.is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1)) {
             continue;
         }
         let Some(v) = v.filter(|v| !v.is_null()) else {
@@ -132,7 +141,7 @@ pub(crate) const FUNCTION: &[(&str, Check)] = &[
     ("EphemeralStorage", Check::Any),
     ("AutoPublishAlias", Check::OneStr),
     ("AutoPublishCodeSha256", Check::OneStr),
-    ("AutoPublishAliasAllProperties", Check::Bool),
+    ("AutoPublishAliasAllProperties", Check::StrictBool),
     ("VersionDescription", Check::Any),
     ("ProvisionedConcurrencyConfig", Check::Any),
     ("FileSystemConfigs", Check::Any),
