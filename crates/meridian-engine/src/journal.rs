@@ -396,6 +396,23 @@ pub fn open_store(
             shell_quote(&aside_path(path))
         )
     };
+    let open = || match open_sqlite(path, busy_timeout, schema) {
+        Ok(conn) => Ok(conn),
+        Err(e) if is_damage(&e) => Err(damaged(format!("SQLite cannot read it ({e})"))),
+        Err(e) => Err(format!("cannot open `{}`: {e}", path.display())),
+    };
+    // The file's header is read directly only the first time this process opens the store:
+    // closing a descriptor of a file releases every POSIX lock the process holds on it, so
+    // reading it beside a live connection (another driver's, the endpoint's) would drop that
+    // connection's locks and let SQLite fail with "disk I/O error". Later opens rely on SQLite's
+    // own checks. First opens are serialized, so no connection of this process is open meanwhile.
+    static CHECKED: std::sync::Mutex<std::collections::BTreeSet<std::path::PathBuf>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut checked = CHECKED.lock().unwrap_or_else(|e| e.into_inner());
+    if checked.contains(path) {
+        drop(checked);
+        return open();
+    }
     // These stores are created by SQLite in place: an empty file is one being created right now
     // by another process (SQLite writes its schema next), not damage.
     let empty = std::fs::metadata(path)
@@ -406,11 +423,9 @@ pub fn open_store(
         Err(FileCheck::Damaged(why)) => return Err(damaged(why)),
         Err(FileCheck::Unreadable(e)) => return Err(format!("cannot read `{}`: {e}", path.display())),
     }
-    match open_sqlite(path, busy_timeout, schema) {
-        Ok(conn) => Ok(conn),
-        Err(e) if is_damage(&e) => Err(damaged(format!("SQLite cannot read it ({e})"))),
-        Err(e) => Err(format!("cannot open `{}`: {e}", path.display())),
-    }
+    let conn = open()?;
+    checked.insert(path.to_path_buf());
+    Ok(conn)
 }
 
 /// Opens an existing journal for reading only, for a data directory that cannot be written. A
