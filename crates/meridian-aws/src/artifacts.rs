@@ -78,14 +78,7 @@ pub fn object_store_for(
 /// and ending with a letter or digit): a pipeline's store location is checked before it names a
 /// bucket in a URL, so that `../x` or `a/b` never reaches another path of the endpoint.
 pub fn check_bucket_name(name: &str) -> Result<(), String> {
-    let ok = (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && !name.contains("..");
-    if ok {
+    if meridian_core::path::is_bucket_name(name) {
         Ok(())
     } else {
         Err(format!(

@@ -217,6 +217,19 @@ pub fn safe_component(name: &str) -> String {
     out
 }
 
+/// S3's rules for a bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, starting and
+/// ending with a letter or digit, no `..`. A name that passes is also one path component that
+/// cannot leave its directory.
+pub fn is_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+        && !name.contains("..")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -323,14 +323,7 @@ fn generate_secret(g: &Value) -> Result<String, String> {
 
 /// S3's rules for bucket names (the ones a local directory can break or S3 refuses).
 fn check_bucket_name(name: &str) -> Result<(), String> {
-    let ok = (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-        && !name.contains("..");
-    if ok {
+    if meridian_core::path::is_bucket_name(name) {
         Ok(())
     } else {
         Err(format!(

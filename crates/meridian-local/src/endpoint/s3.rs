@@ -229,6 +229,21 @@ impl LocalS3 {
             .map_err(|e| internal("reading the object", e))
     }
 
+    /// The file of a copy's source object (in any region, as with S3), with its key.
+    fn copy_source<'a>(&self, source: &'a CopySource) -> S3Result<(PathBuf, &'a str)> {
+        let CopySource::Bucket { bucket, key, .. } = source else {
+            return Err(S3Error::with_message(
+                S3ErrorCode::NotImplemented,
+                "local regions copy from buckets, not access points",
+            ));
+        };
+        let src_dir = self.bucket_dir(bucket);
+        if bucket_region(&src_dir).is_none() {
+            return Err(no_such_bucket(bucket));
+        }
+        Ok((Self::object_file(&src_dir, key)?, key))
+    }
+
     /// Every object of a bucket, as (key, file), sorted by key.
     fn walk(dir: &Path) -> S3Result<Vec<(String, PathBuf)>> {
         let fs = LocalFileSystem::new_with_prefix(dir).map_err(|e| internal("bucket directory", e))?;
@@ -688,18 +703,7 @@ impl S3 for LocalS3 {
         let region = region_of(&req, &self.default_region);
         let dir = self.bucket_in(&req.input.bucket, &region)?;
         let target = Self::object_file(&dir, &req.input.key)?;
-        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "local regions copy from buckets, not access points",
-            ));
-        };
-        // The source may be in any region, as with S3.
-        let src_dir = self.bucket_dir(bucket);
-        if bucket_region(&src_dir).is_none() {
-            return Err(no_such_bucket(bucket));
-        }
-        let src = Self::object_file(&src_dir, key)?;
+        let (src, key) = self.copy_source(&req.input.copy_source)?;
         if !src.is_file() {
             return Err(no_such_key(key));
         }
@@ -823,17 +827,7 @@ impl S3 for LocalS3 {
         let up = upload_dir(&dir, &req.input.upload_id, &req.input.key)?;
         let n = req.input.part_number;
         check_part_number(n)?;
-        let CopySource::Bucket { bucket, key, .. } = &req.input.copy_source else {
-            return Err(S3Error::with_message(
-                S3ErrorCode::NotImplemented,
-                "local regions copy from buckets, not access points",
-            ));
-        };
-        let src_dir = self.bucket_dir(bucket);
-        if bucket_region(&src_dir).is_none() {
-            return Err(no_such_bucket(bucket));
-        }
-        let src = Self::object_file(&src_dir, key)?;
+        let (src, key) = self.copy_source(&req.input.copy_source)?;
         let mut file = tokio::fs::File::open(&src).await.map_err(|_| no_such_key(key))?;
         let full = file
             .metadata()
