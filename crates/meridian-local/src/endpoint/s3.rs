@@ -154,6 +154,7 @@ impl LocalS3 {
         tokio::fs::create_dir_all(&tmp_dir)
             .await
             .map_err(|e| internal("temporary directory", e))?;
+        remove_stale(&tmp_dir);
         let tmp = tmp_dir.join(new_id());
         let mut file = tokio::fs::File::create(&tmp)
             .await
@@ -967,6 +968,28 @@ impl S3 for LocalS3 {
     }
 }
 
+/// How long a temporary file may go unwritten before it is taken for one a killed process left.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// Removes the temporary files of uploads whose process was killed (nothing written to them for a
+/// day; a live upload writes to its file all the time), so that a bad day does not fill the disk.
+fn remove_stale(tmp_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp_dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let stale = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_TMP);
+        if stale {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// `len` bytes of an open file, from where it is, as a body.
 fn stream_of(file: tokio::fs::File, len: u64) -> StreamingBlob {
     let stream = futures::stream::unfold((file.take(len), false), |(mut f, done)| async move {
@@ -1024,5 +1047,28 @@ fn upload_dir(dir: &Path, id: &str, key: &str) -> S3Result<PathBuf> {
     match std::fs::read(up.join("key")) {
         Ok(k) if k == key.as_bytes() => Ok(up),
         _ => Err(no_such()),
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn temporary_files_a_killed_upload_left_are_removed_after_a_day() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old");
+        let fresh = dir.path().join("fresh");
+        std::fs::write(&old, b"half an upload").unwrap();
+        std::fs::write(&fresh, b"an upload in progress").unwrap();
+        let two_days_ago = SystemTime::now() - std::time::Duration::from_secs(2 * 24 * 60 * 60);
+        std::fs::File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days_ago)
+            .unwrap();
+        remove_stale(dir.path());
+        assert!(!old.exists() && fresh.exists());
     }
 }
