@@ -501,8 +501,10 @@ async fn all_versions(
     }
 }
 
-/// The IAM policy a pipeline's runs need in these regions' buckets (what `meridian run` calls on
-/// S3), as an IAM policy document.
+/// The IAM policy a pipeline's runs need in these regions (what `meridian run` calls: S3 for the
+/// buckets, CloudFormation for the stacks, Lambda and CloudWatch for the aliases it moves and
+/// judges), as an IAM policy document. CloudFormation acts with its own role (`RoleArn`) or the
+/// caller's permissions for the stacks' resources: those are the template's, not listed here.
 pub fn artifact_policy(specs: &[BucketSpec]) -> serde_json::Value {
     let buckets: Vec<String> = specs.iter().map(|s| format!("arn:aws:s3:::{}", s.bucket)).collect();
     let objects: Vec<String> = specs.iter().map(|s| format!("arn:aws:s3:::{}/*", s.bucket)).collect();
@@ -520,6 +522,42 @@ pub fn artifact_policy(specs: &[BucketSpec]) -> serde_json::Value {
             "Resource": objects,
         }),
     ];
+    let regions: Vec<&str> = specs.iter().map(|s| s.region.as_str()).collect();
+    let in_regions = |service: &str, what: &str| -> Vec<String> {
+        regions
+            .iter()
+            .map(|r| format!("arn:aws:{service}:{r}:*:{what}"))
+            .collect()
+    };
+    // Stacks through change sets, and the aliases Meridian moves itself (docs/aws.md).
+    statements.push(serde_json::json!({
+        "Sid": "MeridianStacks",
+        "Effect": "Allow",
+        "Action": [
+            "cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents",
+            "cloudformation:ListStackResources", "cloudformation:GetTemplate",
+            "cloudformation:CreateChangeSet", "cloudformation:DescribeChangeSet",
+            "cloudformation:ExecuteChangeSet", "cloudformation:DeleteChangeSet",
+            "cloudformation:DeleteStack"
+        ],
+        "Resource": in_regions("cloudformation", "stack/*"),
+    }));
+    statements.push(serde_json::json!({
+        "Sid": "MeridianTrafficShifting",
+        "Effect": "Allow",
+        "Action": [
+            "lambda:GetAlias", "lambda:UpdateAlias", "lambda:ListAliases",
+            "lambda:ListVersionsByFunction", "lambda:GetFunctionConfiguration",
+            "lambda:PublishVersion", "lambda:InvokeFunction"
+        ],
+        "Resource": in_regions("lambda", "function:*"),
+    }));
+    statements.push(serde_json::json!({
+        "Sid": "MeridianJudging",
+        "Effect": "Allow",
+        "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
+        "Resource": "*",
+    }));
     let keys: Vec<&String> = specs
         .iter()
         .filter_map(|s| match &s.encryption {

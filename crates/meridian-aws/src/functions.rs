@@ -7,10 +7,11 @@
 //! call runs its SDK future on this backend's own runtime and waits for it there.
 
 use crate::config::AwsOptions;
+use aws_sdk_cloudwatch::types::StateValue;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, InvocationType};
-use meridian_delivery::alarm::MetricPoint;
+use meridian_delivery::alarm::{AlarmState, MetricPoint};
 use meridian_region::{ErrorKind, FunctionControl, RegionError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -222,6 +223,34 @@ impl FunctionControl for AwsFunctions {
             }
         })
     }
+
+    fn alarm_state(&self, region: &str, alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
+        let client = self.cloudwatch(region);
+        let (region, alarm) = (region.to_string(), alarm.to_string());
+        self.run(async move {
+            let cw = client.await;
+            let out = cw
+                .describe_alarms()
+                .alarm_names(&alarm)
+                .send()
+                .await
+                .map_err(|e| crate::sdk_error(&region, "cloudwatch:DescribeAlarms", &e).resource(&alarm))?;
+            let Some(a) = out.metric_alarms().first() else {
+                return Err(RegionError::new(
+                    ErrorKind::NotFound,
+                    format!("the alarm {alarm} of the deployment group does not exist in {region}: a deployment cannot be judged by it"),
+                )
+                .region(&region)
+                .resource(&alarm));
+            };
+            let state = match a.state_value() {
+                Some(StateValue::Alarm) => AlarmState::Alarm,
+                Some(StateValue::Ok) => AlarmState::Ok,
+                _ => AlarmState::InsufficientData,
+            };
+            Ok(Some((state, a.state_reason().unwrap_or("CloudWatch's state").to_string())))
+        })
+    }
 }
 
 impl AwsFunctions {
@@ -240,5 +269,121 @@ impl AwsFunctions {
                 .map_err(|e| err(&region, "lambda:InvokeFunction", &function, e))?;
             Ok(out.function_error().is_none())
         })
+    }
+}
+
+/// Lambda calls of the stack deployer (async, on its caller's runtime).
+pub(crate) mod calls {
+    use super::*;
+    use aws_sdk_lambda::Client;
+
+    /// The version `function:alias` serves; `None` when the alias (or the function) does not exist.
+    pub async fn alias_version(
+        lambda: &Client,
+        region: &str,
+        function: &str,
+        alias: &str,
+    ) -> Result<Option<String>, RegionError> {
+        {
+            match lambda.get_alias().function_name(function).name(alias).send().await {
+                Ok(a) => Ok(a.function_version().map(str::to_string)),
+                Err(SdkError::ServiceError(e)) if e.err().code() == Some("ResourceNotFoundException") => Ok(None),
+                Err(e) => Err(err(region, "lambda:GetAlias", &format!("{function}:{alias}"), e)),
+            }
+        }
+    }
+
+    /// The aliases of a function and the version each serves.
+    pub async fn aliases(lambda: &Client, region: &str, function: &str) -> Result<Vec<(String, String)>, RegionError> {
+        {
+            let mut out = Vec::new();
+            let mut marker = None;
+            loop {
+                let page = match lambda
+                    .list_aliases()
+                    .function_name(function)
+                    .set_marker(marker)
+                    .send()
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(SdkError::ServiceError(e)) if e.err().code() == Some("ResourceNotFoundException") => {
+                        return Ok(out)
+                    }
+                    Err(e) => return Err(err(region, "lambda:ListAliases", function, e)),
+                };
+                for a in page.aliases() {
+                    if let (Some(n), Some(v)) = (a.name(), a.function_version()) {
+                        out.push((n.to_string(), v.to_string()));
+                    }
+                }
+                marker = page.next_marker().map(str::to_string);
+                if marker.is_none() {
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    /// The newest published version of a function (the highest number), if any.
+    pub async fn latest_version(lambda: &Client, region: &str, function: &str) -> Result<Option<String>, RegionError> {
+        {
+            let mut best: Option<u64> = None;
+            let mut marker = None;
+            loop {
+                let page = lambda
+                    .list_versions_by_function()
+                    .function_name(function)
+                    .set_marker(marker)
+                    .send()
+                    .await
+                    .map_err(|e| err(region, "lambda:ListVersionsByFunction", function, e))?;
+                for v in page.versions() {
+                    if let Some(n) = v.version().and_then(|v| v.parse::<u64>().ok()) {
+                        best = Some(best.map_or(n, |b| b.max(n)));
+                    }
+                }
+                marker = page.next_marker().map(str::to_string);
+                if marker.is_none() {
+                    return Ok(best.map(|n| n.to_string()));
+                }
+            }
+        }
+    }
+
+    /// A published version that holds the function's current code and configuration: `candidate`
+    /// (the version the stack published) when its `CodeSha256` is `$LATEST`'s, else one published
+    /// now from `$LATEST`. A version whose code is not what was deployed must never take traffic.
+    pub async fn version_with_latest_code(
+        lambda: &Client,
+        region: &str,
+        function: &str,
+        candidate: Option<String>,
+    ) -> Result<Option<String>, RegionError> {
+        let sha = |q: Option<String>| async move {
+            lambda
+                .get_function_configuration()
+                .function_name(function)
+                .set_qualifier(q)
+                .send()
+                .await
+                .map(|c| c.code_sha256().map(str::to_string))
+                .map_err(|e| err(region, "lambda:GetFunctionConfiguration", function, e))
+        };
+        let latest = sha(None).await?;
+        if let Some(c) = &candidate {
+            if sha(Some(c.clone())).await? == latest {
+                return Ok(candidate);
+            }
+        }
+        let published = lambda
+            .publish_version()
+            .function_name(function)
+            .set_code_sha256(latest)
+            .description("published by Meridian: the stack's version did not hold the deployed code")
+            .send()
+            .await
+            .map_err(|e| err(region, "lambda:PublishVersion", function, e))?;
+        Ok(published.version().map(str::to_string))
     }
 }

@@ -16,6 +16,7 @@
 pub mod artifacts;
 pub mod bootstrap;
 pub mod config;
+mod driven;
 pub mod functions;
 pub mod stacks;
 

@@ -8,7 +8,7 @@ use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag};
 use aws_sdk_cloudformation::Client;
 use futures::future::BoxFuture;
-use meridian_region::stacks::{Progress, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::stacks::{LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest};
 use meridian_region::{ErrorKind, RegionError, Say};
 use std::collections::HashSet;
 use std::time::Duration;
@@ -118,17 +118,14 @@ impl CloudFormationStacks {
         cf: &Client,
         req: &StackRequest,
         name: &str,
+        body: Option<String>,
     ) -> Result<Option<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>, RegionError>
     {
         let (region, stack) = (req.region.as_str(), req.stack_name.as_str());
-        let body = std::fs::read_to_string(&req.template_path).map_err(|e| {
-            RegionError::new(
-                ErrorKind::Invalid,
-                format!("cannot read the template `{}`: {e}", req.template_path.display()),
-            )
-            .region(region)
-            .stack(stack)
-        })?;
+        let body = match body {
+            Some(b) => b,
+            None => read_template(req)?,
+        };
         if body.len() > MAX_TEMPLATE_BODY {
             return Err(RegionError::new(
                 ErrorKind::Invalid,
@@ -276,6 +273,54 @@ impl CloudFormationStacks {
         }
     }
 
+    /// After a failed move (the alias is back on its old version): the stack's previous template
+    /// and parameters again, so that functions, configuration and alias agree with what serves.
+    async fn put_back(
+        &self,
+        cf: &Client,
+        req: &StackRequest,
+        driven: &crate::driven::Driven,
+        say: &Say,
+        failure: String,
+    ) -> RegionError {
+        let (region, stack) = (req.region.as_str(), req.stack_name.as_str());
+        let restored = async {
+            let Some((body, parameters)) = driven.restore(req)? else {
+                return Ok::<_, RegionError>("the stack was just created: it keeps its template".to_string());
+            };
+            say(&format!(
+                "{region} {stack}: putting the stack back on its previous template"
+            ));
+            let back = StackRequest {
+                parameters,
+                ..req.clone()
+            };
+            let name = change_set_name();
+            match self.make_change_set(cf, &back, &name, Some(body)).await? {
+                None => Ok("the stack's template was already the previous one".to_string()),
+                Some(_) => {
+                    let s = self.execute(cf, region, stack, &name, say).await?;
+                    Ok(format!(
+                        "the stack is back on its previous template ({})",
+                        s.stack().stack_status
+                    ))
+                }
+            }
+        }
+        .await;
+        match restored {
+            Ok(what) => RegionError::new(ErrorKind::Permanent, format!("{failure}; {what}"))
+                .region(region)
+                .stack(stack),
+            Err(e) => RegionError::new(
+                ErrorKind::Permanent,
+                format!("{failure}; putting the stack back on its previous template failed too: {e}"),
+            )
+            .region(region)
+            .stack(stack),
+        }
+    }
+
     async fn event_ids(&self, cf: &Client, region: &str, stack: &str) -> Result<Vec<String>, RegionError> {
         match cf.describe_stack_events().stack_name(stack).send().await {
             Ok(o) => Ok(o
@@ -287,6 +332,17 @@ impl CloudFormationStacks {
             Err(e) => Err(err(region, stack, "cloudformation:DescribeStackEvents", e)),
         }
     }
+}
+
+fn read_template(req: &StackRequest) -> Result<String, RegionError> {
+    std::fs::read_to_string(&req.template_path).map_err(|e| {
+        RegionError::new(
+            ErrorKind::Invalid,
+            format!("cannot read the template `{}`: {e}", req.template_path.display()),
+        )
+        .region(&req.region)
+        .stack(&req.stack_name)
+    })
 }
 
 /// The change set's changes as lines, as `meridian stack plan` shows the local ones.
@@ -339,7 +395,22 @@ impl StackDeployer for CloudFormationStacks {
         Box::pin(async move {
             let cf = self.client(&req.region).await;
             let name = change_set_name();
-            match self.make_change_set(&cf, req, &name).await? {
+            // Aliases under CodeDeploy are moved by the engine's driver when there is one.
+            let driven = match &progress.shifter {
+                Some(_) => {
+                    let lambda = aws_sdk_lambda::Client::new(&self.options.sdk_config(&req.region).await);
+                    let exists = self
+                        .describe(&cf, &req.region, &req.stack_name)
+                        .await?
+                        .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS");
+                    crate::driven::prepare(req, &cf, &lambda, &read_template(req)?, exists)
+                        .await?
+                        .map(|d| (d, lambda))
+                }
+                None => None,
+            };
+            let body = driven.as_ref().map(|(d, _)| d.body.clone());
+            match self.make_change_set(&cf, req, &name, body).await? {
                 None => {
                     let now = self.describe(&cf, &req.region, &req.stack_name).await?.ok_or_else(|| {
                         RegionError::new(ErrorKind::NotFound, format!("stack {} is gone", req.stack_name))
@@ -351,8 +422,22 @@ impl StackDeployer for CloudFormationStacks {
                     for line in describe_changes(&cs) {
                         (progress.say)(&format!("{} {}: {line}", req.region, req.stack_name));
                     }
-                    self.execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
-                        .await
+                    let outcome = self
+                        .execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
+                        .await?;
+                    if let (Some((d, lambda)), Some(shifter)) = (&driven, &progress.shifter) {
+                        let moves = d.deployments(req, &cf, lambda, &outcome.stack().stack_id).await?;
+                        for m in moves {
+                            let (shifter, say) = (shifter.clone(), progress.say.clone());
+                            let moved = tokio::task::spawn_blocking(move || shifter.shift(&m, &|l| say(l)))
+                                .await
+                                .unwrap_or_else(|e| Err(format!("the delivery driver stopped: {e}")));
+                            if let Err(e) = moved {
+                                return Err(self.put_back(&cf, req, d, &progress.say, e).await);
+                            }
+                        }
+                    }
+                    Ok(outcome)
                 }
             }
         })
@@ -373,7 +458,7 @@ impl StackDeployer for CloudFormationStacks {
                 .change_set_name(&name)
                 .send()
                 .await;
-            let lines = match self.make_change_set(&cf, req, &name).await? {
+            let lines = match self.make_change_set(&cf, req, &name, None).await? {
                 None => vec!["no changes".to_string()],
                 Some(cs) => describe_changes(&cs),
             };
@@ -394,6 +479,56 @@ impl StackDeployer for CloudFormationStacks {
         Box::pin(async move {
             let cf = self.client(region).await;
             self.execute(&cf, region, stack, change_set, &progress.say).await
+        })
+    }
+
+    fn live_functions<'a>(
+        &'a self,
+        region: &'a str,
+        stack: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<LiveFunction>, RegionError>> {
+        Box::pin(async move {
+            let cf = self.client(region).await;
+            if self.describe(&cf, region, stack).await?.is_none() {
+                return Ok(Vec::new());
+            }
+            let lambda = aws_sdk_lambda::Client::new(&self.options.sdk_config(region).await);
+            // The stack's functions, and what each of their aliases serves now (a move may have
+            // changed it since the stack's last update).
+            let mut functions = Vec::new();
+            let mut next = None;
+            loop {
+                let page = cf
+                    .list_stack_resources()
+                    .stack_name(stack)
+                    .set_next_token(next)
+                    .send()
+                    .await
+                    .map_err(|e| err(region, stack, "cloudformation:ListStackResources", e))?;
+                for r in page.stack_resource_summaries() {
+                    if r.resource_type() == Some("AWS::Lambda::Function") {
+                        if let Some(p) = r.physical_resource_id().filter(|p| !p.is_empty()) {
+                            functions.push(p.to_string());
+                        }
+                    }
+                }
+                next = page.next_token().map(str::to_string);
+                if next.is_none() {
+                    break;
+                }
+            }
+            let mut out = Vec::new();
+            for f in functions {
+                for (alias, version) in crate::functions::calls::aliases(&lambda, region, &f).await? {
+                    out.push(LiveFunction {
+                        function: f.clone(),
+                        alias,
+                        version,
+                    });
+                }
+            }
+            out.sort_by(|a, b| (&a.function, &a.alias).cmp(&(&b.function, &b.alias)));
+            Ok(out)
         })
     }
 

@@ -420,16 +420,30 @@ print('{}')
     // (moto without Docker answers an invocation of any name, so a missing function is not
     // checked here)
 
-    // Metrics: aws-sdk-cloudwatch speaks CloudWatch's rpcv2Cbor protocol, which moto (5.1 and
-    // 5.2) does not serve: the call fails with an error that says what it could not read.
+    // Metrics per alias, as Lambda puts them (put above; moto answers GetMetricData because
+    // aws-sdk-cloudwatch is pinned to 1.99, which speaks the awsQuery protocol moto serves)
     let now = meridian_core::clock::SystemClock.now_millis();
-    let e = functions
+    let points = functions
         .metrics("eu-west-1", "hello", Some("live"), now - 600_000, now + 60_000, 60_000)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("cloudwatch:GetMetricData in eu-west-1 failed: HTTP 404"),
-        "{e}"
+        .unwrap();
+    let (invocations, errors) = points
+        .iter()
+        .fold((0, 0), |(i, e), p| (i + p.invocations, e + p.errors));
+    assert_eq!((invocations, errors), (40, 3), "{points:?}");
+    // other qualifiers see none of it
+    assert!(functions
+        .metrics("eu-west-1", "hello", Some("2"), now - 600_000, now + 60_000, 60_000)
+        .unwrap()
+        .is_empty());
+
+    // Alarm states as CloudWatch has them (DescribeAlarms), which the driver reads on AWS
+    boto3(
+        &moto,
+        "cw = client('cloudwatch', 'eu-west-1')\ncw.put_metric_alarm(AlarmName='hello-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold')\ncw.set_alarm_state(AlarmName='hello-errors', StateValue='ALARM', StateReason='3 errors')\nprint('{}')",
     );
-    assert!(e.len() < 400, "{e}");
+    let (state, reason) = functions.alarm_state("eu-west-1", "hello-errors").unwrap().unwrap();
+    assert_eq!(state, meridian_delivery::alarm::AlarmState::Alarm);
+    assert_eq!(reason, "3 errors");
+    let e = functions.alarm_state("eu-west-1", "no-such-alarm").unwrap_err();
+    assert_eq!(e.kind, meridian_region::ErrorKind::NotFound, "{e}");
 }

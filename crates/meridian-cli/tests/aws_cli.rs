@@ -87,9 +87,31 @@ fn bootstrap_creates_the_aws_regions_buckets_once() {
         "{resources}"
     );
     assert!(!resources.contains("apse2"), "ap-southeast-2 is local: {resources}");
+    let statement = |sid: &str| {
+        policy["pipeline"]["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no statement {sid}: {policy}"))
+    };
     assert_eq!(
-        policy["pipeline"]["Statement"][2]["Resource"],
+        statement("MeridianArtifactKeys")["Resource"],
         serde_json::json!(["alias/hello"])
+    );
+    // what the runs call to move aliases, only in the AWS regions
+    let shifting = statement("MeridianTrafficShifting");
+    assert!(
+        shifting["Action"].to_string().contains("lambda:UpdateAlias"),
+        "{shifting}"
+    );
+    assert_eq!(
+        shifting["Resource"],
+        serde_json::json!([
+            "arn:aws:lambda:eu-west-1:*:function:*",
+            "arn:aws:lambda:us-east-1:*:function:*"
+        ])
     );
     let dry = run(&["bootstrap", "pipeline.json", "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry));
@@ -269,4 +291,205 @@ fn a_pipeline_deploys_its_stacks_to_aws_regions() {
         greeting("eu-west-1"),
         serde_json::json!(["UPDATE_COMPLETE", "hello from eu-west-1, release 2"])
     );
+}
+
+/// Starts a boto3 script against moto in the background (a watcher), with its output in `out`.
+fn background_boto3(moto: &Moto, code: &str, out: &Path) -> std::process::Child {
+    let script = format!(
+        "import boto3, json, time\ndef client(service, region):\n    return boto3.client(service, region_name=region, endpoint_url='{}', aws_access_key_id='testing', aws_secret_access_key='testing')\n{code}",
+        moto.url
+    );
+    Command::new(moto_server::moto_bin("python").unwrap())
+        .arg("-c")
+        .arg(script)
+        .stdout(std::fs::File::create(out).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Records every state of us-east-1's `live` alias (version, weights) until told to stop; with
+/// `trip`, sets the stack's errors alarm to ALARM as soon as a canary is seen (what CloudWatch
+/// does on AWS when the canary's version errs; moto evaluates no alarm on its own).
+fn alias_watcher(trip: bool) -> String {
+    format!(
+        "lam, cw = client('lambda', 'us-east-1'), client('cloudwatch', 'us-east-1')
+fn = [f['FunctionName'] for f in lam.list_functions()['Functions']][0]
+seen, end = [], time.time() + 120
+while time.time() < end:
+    a = lam.get_alias(FunctionName=fn, Name='live')
+    state = [a['FunctionVersion'], a.get('RoutingConfig', {{}}).get('AdditionalVersionWeights') or {{}}]
+    if not seen or seen[-1] != state:
+        seen.append(state)
+        print(json.dumps(state), flush=True)
+        if {trip} and state[1]:
+            cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='ALARM', StateReason='errors in the canary')
+    time.sleep(0.1)",
+        trip = if trip { "True" } else { "False" }
+    )
+}
+
+/// The end-to-end run of examples/hello-regions on three AWS regions (moto), as demo-aws.sh runs
+/// it: bootstrap, then three releases, checked with boto3. Release 2 moves every region's alias
+/// 10% -> 100% (seen during the canary); release 3 trips its alarm in us-east-1 and is rolled back
+/// there (alias, then stack), the other regions untouched; the ledger says what is live.
+#[test]
+fn hello_regions_on_three_aws_regions_shifts_then_rolls_back_a_bad_release() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-regions");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    for f in ["template.yaml", "buildspec.yml", "traffic.jsonl", "src/index.js"] {
+        std::fs::copy(example.join(f), app.join(f)).unwrap();
+    }
+    // moto runs no function code (without Docker): no traffic to send, nothing to judge
+    let pipeline = std::fs::read_to_string(example.join("meridian.yaml")).unwrap();
+    let (head, tail) = pipeline.split_once("  traffic:").unwrap();
+    let tail = &tail[tail.find("  rollback:").unwrap()..];
+    std::fs::write(app.join("meridian.yaml"), format!("backend: aws\n{head}{tail}")).unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["add", "."]);
+    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let run = |args: &[&str]| meridian(&app, &moto, args);
+    let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
+
+    let boot = run(&["bootstrap", "meridian.yaml"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let first = run(&["run", "meridian.yaml", "--time-scale", "60", "--skip-windows"]);
+    assert!(first.status.success(), "{}", text(&first));
+    // each region: its encrypted bucket holds the code packaged for it, and its stack deploys it
+    let state = boto3(
+        &moto,
+        "out = {}
+for r in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
+    b = f'hello-regions-artifacts-{r}'
+    enc = s3(r).get_bucket_encryption(Bucket=b)['ServerSideEncryptionConfiguration']['Rules'][0]['ApplyServerSideEncryptionByDefault']['SSEAlgorithm']
+    zips = [o['Key'] for o in s3(r).list_objects_v2(Bucket=b).get('Contents', []) if o['Key'].endswith('.zip')]
+    cf = client('cloudformation', r)
+    template = json.dumps(cf.get_template(StackName='hello-regions')['TemplateBody'])
+    fns = client('lambda', r).list_functions()['Functions']
+    out[r] = [enc, len(zips) > 0, b in template, cf.describe_stacks(StackName='hello-regions')['Stacks'][0]['StackStatus'], len(fns), fns[0]['Environment']['Variables']['GREETING']]
+print(json.dumps(out))",
+    );
+    for (r, greeting) in regions.iter().zip(["hello", "dia duit", "hello"]) {
+        assert_eq!(
+            state[r],
+            serde_json::json!(["AES256", true, true, "CREATE_COMPLETE", 1, greeting]),
+            "{r}: {state}"
+        );
+    }
+    // moto's CloudFormation skips AWS::Lambda::Alias and AWS::CloudWatch::Alarm: made here as the
+    // template says (docs/aws.md)
+    boto3(
+        &moto,
+        "for r in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
+    fn = client('lambda', r).list_functions()['Functions'][0]['FunctionName']
+    client('lambda', r).create_alias(FunctionName=fn, Name='live', FunctionVersion='1')
+    cw = client('cloudwatch', r)
+    cw.put_metric_alarm(AlarmName='hello-regions-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold', Dimensions=[{'Name': 'FunctionName', 'Value': fn}, {'Name': 'Resource', 'Value': fn + ':live'}])
+    cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='OK', StateReason='no errors')
+print('{}')",
+    );
+    let aliases = || {
+        boto3(
+            &moto,
+            "out = {}
+for r in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
+    lam = client('lambda', r)
+    fn = lam.list_functions()['Functions'][0]['FunctionName']
+    a = lam.get_alias(FunctionName=fn, Name='live')
+    versions = [v['Version'] for v in lam.list_versions_by_function(FunctionName=fn)['Versions']]
+    same = lam.get_function_configuration(FunctionName=fn)['CodeSha256'] == lam.get_function_configuration(FunctionName=fn, Qualifier=a['FunctionVersion'])['CodeSha256']
+    out[r] = [a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights') or {}, versions[-1], same, client('cloudformation', r).describe_stacks(StackName='hello-regions')['Stacks'][0]['StackStatus']]
+print(json.dumps(out))",
+        )
+    };
+
+    // release 2: 10% during the canary, then 100%, in every region
+    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
+    std::fs::write(
+        app.join("src/index.js"),
+        src.replace("const RELEASE = \"1\";", "const RELEASE = \"2\";"),
+    )
+    .unwrap();
+    git(&app, &["commit", "-q", "-am", "release 2"]);
+    let seen = dir.path().join("seen-2.jsonl");
+    let mut watcher = background_boto3(&moto, &alias_watcher(false), &seen);
+    let second = run(&["run", "meridian.yaml", "--time-scale", "60", "--skip-windows"]);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(second.status.success(), "{}", text(&second));
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        seen.lines().any(|l| l == r#"["1", {"2": 0.1}]"#),
+        "the canary was never seen at 10%: {seen}"
+    );
+    assert_eq!(seen.lines().last(), Some(r#"["2", {}]"#), "{seen}");
+    let after = aliases();
+    for r in regions {
+        assert_eq!(
+            after[r],
+            serde_json::json!(["2", {}, "2", true, "UPDATE_COMPLETE"]),
+            "{r}: {after}"
+        );
+    }
+
+    // release 3: its canary's alarm goes to ALARM in us-east-1
+    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
+    std::fs::write(
+        app.join("src/index.js"),
+        src.replace(
+            "exports.handler = async (event) => {",
+            "exports.handler = async (event) => {\n  if (event.user) throw new Error('the bug');",
+        ),
+    )
+    .unwrap();
+    git(&app, &["commit", "-q", "-am", "release 3"]);
+    let seen = dir.path().join("seen-3.jsonl");
+    let mut watcher = background_boto3(&moto, &alias_watcher(true), &seen);
+    let third = run(&["run", "meridian.yaml", "--time-scale", "60", "--skip-windows"]);
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(!third.status.success(), "release 3 must fail: {}", text(&third));
+    let out = text(&third);
+    assert!(
+        out.contains("alarm hello-regions-errors went to ALARM") && out.contains("back on its previous template"),
+        "{out}"
+    );
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    assert!(seen.lines().any(|l| l == r#"["2", {"3": 0.1}]"#), "{seen}");
+    let after = aliases();
+    // us-east-1: version 3 was published and shifted to, then the alias and the function's code
+    // went back to release 2; the other regions never saw release 3
+    assert_eq!(
+        after["us-east-1"],
+        serde_json::json!(["2", {}, "3", true, "UPDATE_COMPLETE"]),
+        "{after}"
+    );
+    for r in ["eu-west-1", "ap-southeast-2"] {
+        assert_eq!(
+            after[r],
+            serde_json::json!(["2", {}, "2", true, "UPDATE_COMPLETE"]),
+            "{r}: {after}"
+        );
+    }
+    // the ledger: release 2 live everywhere, release 3 failed in us-east-1
+    let ledger = run(&["--output", "json", "releases", "hello-regions", "--history"]);
+    assert!(ledger.status.success(), "{}", text(&ledger));
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&ledger.stdout).unwrap();
+    let live: Vec<(String, String)> = rows
+        .iter()
+        .filter(|r| r["status"] == "live")
+        .map(|r| {
+            (
+                r["region"].as_str().unwrap().to_string(),
+                r["functions"][0]["version"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(live.len(), 3, "{rows:?}");
+    assert!(live.iter().all(|(_, v)| v == "2"), "{live:?}");
+    let failed: Vec<&serde_json::Value> = rows.iter().filter(|r| r["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{rows:?}");
+    assert_eq!(failed[0]["region"], "us-east-1");
 }

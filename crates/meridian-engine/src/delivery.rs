@@ -470,7 +470,8 @@ struct Run<'a> {
     id: String,
     d: &'a AliasDeployment,
     dep: Deployment,
-    alarms: Vec<(String, AlarmSpec)>,
+    /// Each alarm's definition, or why it cannot be evaluated here (the region may evaluate it).
+    alarms: Vec<(String, Result<AlarmSpec, String>)>,
     alarm_states: BTreeMap<String, AlarmState>,
     wakes: BTreeSet<i64>,
     hook: Option<(HookKind, String)>,
@@ -768,33 +769,34 @@ impl Shifter {
         let now = self.now();
         let scale = d.options.time_scale();
         for (name, spec) in run.alarms.clone() {
-            let function = spec.function_name.clone().unwrap_or_else(|| d.function.clone());
-            let qualifier = spec.executed_version.clone().or(spec.qualifier.clone());
-            let period = spec.period_ms(scale);
-            let window = period * i64::from(spec.evaluation_periods.max(1));
-            // Only what the deployment served counts: earlier periods had another mix of versions.
-            let since = (now - window - period).max(run.started);
-            let pts = self
-                .control
-                .metrics(&d.region, &function, qualifier.as_deref(), since, now, 1000)
-                .map_err(|e| e.to_string())?;
             let prev = run
                 .alarm_states
                 .get(&name)
                 .copied()
                 .unwrap_or(AlarmState::InsufficientData);
-            let ev = evaluate_with_previous(&spec, &pts, now, scale, prev);
-            if ev.state != prev {
-                run.alarm_states.insert(name.clone(), ev.state);
-                self.say(run, &format!("alarm {name}: {:?} ({})", ev.state, ev.reason));
-                self.apply(
-                    run,
-                    Event::AlarmStateChanged {
-                        alarm: name,
-                        state: ev.state,
-                    },
-                    queue,
-                );
+            // The region's own evaluation when it has one (CloudWatch on AWS), else the driver's.
+            let (state, reason) = match self.control.alarm_state(&d.region, &name).map_err(|e| e.to_string())? {
+                Some(s) => s,
+                None => {
+                    let spec = spec.map_err(|e| format!("alarm {name}: {e}"))?;
+                    let function = spec.function_name.clone().unwrap_or_else(|| d.function.clone());
+                    let qualifier = spec.executed_version.clone().or(spec.qualifier.clone());
+                    let period = spec.period_ms(scale);
+                    let window = period * i64::from(spec.evaluation_periods.max(1));
+                    // Only what the deployment served counts: earlier periods had another mix of versions.
+                    let since = (now - window - period).max(run.started);
+                    let pts = self
+                        .control
+                        .metrics(&d.region, &function, qualifier.as_deref(), since, now, 1000)
+                        .map_err(|e| e.to_string())?;
+                    let ev = evaluate_with_previous(&spec, &pts, now, scale, prev);
+                    (ev.state, ev.reason)
+                }
+            };
+            if state != prev {
+                run.alarm_states.insert(name.clone(), state);
+                self.say(run, &format!("alarm {name}: {state:?} ({reason})"));
+                self.apply(run, Event::AlarmStateChanged { alarm: name, state }, queue);
             }
         }
         let due: Vec<i64> = run.wakes.range(..=now).copied().collect();
@@ -837,8 +839,23 @@ impl AliasShifter for Shifter {
         let schedule = schedule_for(d)?;
         let mut alarms = Vec::new();
         for (name, props) in &d.alarms {
-            let spec = AlarmSpec::from_properties(props).map_err(|e| format!("alarm {name}: {e}"))?;
-            alarms.push((name.clone(), spec));
+            alarms.push((
+                name.clone(),
+                AlarmSpec::from_properties(props).map_err(|e| e.to_string()),
+            ));
+        }
+        // An alarm the driver would evaluate must be readable before any traffic moves.
+        for (name, spec) in &alarms {
+            if let Err(e) = spec {
+                if self
+                    .control
+                    .alarm_state(&d.region, name)
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                {
+                    return Err(format!("alarm {name}: {e}"));
+                }
+            }
         }
         let cfg = DeploymentConfig {
             pre_traffic_hook: d.before_hook.clone(),

@@ -2,7 +2,7 @@
 //! invocations, metrics. Implemented by the local Lambda host and by AWS (Lambda, CloudWatch).
 
 use crate::RegionError;
-use meridian_delivery::alarm::MetricPoint;
+use meridian_delivery::alarm::{AlarmState, MetricPoint};
 
 /// What the driver needs from a region's functions. Calls block: the delivery driver runs on a
 /// thread of its own (one per deployment), never on the async runtime.
@@ -32,6 +32,12 @@ pub trait FunctionControl: Send + Sync {
         until_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<MetricPoint>, RegionError>;
+    /// The state of the CloudWatch alarm `alarm` (its name) as the region evaluates it, with the
+    /// reason it gives. `None`: the region leaves alarms to the driver, which evaluates them from
+    /// [`FunctionControl::metrics`] (local regions). AWS answers from `DescribeAlarms`.
+    fn alarm_state(&self, _region: &str, _alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
+        Ok(None)
+    }
     /// Makes sure hook functions can reach `PutLifecycleEventHookExecutionStatus`.
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
         Ok(())

@@ -55,7 +55,12 @@ impl Wiring {
         Err(RegionError::new(
             ErrorKind::Invalid,
             format!(
-                "region {region} is to be reached through the `aws` backend, which this build of Meridian leaves out (the AWS SDK is heavy to build): build it with `cargo build --release -p meridian-cli --features aws`, or remove `backend: aws` to deploy to the simulated {region}"
+                "{} to be reached through the `aws` backend, which this build of Meridian leaves out (the AWS SDK is heavy to build): build it with `cargo build --release -p meridian-cli --features aws`, or remove `backend: aws` to deploy to simulated local regions",
+                if region == "every region" {
+                    "every region of the pipeline is".to_string()
+                } else {
+                    format!("region {region} is")
+                }
             ),
         )
         .region(region))
