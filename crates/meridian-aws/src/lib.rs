@@ -40,6 +40,21 @@ pub fn sdk_error<E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error 
     region_error(region, action, code.as_deref(), message)
 }
 
+/// What is said when no credentials were found, whatever the SDK tried.
+pub const NO_CREDENTIALS: &str = "no AWS credentials were found (environment, AWS_PROFILE and ~/.aws, SSO, web identity, the instance's role): set AWS_PROFILE (and run `aws sso login` for an SSO profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY";
+
+/// The statement of `meridian bootstrap --print-policy` that grants an action.
+pub fn policy_statement(action: &str) -> &'static str {
+    match action.split(':').next().unwrap_or_default() {
+        "s3" => "MeridianArtifacts (objects) or MeridianArtifactBuckets (buckets)",
+        "kms" => "MeridianArtifactKeys",
+        "cloudformation" => "MeridianStacks",
+        "lambda" => "MeridianTrafficShifting",
+        "cloudwatch" => "MeridianJudging",
+        _ => "the pipeline's",
+    }
+}
+
 /// An SDK error without AWS's code, in words: an answer the SDK could not read (its HTTP
 /// status: is the endpoint AWS, or a stand-in that lacks the operation?), or no answer at all
 /// (no credentials, no network), with its causes, cut to a readable length.
@@ -56,7 +71,13 @@ pub fn unreadable<E: std::error::Error + 'static>(
         Some(code) => format!(
             "HTTP {code}, an answer the AWS SDK cannot read (does the endpoint serve this operation? AWS does; a stand-in may not)"
         ),
-        None => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+        None => {
+            let text = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+            if text.contains("no credentials found") || text.contains("credential provider was not enabled") {
+                return NO_CREDENTIALS.to_string();
+            }
+            text
+        }
     };
     if s.len() > 300 {
         let mut cut = 300;
@@ -95,7 +116,8 @@ pub fn region_error(
     };
     let hint = match code.unwrap_or_default() {
         "AccessDenied" | "AccessDeniedException" => format!(
-            "; the credentials in use may not call {action} in {region}: grant it (see `meridian bootstrap --print-policy`)"
+            "; the credentials in use may not call {action} in {region}: grant it, as statement {} of `meridian bootstrap <pipeline file> --print-policy` does",
+            policy_statement(action)
         ),
         "InvalidClientTokenId" | "ExpiredToken" | "SignatureDoesNotMatch" => {
             "; the credentials were refused: check AWS_PROFILE or AWS_ACCESS_KEY_ID, or sign in again (aws sso login)".to_string()
@@ -183,6 +205,13 @@ mod tests {
             "{}",
             e.message
         );
+        let e = region_error(
+            "eu-west-1",
+            "lambda:UpdateAlias",
+            Some("AccessDeniedException"),
+            "not authorized",
+        );
+        assert!(e.message.contains("statement MeridianTrafficShifting"), "{}", e.message);
         let e = region_error("eu-west-1", "DescribeStacks", Some("Throttling"), "Rate exceeded");
         assert_eq!(e.kind, ErrorKind::Throttled);
     }

@@ -493,3 +493,33 @@ print(json.dumps(out))",
     assert_eq!(failed.len(), 1, "{rows:?}");
     assert_eq!(failed[0]["region"], "us-east-1");
 }
+
+/// Without credentials, a command that calls AWS says where it looked and what to set.
+#[test]
+fn missing_credentials_are_named_with_what_to_set() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pipeline.json"), PIPELINE).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["bootstrap", "pipeline.json"])
+        .current_dir(dir.path())
+        .env("MERIDIAN_DATA_DIR", dir.path().join("data"))
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("HOME", dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("no AWS credentials were found") && all.contains("AWS_PROFILE"),
+        "{all}"
+    );
+}
