@@ -601,6 +601,7 @@ pub fn buckets_of(p: &meridian_pipeline::model::Pipeline, home_region: &str) -> 
     let choice = meridian_region::BackendChoice {
         default: p.meridian.default_backend.clone(),
         by_region: p.meridian.backends.clone(),
+        roles: p.meridian.roles.clone(),
     };
     let spec = |region: &str, s: &meridian_pipeline::model::ArtifactStore| BucketSpec {
         region: region.to_string(),

@@ -88,6 +88,8 @@ pub fn bootstrap(args: BootstrapArgs, global: &Global) -> anyhow::Result<ExitCod
     let aws = meridian_aws::AwsOptions {
         profile: args.profile.clone(),
         endpoint_url: args.endpoint_url.clone(),
+        roles: p.meridian.roles.clone(),
+        ..Default::default()
     };
     let rt = tokio::runtime::Runtime::new()?;
     let say = |l: &str| {

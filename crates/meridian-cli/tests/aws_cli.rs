@@ -523,3 +523,71 @@ fn missing_credentials_are_named_with_what_to_set() {
         "{all}"
     );
 }
+
+/// A region with `role:` is reached with that role's credentials (AssumeRole), so its bucket and
+/// its stack are made in the role's account; the other region stays in the caller's account.
+#[test]
+fn a_region_with_a_role_deploys_into_the_roles_account() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("template.yaml"),
+        "Resources:\n  Where:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /cross/account\n      Type: String\n      Value: !Sub \"${AWS::AccountId} ${AWS::Region}\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("meridian.yaml"),
+        "pipeline: cross\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\n  stack: cross\nwaves:\n  - name: primary\n    regions: [us-east-1]\n  - name: rest\n    regions: [eu-west-1]\nregions:\n  eu-west-1:\n    role: arn:aws:iam::222222222222:role/deploy\n",
+    )
+    .unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["add", "."]);
+    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let run = |args: &[&str]| meridian(&app, &moto, args);
+    let boot = run(&["bootstrap", "meridian.yaml"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let first = run(&["run", "meridian.yaml"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let seen = boto3(
+        &moto,
+        "c = client('sts', 'us-east-1').assume_role(RoleArn='arn:aws:iam::222222222222:role/deploy', RoleSessionName='checks')['Credentials']
+def other(service, region):
+    return boto3.client(service, region_name=region, endpoint_url=client('s3', 'us-east-1').meta.endpoint_url, aws_access_key_id=c['AccessKeyId'], aws_secret_access_key=c['SecretAccessKey'], aws_session_token=c['SessionToken'])
+def buckets(f):
+    return sorted(b['Name'] for b in f('s3', 'us-east-1').list_buckets()['Buckets'])
+def param(f, r):
+    try:
+        return f('ssm', r).get_parameter(Name='/cross/account')['Parameter']['Value']
+    except Exception:
+        return None
+print(json.dumps({'caller': [buckets(client), param(client, 'us-east-1'), param(client, 'eu-west-1')],
+                  'role': [buckets(other), param(other, 'us-east-1'), param(other, 'eu-west-1')]}))",
+    );
+    assert_eq!(
+        seen["caller"],
+        serde_json::json!([["cross-artifacts-us-east-1"], "123456789012 us-east-1", null]),
+        "{seen}"
+    );
+    assert_eq!(
+        seen["role"],
+        serde_json::json!([["cross-artifacts-eu-west-1"], null, "222222222222 eu-west-1"]),
+        "{seen}"
+    );
+    // a role that is not an ARN is refused when the file is read
+    std::fs::write(
+        app.join("meridian.yaml"),
+        std::fs::read_to_string(app.join("meridian.yaml"))
+            .unwrap()
+            .replace("arn:aws:iam::222222222222:role/deploy", "deploy"),
+    )
+    .unwrap();
+    let bad = run(&["validate", "meridian.yaml"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad).contains("`deploy` is not the ARN of an IAM role"),
+        "{}",
+        text(&bad)
+    );
+}

@@ -100,6 +100,7 @@ pub fn backend_choice(p: &Pipeline) -> meridian_region::BackendChoice {
     meridian_region::BackendChoice {
         default: p.meridian.default_backend.clone(),
         by_region: p.meridian.backends.clone(),
+        roles: p.meridian.roles.clone(),
     }
 }
 

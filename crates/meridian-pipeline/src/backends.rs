@@ -29,6 +29,31 @@ pub(crate) fn backend_name(name: &str, span: Span, diags: &mut Vec<Diagnostic>) 
     None
 }
 
+/// Checks the ARN of a role to assume; `None` (with an error) when it is not an IAM role's ARN.
+pub(crate) fn role_arn(arn: &str, span: Span, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    let ok = arn
+        .strip_prefix("arn:")
+        .and_then(|r| r.split_once(":iam::"))
+        .and_then(|(partition, rest)| {
+            let (account, role) = rest.split_once(":role/")?;
+            (partition.starts_with("aws")
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && !role.is_empty())
+            .then_some(())
+        })
+        .is_some();
+    if ok {
+        return Some(arn.to_string());
+    }
+    diags.push(
+        Diagnostic::error("invalid-role", format!("`{arn}` is not the ARN of an IAM role"))
+            .at(span)
+            .help("write the role to assume in that account, as `arn:aws:iam::123456789012:role/deploy`"),
+    );
+    None
+}
+
 /// Reads `{backend: B, regions: {R: {backend: B}}}` (first letters in either case) into `ext`.
 pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<Diagnostic>) {
     let Some(mut o) = Obj::new(node, "the Meridian extension", diags) else {
@@ -36,6 +61,11 @@ pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<
     };
     if let Some((b, span)) = o.string("backend", diags) {
         ext.default_backend = backend_name(&b, span, diags);
+    }
+    if let Some((r, span)) = o.string("role", diags) {
+        if let Some(r) = role_arn(&r, span, diags) {
+            ext.roles.insert("*".into(), r);
+        }
     }
     if let Some(regions) = o.get("regions") {
         match regions.as_map() {
@@ -53,6 +83,11 @@ pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<
                     let Some(mut ro) = Obj::new(v, format!("the Meridian settings of `{region}`"), diags) else {
                         continue;
                     };
+                    if let Some((r, span)) = ro.string("role", diags) {
+                        if let Some(r) = role_arn(&r, span, diags) {
+                            ext.roles.insert(region.clone(), r);
+                        }
+                    }
                     if let Some((b, span)) = ro.string("backend", diags) {
                         if let Some(b) = backend_name(&b, span, diags) {
                             ext.backends.insert(region, b);
@@ -67,7 +102,7 @@ pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<
                     "`regions` of the Meridian extension must be a mapping of region names",
                 )
                 .at(regions.span)
-                .help("write `regions: {eu-west-1: {backend: aws}}`"),
+                .help("write `regions: {eu-west-1: {backend: aws, role: arn:aws:iam::123456789012:role/deploy}}`"),
             ),
         }
     }

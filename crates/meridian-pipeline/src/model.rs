@@ -318,6 +318,10 @@ pub struct Extensions {
     /// The backend of every other region (`local` when unsaid).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<String>,
+    /// The IAM role assumed to reach each AWS region (cross-account deploys), by region; `*`: every
+    /// AWS region without its own.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, String>,
 }
 
 /// The region backends Meridian has: simulated regions on this machine, and AWS.
@@ -330,6 +334,7 @@ impl Extensions {
             && self.placeholders.is_empty()
             && self.backends.is_empty()
             && self.default_backend.is_none()
+            && self.roles.is_empty()
     }
 }
 

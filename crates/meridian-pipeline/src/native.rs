@@ -400,6 +400,12 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
     if let Some((b, span)) = o.string("backend", d) {
         p.meridian.default_backend = crate::backends::backend_name(&b, span, d);
     }
+    // The role assumed in every AWS region (cross-account), then per region below.
+    if let Some((r, span)) = o.string("role", d) {
+        if let Some(r) = crate::backends::role_arn(&r, span, d) {
+            p.meridian.roles.insert("*".into(), r);
+        }
+    }
 
     // Per-region settings.
     let mut region_params: BTreeMap<String, BTreeMap<String, (String, Span)>> = BTreeMap::new();
@@ -426,6 +432,11 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
                     if let Some((b, span)) = ro.string("backend", d) {
                         if let Some(b) = crate::backends::backend_name(&b, span, d) {
                             p.meridian.backends.insert(r.clone(), b);
+                        }
+                    }
+                    if let Some((role, span)) = ro.string("role", d) {
+                        if let Some(role) = crate::backends::role_arn(&role, span, d) {
+                            p.meridian.roles.insert(r.clone(), role);
                         }
                     }
                     if let Some(w) = ro.get("window") {
@@ -811,6 +822,13 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
         if let (Some(region), Some(b)) = (k.as_str(), v.as_str()) {
             if let Some(b) = crate::backends::backend_name(b, v.span, diags) {
                 ext.backends.insert(region.to_string(), b);
+            }
+        }
+    }
+    for (k, v) in o.get("roles").and_then(Node::as_map).into_iter().flatten() {
+        if let (Some(region), Some(r)) = (k.as_str(), v.as_str()) {
+            if let Some(r) = crate::backends::role_arn(r, v.span, diags) {
+                ext.roles.insert(region.to_string(), r);
             }
         }
     }

@@ -112,6 +112,9 @@ impl Regions {
 pub struct BackendChoice {
     pub default: Option<String>,
     pub by_region: BTreeMap<String, String>,
+    /// The IAM role to assume in an AWS region (cross-account deploys), by region; `*`: every AWS
+    /// region without its own.
+    pub roles: BTreeMap<String, String>,
 }
 
 impl BackendChoice {

@@ -5,15 +5,17 @@
 //! What it must not do: hold logic of its own beyond choosing and opening backends.
 
 use meridian_region::{BackendChoice, ErrorKind, RegionBackend, RegionError, Regions, Say};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The backends this build of Meridian has.
 pub struct Wiring {
     /// Every local region, over the data directory (its stores open on first use).
     local: RegionBackend,
-    /// Every AWS region, made on first use (it starts the AWS clients' runtime).
+    /// Every AWS region, made on first use (it starts the AWS clients' runtime), one backend per
+    /// set of roles to assume (pipelines that deploy to other accounts).
     #[cfg(feature = "aws")]
-    aws: std::sync::OnceLock<RegionBackend>,
+    aws: std::sync::Mutex<BTreeMap<BTreeMap<String, String>, RegionBackend>>,
 }
 
 impl Wiring {
@@ -23,14 +25,19 @@ impl Wiring {
         Wiring {
             local: meridian_local::backend::backend(data_dir, notice),
             #[cfg(feature = "aws")]
-            aws: std::sync::OnceLock::new(),
+            aws: Default::default(),
         }
     }
 
-    fn backend(&self, kind: &str, region: &str) -> Result<RegionBackend, RegionError> {
+    fn backend(
+        &self,
+        kind: &str,
+        region: &str,
+        roles: &BTreeMap<String, String>,
+    ) -> Result<RegionBackend, RegionError> {
         match kind {
             "local" => Ok(self.local.clone()),
-            "aws" => self.aws(region),
+            "aws" => self.aws(region, roles),
             other => Err(RegionError::new(
                 ErrorKind::Invalid,
                 format!("region {region}: `{other}` is not a region backend (local, aws)"),
@@ -42,16 +49,22 @@ impl Wiring {
 
 impl Wiring {
     #[cfg(feature = "aws")]
-    fn aws(&self, region: &str) -> Result<RegionBackend, RegionError> {
-        if let Some(b) = self.aws.get() {
+    fn aws(&self, region: &str, roles: &BTreeMap<String, String>) -> Result<RegionBackend, RegionError> {
+        let mut made = self.aws.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = made.get(roles) {
             return Ok(b.clone());
         }
-        let made = meridian_aws::backend::backend(meridian_aws::AwsOptions::default()).map_err(|e| e.region(region))?;
-        Ok(self.aws.get_or_init(|| made).clone())
+        let options = meridian_aws::AwsOptions {
+            roles: roles.clone(),
+            ..Default::default()
+        };
+        let b = meridian_aws::backend::backend(options).map_err(|e| e.region(region))?;
+        made.insert(roles.clone(), b.clone());
+        Ok(b)
     }
 
     #[cfg(not(feature = "aws"))]
-    fn aws(&self, region: &str) -> Result<RegionBackend, RegionError> {
+    fn aws(&self, region: &str, _roles: &BTreeMap<String, String>) -> Result<RegionBackend, RegionError> {
         Err(RegionError::new(
             ErrorKind::Invalid,
             format!(
@@ -70,9 +83,9 @@ impl Wiring {
 impl meridian_region::Wiring for Wiring {
     fn regions(&self, choice: &BackendChoice) -> Result<Regions, RegionError> {
         let default = choice.default.as_deref().unwrap_or("local");
-        let mut regions = Regions::all(self.backend(default, "every region")?);
+        let mut regions = Regions::all(self.backend(default, "every region", &choice.roles)?);
         for (region, kind) in &choice.by_region {
-            regions = regions.with(region, self.backend(kind, region)?);
+            regions = regions.with(region, self.backend(kind, region, &choice.roles)?);
         }
         Ok(regions)
     }
@@ -87,6 +100,7 @@ mod tests {
         BackendChoice {
             default: None,
             by_region: by_region.iter().map(|(r, k)| (r.to_string(), k.to_string())).collect(),
+            roles: Default::default(),
         }
     }
 
