@@ -126,18 +126,11 @@ impl CloudFormationStacks {
             Some(b) => b,
             None => read_template(req)?,
         };
-        if body.len() > MAX_TEMPLATE_BODY {
-            return Err(RegionError::new(
-                ErrorKind::Invalid,
-                format!(
-                    "the template `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY} for a template sent with the request; templates from the region's bucket (TemplateURL) are not supported yet",
-                    req.template_path.display(),
-                    body.len()
-                ),
-            )
-            .region(region)
-            .stack(stack));
-        }
+        let template_url = if body.len() > MAX_TEMPLATE_BODY {
+            Some(self.upload_template(req, &body).await?)
+        } else {
+            None
+        };
         let exists = self
             .describe(cf, region, stack)
             .await?
@@ -146,7 +139,9 @@ impl CloudFormationStacks {
             .create_change_set()
             .stack_name(stack)
             .change_set_name(name)
-            .template_body(body)
+            .set_template_body(template_url.is_none().then_some(body))
+            .set_template_url(template_url)
+            .set_role_arn(req.service_role.clone())
             .change_set_type(if exists {
                 ChangeSetType::Update
             } else {
@@ -271,6 +266,39 @@ impl CloudFormationStacks {
                 }
             }
         }
+    }
+
+    /// Puts a template too large for the request (CloudFormation's 51,200 bytes) into the
+    /// region's artifact bucket, under `tmp/` (which `meridian bootstrap`'s lifecycle rule
+    /// expires after a day), by digest, and returns the URL CloudFormation reads it from.
+    async fn upload_template(&self, req: &StackRequest, body: &str) -> Result<String, RegionError> {
+        let (region, stack) = (req.region.as_str(), req.stack_name.as_str());
+        let Some(bucket) = req.template_bucket.as_deref() else {
+            return Err(RegionError::new(
+                ErrorKind::Invalid,
+                format!(
+                    "the template `{}` is {} bytes, over CloudFormation's {MAX_TEMPLATE_BODY} for a template sent with the request, and no artifact bucket of {region} was given to put it in: deploy it from a pipeline (whose artifact store is that bucket)",
+                    req.template_path.display(),
+                    body.len()
+                ),
+            )
+            .region(region)
+            .stack(stack));
+        };
+        let key = format!(
+            "tmp/templates/{}.json",
+            meridian_core::Digest::of(body.as_bytes()).hex()
+        );
+        let s3 = aws_sdk_s3::Client::new(&self.options.sdk_config(region).await);
+        s3.put_object()
+            .bucket(bucket)
+            .key(&key)
+            .body(aws_sdk_s3::primitives::ByteStream::from(body.as_bytes().to_vec()))
+            .content_type("application/json")
+            .send()
+            .await
+            .map_err(|e| crate::sdk_error(region, "s3:PutObject", &e).stack(stack))?;
+        Ok(format!("https://s3.{region}.amazonaws.com/{bucket}/{key}"))
     }
 
     /// After a failed move (the alias is back on its old version): the stack's previous template

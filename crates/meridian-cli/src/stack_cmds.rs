@@ -190,6 +190,8 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
         allow_unsupported: a.allow_unsupported,
         publish_on_config_change: a.publish_on_config_change,
         artifact_root: None,
+        template_bucket: None,
+        service_role: None,
         source_template: Some(a.template.clone()),
         delivery: meridian_engine::stacks::DeliveryOptions {
             preference: a.preference.clone(),

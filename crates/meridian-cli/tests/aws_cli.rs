@@ -591,3 +591,42 @@ print(json.dumps({'caller': [buckets(client), param(client, 'us-east-1'), param(
         text(&bad)
     );
 }
+
+/// A template over CloudFormation's 51,200 bytes for a request goes through the region's bucket
+/// (TemplateURL), as `aws cloudformation deploy --s3-bucket` sends it.
+#[test]
+fn a_template_too_large_for_the_request_goes_through_the_regions_bucket() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    // 60 kB of metadata (CloudFormation takes up to 1 MB from S3)
+    let notes: String = (0..600)
+        .map(|i| format!("    note{i}: \"{}\"\n", "x".repeat(90)))
+        .collect();
+    std::fs::write(
+        app.join("template.yaml"),
+        format!("Metadata:\n  Notes:\n{notes}Resources:\n  Big:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /big/ok\n      Type: String\n      Value: deployed\n"),
+    )
+    .unwrap();
+    assert!(std::fs::metadata(app.join("template.yaml")).unwrap().len() > 51_200);
+    std::fs::write(
+        app.join("meridian.yaml"),
+        "pipeline: big\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\nwaves:\n  - name: primary\n    regions: [eu-west-1]\n",
+    )
+    .unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["add", "."]);
+    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let run = |args: &[&str]| meridian(&app, &moto, args);
+    let boot = run(&["bootstrap", "meridian.yaml"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let first = run(&["run", "meridian.yaml"]);
+    assert!(first.status.success(), "{}", text(&first));
+    let seen = boto3(
+        &moto,
+        "keys = [o['Key'] for o in s3('eu-west-1').list_objects_v2(Bucket='big-artifacts-eu-west-1', Prefix='tmp/templates/').get('Contents', [])]
+print(json.dumps([client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Parameter']['Value'], len(keys)]))",
+    );
+    assert_eq!(seen, serde_json::json!(["deployed", 1]), "{seen}");
+}

@@ -31,6 +31,13 @@ pub struct StackRequest {
     /// How alias updates under `CodeDeployLambdaAliasUpdate` shift traffic.
     #[serde(default)]
     pub delivery: DeliveryOptions,
+    /// The region's artifact bucket: where a template too large to send with the request is put
+    /// for CloudFormation to read (AWS regions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_bucket: Option<String>,
+    /// The role CloudFormation acts with (the action's `RoleArn`; AWS regions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_role: Option<String>,
 }
 
 /// Progressive-delivery settings of one stack operation, from the pipeline (native `deploy:`) or

@@ -238,6 +238,8 @@ impl CloudFormation {
                     .unwrap_or_else(|| ctx.env.data_dir.clone()),
             ),
             delivery: Self::delivery(ctx),
+            template_bucket: ctx.stores.get(&ctx.region).map(|(bucket, _)| bucket.clone()),
+            service_role: a.config("RoleArn").map(String::from),
         })
     }
 

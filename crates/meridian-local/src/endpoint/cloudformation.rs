@@ -607,6 +607,8 @@ fn request(
         artifact_root: None,
         source_template: None,
         delivery: Default::default(),
+        template_bucket: None,
+        service_role: None,
     })
 }
 
