@@ -153,8 +153,25 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         args.regions.clone()
     };
     let all = journal.releases(Some(&name))?;
-    // The release's region is reached through its backend, as the engine reaches it.
-    let stacks = meridian_local::backend::open_stacks(&dir, &|l| eprintln!("{l}")).map_err(|e| anyhow!(e))?;
+    // Each region is reached through the backend its pipeline names (the definition its live
+    // release was deployed by, as the journal keeps it), and aliases move through the engine's
+    // delivery driver, as in a run.
+    let wiring = meridian_wiring::Wiring::new(&dir, Arc::new(|l: &str| eprintln!("{l}")));
+    let backend_of = |release: &ReleaseRow| -> anyhow::Result<meridian_region::RegionBackend> {
+        let choice = match release.execution_id.as_deref().map(|id| journal.execution(id)) {
+            Some(Ok(row)) => meridian_pipeline::load_str("journal", &row.definition, &Default::default())
+                .pipelines
+                .first()
+                .map(meridian_engine::driver::backend_choice)
+                .unwrap_or_default(),
+            _ => Default::default(),
+        };
+        let regions = meridian_region::Wiring::regions(&wiring, &choice).map_err(|e| anyhow!(e.to_string()))?;
+        Ok(regions
+            .get(&release.region)
+            .map_err(|e| anyhow!(e.to_string()))?
+            .clone())
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -199,14 +216,25 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         };
         let say: meridian_region::Say = Arc::new(|l: &str| eprintln!("{l}"));
         let reason = format!("meridian rollback from {}", current.release_id);
+        let backend = backend_of(current)?;
+        let driver = meridian_engine::delivery::driver_for(
+            &backend,
+            &dir,
+            Arc::new(meridian_core::SystemClock),
+            std::time::Duration::from_millis(100),
+        )
+        .map_err(|e| anyhow!(e))?;
         match rt.block_on(ledger::redeploy(
             &journal,
-            &stacks,
+            backend.stacks.as_ref(),
             &target,
             opts,
             &dir,
             &reason,
-            Progress::say(say),
+            Progress {
+                say,
+                shifter: Some(driver),
+            },
         )) {
             Ok(r) => eprintln!("{region}: {} is live again ({})", r.release_id, functions_text(&r)),
             Err(e) => {

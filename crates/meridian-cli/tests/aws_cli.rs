@@ -492,6 +492,31 @@ print(json.dumps(out))",
     let failed: Vec<&serde_json::Value> = rows.iter().filter(|r| r["status"] == "failed").collect();
     assert_eq!(failed.len(), 1, "{rows:?}");
     assert_eq!(failed[0]["region"], "us-east-1");
+
+    // `meridian rollback` in eu-west-1: release 1's code is deployed again and the alias moved to it
+    let back = run(&[
+        "rollback",
+        "hello-regions",
+        "--regions",
+        "eu-west-1",
+        "--time-scale",
+        "60",
+    ]);
+    assert!(back.status.success(), "{}", text(&back));
+    let code = boto3(
+        &moto,
+        "out = {}
+for r in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
+    lam = client('lambda', r)
+    fn = lam.list_functions()['Functions'][0]['FunctionName']
+    live = lam.get_alias(FunctionName=fn, Name='live')['FunctionVersion']
+    sha = lambda q: lam.get_function_configuration(FunctionName=fn, Qualifier=q)['CodeSha256']
+    out[r] = [sha(live) == sha('1'), sha(live) == sha('2')]
+print(json.dumps(out))",
+    );
+    assert_eq!(code["eu-west-1"], serde_json::json!([true, false]), "{code}");
+    assert_eq!(code["us-east-1"], serde_json::json!([false, true]), "{code}");
+    assert_eq!(code["ap-southeast-2"], serde_json::json!([false, true]), "{code}");
 }
 
 /// Without credentials, a command that calls AWS says where it looked and what to set.
