@@ -17,6 +17,7 @@ pub mod artifacts;
 pub mod bootstrap;
 pub mod config;
 mod driven;
+pub mod ecs;
 pub mod functions;
 pub mod stacks;
 
@@ -167,6 +168,7 @@ pub mod backend {
             stacks: Arc::new(crate::stacks::CloudFormationStacks::new(options.clone())),
             functions: Arc::new(crate::functions::AwsFunctions::new(options.clone())?),
             clients: Arc::new(Endpoint(options.endpoint())),
+            services: Arc::new(crate::ecs::EcsServices::new(options.clone())),
         })
     }
 }

@@ -655,3 +655,102 @@ print(json.dumps([client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Para
     );
     assert_eq!(seen, serde_json::json!(["deployed", 1]), "{seen}");
 }
+
+fn ecs_pipeline(backend: &str) -> String {
+    serde_json::json!({
+        "x-meridian": {"backend": backend},
+        "pipeline": {"name": "web", "roleArn": "arn:aws:iam::123456789012:role/pipeline", "pipelineType": "V2",
+        "artifactStores": {"us-east-1": {"type": "S3", "location": "web-artifacts-use1"}},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source", "region": "us-east-1",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "web", "BranchName": "main"}, "outputArtifacts": [{"name": "Images"}]}]},
+            {"name": "Deploy", "actions": [{"name": "Service", "region": "us-east-1", "inputArtifacts": [{"name": "Images"}],
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+                "configuration": {"ClusterName": "apps", "ServiceName": "web", "DeploymentTimeout": "5"}}]}
+        ]}
+    })
+    .to_string()
+}
+
+/// The ECS deploy action on an AWS region (moto, which reports a service's tasks as running
+/// with MOTO_ECS_SERVICE_RUNNING): a new task definition revision with the image of
+/// imagedefinitions.json, the service updated to it; the other container and settings kept.
+#[test]
+fn the_ecs_action_moves_a_service_to_its_new_images() {
+    let Some(moto) = moto_server::start_with(&[("MOTO_ECS_SERVICE_RUNNING", "2")]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("web");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("imagedefinitions.json"),
+        r#"[{"name": "web", "imageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2"}]"#,
+    )
+    .unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "web 2"]);
+    std::fs::write(dir.path().join("pipeline.json"), ecs_pipeline("aws")).unwrap();
+    boto3(
+        &moto,
+        "ecs = client('ecs', 'us-east-1')
+ecs.create_cluster(clusterName='apps')
+ecs.register_task_definition(family='web', containerDefinitions=[
+    {'name': 'web', 'image': 'web:1', 'memory': 256, 'essential': True},
+    {'name': 'log', 'image': 'fluent-bit:3', 'memory': 64, 'essential': False}])
+ecs.create_service(cluster='apps', serviceName='web', taskDefinition='web:1', desiredCount=2)
+print('{}')",
+    );
+    let run = |args: &[&str]| meridian(dir.path(), &moto, args);
+    let boot = run(&["bootstrap", "pipeline.json"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let repo_arg = format!("web={}", repo.display());
+    let out = run(&["run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = boto3(
+        &moto,
+        "ecs = client('ecs', 'us-east-1')
+s = ecs.describe_services(cluster='apps', services=['web'])['services'][0]
+td = ecs.describe_task_definition(taskDefinition=s['taskDefinition'])['taskDefinition']
+print(json.dumps([td['family'], td['revision'], sorted([c['name'], c['image'], c['memory']] for c in td['containerDefinitions'])]))",
+    );
+    assert_eq!(
+        seen,
+        serde_json::json!([
+            "web",
+            2,
+            [
+                ["log", "fluent-bit:3", 64],
+                ["web", "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2", 256]
+            ]
+        ])
+    );
+}
+
+/// On a local region the ECS action is refused with what to do.
+#[test]
+fn the_ecs_action_on_a_local_region_names_the_aws_backend() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("web");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("imagedefinitions.json"),
+        r#"[{"name": "web", "imageUri": "web:2"}]"#,
+    )
+    .unwrap();
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "web 2"]);
+    std::fs::write(dir.path().join("pipeline.json"), ecs_pipeline("local")).unwrap();
+    let repo_arg = format!("web={}", repo.display());
+    let out = meridian(dir.path(), &moto, &["run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("local regions run no containers: give us-east-1 `backend: aws`"),
+        "{}",
+        text(&out)
+    );
+}

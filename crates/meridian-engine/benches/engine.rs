@@ -93,6 +93,7 @@ fn scheduling(root: &Path, command: &str) {
         stacks: memory.clone(),
         functions: memory,
         clients: std::sync::Arc::new(meridian_region::OwnConfiguration),
+        services: std::sync::Arc::new(meridian_region::services::NoContainers),
     }));
     let env = RunEnv {
         data_dir: data.clone(),

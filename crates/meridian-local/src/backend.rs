@@ -214,5 +214,6 @@ pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
         stacks: lazy.clone(),
         functions: lazy.clone(),
         clients: lazy,
+        services: Arc::new(meridian_region::services::NoContainers),
     }
 }

@@ -7,6 +7,7 @@
 //!   [`artifacts::ArtifactStores`], which opens it from the pipeline's declaration.
 //! - [`FunctionControl`]: alias routing, invocations and metrics, used by the progressive-delivery
 //!   driver.
+//! - [`services::ContainerServices`]: ECS services moved to new images (AWS regions only).
 //! - [`ClientAccess`]: the environment that sends the AWS CLIs and SDKs a build runs to the
 //!   region (the local endpoint and its credentials; nothing for AWS, whose own apply).
 //! - [`RegionError`]: what every port returns when a call fails, typed by whether a retry helps.
@@ -21,6 +22,7 @@ pub mod artifacts;
 pub mod error;
 pub mod functions;
 pub mod memory;
+pub mod services;
 pub mod stacks;
 
 pub use error::{ErrorContext, ErrorKind, RegionError};
@@ -45,6 +47,8 @@ pub struct RegionBackend {
     pub functions: Arc<dyn FunctionControl>,
     /// How the AWS CLIs and SDKs of a build (run on this machine) reach the region.
     pub clients: Arc<dyn ClientAccess>,
+    /// The region's container services (the ECS deploy action).
+    pub services: Arc<dyn services::ContainerServices>,
 }
 
 /// How programs that Meridian starts on this machine (builds) reach a region with the AWS CLIs

@@ -111,6 +111,7 @@ impl MemoryRegion {
             stacks: self.clone(),
             functions: self.clone(),
             clients: Arc::new(crate::OwnConfiguration),
+            services: Arc::new(crate::services::NoContainers),
         }
     }
 

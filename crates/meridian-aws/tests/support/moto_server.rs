@@ -44,6 +44,12 @@ impl Drop for Moto {
 
 /// Starts a moto server on a free port and waits until it listens.
 pub fn start() -> Option<Moto> {
+    start_with(&[])
+}
+
+/// The same, with settings of moto's in its environment (`MOTO_ECS_SERVICE_RUNNING`).
+#[allow(dead_code)]
+pub fn start_with(env: &[(&str, &str)]) -> Option<Moto> {
     let server = moto_bin("moto_server")?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -52,6 +58,7 @@ pub fn start() -> Option<Moto> {
         .port();
     let child = Command::new(server)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

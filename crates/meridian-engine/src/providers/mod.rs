@@ -5,6 +5,7 @@ pub mod approval;
 pub mod cloudformation;
 pub mod codebuild;
 pub mod commands;
+pub mod ecs;
 pub mod package;
 pub mod shell;
 pub mod source;
@@ -205,6 +206,7 @@ impl Registry {
         r.register("Meridian", "Package", Arc::new(package::Package));
         // Deploys through the action region's backend (`ActionContext::regions`).
         r.register("AWS", "CloudFormation", Arc::new(cloudformation::CloudFormation));
+        r.register("AWS", "ECS", Arc::new(ecs::Ecs));
         r
     }
 }
