@@ -20,7 +20,16 @@ use std::sync::Arc;
 pub struct AwsFunctions {
     options: AwsOptions,
     runtime: Arc<tokio::runtime::Runtime>,
+    /// Alarm states read lately, by region and alarm: the driver looks every tick, CloudWatch
+    /// evaluates alarms once a period (a minute at least) and throttles `DescribeAlarms`.
+    alarms: std::sync::Mutex<BTreeMap<(String, String), ReadAlarm>>,
 }
+
+/// An alarm's state as read from CloudWatch, when, and CloudWatch's reason.
+type ReadAlarm = (std::time::Instant, AlarmState, String);
+
+/// How long an alarm's state read from CloudWatch is used before it is read again.
+pub const ALARM_STATE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl AwsFunctions {
     pub fn new(options: AwsOptions) -> Result<AwsFunctions, RegionError> {
@@ -38,6 +47,7 @@ impl AwsFunctions {
         Ok(AwsFunctions {
             options,
             runtime: Arc::new(runtime),
+            alarms: Default::default(),
         })
     }
 
@@ -225,6 +235,23 @@ impl FunctionControl for AwsFunctions {
     }
 
     fn alarm_state(&self, region: &str, alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
+        let key = (region.to_string(), alarm.to_string());
+        if let Some((at, state, reason)) = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < ALARM_STATE_TTL {
+                return Ok(Some((*state, reason.clone())));
+            }
+        }
+        let read = self.read_alarm(region, alarm)?;
+        self.alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (std::time::Instant::now(), read.0, read.1.clone()));
+        Ok(Some(read))
+    }
+}
+
+impl AwsFunctions {
+    fn read_alarm(&self, region: &str, alarm: &str) -> Result<(AlarmState, String), RegionError> {
         let client = self.cloudwatch(region);
         let (region, alarm) = (region.to_string(), alarm.to_string());
         self.run(async move {
@@ -248,7 +275,7 @@ impl FunctionControl for AwsFunctions {
                 Some(StateValue::Ok) => AlarmState::Ok,
                 _ => AlarmState::InsufficientData,
             };
-            Ok(Some((state, a.state_reason().unwrap_or("CloudWatch's state").to_string())))
+            Ok((state, a.state_reason().unwrap_or("CloudWatch's state").to_string()))
         })
     }
 }

@@ -431,9 +431,19 @@ impl StackDeployer for CloudFormationStacks {
                         .describe(&cf, &req.region, &req.stack_name)
                         .await?
                         .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS");
-                    crate::driven::prepare(req, &cf, &lambda, &read_template(req)?, exists)
-                        .await?
-                        .map(|d| (d, lambda))
+                    match crate::driven::prepare(req, &cf, &lambda, &read_template(req)?, exists).await {
+                        Ok(d) => d.map(|d| (d, lambda)),
+                        // A template Meridian's transform cannot process goes to CloudFormation
+                        // with its Transform, and CodeDeploy moves its aliases, as on AWS.
+                        Err(e) if e.kind == ErrorKind::Invalid => {
+                            (progress.say)(&format!(
+                                "{} {}: Meridian cannot process the template itself ({e}); CloudFormation applies its transforms and CodeDeploy moves its aliases",
+                                req.region, req.stack_name
+                            ));
+                            None
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 None => None,
             };
