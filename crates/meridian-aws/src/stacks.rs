@@ -448,36 +448,38 @@ impl StackDeployer for CloudFormationStacks {
                 None => None,
             };
             let body = driven.as_ref().map(|(d, _)| d.body.clone());
-            match self.make_change_set(&cf, req, &name, body).await? {
+            let outcome = match self.make_change_set(&cf, req, &name, body).await? {
                 None => {
                     let now = self.describe(&cf, &req.region, &req.stack_name).await?.ok_or_else(|| {
                         RegionError::new(ErrorKind::NotFound, format!("stack {} is gone", req.stack_name))
                     })?;
                     (progress.say)(&format!("{} {}: no changes", req.region, req.stack_name));
-                    Ok(StackOutcome::NoChanges(now))
+                    StackOutcome::NoChanges(now)
                 }
                 Some(cs) => {
                     for line in describe_changes(&cs) {
                         (progress.say)(&format!("{} {}: {line}", req.region, req.stack_name));
                     }
-                    let outcome = self
-                        .execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
-                        .await?;
-                    if let (Some((d, lambda)), Some(shifter)) = (&driven, &progress.shifter) {
-                        let moves = d.deployments(req, &cf, lambda, &outcome.stack().stack_id).await?;
-                        for m in moves {
-                            let (shifter, say) = (shifter.clone(), progress.say.clone());
-                            let moved = tokio::task::spawn_blocking(move || shifter.shift(&m, &|l| say(l)))
-                                .await
-                                .unwrap_or_else(|e| Err(format!("the delivery driver stopped: {e}")));
-                            if let Err(e) = moved {
-                                return Err(self.put_back(&cf, req, d, &progress.say, e).await);
-                            }
-                        }
+                    self.execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
+                        .await?
+                }
+            };
+            // Every alias ends on the version that holds the stack's code: after an update, and
+            // also when the template has not changed but an alias does not serve it yet (a run
+            // killed during its shift, put back by the driver's recovery, then resumed).
+            if let (Some((d, lambda)), Some(shifter)) = (&driven, &progress.shifter) {
+                let moves = d.deployments(req, &cf, lambda, &outcome.stack().stack_id).await?;
+                for m in moves {
+                    let (shifter, say) = (shifter.clone(), progress.say.clone());
+                    let moved = tokio::task::spawn_blocking(move || shifter.shift(&m, &|l| say(l)))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("the delivery driver stopped: {e}")));
+                    if let Err(e) = moved {
+                        return Err(self.put_back(&cf, req, d, &progress.say, e).await);
                     }
-                    Ok(outcome)
                 }
             }
+            Ok(outcome)
         })
     }
 

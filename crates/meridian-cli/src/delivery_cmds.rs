@@ -217,6 +217,11 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         let say: meridian_region::Say = Arc::new(|l: &str| eprintln!("{l}"));
         let reason = format!("meridian rollback from {}", current.release_id);
         let backend = backend_of(current)?;
+        for line in meridian_engine::delivery::recover_for(&backend, &dir, Arc::new(meridian_core::SystemClock))
+            .map_err(|e| anyhow!(e))?
+        {
+            eprintln!("{line}");
+        }
         let driver = meridian_engine::delivery::driver_for(
             &backend,
             &dir,

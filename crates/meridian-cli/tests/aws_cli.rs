@@ -754,3 +754,133 @@ fn the_ecs_action_on_a_local_region_names_the_aws_backend() {
         text(&out)
     );
 }
+
+/// A run killed during an AWS canary leaves the alias at 10%: local commands still work (their
+/// recovery leaves AWS deployments alone), and resuming the execution first puts the alias back
+/// on the old version (the driver's recovery), then shifts it again to the new one.
+#[test]
+fn a_run_killed_during_an_aws_canary_is_put_back_then_finished_on_resume() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-regions");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    for f in ["template.yaml", "buildspec.yml", "src/index.js"] {
+        std::fs::copy(example.join(f), app.join(f)).unwrap();
+    }
+    std::fs::write(
+        app.join("meridian.yaml"),
+        "pipeline: hello-regions\nbackend: aws\nsource:\n  path: .\n  branch: main\nbuild:\n  buildspec: buildspec.yml\ndeploy:\n  template: template.yaml\n  stack: hello-regions\n  preference: \"10%:10m,100%\"\n  capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]\nwaves:\n  - name: primary\n    regions: [us-east-1]\n",
+    )
+    .unwrap();
+    git(&app, &["init", "-q", "-b", "main"]);
+    git(&app, &["add", "."]);
+    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let run = |args: &[&str]| meridian(&app, &moto, args);
+    assert!(run(&["bootstrap", "meridian.yaml"]).status.success());
+    let first = run(&["run", "meridian.yaml", "--time-scale", "60"]);
+    assert!(first.status.success(), "{}", text(&first));
+    boto3(
+        &moto,
+        "lam = client('lambda', 'us-east-1')
+fn = lam.list_functions()['Functions'][0]['FunctionName']
+lam.create_alias(FunctionName=fn, Name='live', FunctionVersion='1')
+cw = client('cloudwatch', 'us-east-1')
+cw.put_metric_alarm(AlarmName='hello-regions-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold')
+cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='OK', StateReason='no errors')
+print('{}')",
+    );
+    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
+    std::fs::write(
+        app.join("src/index.js"),
+        src.replace("const RELEASE = \"1\";", "const RELEASE = \"2\";"),
+    )
+    .unwrap();
+    git(&app, &["commit", "-q", "-am", "release 2"]);
+    // a 10-minute bake at time scale 60: 10 s at 10%, long enough to be killed in
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
+        .args(["run", "meridian.yaml", "--time-scale", "60"])
+        .current_dir(&app)
+        .env("MERIDIAN_DATA_DIR", app.join("data"))
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let alias = || {
+        boto3(
+            &moto,
+            "lam = client('lambda', 'us-east-1')
+fn = lam.list_functions()['Functions'][0]['FunctionName']
+a = lam.get_alias(FunctionName=fn, Name='live')
+print(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights') or {}]))",
+        )
+    };
+    let started = std::time::Instant::now();
+    loop {
+        if alias() == serde_json::json!(["1", {"2": 0.1}]) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the canary never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        alias(),
+        serde_json::json!(["1", {"2": 0.1}]),
+        "the kill left the canary"
+    );
+    // local regions' commands open (and recover) only local deployments
+    let local = run(&["stack", "list"]);
+    assert!(local.status.success(), "{}", text(&local));
+    // any command that opens the engine resumes the orphaned execution (in the background):
+    // the alias is put back, then moved to version 2 again, to the end
+    let started = std::time::Instant::now();
+    loop {
+        let listed = run(&["--output", "json", "executions", "list"]);
+        let rows: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+        let statuses: Vec<&str> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap_or_default())
+            .collect();
+        assert!(!statuses.contains(&"Failed"), "{rows}");
+        if statuses.iter().all(|s| *s == "Succeeded") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the execution was not resumed: {rows}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(alias(), serde_json::json!(["2", {}]));
+    let listed = run(&["--output", "json", "deployments", "list"]);
+    let deployments: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let states: Vec<(String, String)> = deployments
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["status"].as_str().unwrap_or_default().to_string(),
+                d["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 2, "{deployments}");
+    assert_eq!(states[0].0, "RolledBack", "{deployments}");
+    assert!(
+        states[0].1.contains("the process running this deployment ended"),
+        "{deployments}"
+    );
+    assert_eq!(states[1].0, "Succeeded", "{deployments}");
+}

@@ -63,6 +63,8 @@ CREATE TABLE IF NOT EXISTS deployment_events (
 CREATE TABLE IF NOT EXISTS deployment_commands (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, deployment_id TEXT NOT NULL, command TEXT NOT NULL,
     by_ms INTEGER, issued_ms INTEGER NOT NULL, taken_ms INTEGER);
+CREATE TABLE IF NOT EXISTS deployment_backends (
+    deployment_id TEXT PRIMARY KEY, backend TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS hook_executions (
     execution_id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL, hook TEXT NOT NULL,
     function TEXT NOT NULL, status TEXT NOT NULL, invoked_ms INTEGER NOT NULL, reported_ms INTEGER);
@@ -452,8 +454,31 @@ pub fn driver_for(
 ) -> Result<Arc<dyn AliasShifter>, String> {
     let store = DeliveryStore::open(data_dir)?;
     Ok(Arc::new(
-        Shifter::new(backend.functions.clone(), store).with_clock(clock, tick),
+        Shifter::new(backend.functions.clone(), store)
+            .with_clock(clock, tick)
+            .for_backend(&backend.kind),
     ))
+}
+
+/// Puts back the deployments of `backend`'s regions that a process which has ended left mixed
+/// (see [`Shifter::recover`]); one line for each.
+pub fn recover_for(
+    backend: &meridian_region::RegionBackend,
+    data_dir: &Path,
+    clock: Arc<dyn meridian_core::Clock>,
+) -> Result<Vec<String>, String> {
+    let shifter = Shifter::new(backend.functions.clone(), DeliveryStore::open(data_dir)?)
+        .with_clock(clock, Duration::from_millis(100))
+        .for_backend(&backend.kind);
+    Ok(shifter
+        .recover()?
+        .into_iter()
+        .map(|id| {
+            format!(
+                "deployment {id}: the process running it had ended; its alias is back on the previous version (meridian deployments show {id})"
+            )
+        })
+        .collect())
 }
 
 /// The [`AliasShifter`] of every region: the engine's delivery driver.
@@ -464,6 +489,9 @@ pub struct Shifter {
     clock: Arc<dyn meridian_core::Clock>,
     /// How often (in the clock's time) the driver looks at hooks, alarms, commands and timers.
     tick: Duration,
+    /// The backend whose regions `control` reaches (`local`, `aws`): the deployments it records
+    /// and recovers are that backend's.
+    kind: String,
 }
 
 struct Run<'a> {
@@ -488,6 +516,7 @@ impl Shifter {
             store,
             clock: Arc::new(meridian_core::SystemClock),
             tick: Duration::from_millis(100),
+            kind: "local".into(),
         }
     }
 
@@ -496,6 +525,12 @@ impl Shifter {
     pub fn with_clock(mut self, clock: Arc<dyn meridian_core::Clock>, tick: Duration) -> Shifter {
         self.clock = clock;
         self.tick = tick;
+        self
+    }
+
+    /// The same driver for the regions of another backend (`local` by default).
+    pub fn for_backend(mut self, kind: &str) -> Shifter {
+        self.kind = kind.to_string();
         self
     }
 
@@ -508,10 +543,11 @@ impl Shifter {
     pub fn recover(&self) -> Result<Vec<String>, String> {
         let rows: Vec<Unfinished> = self.store.db(|c| {
             let mut st = c.prepare(
-                "SELECT id, region, function, alias, from_version, owner_pid, owner_start FROM deployments
-                 WHERE status NOT IN ('Succeeded', 'RolledBack', 'Failed')",
+                "SELECT d.id, d.region, d.function, d.alias, d.from_version, d.owner_pid, d.owner_start
+                 FROM deployments d LEFT JOIN deployment_backends b ON b.deployment_id = d.id
+                 WHERE d.status NOT IN ('Succeeded', 'RolledBack', 'Failed') AND COALESCE(b.backend, 'local') = ?1",
             )?;
-            let rows = st.query_map([], |r| {
+            let rows = st.query_map([&self.kind], |r| {
                 Ok((
                     r.get(0)?,
                     r.get(1)?,
@@ -873,6 +909,13 @@ impl AliasShifter for Shifter {
         let described = describe_schedule(&schedule);
         let started = self.now();
         self.store.create(&id, d, &described, &dep, started)?;
+        self.store.db(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO deployment_backends (deployment_id, backend) VALUES (?1, ?2)",
+                params![id, self.kind],
+            )
+            .map(|_| ())
+        })?;
         let mut run = Run {
             id,
             d,

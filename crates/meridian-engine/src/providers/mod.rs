@@ -101,8 +101,16 @@ pub struct ActionContext {
 
 impl ActionContext {
     /// The engine's delivery driver for a region, on the engine's clock.
+    /// Deployments of the region's backend that a process which has ended left mixed are put
+    /// back first (an AWS alias left at 10% by a killed run), and said in the action's log.
     pub fn delivery_driver(&self, region: &str) -> Result<Arc<dyn crate::stacks::AliasShifter>, String> {
         let backend = self.regions.get(region).map_err(|e| e.to_string())?;
+        match crate::delivery::recover_for(backend, &self.env.data_dir, self.journal.clock()) {
+            Ok(lines) => lines.iter().for_each(|l| self.log.line(l)),
+            Err(e) => self.log.line(&format!(
+                "deployments a killed process left could not be put back yet: {e}"
+            )),
+        }
         crate::delivery::driver_for(backend, &self.env.data_dir, self.journal.clock(), self.delivery_tick)
     }
 }
