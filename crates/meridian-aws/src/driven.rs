@@ -140,13 +140,16 @@ fn pin(json: &mut Value, aliases: &[DrivenAlias]) {
     }
 }
 
-/// The stack's resources: logical id -> physical id (empty ids left out).
-pub(crate) async fn physical_ids(
+/// One resource of a stack: logical id, physical id, type.
+pub(crate) type StackResource = (String, String, String);
+
+/// The stack's resources that have a logical and a physical id (a stand-in may give blank ones).
+pub(crate) async fn stack_resources(
     cf: &aws_sdk_cloudformation::Client,
     region: &str,
     stack: &str,
-) -> Result<BTreeMap<String, String>, RegionError> {
-    let mut out = BTreeMap::new();
+) -> Result<Vec<StackResource>, RegionError> {
+    let mut out = Vec::new();
     let mut next = None;
     loop {
         let page = cf
@@ -159,7 +162,11 @@ pub(crate) async fn physical_ids(
         for r in page.stack_resource_summaries() {
             if let (Some(l), Some(p)) = (r.logical_resource_id(), r.physical_resource_id()) {
                 if !l.is_empty() && !p.is_empty() {
-                    out.insert(l.to_string(), p.to_string());
+                    out.push((
+                        l.to_string(),
+                        p.to_string(),
+                        r.resource_type().unwrap_or_default().to_string(),
+                    ));
                 }
             }
         }
@@ -168,6 +175,19 @@ pub(crate) async fn physical_ids(
             return Ok(out);
         }
     }
+}
+
+/// The stack's resources: logical id -> physical id.
+async fn physical_ids(
+    cf: &aws_sdk_cloudformation::Client,
+    region: &str,
+    stack: &str,
+) -> Result<BTreeMap<String, String>, RegionError> {
+    Ok(stack_resources(cf, region, stack)
+        .await?
+        .into_iter()
+        .map(|(l, p, _)| (l, p))
+        .collect())
 }
 
 /// Reads the template of `req` and, when it has aliases Meridian drives, returns the template to

@@ -535,28 +535,12 @@ impl StackDeployer for CloudFormationStacks {
             let lambda = aws_sdk_lambda::Client::new(&self.options.sdk_config(region).await);
             // The stack's functions, and what each of their aliases serves now (a move may have
             // changed it since the stack's last update).
-            let mut functions = Vec::new();
-            let mut next = None;
-            loop {
-                let page = cf
-                    .list_stack_resources()
-                    .stack_name(stack)
-                    .set_next_token(next)
-                    .send()
-                    .await
-                    .map_err(|e| err(region, stack, "cloudformation:ListStackResources", e))?;
-                for r in page.stack_resource_summaries() {
-                    if r.resource_type() == Some("AWS::Lambda::Function") {
-                        if let Some(p) = r.physical_resource_id().filter(|p| !p.is_empty()) {
-                            functions.push(p.to_string());
-                        }
-                    }
-                }
-                next = page.next_token().map(str::to_string);
-                if next.is_none() {
-                    break;
-                }
-            }
+            let functions: Vec<String> = crate::driven::stack_resources(&cf, region, stack)
+                .await?
+                .into_iter()
+                .filter(|(_, _, t)| t == "AWS::Lambda::Function")
+                .map(|(_, p, _)| p)
+                .collect();
             let mut out = Vec::new();
             for f in functions {
                 for (alias, version) in crate::functions::calls::aliases(&lambda, region, &f).await? {

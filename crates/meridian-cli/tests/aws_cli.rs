@@ -15,17 +15,21 @@ fn moto() -> Option<Moto> {
     moto_server::start()
 }
 
-fn meridian(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(args)
+/// `meridian ARGS` in `dir` (its data in `dir/data`), against moto.
+fn meridian_command(dir: &Path, moto: &Moto, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meridian"));
+    c.args(args)
         .current_dir(dir)
         .env("MERIDIAN_DATA_DIR", dir.join("data"))
         .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap()
+        .env_remove("AWS_PROFILE");
+    c
+}
+
+fn meridian(dir: &Path, moto: &Moto, args: &[&str]) -> Output {
+    meridian_command(dir, moto, args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {
@@ -293,6 +297,72 @@ fn a_pipeline_deploys_its_stacks_to_aws_regions() {
     );
 }
 
+/// A git repository at `dir` holding `files` (path, text), committed as release 1.
+fn app_repo(dir: &Path, files: &[(&str, String)]) -> std::path::PathBuf {
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    git(dir, &["init", "-q", "-b", "main"]);
+    git(dir, &["add", "."]);
+    git(dir, &["commit", "-q", "-m", "release 1"]);
+    dir.to_path_buf()
+}
+
+/// examples/hello-regions in a repository at `dir`, with `pipeline` as its meridian.yaml.
+fn hello_app(dir: &Path, pipeline: String) -> std::path::PathBuf {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-regions");
+    let mut files: Vec<(&str, String)> = ["template.yaml", "buildspec.yml", "traffic.jsonl", "src/index.js"]
+        .into_iter()
+        .map(|f| (f, std::fs::read_to_string(example.join(f)).unwrap()))
+        .collect();
+    files.push(("meridian.yaml", pipeline));
+    app_repo(dir, &files)
+}
+
+/// Commits `app`'s next release: `RELEASE` of src/index.js goes from `from` to `to`.
+fn next_release(app: &Path, from: u32, to: u32) {
+    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
+    std::fs::write(
+        app.join("src/index.js"),
+        src.replace(
+            &format!("const RELEASE = \"{from}\";"),
+            &format!("const RELEASE = \"{to}\";"),
+        ),
+    )
+    .unwrap();
+    git(app, &["commit", "-q", "-am", &format!("release {to}")]);
+}
+
+/// moto's CloudFormation skips AWS::Lambda::Alias and AWS::CloudWatch::Alarm: they are made here,
+/// as hello-regions' template says (docs/aws.md), in each region, after its first release.
+fn make_alias_and_alarm(moto: &Moto, regions: &[&str]) {
+    boto3(
+        moto,
+        &format!(
+            "for r in {regions:?}:
+    fn = client('lambda', r).list_functions()['Functions'][0]['FunctionName']
+    client('lambda', r).create_alias(FunctionName=fn, Name='live', FunctionVersion='1')
+    cw = client('cloudwatch', r)
+    cw.put_metric_alarm(AlarmName='hello-regions-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold', Dimensions=[{{'Name': 'FunctionName', 'Value': fn}}, {{'Name': 'Resource', 'Value': fn + ':live'}}])
+    cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='OK', StateReason='no errors')
+print('{{}}')"
+        ),
+    );
+}
+
+/// The `live` alias of us-east-1's function: [version, additional weights].
+fn live_alias(moto: &Moto) -> serde_json::Value {
+    boto3(
+        moto,
+        "lam = client('lambda', 'us-east-1')
+fn = lam.list_functions()['Functions'][0]['FunctionName']
+a = lam.get_alias(FunctionName=fn, Name='live')
+print(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights') or {}]))",
+    )
+}
+
 /// Starts a boto3 script against moto in the background (a watcher), with its output in `out`.
 fn background_boto3(moto: &Moto, code: &str, out: &Path) -> std::process::Child {
     let script = format!(
@@ -336,20 +406,12 @@ while time.time() < end:
 fn hello_regions_on_three_aws_regions_shifts_then_rolls_back_a_bad_release() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("app");
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-regions");
-    std::fs::create_dir_all(app.join("src")).unwrap();
-    for f in ["template.yaml", "buildspec.yml", "traffic.jsonl", "src/index.js"] {
-        std::fs::copy(example.join(f), app.join(f)).unwrap();
-    }
     // moto runs no function code (without Docker): no traffic to send, nothing to judge
     let pipeline = std::fs::read_to_string(example.join("meridian.yaml")).unwrap();
     let (head, tail) = pipeline.split_once("  traffic:").unwrap();
     let tail = &tail[tail.find("  rollback:").unwrap()..];
-    std::fs::write(app.join("meridian.yaml"), format!("backend: aws\n{head}{tail}")).unwrap();
-    git(&app, &["init", "-q", "-b", "main"]);
-    git(&app, &["add", "."]);
-    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let app = hello_app(&dir.path().join("app"), format!("backend: aws\n{head}{tail}"));
     let run = |args: &[&str]| meridian(&app, &moto, args);
     let regions = ["us-east-1", "eu-west-1", "ap-southeast-2"];
 
@@ -378,18 +440,7 @@ print(json.dumps(out))",
             "{r}: {state}"
         );
     }
-    // moto's CloudFormation skips AWS::Lambda::Alias and AWS::CloudWatch::Alarm: made here as the
-    // template says (docs/aws.md)
-    boto3(
-        &moto,
-        "for r in ['us-east-1', 'eu-west-1', 'ap-southeast-2']:
-    fn = client('lambda', r).list_functions()['Functions'][0]['FunctionName']
-    client('lambda', r).create_alias(FunctionName=fn, Name='live', FunctionVersion='1')
-    cw = client('cloudwatch', r)
-    cw.put_metric_alarm(AlarmName='hello-regions-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold', Dimensions=[{'Name': 'FunctionName', 'Value': fn}, {'Name': 'Resource', 'Value': fn + ':live'}])
-    cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='OK', StateReason='no errors')
-print('{}')",
-    );
+    make_alias_and_alarm(&moto, &regions);
     let aliases = || {
         boto3(
             &moto,
@@ -406,13 +457,7 @@ print(json.dumps(out))",
     };
 
     // release 2: 10% during the canary, then 100%, in every region
-    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
-    std::fs::write(
-        app.join("src/index.js"),
-        src.replace("const RELEASE = \"1\";", "const RELEASE = \"2\";"),
-    )
-    .unwrap();
-    git(&app, &["commit", "-q", "-am", "release 2"]);
+    next_release(&app, 1, 2);
     let seen = dir.path().join("seen-2.jsonl");
     let mut watcher = background_boto3(&moto, &alias_watcher(false), &seen);
     let second = run(&["run", "meridian.yaml", "--time-scale", "60", "--skip-windows"]);
@@ -555,21 +600,13 @@ fn missing_credentials_are_named_with_what_to_set() {
 fn a_region_with_a_role_deploys_into_the_roles_account() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
-    std::fs::write(
-        app.join("template.yaml"),
-        "Resources:\n  Where:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /cross/account\n      Type: String\n      Value: !Sub \"${AWS::AccountId} ${AWS::Region}\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        app.join("meridian.yaml"),
-        "pipeline: cross\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\n  stack: cross\nwaves:\n  - name: primary\n    regions: [us-east-1]\n  - name: rest\n    regions: [eu-west-1]\nregions:\n  eu-west-1:\n    role: arn:aws:iam::222222222222:role/deploy\n",
-    )
-    .unwrap();
-    git(&app, &["init", "-q", "-b", "main"]);
-    git(&app, &["add", "."]);
-    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let app = app_repo(
+        &dir.path().join("app"),
+        &[
+            ("template.yaml", "Resources:\n  Where:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /cross/account\n      Type: String\n      Value: !Sub \"${AWS::AccountId} ${AWS::Region}\"\n".to_string()),
+            ("meridian.yaml", "pipeline: cross\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\n  stack: cross\nwaves:\n  - name: primary\n    regions: [us-east-1]\n  - name: rest\n    regions: [eu-west-1]\nregions:\n  eu-west-1:\n    role: arn:aws:iam::222222222222:role/deploy\n".to_string()),
+        ],
+    );
     let run = |args: &[&str]| meridian(&app, &moto, args);
     let boot = run(&["bootstrap", "meridian.yaml"]);
     assert!(boot.status.success(), "{}", text(&boot));
@@ -623,26 +660,18 @@ print(json.dumps({'caller': [buckets(client), param(client, 'us-east-1'), param(
 fn a_template_too_large_for_the_request_goes_through_the_regions_bucket() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("app");
-    std::fs::create_dir_all(&app).unwrap();
     // 60 kB of metadata (CloudFormation takes up to 1 MB from S3)
     let notes: String = (0..600)
         .map(|i| format!("    note{i}: \"{}\"\n", "x".repeat(90)))
         .collect();
-    std::fs::write(
-        app.join("template.yaml"),
-        format!("Metadata:\n  Notes:\n{notes}Resources:\n  Big:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /big/ok\n      Type: String\n      Value: deployed\n"),
-    )
-    .unwrap();
+    let app = app_repo(
+        &dir.path().join("app"),
+        &[
+            ("template.yaml", format!("Metadata:\n  Notes:\n{notes}Resources:\n  Big:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /big/ok\n      Type: String\n      Value: deployed\n")),
+            ("meridian.yaml", "pipeline: big\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\nwaves:\n  - name: primary\n    regions: [eu-west-1]\n".to_string()),
+        ],
+    );
     assert!(std::fs::metadata(app.join("template.yaml")).unwrap().len() > 51_200);
-    std::fs::write(
-        app.join("meridian.yaml"),
-        "pipeline: big\nbackend: aws\nsource:\n  path: .\n  branch: main\ndeploy:\n  template: template.yaml\nwaves:\n  - name: primary\n    regions: [eu-west-1]\n",
-    )
-    .unwrap();
-    git(&app, &["init", "-q", "-b", "main"]);
-    git(&app, &["add", "."]);
-    git(&app, &["commit", "-q", "-m", "release 1"]);
     let run = |args: &[&str]| meridian(&app, &moto, args);
     let boot = run(&["bootstrap", "meridian.yaml"]);
     assert!(boot.status.success(), "{}", text(&boot));
@@ -682,16 +711,13 @@ fn the_ecs_action_moves_a_service_to_its_new_images() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("web");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(
-        repo.join("imagedefinitions.json"),
-        r#"[{"name": "web", "imageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2"}]"#,
-    )
-    .unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "web 2"]);
+    let repo = app_repo(
+        &dir.path().join("web"),
+        &[(
+            "imagedefinitions.json",
+            r#"[{"name": "web", "imageUri": "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2"}]"#.to_string(),
+        )],
+    );
     std::fs::write(dir.path().join("pipeline.json"), ecs_pipeline("aws")).unwrap();
     boto3(
         &moto,
@@ -734,16 +760,13 @@ print(json.dumps([td['family'], td['revision'], sorted([c['name'], c['image'], c
 fn the_ecs_action_on_a_local_region_names_the_aws_backend() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let repo = dir.path().join("web");
-    std::fs::create_dir_all(&repo).unwrap();
-    std::fs::write(
-        repo.join("imagedefinitions.json"),
-        r#"[{"name": "web", "imageUri": "web:2"}]"#,
-    )
-    .unwrap();
-    git(&repo, &["init", "-q", "-b", "main"]);
-    git(&repo, &["add", "."]);
-    git(&repo, &["commit", "-q", "-m", "web 2"]);
+    let repo = app_repo(
+        &dir.path().join("web"),
+        &[(
+            "imagedefinitions.json",
+            r#"[{"name": "web", "imageUri": "web:2"}]"#.to_string(),
+        )],
+    );
     std::fs::write(dir.path().join("pipeline.json"), ecs_pipeline("local")).unwrap();
     let repo_arg = format!("web={}", repo.display());
     let out = meridian(dir.path(), &moto, &["run", "pipeline.json", "--repo", &repo_arg]);
@@ -762,63 +785,23 @@ fn the_ecs_action_on_a_local_region_names_the_aws_backend() {
 fn a_run_killed_during_an_aws_canary_is_put_back_then_finished_on_resume() {
     let Some(moto) = moto() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let app = dir.path().join("app");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello-regions");
-    std::fs::create_dir_all(app.join("src")).unwrap();
-    for f in ["template.yaml", "buildspec.yml", "src/index.js"] {
-        std::fs::copy(example.join(f), app.join(f)).unwrap();
-    }
-    std::fs::write(
-        app.join("meridian.yaml"),
-        "pipeline: hello-regions\nbackend: aws\nsource:\n  path: .\n  branch: main\nbuild:\n  buildspec: buildspec.yml\ndeploy:\n  template: template.yaml\n  stack: hello-regions\n  preference: \"10%:10m,100%\"\n  capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]\nwaves:\n  - name: primary\n    regions: [us-east-1]\n",
-    )
-    .unwrap();
-    git(&app, &["init", "-q", "-b", "main"]);
-    git(&app, &["add", "."]);
-    git(&app, &["commit", "-q", "-m", "release 1"]);
+    let app = hello_app(
+        &dir.path().join("app"),
+        "pipeline: hello-regions\nbackend: aws\nsource:\n  path: .\n  branch: main\nbuild:\n  buildspec: buildspec.yml\ndeploy:\n  template: template.yaml\n  stack: hello-regions\n  preference: \"10%:10m,100%\"\n  capabilities: [CAPABILITY_IAM, CAPABILITY_AUTO_EXPAND]\nwaves:\n  - name: primary\n    regions: [us-east-1]\n".to_string(),
+    );
     let run = |args: &[&str]| meridian(&app, &moto, args);
     assert!(run(&["bootstrap", "meridian.yaml"]).status.success());
     let first = run(&["run", "meridian.yaml", "--time-scale", "60"]);
     assert!(first.status.success(), "{}", text(&first));
-    boto3(
-        &moto,
-        "lam = client('lambda', 'us-east-1')
-fn = lam.list_functions()['Functions'][0]['FunctionName']
-lam.create_alias(FunctionName=fn, Name='live', FunctionVersion='1')
-cw = client('cloudwatch', 'us-east-1')
-cw.put_metric_alarm(AlarmName='hello-regions-errors', Namespace='AWS/Lambda', MetricName='Errors', Statistic='Sum', Period=60, EvaluationPeriods=1, Threshold=0, ComparisonOperator='GreaterThanThreshold')
-cw.set_alarm_state(AlarmName='hello-regions-errors', StateValue='OK', StateReason='no errors')
-print('{}')",
-    );
-    let src = std::fs::read_to_string(app.join("src/index.js")).unwrap();
-    std::fs::write(
-        app.join("src/index.js"),
-        src.replace("const RELEASE = \"1\";", "const RELEASE = \"2\";"),
-    )
-    .unwrap();
-    git(&app, &["commit", "-q", "-am", "release 2"]);
+    make_alias_and_alarm(&moto, &["us-east-1"]);
+    next_release(&app, 1, 2);
     // a 10-minute bake at time scale 60: 10 s at 10%, long enough to be killed in
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meridian"))
-        .args(["run", "meridian.yaml", "--time-scale", "60"])
-        .current_dir(&app)
-        .env("MERIDIAN_DATA_DIR", app.join("data"))
-        .env("AWS_ENDPOINT_URL", &moto.url)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
+    let mut child = meridian_command(&app, &moto, &["run", "meridian.yaml", "--time-scale", "60"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let alias = || {
-        boto3(
-            &moto,
-            "lam = client('lambda', 'us-east-1')
-fn = lam.list_functions()['Functions'][0]['FunctionName']
-a = lam.get_alias(FunctionName=fn, Name='live')
-print(json.dumps([a['FunctionVersion'], a.get('RoutingConfig', {}).get('AdditionalVersionWeights') or {}]))",
-        )
-    };
+    let alias = || live_alias(&moto);
     let started = std::time::Instant::now();
     loop {
         if alias() == serde_json::json!(["1", {"2": 0.1}]) {
