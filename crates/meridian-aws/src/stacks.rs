@@ -112,13 +112,23 @@ impl CloudFormationStacks {
         }
     }
 
-    /// Creates a change set and waits for it; `None` when it holds no changes.
+    /// Whether the stack exists as a stack (not only as a change set under review).
+    async fn exists(&self, cf: &Client, region: &str, stack: &str) -> Result<bool, RegionError> {
+        Ok(self
+            .describe(cf, region, stack)
+            .await?
+            .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS"))
+    }
+
+    /// Creates a change set and waits for it; `None` when it holds no changes. `body`: the
+    /// template to send (else the request's file); `exists`: whether the stack exists, when known.
     async fn make_change_set(
         &self,
         cf: &Client,
         req: &StackRequest,
         name: &str,
         body: Option<String>,
+        exists: Option<bool>,
     ) -> Result<Option<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>, RegionError>
     {
         let (region, stack) = (req.region.as_str(), req.stack_name.as_str());
@@ -131,10 +141,10 @@ impl CloudFormationStacks {
         } else {
             None
         };
-        let exists = self
-            .describe(cf, region, stack)
-            .await?
-            .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS");
+        let exists = match exists {
+            Some(e) => e,
+            None => self.exists(cf, region, stack).await?,
+        };
         let mut create = cf
             .create_change_set()
             .stack_name(stack)
@@ -324,7 +334,7 @@ impl CloudFormationStacks {
                 ..req.clone()
             };
             let name = change_set_name();
-            match self.make_change_set(cf, &back, &name, Some(body)).await? {
+            match self.make_change_set(cf, &back, &name, Some(body), Some(true)).await? {
                 None => Ok("the stack's template was already the previous one".to_string()),
                 Some(_) => {
                     let s = self.execute(cf, region, stack, &name, say).await?;
@@ -362,11 +372,17 @@ impl CloudFormationStacks {
     }
 }
 
+/// CloudFormation's limit on a template read from S3 (`TemplateURL`): no larger one is read.
+pub const MAX_TEMPLATE_URL_BODY: u64 = 1_048_576;
+
 fn read_template(req: &StackRequest) -> Result<String, RegionError> {
-    std::fs::read_to_string(&req.template_path).map_err(|e| {
+    meridian_pipeline::source::read_text(&req.template_path, MAX_TEMPLATE_URL_BODY).map_err(|e| {
         RegionError::new(
             ErrorKind::Invalid,
-            format!("cannot read the template `{}`: {e}", req.template_path.display()),
+            format!(
+                "cannot read the template `{}`: {e} (CloudFormation takes templates of at most 1 MB)",
+                req.template_path.display()
+            ),
         )
         .region(&req.region)
         .stack(&req.stack_name)
@@ -423,15 +439,13 @@ impl StackDeployer for CloudFormationStacks {
         Box::pin(async move {
             let cf = self.client(&req.region).await;
             let name = change_set_name();
+            let text = read_template(req)?;
+            let exists = self.exists(&cf, &req.region, &req.stack_name).await?;
             // Aliases under CodeDeploy are moved by the engine's driver when there is one.
             let driven = match &progress.shifter {
                 Some(_) => {
                     let lambda = aws_sdk_lambda::Client::new(&self.options.sdk_config(&req.region).await);
-                    let exists = self
-                        .describe(&cf, &req.region, &req.stack_name)
-                        .await?
-                        .is_some_and(|s| s.stack_status != "REVIEW_IN_PROGRESS");
-                    match crate::driven::prepare(req, &cf, &lambda, &read_template(req)?, exists).await {
+                    match crate::driven::prepare(req, &cf, &lambda, &text, exists).await {
                         Ok(d) => d.map(|d| (d, lambda)),
                         // A template Meridian's transform cannot process goes to CloudFormation
                         // with its Transform, and CodeDeploy moves its aliases, as on AWS.
@@ -447,8 +461,11 @@ impl StackDeployer for CloudFormationStacks {
                 }
                 None => None,
             };
-            let body = driven.as_ref().map(|(d, _)| d.body.clone());
-            let outcome = match self.make_change_set(&cf, req, &name, body).await? {
+            let body = match &driven {
+                Some((d, _)) => d.body.clone(),
+                None => text,
+            };
+            let outcome = match self.make_change_set(&cf, req, &name, Some(body), Some(exists)).await? {
                 None => {
                     let now = self.describe(&cf, &req.region, &req.stack_name).await?.ok_or_else(|| {
                         RegionError::new(ErrorKind::NotFound, format!("stack {} is gone", req.stack_name))
@@ -498,7 +515,7 @@ impl StackDeployer for CloudFormationStacks {
                 .change_set_name(&name)
                 .send()
                 .await;
-            let lines = match self.make_change_set(&cf, req, &name, None).await? {
+            let lines = match self.make_change_set(&cf, req, &name, None, None).await? {
                 None => vec!["no changes".to_string()],
                 Some(cs) => describe_changes(&cs),
             };

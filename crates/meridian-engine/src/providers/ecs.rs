@@ -13,6 +13,9 @@ use std::time::Duration;
 
 pub struct Ecs;
 
+/// The largest image definitions file read (it names a few images).
+pub const MAX_IMAGE_DEFINITIONS: u64 = 1024 * 1024;
+
 /// Reads an image definitions file: every entry a container name and an image URI.
 pub fn image_definitions(file: &str, text: &str) -> Result<Vec<(String, String)>, String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| {
@@ -68,8 +71,9 @@ impl ActionProvider for Ecs {
                 .ok_or("the ECS action needs an input artifact holding the image definitions file")?;
             let path = meridian_core::path::confine(dir, file)
                 .map_err(|e| format!("FileName `{file}` is refused: {e}; name a file inside artifact {art}"))?;
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("cannot read {file} from artifact {art}: {e}"))?;
+            // An image definitions file names a few images: a larger one is not read into memory.
+            let text = meridian_pipeline::source::read_text(&path, MAX_IMAGE_DEFINITIONS)
+                .map_err(|e| format!("cannot read {file} from artifact {art}: {e}"))?;
             let images = image_definitions(file, &text)?;
             let req = ImageDeploy {
                 region: ctx.region.clone(),
