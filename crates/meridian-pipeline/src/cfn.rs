@@ -609,6 +609,13 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                 let items = arg.as_seq().unwrap_or(&[]);
                 let delim = items.first().and_then(Node::as_str).unwrap_or_default().to_string();
                 let list = items.get(1).and_then(|l| eval(l, ctx, diags));
+                if let Some(unknown) = list
+                    .as_ref()
+                    .and_then(Node::as_str)
+                    .filter(|s| crate::is_placeholder(s))
+                {
+                    return Some(scalar(unknown.to_string(), span));
+                }
                 let parts: Vec<String> = list
                     .as_ref()
                     .and_then(Node::as_seq)
@@ -681,6 +688,11 @@ fn eval(node: &Node, ctx: &mut Ctx, diags: &mut Vec<Diagnostic>) -> Option<Node>
                     .and_then(|n| eval(n, ctx, diags))
                     .and_then(|n| n.as_str().map(str::to_string))
                     .unwrap_or_default();
+                // a value left to AWS or to an unset parameter has no items to count yet: the
+                // list stays that value, and what picks from it is a placeholder too
+                if crate::is_placeholder(&s) {
+                    return Some(scalar(s, span));
+                }
                 Some(Node {
                     span,
                     value: Value::Seq(s.split(delim.as_str()).map(|p| scalar(p.to_string(), span)).collect()),

@@ -180,6 +180,145 @@ pub fn parse(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) ->
 /// [`resolve_duplicate_keys`] with the policy of the format it finds.
 pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic>) -> Result<Node, Box<Diagnostic>> {
     let json = is_json_file(file);
+    // Spaces added at the start of lines (original byte offset, count), and the text with them.
+    let mut insertions: Vec<(usize, usize)> = Vec::new();
+    let mut reindented: Option<String> = None;
+    let mut warnings = Vec::new();
+    loop {
+        let text = reindented.as_deref().unwrap_or(&file.text);
+        match parse_text(file_id, file, text, &insertions, json, diags) {
+            Ok(root) => {
+                diags.append(&mut warnings);
+                return Ok(root);
+            }
+            // A quoted scalar whose continuation lines are indented no deeper than its key:
+            // YAML 1.2 (and yaml-rust2) refuse it; PyYAML, SnakeYAML and so CloudFormation read
+            // it. Leading spaces of a quoted scalar's continuation lines are not part of its
+            // value, so the lines are indented further and the text parsed again; positions are
+            // mapped back to the file as it is.
+            Err(Failed::QuotedIndent { diag, quote }) => {
+                let reparsed = (warnings.len() + 1).saturating_mul(text.len());
+                let added = (warnings.len() < MAX_REINDENTED_SCALARS && reparsed <= MAX_REPARSED_BYTES)
+                    .then(|| reindent_quoted(text, quote))
+                    .flatten()
+                    .ok_or(diag)?;
+                let quote_at = original_offset(quote, &insertions);
+                // offsets in the text parsed, mapped to the file's before any is merged
+                let added: Vec<(usize, usize)> = added
+                    .into_iter()
+                    .map(|(at, count)| (original_offset(at, &insertions), count))
+                    .collect();
+                for (at, count) in added {
+                    match insertions.binary_search_by_key(&at, |i| i.0) {
+                        Ok(i) => insertions[i].1 += count,
+                        Err(i) => insertions.insert(i, (at, count)),
+                    }
+                }
+                let mut rebuilt =
+                    String::with_capacity(file.text.len() + insertions.iter().map(|i| i.1).sum::<usize>());
+                let mut from = 0;
+                for &(at, count) in &insertions {
+                    rebuilt.push_str(&file.text[from..at]);
+                    rebuilt.extend(std::iter::repeat_n(' ', count));
+                    from = at;
+                }
+                rebuilt.push_str(&file.text[from..]);
+                reindented = Some(rebuilt);
+                warnings.push(
+                    Diagnostic::warning(
+                        "quoted-indent",
+                        "the lines of this quoted value are indented no deeper than its key: CloudFormation reads it, strict YAML parsers refuse it",
+                    )
+                    .at(Span::new(file_id, quote_at, 1))
+                    .help("indent the lines after the first further than the key, so that every YAML parser reads the file"),
+                );
+            }
+            Err(Failed::Other(d)) => return Err(d),
+        }
+    }
+}
+
+/// At most this many quoted scalars are re-indented in a file, and the parses this costs read
+/// at most this many bytes in all (a hostile 10 MiB file gets six); past either, the syntax
+/// error stands.
+pub const MAX_REINDENTED_SCALARS: usize = 64;
+pub const MAX_REPARSED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a parse of a text failed.
+enum Failed {
+    /// "invalid indentation in quoted scalar", at the scalar's opening quote (a byte offset in
+    /// the text parsed).
+    QuotedIndent {
+        diag: Box<Diagnostic>,
+        quote: usize,
+    },
+    Other(Box<Diagnostic>),
+}
+
+/// The offset in the file of `at`, an offset in the text parsed, given the spaces inserted.
+fn original_offset(at: usize, insertions: &[(usize, usize)]) -> usize {
+    let mut added = 0;
+    for &(orig, count) in insertions {
+        let start = orig + added;
+        if at < start {
+            break;
+        }
+        if at < start + count {
+            return orig;
+        }
+        added += count;
+    }
+    at - added
+}
+
+/// The spaces to add (offset in `text`, count) so that every continuation line of the quoted
+/// scalar opening at `quote` is indented deeper than the quote's column, which is deeper than
+/// its key; `None` if it ends nowhere or no line needs more.
+fn reindent_quoted(text: &str, quote: usize) -> Option<Vec<(usize, usize)>> {
+    let q = text[quote..].chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let line_start = text[..quote].rfind('\n').map_or(0, |i| i + 1);
+    let need = text[line_start..quote].chars().count() + 1;
+    let body = &text[quote + 1..];
+    let mut end = None;
+    let mut chars = body.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if q == '"' && c == '\\' {
+            chars.next();
+        } else if c == q {
+            if q == '\'' && chars.peek().map(|p| p.1) == Some('\'') {
+                chars.next();
+                continue;
+            }
+            end = Some(quote + 1 + i);
+            break;
+        }
+    }
+    let end = end?;
+    let mut added = Vec::new();
+    let mut at = quote;
+    while let Some(nl) = text[at..end].find('\n') {
+        let start = at + nl + 1;
+        let line = &text[start..];
+        let spaces = line.len() - line.trim_start_matches(' ').len();
+        let first = line[spaces..].chars().next();
+        // blank lines have no indentation to keep
+        if spaces < need && !matches!(first, None | Some('\n' | '\r' | '\t')) {
+            added.push((start, need - spaces));
+        }
+        at = start;
+    }
+    (!added.is_empty()).then_some(added)
+}
+
+/// One parse of `text`: the file's text, or the file with `insertions` applied.
+fn parse_text(
+    file_id: FileId,
+    file: &SourceFile,
+    text: &str,
+    insertions: &[(usize, usize)],
+    json: bool,
+    diags: &mut Vec<Diagnostic>,
+) -> Result<Node, Failed> {
     let format = if json { "JSON" } else { "YAML" };
     if json {
         // serde_json's messages are the clearest for JSON syntax; the tree itself comes from the YAML
@@ -191,13 +330,13 @@ pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic
                 // serde_json counts columns in bytes
                 let offset = file.offset_of_byte_col(e.line(), e.column());
                 let msg = msg.split(" at line").next().unwrap_or(&msg).to_string();
-                return Err(Box::new(
+                return Err(Failed::Other(Box::new(
                     Diagnostic::error("syntax", format!("invalid JSON: {msg}"))
                         .at(Span::new(file_id, offset, 1))
                         .help(
                             "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)",
                         ),
-                ));
+                )));
             }
         }
     }
@@ -205,12 +344,12 @@ pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic
     // (`|`, `>`), where it adds their length in bytes: after a block scalar holding Japanese or
     // emoji, every index is too far. Lines and columns stay right, so non-ASCII text is placed by
     // line and column.
-    let (char_to_byte, line_chars) = if file.text.is_ascii() {
+    let (char_to_byte, line_chars) = if text.is_ascii() {
         (None, Vec::new())
     } else {
         let mut v: Vec<u32> = Vec::with_capacity(file.text.len());
         let mut lines = vec![(0u32, 0u32)];
-        for (n, (i, c)) in file.text.char_indices().enumerate() {
+        for (n, (i, c)) in text.char_indices().enumerate() {
             v.push(i as u32);
             if c == '\n' {
                 if let Some(last) = lines.last_mut() {
@@ -223,12 +362,14 @@ pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic
         if let Some(last) = lines.last_mut() {
             last.1 = total;
         }
-        v.push(file.text.len() as u32);
+        v.push(text.len() as u32);
         (Some(v), lines)
     };
     let mut builder = Builder {
         file_id,
         text: &file.text,
+        parsed_len: text.len(),
+        insertions,
         char_to_byte,
         line_chars,
         stack: Vec::new(),
@@ -243,7 +384,7 @@ pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic
     };
     // The parser is driven event by event (its own `load` recurses once per level, and could
     // not be stopped by the builder): a limit ends the parse at once.
-    let mut parser = Parser::new_from_str(&file.text);
+    let mut parser = Parser::new_from_str(text);
     loop {
         let (ev, mark) = match parser.next_token() {
             Ok(x) => x,
@@ -251,24 +392,31 @@ pub fn parse_tree(file_id: FileId, file: &SourceFile, diags: &mut Vec<Diagnostic
                 let m = e.marker();
                 let offset = builder.byte(m);
                 if e.info() == "recursion limit exceeded" {
-                    return Err(Box::new(builder.too_deep(offset)));
+                    return Err(Failed::Other(Box::new(builder.too_deep(offset))));
                 }
                 let help = if json {
                     "fix the JSON syntax at this position (a missing comma, quote or bracket is the usual cause)"
                 } else {
                     "fix the YAML syntax at this position (indentation and unclosed quotes are the usual causes)"
                 };
-                return Err(Box::new(
+                let diag = Box::new(
                     Diagnostic::error("syntax", format!("invalid {format}: {}", e.info()))
                         .at(Span::new(file_id, offset, 1))
                         .help(help),
-                ));
+                );
+                if e.info() == "invalid indentation in quoted scalar" {
+                    return Err(Failed::QuotedIndent {
+                        diag,
+                        quote: builder.parsed_byte(m),
+                    });
+                }
+                return Err(Failed::Other(diag));
             }
         };
         let end = matches!(ev, Event::DocumentEnd | Event::StreamEnd);
         builder.on_event(ev, mark);
         if let Some(d) = builder.fatal.take() {
-            return Err(Box::new(d));
+            return Err(Failed::Other(Box::new(d)));
         }
         if end {
             break;
@@ -390,7 +538,12 @@ enum Frame {
 
 struct Builder<'a> {
     file_id: FileId,
+    /// The file's text: spans are offsets in it.
     text: &'a str,
+    /// The length of the text parsed, and the spaces it has that the file has not (see
+    /// [`parse_tree`]); the character maps below are of the text parsed.
+    parsed_len: usize,
+    insertions: &'a [(usize, usize)],
     /// The byte offset of each character, for a non-ASCII text.
     char_to_byte: Option<Vec<u32>>,
     /// The character index of the start and the end of each line, for a non-ASCII text.
@@ -442,17 +595,22 @@ const INTRINSIC_TAGS: &[&str] = &[
 ];
 
 impl Builder<'_> {
-    /// The byte offset of a mark.
+    /// The byte offset in the file of a mark.
     fn byte(&self, mark: &Marker) -> usize {
+        original_offset(self.parsed_byte(mark), self.insertions).min(self.text.len())
+    }
+
+    /// The byte offset of a mark in the text parsed.
+    fn parsed_byte(&self, mark: &Marker) -> usize {
         match &self.char_to_byte {
-            None => mark.index().min(self.text.len()),
+            None => mark.index().min(self.parsed_len),
             Some(map) => {
                 // `line` counts from 1, `col` from 0
                 let Some(&(start, end)) = self.line_chars.get(mark.line().saturating_sub(1)) else {
-                    return self.text.len();
+                    return self.parsed_len;
                 };
                 let at = (start as usize + mark.col()).min(end as usize);
-                map.get(at).copied().unwrap_or(self.text.len() as u32) as usize
+                map.get(at).copied().unwrap_or(self.parsed_len as u32) as usize
             }
         }
     }

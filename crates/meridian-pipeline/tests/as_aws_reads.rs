@@ -329,6 +329,34 @@ fn fn_select_says_where_its_list_comes_from() {
     assert_eq!(w.len(), 1, "{}", render(&l));
     assert!(w[0].message.contains("parameter `Repos`"), "{}", w[0].message);
     assert!(w[0].help.as_deref().unwrap().contains("--param Repos=..."));
+    // an unset parameter split (an ARN's fields): the placeholder is not split into pieces of
+    // its own text; the item picked is a placeholder with the way to give it, and so is a join
+    let arn = "!Split [':', !Ref CodePipelineName]";
+    let l = load("release.yaml", &select(arn, "5"));
+    assert!(errors(&l).is_empty(), "{}", render(&l));
+    let w = warnings(&l, "placeholder");
+    assert!(
+        w.iter().any(|d| d.message
+            == "Fn::Select picks item 5 of a list from parameter `CodePipelineName`, which has no value"
+            && d.help.as_deref().unwrap().contains("--param CodePipelineName=...")),
+        "{}",
+        render(&l)
+    );
+    let l = load_with(
+        "release.yaml",
+        &select(arn, "5"),
+        &opts(|o| {
+            o.params.insert(
+                "CodePipelineName".into(),
+                "arn:aws:codecommit:us-east-1:123456789012:orders".into(),
+            );
+        }),
+    );
+    assert!(errors(&l).is_empty(), "{}", render(&l));
+    assert_eq!(
+        l.pipelines[0].stages[0].actions[0].config("RepositoryName"),
+        Some("orders")
+    );
     // given, it is picked
     let l = load_with(
         "release.yaml",
@@ -563,4 +591,47 @@ fn a_list_as_a_key_is_an_error_at_its_place() {
     assert_eq!(e[0].message, "a mapping key must be a string, found a list");
     assert!(e[0].location(&l.sources).unwrap().starts_with("app.yaml:2:"));
     assert!(!render(&l).contains("unknown field ``"));
+}
+
+#[test]
+fn quoted_values_whose_lines_are_not_indented_past_their_key_are_read_as_cloudformation_reads_them() {
+    // the closing line of `ParameterOverrides` is at its key's column: YAML 1.2 refuses it,
+    // CloudFormation (SnakeYAML, as PyYAML) reads it; a second one, double-quoted, holds
+    // Japanese text and an escaped quote; a mistake after both must still be placed exactly
+    let text = TEMPLATE.replace(
+        "                NotificationArns: !Join [',', !Ref AWS::NotificationARNs]\n",
+        "                NotificationArns: !Join [',', !Ref AWS::NotificationARNs]\n                ParameterOverrides: !Sub '{\n                  \"Stage\": \"prod\", \"Owner\": \"it''s ${AWS::Region}\"\n                }'\n                TemplateConfiguration: \"Src::設定\n              \\\"日本\\\".json\"\n              Bogus: 1\n",
+    );
+    let l = load("release.yaml", &text);
+    assert!(errors(&l).is_empty(), "{}", render(&l));
+    let w = warnings(&l, "quoted-indent");
+    assert_eq!(w.len(), 2, "{}", render(&l));
+    let (line, col) = column_of(&text, "'{");
+    assert_eq!(w[0].location(&l.sources), Some(format!("release.yaml:{line}:{col}")));
+    let (line, col) = column_of(&text, "\"Src::設定");
+    assert_eq!(w[1].location(&l.sources), Some(format!("release.yaml:{line}:{col}")));
+    // the values are folded as YAML folds them: the added indentation is not part of them
+    let deploy = &l.pipelines[0].stages[1].actions[0];
+    assert_eq!(
+        deploy.configuration["ParameterOverrides"],
+        "{ \"Stage\": \"prod\", \"Owner\": \"it's us-east-1\" }"
+    );
+    assert_eq!(deploy.configuration["TemplateConfiguration"], "Src::設定 \"日本\".json");
+    // the unknown key after them is found at its own line and column
+    let bogus = l
+        .diagnostics
+        .iter()
+        .find(|d| d.message.contains("Bogus"))
+        .unwrap_or_else(|| panic!("{}", render(&l)));
+    let (line, col) = column_of(&text, "Bogus");
+    assert_eq!(bogus.location(&l.sources), Some(format!("release.yaml:{line}:{col}")));
+
+    // a quoted value that never ends is still a syntax error at its quote
+    let broken = TEMPLATE.replace(
+        "                TemplatePath: Src::template.yaml\n",
+        "                TemplatePath: 'Src::template.yaml\n                Other: x\n",
+    );
+    let l = load("broken.yaml", &broken);
+    assert_eq!(errors(&l).len(), 1, "{}", render(&l));
+    assert_eq!(errors(&l)[0].code, "syntax");
 }

@@ -51,7 +51,20 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<String>)> {
         deep_block.push_str(&" ".repeat(i));
         deep_block.push_str("a:\n");
     }
+    // 9 MiB of mappings, then a hundred quoted values each costing a second parse
+    let mut reparse = String::from("Resources:\n");
+    while reparse.len() < 9 * 1024 * 1024 {
+        reparse.push_str(&format!("  R{}: {}\n", reparse.len(), "x".repeat(1000)));
+    }
+    for i in 0..100 {
+        reparse.push_str(&format!("  Q{i}: '{{\n  }}'\n"));
+    }
     vec![
+        (
+            "reparse.yaml",
+            reparse.into_bytes(),
+            vec!["invalid YAML: invalid indentation in quoted scalar".into(), "[reparse.yaml:".into()],
+        ),
         (
             "bomb.yaml",
             billion_laughs().into_bytes(),
