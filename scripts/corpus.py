@@ -11,7 +11,12 @@ Each repository is read from a local bare mirror when one exists (--mirrors DIR,
 `owner+name` mirrors), or else cloned once, blobs on demand, from GitHub into ~/.cache/meridian-corpus.
 A file whose SHA-256 differs from the manifest's is an error: the corpus is pinned.
 
-    python3 scripts/corpus.py [--mirrors DIR] [DEST]
+The official CloudFormation sample templates (aws-cloudformation/aws-cloudformation-templates,
+Apache-2.0) that crates/meridian-template/tests/cfn_samples.tsv lists go the same way, with
+the repository's LICENSE.txt and NOTICE.txt, into --cfn-samples DIR (default
+../shared/cfn-samples; MERIDIAN_CFN_SAMPLES overrides both).
+
+    python3 scripts/corpus.py [--mirrors DIR] [--cfn-samples DIR] [DEST]
 """
 import argparse
 import hashlib
@@ -21,6 +26,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_REPO = "aws-cloudformation/aws-cloudformation-templates"
+SAMPLES_COMMIT = "142ce6f283d285fa370adb7f9d332d7f46dac5fc"
 
 
 def blocks(text):
@@ -73,6 +80,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("dest", nargs="?", default=os.environ.get("MERIDIAN_CORPUS", str(ROOT.parent / "shared" / "corpus")))
     ap.add_argument("--mirrors", default=os.environ.get("MERIDIAN_MIRRORS", "/work/.mirror"))
+    ap.add_argument(
+        "--cfn-samples",
+        default=os.environ.get("MERIDIAN_CFN_SAMPLES", str(ROOT.parent / "shared" / "cfn-samples")),
+    )
     ap.add_argument("--cache", default=str(Path.home() / ".cache" / "meridian-corpus"))
     args = ap.parse_args()
     mirrors = args.mirrors if args.mirrors and Path(args.mirrors).is_dir() else None
@@ -95,6 +106,16 @@ def main():
         attribution.append(f"| {kind}/{name} | {where} | {licence} |")
     (dest / "SOURCES.md").write_text("\n".join(attribution) + "\n")
     print(f"corpus: {len(rows)} files in {dest}")
+
+    samples = Path(args.cfn_samples)
+    listed = (ROOT / "crates" / "meridian-template" / "tests" / "cfn_samples.tsv").read_text().splitlines()
+    paths = [l.split("\t")[0] for l in listed if l and not l.startswith("#")]
+    gd = git_dir(SAMPLES_REPO, mirrors, Path(args.cache))
+    for path in paths + ["LICENSE.txt", "NOTICE.txt"]:
+        out = samples / path
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(show(gd, SAMPLES_COMMIT, path))
+    print(f"corpus: {len(paths)} CloudFormation sample templates in {samples}")
 
 
 if __name__ == "__main__":

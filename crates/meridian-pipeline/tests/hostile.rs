@@ -63,7 +63,10 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Vec<String>)> {
         (
             "reparse.yaml",
             reparse.into_bytes(),
-            vec!["invalid YAML: invalid indentation in quoted scalar".into(), "[reparse.yaml:".into()],
+            vec![
+                "invalid YAML: invalid indentation in quoted scalar".into(),
+                "[reparse.yaml:".into(),
+            ],
         ),
         (
             "bomb.yaml",

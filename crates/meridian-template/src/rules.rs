@@ -101,15 +101,8 @@ pub fn check(t: &Template, params: &Parameters, pseudo: &Pseudo) -> Result<(), T
                     shape_help,
                 )
             })?;
-            if let Some(k) = a.keys().find(|k| !matches!(k.as_str(), "Assert" | "AssertDescription")) {
-                return Err(err(
-                    format!(
-                        "Template format error: assertion {} of rule {name} has an unknown property `{k}`",
-                        i + 1
-                    ),
-                    shape_help,
-                ));
-            }
+            // Other keys beside `Assert` are ignored: cfn-lint (AWS's linter, 1.58) accepts them,
+            // and an official sample (VPCPeering, `AssetDescription`) carries one.
             let description = match a.get("AssertDescription") {
                 None => None,
                 Some(Value::String(s)) => Some(s.trim().to_string()),

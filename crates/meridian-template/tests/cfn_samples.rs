@@ -20,12 +20,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The samples, beside the project; `None` (the test says it is skipped) when they are absent.
+/// `python3 scripts/corpus.py` puts them there (MERIDIAN_CFN_SAMPLES to choose another place).
 fn root() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cfn-samples");
+    let dir = std::env::var_os("MERIDIAN_CFN_SAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cfn-samples"));
     if dir.is_dir() {
         return Some(dir);
     }
-    eprintln!("\n!!! ../shared/cfn-samples not found: SKIPPING the official sample templates !!!\n");
+    eprintln!(
+        "\n!!! {} not found: SKIPPING the official sample templates (assemble them with `python3 scripts/corpus.py`) !!!\n",
+        dir.display()
+    );
     None
 }
 

@@ -161,7 +161,9 @@ fn meridian_refuses_what_cfn_lint_refuses_and_accepts_what_it_passes() {
 #[test]
 fn the_samples_that_cfn_lint_refuses_for_the_language_are_refused() {
     let Some(cfn_lint) = cfn_lint() else { return };
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cfn-samples");
+    let dir = std::env::var_os("MERIDIAN_CFN_SAMPLES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/cfn-samples"));
     if !dir.is_dir() {
         eprintln!("\n!!! ../shared/cfn-samples not found: SKIPPING cfn-lint on the official samples !!!\n");
         return;
