@@ -1157,3 +1157,60 @@ fn dynamic_references_resolve_from_the_regions_stores() {
         stderr(&out)
     );
 }
+
+/// `AWS::Include` reads its snippets from the region's local S3, as CloudFormation reads them
+/// from S3: in a resource's properties (`Fn::Transform`, with the location from a parameter) and
+/// at the top (`Transform`); a missing snippet fails the deploy with S3's reason, at its line.
+#[test]
+fn aws_include_reads_snippets_from_the_local_buckets() {
+    let env = setup();
+    // the bucket, made by a stack as a user would make it
+    let b = write(
+        &env,
+        "bucket.yaml",
+        "Resources:\n  Snippets:\n    Type: AWS::S3::Bucket\n    Properties:\n      BucketName: team-snippets\n",
+    );
+    assert!(deploy(&env, &b, "snippets", &[]).status.success());
+    // the objects, where the local S3 keeps them (`aws s3 cp` against the endpoint writes there)
+    let objects = env.data.join("s3/team-snippets/cfn");
+    std::fs::create_dir_all(&objects).unwrap();
+    std::fs::write(
+        objects.join("env.yaml"),
+        "Environment:\n  Variables:\n    GREETING: !Sub 'hello from ${AWS::Region}'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        objects.join("queue.json"),
+        r#"{"Resources": {"Jobs": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": "jobs"}}},
+            "Outputs": {"JobsUrl": {"Value": {"Ref": "Jobs"}}}}"#,
+    )
+    .unwrap();
+    let app = |props_location: &str| {
+        format!(
+            "Transform:\n  Name: AWS::Include\n  Parameters:\n    Location: s3://team-snippets/cfn/queue.json\nParameters:\n  EnvSnippet:\n    Type: String\n    Default: {props_location}\nResources:\n  Fn:\n    Type: AWS::Lambda::Function\n    Properties:\n      FunctionName: greeter\n      Runtime: nodejs20.x\n      Handler: index.handler\n      Role: arn:aws:iam::123456789012:role/x\n      Code:\n        ZipFile: |\n          exports.handler = async () => process.env.GREETING;\n      Fn::Transform:\n        Name: AWS::Include\n        Parameters:\n          Location: !Ref EnvSnippet\n"
+        )
+    };
+    let t = write(&env, "app.yaml", &app("s3://team-snippets/cfn/env.yaml"));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // the snippet's environment is the function's, with its Sub evaluated in the region
+    assert_eq!(invoke(&env, "greeter"), "\"hello from us-east-1\"");
+    // the top-level snippet's resource and output are the stack's
+    let d = describe(&env, "app");
+    assert_eq!(
+        d["Stack"]["Outputs"]["JobsUrl"], "https://sqs.us-east-1.amazonaws.com/123456789012/jobs",
+        "{d}"
+    );
+
+    // a location with no object: S3's reason, the parameter's line, nothing changed
+    let t = write(&env, "app2.yaml", &app("s3://team-snippets/cfn/missing.yaml"));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("Transform AWS::Include failed with: S3 Error Code: NoSuchKey. The specified key does not exist (s3://team-snippets/cfn/missing.yaml)"),
+        "{e}"
+    );
+    assert!(e.contains("app2.yaml:10"), "the line of resource Fn: {e}");
+    assert_eq!(invoke(&env, "greeter"), "\"hello from us-east-1\"");
+}

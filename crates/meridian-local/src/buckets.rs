@@ -81,3 +81,28 @@ mod tests {
         );
     }
 }
+
+/// The snippets `AWS::Include` reads: objects of the local buckets under `root`, whatever region
+/// owns the bucket (an S3 URI names one object everywhere).
+#[derive(Debug)]
+pub struct LocalSnippets {
+    pub root: PathBuf,
+}
+
+impl meridian_template::include::Snippets for LocalSnippets {
+    fn get(&self, bucket: &str, key: &str) -> Result<String, String> {
+        use meridian_pipeline::source::{read_text, MAX_INPUT_BYTES};
+        let dir = store_root(&self.root, "S3", bucket);
+        if bucket_region(&dir).is_none() {
+            return Err(format!("S3 Error Code: NoSuchBucket. The specified bucket does not exist (s3://{bucket}, among the local buckets under {})", self.root.join("s3").display()));
+        }
+        let file = crate::endpoint::s3::local_object(&self.root, bucket, key)
+            .ok_or_else(|| format!("`{key}` is not a key local regions can store"))?;
+        if !file.is_file() {
+            return Err(format!(
+                "S3 Error Code: NoSuchKey. The specified key does not exist (s3://{bucket}/{key})"
+            ));
+        }
+        read_text(&file, MAX_INPUT_BYTES).map_err(|e| format!("cannot read s3://{bucket}/{key}: {e}"))
+    }
+}

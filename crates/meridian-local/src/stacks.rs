@@ -672,6 +672,9 @@ impl LocalStacks {
             region: region.to_string(),
             account_id: LOCAL_ACCOUNT_ID.to_string(),
             publish_on_config_change: p.publish_on_config_change,
+            snippets: Some(std::sync::Arc::new(crate::buckets::LocalSnippets {
+                root: self.root.clone(),
+            })),
             ..SamOptions::default()
         };
         for (k, v) in &p.params {
@@ -2185,13 +2188,11 @@ impl LocalStacks {
                 ));
             }
         }
-        let file = dir.join(key);
-        if !file.is_file() {
-            return Err(format!(
-                "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist (s3://{bucket}/{key})"
-            ));
-        }
-        Ok(file)
+        // the file the local S3 keeps the key in (object_store's mapping: no `..`, no absolute path)
+        let file = crate::endpoint::s3::local_object(&self.root, bucket, key).filter(|f| f.is_file());
+        file.ok_or_else(|| format!(
+            "Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: The specified key does not exist (s3://{bucket}/{key})"
+        ))
     }
 
     fn code_source(&self, region: &str, props: &Value, runtime: &str) -> Result<CodeSource, String> {

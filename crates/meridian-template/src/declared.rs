@@ -222,8 +222,8 @@ fn snippet_transforms(v: &Value, at: &str) -> Result<(), Problem> {
                 return Err(if name == INCLUDE {
                     problem(
                         at,
-                        format!("Fn::Transform with {INCLUDE} reads a snippet from S3, which Meridian does not do yet"),
-                        "paste the snippet into the template",
+                        format!("Fn::Transform with {INCLUDE} reads a snippet from S3, and this command reads no region's buckets"),
+                        "deploy the stack to a region (`meridian stack deploy`), which reads the snippet from its S3, or paste the snippet into the template",
                     )
                 } else {
                     problem(

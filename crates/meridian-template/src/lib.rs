@@ -9,6 +9,7 @@ pub mod declared;
 pub mod eval;
 pub mod extensions;
 pub mod graph;
+pub mod include;
 pub mod plan;
 pub mod rules;
 pub mod sam;

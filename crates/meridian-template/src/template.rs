@@ -109,23 +109,58 @@ impl Template {
                     .help("start the file with `Resources:`"),
             );
         }
+        // lines of the template as written, for messages while `t.json` changes
+        let written = Template {
+            file: String::new(),
+            json: Value::Null,
+            original: Value::Null,
+            lines: t.lines.clone(),
+        };
         let problem = |p: Problem| {
-            let line = p.at.as_deref().and_then(|k| t.line_of(k));
+            let line = p.at.as_deref().and_then(|k| written.line_of(k));
             TemplateError::new(file, p.message).at(line).help(p.help)
         };
         let transforms = declared::transforms(&t.original).map_err(problem)?;
-        declared::check(&t.original).map_err(problem)?;
+        // Macros run from the most deeply nested outward: the snippets of `Fn::Transform` come in
+        // before the `Transform` section is applied.
+        let mut budget = crate::include::Budget::default();
+        let include_error = |e: crate::include::IncludeError| {
+            // lines are known of sections and of the entries of Resources, Parameters, Outputs
+            let mut parts = e.at.split('.');
+            let section = parts.next().unwrap_or_default();
+            let entry = parts
+                .next()
+                .filter(|_| matches!(section, "Resources" | "Parameters" | "Outputs"));
+            TemplateError::new(file, e.message)
+                .at(entry.and_then(|id| written.lines.get(id).copied()).or_else(|| written.line_of(section)))
+                .help("put the snippet in the region's S3 (`aws s3 cp snippet.yaml s3://BUCKET/KEY --endpoint-url` the local endpoint) or fix `Location`")
+        };
+        if let Some(snippets) = &sam_opts.snippets {
+            t.json = crate::include::expand(&t.json, &sam_opts.parameter_values, snippets.as_ref(), &mut budget)
+                .map_err(include_error)?;
+        }
+        declared::check(&t.json).map_err(problem)?;
         // CloudFormation applies the transforms in the order the template lists them.
         for tr in &transforms {
             match tr {
-                Transform::Include(location) => {
-                    return Err(TemplateError::new(
-                        file,
-                        format!("the template includes {location} with AWS::Include, which Meridian does not read yet"),
+                Transform::Include(location) => match &sam_opts.snippets {
+                    Some(snippets) => crate::include::include_top(
+                        &mut t.json,
+                        location,
+                        &sam_opts.parameter_values,
+                        snippets.as_ref(),
+                        &mut budget,
                     )
-                    .at(t.line_of("Transform"))
-                    .help("paste the snippet into the template"))
-                }
+                    .map_err(include_error)?,
+                    None => {
+                        return Err(TemplateError::new(
+                            file,
+                            format!("the template includes {location} with AWS::Include, a snippet in S3, and this command reads no region's buckets"),
+                        )
+                        .at(t.line_of("Transform"))
+                        .help("deploy the stack to a region (`meridian stack deploy`), which reads the snippet from its S3, or paste the snippet into the template"))
+                    }
+                },
                 Transform::LanguageExtensions => {
                     t.json = crate::extensions::apply(&t.json, &sam_opts.parameter_values).map_err(|m| {
                         TemplateError::new(file, format!("{}: {m}", declared::LANGUAGE_EXTENSIONS))

@@ -46,6 +46,9 @@ pub struct SamOptions {
     /// (environment, memory, timeout, layers, runtime, handler...), not only its code; same effect as
     /// setting SAM's `AutoPublishAliasAllProperties: true` on every function with an AutoPublishAlias.
     pub publish_on_config_change: bool,
+    /// Where `AWS::Include` reads its snippets (the region's S3); `None`: nowhere, and a template
+    /// that includes one is refused with the way out.
+    pub snippets: Option<std::sync::Arc<dyn crate::include::Snippets>>,
 }
 
 impl Default for SamOptions {
@@ -56,6 +59,7 @@ impl Default for SamOptions {
             partition: "aws".into(),
             parameter_values: Map::new(),
             publish_on_config_change: false,
+            snippets: None,
         }
     }
 }
