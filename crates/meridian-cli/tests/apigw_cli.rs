@@ -703,3 +703,331 @@ Outputs:
     assert_eq!(r.header("access-control-allow-origin"), vec!["https://app.example"]);
     assert_eq!(r.header("access-control-expose-headers"), vec!["x-one"]);
 }
+
+/// `sam init`'s hello-world, as the SAM CLI writes it: the first template a new user tries. Its
+/// `Api` event makes a REST API, deployed without `--allow-unsupported` and served.
+const SAM_INIT_HELLO: &str = r#"AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Description: >
+  sam-app
+
+  Sample SAM Template for sam-app
+
+Globals:
+  Function:
+    Timeout: 3
+
+Resources:
+  HelloWorldFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: hello_world/
+      Handler: app.lambda_handler
+      Runtime: python3.12
+      Architectures:
+        - x86_64
+      Events:
+        HelloWorld:
+          Type: Api
+          Properties:
+            Path: /hello
+            Method: get
+
+Outputs:
+  HelloWorldApi:
+    Description: "API Gateway endpoint URL for Prod stage for Hello World function"
+    Value: !Sub "https://${ServerlessRestApi}.execute-api.${AWS::Region}.amazonaws.com/Prod/hello/"
+  HelloWorldFunction:
+    Description: "Hello World Lambda Function ARN"
+    Value: !GetAtt HelloWorldFunction.Arn
+"#;
+
+const SAM_INIT_APP: &str = r#"import json
+
+
+def lambda_handler(event, context):
+    return {
+        "statusCode": 200,
+        "body": json.dumps({
+            "message": "hello world",
+        }),
+    }
+"#;
+
+#[test]
+fn sam_init_hello_world_deploys_and_answers_on_its_rest_api() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("hello_world")).unwrap();
+    std::fs::write(s.root.join("hello_world/app.py"), SAM_INIT_APP).unwrap();
+    let o = deploy(&s, SAM_INIT_HELLO, "sam-app");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let outs = outputs(&s, "sam-app");
+    let row = outs.iter().find(|r| r[0] == "HelloWorldApi").unwrap();
+    let api_id = row[1]
+        .strip_prefix("https://")
+        .and_then(|r| r.split('.').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(api_id.len(), 10, "{row:?}");
+    let port = s.url.rsplit(':').next().unwrap();
+    assert_eq!(
+        row[2],
+        format!("http://{api_id}.execute-api.localhost:{port}/Prod/hello/"),
+        "the local URL beside AWS's: {outs:?}"
+    );
+    // what `curl` of the output gives on AWS
+    let r = curl(&[&row[2]]);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"message": "hello world"}))
+    );
+    // the famous 403s of REST APIs: a path or method the API does not have, a stage it does not
+    let base = format!("http://{api_id}.execute-api.localhost:{port}");
+    for (method, url, message) in [
+        ("GET", format!("{base}/Prod/goodbye"), "Missing Authentication Token"),
+        ("POST", format!("{base}/Prod/hello"), "Missing Authentication Token"),
+        ("GET", format!("{base}/Dev/hello"), "Forbidden"),
+    ] {
+        let r = curl(&["-X", method, &url]);
+        assert_eq!(
+            (r.status, r.json()),
+            (403, serde_json::json!({ "message": message })),
+            "{method} {url}"
+        );
+    }
+    // SAM's deployment also makes the stage named `Stage`, as on AWS
+    let r = curl(&[&format!("{base}/Stage/hello")]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+}
+
+#[test]
+fn a_sam_rest_api_sends_rest_events_with_cors_binary_and_errors_as_api_gateway_does() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    let template = r#"Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: dev
+      Cors: "'https://app.example'"
+      BinaryMediaTypes: ['application~1octet-stream']
+      Variables:
+        color: green
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Timeout: 10
+      AutoPublishAlias: live
+      Events:
+        Items:
+          Type: Api
+          Properties:
+            RestApiId: !Ref Api
+            Path: /items/{proxy+}
+            Method: ANY
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/dev
+"#;
+    let o = deploy(&s, template, "rest");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let local = outputs(&s, "rest")[0][2].clone();
+
+    // the REST proxy event: path within the stage, the resource's template, no `version`
+    let r = curl(&[
+        &format!("{local}/items/a/b%20c?x=1&x=2"),
+        "-H",
+        "X-Multi: one",
+        "-H",
+        "X-Multi: two",
+    ]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let v = r.json();
+    let e = &v["event"];
+    assert_eq!(e["path"], "/items/a/b%20c");
+    assert_eq!(e["resource"], "/items/{proxy+}");
+    assert_eq!(e["httpMethod"], "GET");
+    assert_eq!(e["pathParameters"], serde_json::json!({"proxy": "a/b c"}));
+    assert_eq!(e["queryStringParameters"], serde_json::json!({"x": "2"}));
+    assert_eq!(
+        e["multiValueQueryStringParameters"],
+        serde_json::json!({"x": ["1", "2"]})
+    );
+    assert_eq!(e["multiValueHeaders"]["x-multi"], serde_json::json!(["one", "two"]));
+    assert_eq!(e["stageVariables"], serde_json::json!({"color": "green"}));
+    assert_eq!(e["requestContext"]["stage"], "dev");
+    assert_eq!(e["requestContext"]["path"], "/dev/items/a/b%20c");
+    assert_eq!(e["requestContext"]["resourcePath"], "/items/{proxy+}");
+    assert!(e.get("version").is_none(), "REST events have no version: {e}");
+    assert_eq!(e["isBase64Encoded"], false);
+    // through the alias: the version the alias serves answered
+    assert_eq!(v["version"], "1");
+
+    // CORS: SAM's OPTIONS method is a mock integration; API Gateway answers it itself
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &format!("{local}/items/a"),
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: POST",
+    ]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    assert_eq!(r.header("access-control-allow-origin"), ["https://app.example"]);
+    assert!(
+        r.header("access-control-allow-methods")[0].contains("POST"),
+        "{:?}",
+        r.headers
+    );
+
+    // binary: a body of a binary media type arrives base64-encoded; a base64 answer is decoded
+    // for a client that accepts the type, and left as base64 text for one that does not
+    let bin = s.root.join("payload.bin");
+    std::fs::write(&bin, [0u8, 1, 2, 255]).unwrap();
+    let r = curl(&[
+        "-X",
+        "POST",
+        &format!("{local}/items/bin"),
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-H",
+        "Accept: application/octet-stream",
+        "--data-binary",
+        &format!("@{}", bin.display()),
+    ]);
+    assert_eq!((r.status, r.body.clone()), (200, vec![255u8, 2, 1, 0]));
+    let r = curl(&[
+        "-X",
+        "POST",
+        &format!("{local}/items/bin"),
+        "-H",
+        "Content-Type: application/octet-stream",
+        "-H",
+        "Accept: text/plain",
+        "--data-binary",
+        &format!("@{}", bin.display()),
+    ]);
+    assert_eq!((r.status, text(&r.body)), (200, "/wIBAA==".to_string()));
+
+    // the function fails, or answers something that is not a proxy response: 502
+    for path in ["throw", "bad", "plain"] {
+        let r = curl(&[&format!("{local}/items/{path}")]);
+        assert_eq!(
+            (r.status, r.json()),
+            (502, serde_json::json!({"message": "Internal server error"})),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn a_cloudformation_rest_api_of_resources_and_methods_is_served() {
+    let s = serve();
+    let template = r#"Resources:
+  Fn:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: rest-cfn-fn
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Code:
+        ZipFile: |
+          exports.handler = async (event) => ({ statusCode: 200, body: JSON.stringify({ resource: event.resource, path: event.path, params: event.pathParameters }) });
+  Api:
+    Type: AWS::ApiGateway::RestApi
+    Properties:
+      Name: pets
+  Pets:
+    Type: AWS::ApiGateway::Resource
+    Properties:
+      RestApiId: !Ref Api
+      ParentId: !GetAtt Api.RootResourceId
+      PathPart: pets
+  Pet:
+    Type: AWS::ApiGateway::Resource
+    Properties:
+      RestApiId: !Ref Api
+      ParentId: !Ref Pets
+      PathPart: '{petId}'
+  GetPet:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Api
+      ResourceId: !Ref Pet
+      HttpMethod: GET
+      AuthorizationType: NONE
+      Integration:
+        Type: AWS_PROXY
+        IntegrationHttpMethod: POST
+        Uri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Fn.Arn}/invocations
+  Health:
+    Type: AWS::ApiGateway::Method
+    Properties:
+      RestApiId: !Ref Api
+      ResourceId: !GetAtt Api.RootResourceId
+      HttpMethod: GET
+      AuthorizationType: NONE
+      Integration:
+        Type: MOCK
+        RequestTemplates: {application/json: '{"statusCode": 200}'}
+        IntegrationResponses:
+          - StatusCode: 200
+            ResponseTemplates: {application/json: '{"ok": true}'}
+  Deployment:
+    Type: AWS::ApiGateway::Deployment
+    DependsOn: [GetPet, Health]
+    Properties:
+      RestApiId: !Ref Api
+  Stage:
+    Type: AWS::ApiGateway::Stage
+    Properties:
+      RestApiId: !Ref Api
+      DeploymentId: !Ref Deployment
+      StageName: v1
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/v1
+"#;
+    let o = deploy(&s, template, "pets");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let local = outputs(&s, "pets")[0][2].clone();
+    let r = curl(&[&format!("{local}/pets/7")]);
+    assert_eq!(
+        (r.status, r.json()),
+        (
+            200,
+            serde_json::json!({"resource": "/pets/{petId}", "path": "/pets/7", "params": {"petId": "7"}})
+        )
+    );
+    let r = curl(&[&format!("{local}/")]);
+    assert_eq!((r.status, r.json()), (200, serde_json::json!({"ok": true})));
+    let r = curl(&[&format!("{local}/pets")]);
+    assert_eq!(r.status, 403);
+
+    // an integration local regions cannot serve is refused at deploy, with the way out
+    let bad = template
+        .replace("Type: AWS_PROXY", "Type: HTTP_PROXY")
+        .replace("rest-cfn-fn", "rest-cfn-fn2");
+    let o = deploy(&s, &bad, "bad");
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("only AWS_PROXY integrations"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    // deleting the stack takes the API away
+    let o = cmd(
+        &s,
+        &["stack", "delete", "--region", "us-east-1", "--stack-name", "pets"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(curl(&[&format!("{local}/pets/7")]).status, 404);
+}

@@ -41,6 +41,8 @@ pub struct ApiResource {
     pub type_: String,
     pub physical_id: String,
     pub properties: Value,
+    /// Its attributes (a REST API's `RootResourceId`).
+    pub attributes: Value,
 }
 
 /// One HTTP API, ready to serve.
@@ -53,6 +55,8 @@ pub struct HttpApi {
     pub stages: BTreeMap<String, BTreeMap<String, String>>,
     /// The API's CORS configuration (`CorsConfiguration`, or the Body's `x-amazon-apigateway-cors`).
     pub cors: Option<Cors>,
+    /// A REST API (API Gateway V1) is served as one, with what only REST APIs have.
+    pub rest: Option<crate::rest_api::RestApiInfo>,
 }
 
 /// An HTTP API's CORS configuration: API Gateway answers preflight requests itself and adds the
@@ -154,10 +158,12 @@ pub struct Route {
     /// `GET /items/{id}`, `ANY /{proxy+}` or `$default`.
     pub key: String,
     /// None for `ANY` and `$default`.
-    method: Option<String>,
+    pub(crate) method: Option<String>,
     /// None for `$default`.
-    path: Option<Vec<Segment>>,
+    pub(crate) path: Option<Vec<Segment>>,
     pub integration: Option<Integration>,
+    /// A REST API's mock integration: the answer API Gateway gives itself (CORS preflights).
+    pub mock: Option<HttpAnswer>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -334,6 +340,7 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
                 method,
                 path: segs,
                 integration,
+                mock: None,
             });
         }
     }
@@ -408,6 +415,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
                             payload_version: PayloadVersion::V2,
                             timeout_ms: DEFAULT_TIMEOUT_MS,
                         }),
+                        mock: None,
                     });
                     stages.entry("$default".to_string()).or_insert_with(BTreeMap::new);
                 }
@@ -431,6 +439,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
                     method,
                     path,
                     integration,
+                    mock: None,
                 });
             }
             "AWS::ApiGatewayV2::Stage" => {
@@ -455,6 +464,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
         routes,
         stages,
         cors,
+        rest: None,
     })
 }
 
@@ -785,7 +795,7 @@ pub fn event_v1(req: &RequestInfo) -> Value {
 }
 
 /// The HTTP response API Gateway makes of the function's answer.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HttpAnswer {
     pub status: u16,
     /// In order; a name may repeat (multi-value headers, `Set-Cookie`).
@@ -920,11 +930,13 @@ mod tests {
                         method,
                         path,
                         integration: None,
+                        mock: None,
                     }
                 })
                 .collect(),
             stages: BTreeMap::from([("$default".to_string(), BTreeMap::new())]),
             cors: None,
+            rest: None,
         }
     }
 

@@ -27,6 +27,7 @@ pub mod invoke_api;
 mod logs;
 pub mod metrics;
 pub mod model;
+pub mod rest_api;
 mod sandbox;
 pub mod stacks;
 mod store;

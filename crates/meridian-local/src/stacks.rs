@@ -40,6 +40,12 @@ pub const DEPLOYED_TYPES: &[&str] = &[
     "AWS::ApiGatewayV2::Integration",
     "AWS::ApiGatewayV2::Stage",
     "AWS::ApiGatewayV2::Deployment",
+    // REST APIs, served on the local endpoint too (`crate::rest_api`).
+    "AWS::ApiGateway::RestApi",
+    "AWS::ApiGateway::Resource",
+    "AWS::ApiGateway::Method",
+    "AWS::ApiGateway::Deployment",
+    "AWS::ApiGateway::Stage",
 ];
 
 /// Resource types local regions record (they configure other parts, or are not enforced).
@@ -1490,12 +1496,13 @@ impl LocalStacks {
             .optional()
         })?;
         let Some((region, api_props)) = found else {
-            return Ok(None);
+            return self.rest_api(api_id);
         };
         let mut resources = vec![crate::apigw::ApiResource {
             type_: "AWS::ApiGatewayV2::Api".into(),
             physical_id: api_id.to_string(),
             properties: serde_json::from_str(&api_props).unwrap_or(Value::Null),
+            attributes: Value::Null,
         }];
         let children = self.db(|c| {
             let mut st = c.prepare(
@@ -1514,9 +1521,57 @@ impl LocalStacks {
                 type_,
                 physical_id,
                 properties: serde_json::from_str(&p).unwrap_or(Value::Null),
+                attributes: Value::Null,
             });
         }
         crate::apigw::build(api_id, &region, &resources).map(Some)
+    }
+
+    /// The REST API `api_id` as its region's stacks deployed it (its own resource, and the
+    /// resources, methods, deployments and stages of any stack of the region that name it).
+    fn rest_api(&self, api_id: &str) -> Result<Option<crate::apigw::HttpApi>, String> {
+        let found =
+            self.db(|c| {
+                c.query_row(
+                "SELECT s.region, r.properties, r.attributes FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE r.type = 'AWS::ApiGateway::RestApi' AND r.physical_id = ?1 AND r.placeholder = 0
+                   AND r.status NOT LIKE 'DELETE_%' AND r.status NOT LIKE 'CREATE_FAILED'",
+                params![api_id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)),
+            )
+            .optional()
+            })?;
+        let Some((region, props, attrs)) = found else {
+            return Ok(None);
+        };
+        let json = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
+        let mut resources = vec![crate::apigw::ApiResource {
+            type_: "AWS::ApiGateway::RestApi".into(),
+            physical_id: api_id.to_string(),
+            properties: json(&props),
+            attributes: attrs.as_deref().map(json).unwrap_or(Value::Null),
+        }];
+        let children = self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT r.type, r.physical_id, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE s.region = ?1 AND r.placeholder = 0 AND r.status NOT LIKE 'DELETE_%'
+                   AND r.type IN ('AWS::ApiGateway::Resource', 'AWS::ApiGateway::Method', 'AWS::ApiGateway::Deployment', 'AWS::ApiGateway::Stage')
+                   AND json_extract(r.properties, '$.RestApiId') = ?2",
+            )?;
+            let rows = st.query_map(params![region, api_id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        for (type_, physical_id, p) in children {
+            resources.push(crate::apigw::ApiResource {
+                type_,
+                physical_id,
+                properties: json(&p),
+                attributes: Value::Null,
+            });
+        }
+        crate::rest_api::build(api_id, &region, &resources).map(Some)
     }
 
     /// The deployed (evaluated) properties of one resource.
@@ -2514,6 +2569,53 @@ impl LocalStacks {
                 }
                 (name.to_string(), BTreeMap::new())
             }
+            "AWS::ApiGateway::RestApi" => {
+                crate::rest_api::check_rest_api(props)?;
+                let id = meridian_core::random::alphanumeric(10).to_ascii_lowercase();
+                let root = meridian_core::random::alphanumeric(10).to_ascii_lowercase();
+                (id, strings(&[("RootResourceId", root)]))
+            }
+            "AWS::ApiGateway::Resource" => {
+                check_rest_child(props)?;
+                for k in ["ParentId", "PathPart"] {
+                    if str_prop(props, k).is_none() {
+                        return Err(format!("Properties validation failed: required key [{k}] not found"));
+                    }
+                }
+                let part = str_prop(props, "PathPart").unwrap_or_default();
+                crate::apigw::parse_route_key(&format!("GET /{part}")).map_err(|_| {
+                    format!("PathPart `{part}` is invalid: a path part is a name, `{{param}}` or `{{proxy+}}`")
+                })?;
+                let id = meridian_core::random::alphanumeric(6).to_ascii_lowercase();
+                (id.clone(), strings(&[("ResourceId", id)]))
+            }
+            "AWS::ApiGateway::Method" => {
+                check_rest_child(props)?;
+                for k in ["ResourceId", "HttpMethod"] {
+                    if str_prop(props, k).is_none() {
+                        return Err(format!("Properties validation failed: required key [{k}] not found"));
+                    }
+                }
+                crate::rest_api::method_integration(props)?;
+                let id = meridian_core::random::alphanumeric(10).to_ascii_lowercase();
+                (id, BTreeMap::new())
+            }
+            "AWS::ApiGateway::Deployment" => {
+                check_rest_child(props)?;
+                let id = meridian_core::random::alphanumeric(6).to_ascii_lowercase();
+                (id.clone(), strings(&[("DeploymentId", id)]))
+            }
+            "AWS::ApiGateway::Stage" => {
+                check_rest_child(props)?;
+                let name = str_prop(props, "StageName")
+                    .ok_or("Properties validation failed: required key [StageName] not found")?;
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(format!(
+                        "Stage name `{name}` is invalid: use letters, digits, `-` and `_`"
+                    ));
+                }
+                (name.to_string(), BTreeMap::new())
+            }
             "AWS::ApiGatewayV2::Deployment" => {
                 check_api_child(props)?;
                 let id = meridian_core::random::alphanumeric(6).to_ascii_lowercase();
@@ -2602,6 +2704,14 @@ impl LocalStacks {
             }
             "AWS::ApiGatewayV2::Integration" => {
                 crate::apigw::integration_of(props)?;
+                Ok(d.attributes.clone())
+            }
+            "AWS::ApiGateway::RestApi" => {
+                crate::rest_api::check_rest_api(props)?;
+                Ok(d.attributes.clone())
+            }
+            "AWS::ApiGateway::Method" => {
+                crate::rest_api::method_integration(props)?;
                 Ok(d.attributes.clone())
             }
             "AWS::ApiGatewayV2::Route" => {
@@ -2910,6 +3020,13 @@ fn check_api_child(props: &Value) -> Result<(), String> {
     match str_prop(props, "ApiId") {
         Some(id) if !id.is_empty() => Ok(()),
         _ => Err("Properties validation failed: required key [ApiId] not found".into()),
+    }
+}
+
+fn check_rest_child(props: &Value) -> Result<(), String> {
+    match str_prop(props, "RestApiId") {
+        Some(id) if !id.is_empty() => Ok(()),
+        _ => Err("Properties validation failed: required key [RestApiId] not found".into()),
     }
 }
 

@@ -87,8 +87,17 @@ pub(super) async fn handle(
             return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
         }
     };
+    let rest = api.rest.clone();
+    // REST APIs answer a path, method or stage they do not have with 403s of their own.
+    let (no_route, no_stage) = match &rest {
+        Some(_) => (crate::rest_api::missing_token(), crate::rest_api::forbidden()),
+        None => (
+            apigw::gateway_error(404, "Not Found"),
+            apigw::gateway_error(404, "Not Found"),
+        ),
+    };
     let Some((stage, in_stage)) = api.stage_of(path) else {
-        return not_found();
+        return answer(no_stage, request_id);
     };
     let method = req.method().as_str().to_string();
     let origin = req
@@ -105,9 +114,18 @@ pub(super) async fn handle(
     ) {
         return answer(cors.preflight(origin), request_id);
     }
-    let Some(matched) = api.route(&method, in_stage) else {
-        return not_found();
+    // REST APIs ignore a trailing slash (`/Prod/hello/` is `/hello`)
+    let in_stage = match &rest {
+        Some(_) if in_stage.len() > 1 => in_stage.trim_end_matches('/'),
+        _ => in_stage,
     };
+    let in_stage = if in_stage.is_empty() { "/" } else { in_stage };
+    let Some(matched) = api.route(&method, in_stage) else {
+        return answer(no_route, request_id);
+    };
+    if let Some(mock) = &matched.route.mock {
+        return answer(mock.clone(), request_id);
+    }
     let Some(integration) = matched.route.integration.clone() else {
         // A route without an integration: API Gateway has nothing to call.
         return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
@@ -163,9 +181,18 @@ pub(super) async fn handle(
         domain_name: &domain_name,
         epoch_ms,
     };
-    let event = match integration.payload_version {
-        PayloadVersion::V1 => apigw::event_v1(&info),
-        PayloadVersion::V2 => apigw::event_v2(&info),
+    let accept = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        .map(|(_, v)| v.clone());
+    let event = match (&rest, integration.payload_version) {
+        (Some(r), _) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
+        (None, PayloadVersion::V1) => apigw::event_v1(&info),
+        (None, PayloadVersion::V2) => apigw::event_v2(&info),
+    };
+    let failed = || match &rest {
+        Some(_) => crate::rest_api::internal_error(),
+        None => apigw::gateway_error(502, "Internal Server Error"),
     };
     let Ok(region) = api.region.parse::<RegionId>() else {
         return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
@@ -191,15 +218,18 @@ pub(super) async fn handle(
             eprintln!("warning: HTTP API {api_id} route `{}`: {e}", matched.route.key);
             apigw::gateway_error(500, "Internal Server Error")
         }
-        Ok(Ok(Ok(r))) if r.function_error.is_some() => apigw::gateway_error(502, "Internal Server Error"),
-        Ok(Ok(Ok(r))) => match apigw::map_response(integration.payload_version, &r.payload) {
+        Ok(Ok(Ok(r))) if r.function_error.is_some() => failed(),
+        Ok(Ok(Ok(r))) => match match &rest {
+            Some(info) => crate::rest_api::map_response(&r.payload, &info.binary_media_types, accept.as_deref()),
+            None => apigw::map_response(integration.payload_version, &r.payload),
+        } {
             Ok(a) => a,
             Err(why) => {
                 eprintln!(
-                    "warning: HTTP API {api_id} route `{}`: malformed Lambda proxy response: {why}",
+                    "warning: API {api_id} route `{}`: malformed Lambda proxy response: {why}",
                     matched.route.key
                 );
-                apigw::gateway_error(502, "Internal Server Error")
+                failed()
             }
         },
     };
