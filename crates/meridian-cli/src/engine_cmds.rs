@@ -384,7 +384,11 @@ fn delivery_env(p: &meridian_pipeline::model::Pipeline, base_dir: Option<&Path>)
                 payloads.push(line.to_string());
             }
         }
-        env.delivery.traffic = Some(meridian_engine::stacks::TrafficSpec { rate: t.rate, payloads });
+        env.delivery.traffic = Some(meridian_engine::stacks::TrafficSpec {
+            rate: t.rate,
+            payloads,
+            route: t.route.clone(),
+        });
     }
     if let Some(j) = &d.judge {
         let mut cfg = meridian_delivery::judge::JudgeConfig::default();

@@ -121,6 +121,10 @@ pub struct DeployArgs {
     /// Send this many invocations a second to each shifting alias (synthetic traffic).
     #[arg(long)]
     pub traffic_rate: Option<f64>,
+    /// Send the synthetic traffic through the API in front of the alias: `METHOD /path` within
+    /// the API's stage (`GET /hello`), as users' requests come.
+    #[arg(long, requires = "traffic_rate")]
+    pub traffic_route: Option<String>,
     /// Compare the new version with the old one at the end of every bake (the canary judge).
     #[arg(long)]
     pub judge: bool,
@@ -199,6 +203,7 @@ fn request(a: &DeployArgs, stacks: &LocalStacks, dd: &Path) -> anyhow::Result<Re
             traffic: a.traffic_rate.map(|rate| meridian_engine::stacks::TrafficSpec {
                 rate,
                 payloads: Vec::new(),
+                route: a.traffic_route.clone(),
             }),
             judge: a.judge.then(|| {
                 let mut j = meridian_delivery::judge::JudgeConfig::default();

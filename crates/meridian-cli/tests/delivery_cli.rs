@@ -849,3 +849,96 @@ fn a_run_killed_at_every_deploy_and_shift_step_is_recovered() {
     eprintln!("kill points: {points:?}");
     assert!(kills >= 20, "only {kills} kill points");
 }
+
+/// A canary judged on API traffic: the synthetic traffic goes through the REST API in front of
+/// the alias (`--traffic-route`), as users' requests come, so the judge and the alarm see what
+/// API Gateway's event and mapping make of the new version; a route that does not reach the
+/// alias fails the deploy before anything moves.
+#[test]
+fn a_canary_behind_a_rest_api_is_judged_on_requests_through_the_api() {
+    let env = setup();
+    let api_template = TEMPLATE.replace(
+        "      AutoPublishAlias: live\n",
+        "      AutoPublishAlias: live\n      Events:\n        Hello:\n          Type: Api\n          Properties:\n            Path: /hello\n            Method: get\n",
+    );
+    let t = template(&env, &api_template);
+    code(
+        &env,
+        "exports.handler = async (e) => ({ statusCode: 200, body: 'v1 ' + e.resource });\n",
+    );
+    let o = cmd(&env, &deploy_args(&t, &[]));
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A good version, under 60 requests a second through `GET /hello` of the REST API.
+    code(
+        &env,
+        "exports.handler = async (e) => ({ statusCode: 200, body: 'v2 ' + e.resource });\n",
+    );
+    let through_api = [
+        "--time-scale",
+        "60",
+        "--traffic-rate",
+        "60",
+        "--traffic-route",
+        "GET /hello",
+        "--judge",
+        "--judge-max-error-rate-increase",
+        "0.05",
+    ];
+    let o = cmd(&env, &deploy_args(&t, &through_api));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = deployments(&env);
+    assert_eq!(d[0]["status"], "Succeeded", "{d:?}");
+    let ev = events(&env, d[0]["id"].as_str().unwrap());
+    assert!(
+        ev.contains("synthetic traffic: 60 requests/s to `GET /hello` of the API in front of hello:live"),
+        "{ev}"
+    );
+    // the judge counted the API's requests on both versions
+    let verdict = ev
+        .lines()
+        .find(|l| l.contains(": pass"))
+        .unwrap_or_else(|| panic!("{ev}"));
+    let counts: Vec<u64> = verdict
+        .split(" errors")
+        .filter_map(|s| s.rsplit('/').next().and_then(|n| n.trim().parse().ok()))
+        .collect();
+    assert!(counts.len() == 2 && counts[0] >= 50, "{verdict}");
+    // the function saw API Gateway's event: each request had the REST API's resource
+    let a = alias(&env, "hello:live");
+    assert_eq!(a["FunctionVersion"], "2", "{a:#}");
+
+    // A version that fails on the requests the API sends (it reads the REST event's
+    // `resource`; a direct invoke with `{}` would not reach the bug): the traffic through the
+    // API makes it fail, its alarm trips, and the alias goes back.
+    code(
+        &env,
+        "exports.handler = async (e) => { if (e.resource === '/hello') throw new Error('bug'); return { statusCode: 200, body: 'v3' }; };\n",
+    );
+    let o = cmd(&env, &deploy_args(&t, &through_api));
+    assert!(
+        !o.status.success(),
+        "a version that breaks the API must not pass: {}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("went to ALARM"), "{}", stderr(&o));
+    let d = deployments(&env);
+    assert_eq!(d[1]["status"], "RolledBack", "{d:?}");
+    assert_eq!(alias(&env, "hello:live")["FunctionVersion"], "2");
+
+    // A route that does not reach the alias: refused before any traffic moves.
+    code(
+        &env,
+        "exports.handler = async (e) => ({ statusCode: 200, body: 'v4' });\n",
+    );
+    let mut args = through_api.to_vec();
+    args[5] = "GET /nope";
+    let o = cmd(&env, &deploy_args(&t, &args));
+    assert!(!o.status.success());
+    let log = stderr(&o);
+    assert!(
+        log.contains("no API of region us-east-1 routes `GET /nope` to hello:live"),
+        "{log}"
+    );
+    assert_eq!(alias(&env, "hello:live")["FunctionVersion"], "2");
+}

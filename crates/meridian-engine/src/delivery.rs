@@ -398,6 +398,7 @@ impl Traffic {
         target: &str,
         rate: f64,
         payloads: &[String],
+        route: Option<&str>,
     ) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let rate = rate.clamp(0.1, 1000.0);
@@ -412,6 +413,7 @@ impl Traffic {
             .map(|w| {
                 let (stop, control, payloads) = (stop.clone(), control.clone(), payloads.clone());
                 let (region, target) = (region.to_string(), target.to_string());
+                let route = route.map(str::to_string);
                 std::thread::spawn(move || {
                     let mut i = w;
                     let mut next = std::time::Instant::now() + interval.mul_f64(w as f64 / n as f64);
@@ -422,7 +424,12 @@ impl Traffic {
                             continue;
                         }
                         next += interval;
-                        let _ = control.invoke(&region, &target, &payloads[i % payloads.len()]);
+                        let payload = &payloads[i % payloads.len()];
+                        let _ = match &route {
+                            // through the API, as users' requests come
+                            Some(route) => control.api_request(&region, &target, route, payload),
+                            None => control.invoke(&region, &target, payload),
+                        };
                         i += n;
                     }
                 })
@@ -943,23 +950,41 @@ impl AliasShifter for Shifter {
                 }
             ),
         );
-        let traffic = d.options.traffic.as_ref().map(|t| {
-            self.say(
-                &run,
-                &format!(
-                    "synthetic traffic: {} invocations/s to {}:{}",
-                    t.rate, d.function, d.alias
-                ),
-            );
+        let target = format!("{}:{}", d.function, d.alias);
+        // Traffic through an API route: one request first, on the old version still, so that a
+        // route that does not reach the alias fails the deployment before anything moves.
+        let probe = match d
+            .options
+            .traffic
+            .as_ref()
+            .and_then(|t| t.route.as_deref().map(|r| (t, r)))
+        {
+            Some((t, route)) => {
+                let payload = t.payloads.first().map(|p| p.as_bytes()).unwrap_or(b"{}");
+                self.control
+                    .api_request(&d.region, &target, route, payload)
+                    .map(|_| ())
+                    .map_err(|e| format!("synthetic traffic through `{route}`: {e}"))
+            }
+            None => Ok(()),
+        };
+        let traffic = d.options.traffic.as_ref().filter(|_| probe.is_ok()).map(|t| {
+            let to = match &t.route {
+                Some(route) => format!("`{route}` of the API in front of {target}"),
+                None => target.clone(),
+            };
+            let unit = if t.route.is_some() { "requests" } else { "invocations" };
+            self.say(&run, &format!("synthetic traffic: {} {unit}/s to {to}", t.rate));
             Traffic::start(
                 self.control.clone(),
                 &d.region,
-                &format!("{}:{}", d.function, d.alias),
+                &target,
                 t.rate,
                 &t.payloads,
+                t.route.as_deref(),
             )
         });
-        let r = self.drive(&mut run);
+        let r = probe.and_then(|_| self.drive(&mut run));
         drop(traffic);
         if let Err(e) = &r {
             // Whatever went wrong, the alias must not stay mixed.

@@ -191,6 +191,12 @@ impl FunctionControl for LazyStacks {
             .metrics(region, function, qualifier, since_ms, until_ms, period_ms)
     }
 
+    fn api_request(&self, region: &str, target: &str, route: &str, body: &[u8]) -> Result<bool, RegionError> {
+        self.opened_blocking()?
+            .functions
+            .api_request(region, target, route, body)
+    }
+
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
         self.opened_blocking()?.functions.ensure_hook_endpoint()
     }

@@ -11,8 +11,13 @@ use meridian_region::{FunctionControl, RegionError};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+/// An API route synthetic traffic goes through: the API, and the path with the stage.
+type ApiRoute = (crate::apigw::HttpApi, String);
+
 pub struct LocalFunctions {
     host: LambdaHost,
+    /// APIs found for synthetic traffic, by (region, target, route).
+    apis: std::sync::Mutex<BTreeMap<(String, String, String), ApiRoute>>,
     /// Invocations run on their own runtime: the driver is called from blocking threads, and
     /// from commands that have no runtime of their own.
     rt: Option<tokio::runtime::Runtime>,
@@ -33,6 +38,7 @@ impl LocalFunctions {
             .map_err(|e| format!("cannot start the delivery runtime: {e}"))?;
         Ok(LocalFunctions {
             host,
+            apis: Default::default(),
             rt: Some(rt),
             endpoint: OnceLock::new(),
         })
@@ -124,6 +130,57 @@ impl FunctionControl for LocalFunctions {
             period_ms,
         )
         .map_err(RegionError::from)
+    }
+
+    fn api_request(&self, region_name: &str, target: &str, route: &str, body: &[u8]) -> Result<bool, RegionError> {
+        let invalid = |m: String| RegionError::new(meridian_region::ErrorKind::Invalid, m).region(region_name);
+        let (method, rest) = route
+            .split_once(' ')
+            .ok_or_else(|| invalid(format!("traffic route `{route}` is not `METHOD /path`")))?;
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let key = (region_name.to_string(), target.to_string(), route.to_string());
+        let cached = self.apis.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        let (api, full) = match cached {
+            Some(found) => found,
+            None => {
+                // The stacks are opened here, not held: they hold the functions' shifter.
+                let data_dir = self.host.config().data_dir.clone();
+                let stacks =
+                    crate::stacks::LocalStacks::open(&data_dir, &data_dir, self.host.clone()).map_err(invalid)?;
+                let found = stacks
+                    .api_routing_to(region_name, method, path, target)
+                    .map_err(invalid)?
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "no API of region {region_name} routes `{method} {path}` to {target}: synthetic traffic needs a route (HTTP API) or method (REST API) whose integration calls the alias"
+                        ))
+                    })?;
+                self.apis
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, found.clone());
+                found
+            }
+        };
+        let headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("user-agent".to_string(), "meridian-synthetic-traffic".to_string()),
+        ];
+        let request_id = meridian_core::random::alphanumeric(20).to_ascii_lowercase();
+        let answer = self.rt().block_on(crate::endpoint::apigw::serve(
+            &self.host,
+            &api,
+            crate::endpoint::apigw::ApiRequest {
+                method,
+                path: &full,
+                raw_query: query,
+                headers: &headers,
+                body,
+                source_ip: "127.0.0.1",
+                request_id: &request_id,
+            },
+        ));
+        Ok(answer.status < 500)
     }
 
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {

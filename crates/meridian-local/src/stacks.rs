@@ -1527,6 +1527,55 @@ impl LocalStacks {
         crate::apigw::build(api_id, &region, &resources).map(Some)
     }
 
+    /// The API of `region` (HTTP or REST) with a route or method for `method` `path` (within a
+    /// stage) whose integration calls `target` (`function`, `function:alias` or
+    /// `function:version`), with the path a request takes to reach it (the stage's prefix
+    /// added: the first stage in name order, `$default` for an HTTP API that has one).
+    pub fn api_routing_to(
+        &self,
+        region: &str,
+        method: &str,
+        path: &str,
+        target: &str,
+    ) -> Result<Option<(crate::apigw::HttpApi, String)>, String> {
+        let ids = self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT r.physical_id FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE s.region = ?1 AND r.placeholder = 0 AND r.status NOT LIKE 'DELETE_%'
+                   AND r.status NOT LIKE 'CREATE_FAILED'
+                   AND r.type IN ('AWS::ApiGatewayV2::Api', 'AWS::ApiGateway::RestApi')
+                 ORDER BY r.physical_id",
+            )?;
+            let rows = st.query_map(params![region], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        let suffix = format!(":function:{target}");
+        for id in ids {
+            let Some(api) = self.http_api(&id)? else { continue };
+            let routes_there = api.route(method, path).is_some_and(|m| {
+                m.route
+                    .integration
+                    .as_ref()
+                    .is_some_and(|i| i.function_arn.ends_with(&suffix))
+            });
+            if !routes_there {
+                continue;
+            }
+            let stage = if api.rest.is_none() && api.stages.contains_key("$default") {
+                None
+            } else {
+                api.stages.keys().next().cloned()
+            };
+            let full = match stage {
+                None if api.rest.is_none() => path.to_string(),
+                None => continue,
+                Some(s) => format!("/{s}{path}"),
+            };
+            return Ok(Some((api, full)));
+        }
+        Ok(None)
+    }
+
     /// The REST API `api_id` as its region's stacks deployed it (its own resource, and the
     /// resources, methods, deployments and stages of any stack of the region that name it).
     fn rest_api(&self, api_id: &str) -> Result<Option<crate::apigw::HttpApi>, String> {

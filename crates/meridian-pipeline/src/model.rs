@@ -406,6 +406,9 @@ pub struct TrafficSettings {
     pub rate: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payloads: Option<String>,
+    /// `METHOD /path` of the API in front of the alias: traffic goes through it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// Tolerances of the canary judge; unset ones take the judge's defaults.

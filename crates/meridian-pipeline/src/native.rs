@@ -25,9 +25,27 @@ fn read_traffic(node: &Node, diags: &mut Vec<Diagnostic>) -> Option<TrafficSetti
     let mut o = Obj::new(node, "`deploy.traffic`", diags)?;
     let rate = o.float("rate", diags);
     let payloads = o.string("payloads", diags).map(|x| x.0);
+    let route = o.string("route", diags).and_then(|(r, span)| {
+        let ok = r
+            .split_once(' ')
+            .is_some_and(|(m, p)| !m.is_empty() && m.chars().all(|c| c.is_ascii_alphabetic()) && p.starts_with('/'));
+        if !ok {
+            diags.push(
+                Diagnostic::error("invalid-traffic", format!("traffic route `{r}` is not `METHOD /path`"))
+                    .at(span)
+                    .help("write the request users make, the path within the API's stage: `route: GET /hello`"),
+            );
+            return None;
+        }
+        Some(r)
+    });
     o.finish(diags);
     match rate {
-        Some((r, _)) if r > 0.0 && r <= 1000.0 => Some(TrafficSettings { rate: r, payloads }),
+        Some((r, _)) if r > 0.0 && r <= 1000.0 => Some(TrafficSettings {
+            rate: r,
+            payloads,
+            route,
+        }),
         Some((r, span)) => {
             diags.push(
                 Diagnostic::error(

@@ -635,3 +635,27 @@ fn quoted_values_whose_lines_are_not_indented_past_their_key_are_read_as_cloudfo
     assert_eq!(errors(&l).len(), 1, "{}", render(&l));
     assert_eq!(errors(&l)[0].code, "syntax");
 }
+
+#[test]
+fn traffic_can_go_through_an_api_route() {
+    let text = native("").replace(
+        "  stack: app\n",
+        "  stack: app\n  traffic: {rate: 10, route: GET /hello}\n",
+    );
+    let l = load("p.yaml", &text);
+    assert!(errors(&l).is_empty(), "{}", render(&l));
+    let t = l.pipelines[0]
+        .meridian
+        .delivery
+        .as_ref()
+        .unwrap()
+        .traffic
+        .as_ref()
+        .unwrap();
+    assert_eq!((t.rate, t.route.as_deref()), (10.0, Some("GET /hello")));
+    let text = native("").replace("  stack: app\n", "  stack: app\n  traffic: {rate: 10, route: /hello}\n");
+    let l = load("p.yaml", &text);
+    let e = errors(&l);
+    assert_eq!(e.len(), 1, "{}", render(&l));
+    assert_eq!(e[0].message, "traffic route `/hello` is not `METHOD /path`");
+}

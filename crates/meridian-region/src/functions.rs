@@ -38,6 +38,18 @@ pub trait FunctionControl: Send + Sync {
     fn alarm_state(&self, _region: &str, _alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
         Ok(None)
     }
+    /// Sends `route` (`METHOD /path`, the path within the stage) through the API of the region
+    /// that routes it to `target` (`function:alias`), with `body`, as a user's request goes:
+    /// through API Gateway's event and answer mapping. `Ok(false)` when the answer is a server
+    /// error (5xx). The first call checks that such an API exists: its error says what is
+    /// missing.
+    fn api_request(&self, region: &str, target: &str, route: &str, _body: &[u8]) -> Result<bool, RegionError> {
+        Err(RegionError::new(
+            crate::ErrorKind::Invalid,
+            format!("synthetic traffic through an API route (`{route}` to {target}) is served by local regions; give traffic without `route` here"),
+        )
+        .region(region))
+    }
     /// Makes sure hook functions can reach `PutLifecycleEventHookExecutionStatus`.
     fn ensure_hook_endpoint(&self) -> Result<(), RegionError> {
         Ok(())

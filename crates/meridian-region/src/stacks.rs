@@ -81,6 +81,10 @@ pub struct TrafficSpec {
     /// JSON payloads; empty means `{}`.
     #[serde(default)]
     pub payloads: Vec<String>,
+    /// `METHOD /path` (within the stage) of the API in front of the alias: the traffic goes
+    /// through it, as users' requests do, instead of invoking the alias directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// One alias moved by a CodeDeploy deployment group (`UpdatePolicy: CodeDeployLambdaAliasUpdate`).

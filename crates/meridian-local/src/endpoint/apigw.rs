@@ -78,58 +78,15 @@ pub(super) async fn handle(
     req: Request<Incoming>,
     request_id: &str,
 ) -> Response<Body> {
-    let not_found = || answer(apigw::gateway_error(404, "Not Found"), request_id);
     let api = match ep.stacks().and_then(|s| s.http_api(api_id)) {
         Ok(Some(a)) => a,
-        Ok(None) => return not_found(),
+        Ok(None) => return answer(apigw::gateway_error(404, "Not Found"), request_id),
         Err(e) => {
-            eprintln!("warning: HTTP API {api_id} cannot be served: {e}");
+            eprintln!("warning: API {api_id} cannot be served: {e}");
             return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
         }
     };
-    let rest = api.rest.clone();
-    // REST APIs answer a path, method or stage they do not have with 403s of their own.
-    let (no_route, no_stage) = match &rest {
-        Some(_) => (crate::rest_api::missing_token(), crate::rest_api::forbidden()),
-        None => (
-            apigw::gateway_error(404, "Not Found"),
-            apigw::gateway_error(404, "Not Found"),
-        ),
-    };
-    let Some((stage, in_stage)) = api.stage_of(path) else {
-        return answer(no_stage, request_id);
-    };
     let method = req.method().as_str().to_string();
-    let origin = req
-        .headers()
-        .get(hyper::header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .map(String::from);
-    // With CORS configured, API Gateway answers preflight requests itself.
-    if let (Some(cors), Some(origin), true, true) = (
-        &api.cors,
-        &origin,
-        method == "OPTIONS",
-        req.headers().contains_key(hyper::header::ACCESS_CONTROL_REQUEST_METHOD),
-    ) {
-        return answer(cors.preflight(origin), request_id);
-    }
-    // REST APIs ignore a trailing slash (`/Prod/hello/` is `/hello`)
-    let in_stage = match &rest {
-        Some(_) if in_stage.len() > 1 => in_stage.trim_end_matches('/'),
-        _ => in_stage,
-    };
-    let in_stage = if in_stage.is_empty() { "/" } else { in_stage };
-    let Some(matched) = api.route(&method, in_stage) else {
-        return answer(no_route, request_id);
-    };
-    if let Some(mock) = &matched.route.mock {
-        return answer(mock.clone(), request_id);
-    }
-    let Some(integration) = matched.route.integration.clone() else {
-        // A route without an integration: API Gateway has nothing to call.
-        return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
-    };
     let source_ip = req
         .extensions()
         .get::<std::net::SocketAddr>()
@@ -154,9 +111,91 @@ pub(super) async fn handle(
             return answer(apigw::gateway_error(413, "Request Entity Too Large"), request_id)
         }
         Err((_, m)) => {
-            eprintln!("warning: HTTP API {api_id}: {m}");
+            eprintln!("warning: API {api_id}: {m}");
             return answer(apigw::gateway_error(400, "Bad Request"), request_id);
         }
+    };
+    let a = serve(
+        ep.host(),
+        &api,
+        ApiRequest {
+            method: &method,
+            path,
+            raw_query: &raw_query,
+            headers: &headers,
+            body: &body,
+            source_ip: &source_ip,
+            request_id,
+        },
+    )
+    .await;
+    answer(a, request_id)
+}
+
+/// One request to an API, as API Gateway receives it.
+pub struct ApiRequest<'a> {
+    pub method: &'a str,
+    /// The path with the stage's prefix (`/Prod/hello`; the path itself for `$default`).
+    pub path: &'a str,
+    pub raw_query: &'a str,
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub source_ip: &'a str,
+    pub request_id: &'a str,
+}
+
+/// What API Gateway does with one request to `api`: the stage, the route or method, a mock's
+/// answer or the Lambda proxy event, the invocation (through the alias the integration names,
+/// within its timeout), the answer mapped back. The endpoint serves HTTP with it, and synthetic
+/// traffic through an API route calls it directly.
+pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: ApiRequest<'_>) -> HttpAnswer {
+    let api_id = api.id.as_str();
+    let request_id = req.request_id;
+    let rest = api.rest.clone();
+    // REST APIs answer a path, method or stage they do not have with 403s of their own.
+    let (no_route, no_stage) = match &rest {
+        Some(_) => (crate::rest_api::missing_token(), crate::rest_api::forbidden()),
+        None => (
+            apigw::gateway_error(404, "Not Found"),
+            apigw::gateway_error(404, "Not Found"),
+        ),
+    };
+    let path = req.path;
+    let Some((stage, in_stage)) = api.stage_of(path) else {
+        return no_stage;
+    };
+    let method = req.method.to_string();
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let origin = header("origin");
+    // With CORS configured, API Gateway answers preflight requests itself.
+    if let (Some(cors), Some(origin), true, true) = (
+        &api.cors,
+        &origin,
+        method == "OPTIONS",
+        header("access-control-request-method").is_some(),
+    ) {
+        return cors.preflight(origin);
+    }
+    // REST APIs ignore a trailing slash (`/Prod/hello/` is `/hello`)
+    let in_stage = match &rest {
+        Some(_) if in_stage.len() > 1 => in_stage.trim_end_matches('/'),
+        _ => in_stage,
+    };
+    let in_stage = if in_stage.is_empty() { "/" } else { in_stage };
+    let Some(matched) = api.route(&method, in_stage) else {
+        return no_route;
+    };
+    if let Some(mock) = &matched.route.mock {
+        return mock.clone();
+    }
+    let Some(integration) = matched.route.integration.clone() else {
+        // A route without an integration: API Gateway has nothing to call.
+        return apigw::gateway_error(500, "Internal Server Error");
     };
     let epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -172,19 +211,16 @@ pub(super) async fn handle(
         route_key: &matched.route.key,
         method: &method,
         raw_path: path,
-        raw_query: &raw_query,
-        headers: &headers,
-        body: &body,
+        raw_query: req.raw_query,
+        headers: req.headers,
+        body: req.body,
         path_parameters: &matched.path_parameters,
-        source_ip: &source_ip,
+        source_ip: req.source_ip,
         request_id,
         domain_name: &domain_name,
         epoch_ms,
     };
-    let accept = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("accept"))
-        .map(|(_, v)| v.clone());
+    let accept = header("accept");
     let event = match (&rest, integration.payload_version) {
         (Some(r), _) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
         (None, PayloadVersion::V1) => apigw::event_v1(&info),
@@ -195,18 +231,18 @@ pub(super) async fn handle(
         None => apigw::gateway_error(502, "Internal Server Error"),
     };
     let Ok(region) = api.region.parse::<RegionId>() else {
-        return answer(apigw::gateway_error(500, "Internal Server Error"), request_id);
+        return apigw::gateway_error(500, "Internal Server Error");
     };
     // The invocation runs on its own task: after the integration timeout the client gets 504
     // and the function goes on to its end, as on AWS.
-    let host = ep.host().clone();
+    let host = host.clone();
     let call = InvokeRequest::new(&integration.function_arn, event.to_string());
     let task = tokio::spawn(async move { host.invoke(&region, call).await });
     let outcome = tokio::time::timeout(Duration::from_millis(integration.timeout_ms), task).await;
-    let a = match outcome {
+    let mut a = match outcome {
         Err(_) => apigw::gateway_error(504, "Endpoint request timed out"),
         Ok(Err(join)) => {
-            eprintln!("warning: HTTP API {api_id}: the invocation failed: {join}");
+            eprintln!("warning: API {api_id}: the invocation failed: {join}");
             apigw::gateway_error(500, "Internal Server Error")
         }
         // An event over Lambda's 6 MB: API Gateway answers as for a body over its own limit.
@@ -215,7 +251,7 @@ pub(super) async fn handle(
         }
         // The Lambda API refused the call (no such function, throttled).
         Ok(Ok(Err(e))) => {
-            eprintln!("warning: HTTP API {api_id} route `{}`: {e}", matched.route.key);
+            eprintln!("warning: API {api_id} route `{}`: {e}", matched.route.key);
             apigw::gateway_error(500, "Internal Server Error")
         }
         Ok(Ok(Ok(r))) if r.function_error.is_some() => failed(),
@@ -233,9 +269,8 @@ pub(super) async fn handle(
             }
         },
     };
-    let mut a = a;
     if let (Some(cors), Some(origin)) = (&api.cors, &origin) {
         cors.decorate(origin, &mut a);
     }
-    answer(a, request_id)
+    a
 }

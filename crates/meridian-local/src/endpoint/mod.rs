@@ -11,7 +11,7 @@
 //! Unsigned requests addressed to an HTTP API (`{api-id}.execute-api.localhost`, or the path
 //! `/_apis/{api-id}/...`) are served by `apigw.rs`, before anything else.
 
-mod apigw;
+pub mod apigw;
 mod cloudformation;
 mod cloudwatch;
 mod query;
