@@ -1,5 +1,5 @@
 //! Resource properties checked against the CloudFormation registry schemas of the types local
-//! regions deploy (schemas/, as cfn-lint 1.58.0 ships them: MIT-0), with CloudFormation's
+//! regions deploy or record (schemas/, as cfn-lint 1.58.0 ships them: MIT-0), with CloudFormation's
 //! message ("Properties validation failed for resource Fn with message: #: required key [Role]
 //! not found"). A subset of JSON Schema is read: type, required, properties with
 //! additionalProperties false, enum, minimum/maximum, minLength/maxLength, items and
@@ -26,6 +26,105 @@ const SCHEMAS: &[(&str, &str)] = &[
         include_str!("../schemas/aws-lambda-layerversion.json"),
     ),
     ("AWS::SSM::Parameter", include_str!("../schemas/aws-ssm-parameter.json")),
+    // The other types local regions deploy, and the ones they record: CloudFormation checks
+    // their properties on AWS, so a template it would refuse is refused here too.
+    ("AWS::S3::Bucket", include_str!("../schemas/aws-s3-bucket.json")),
+    (
+        "AWS::ApiGatewayV2::Api",
+        include_str!("../schemas/aws-apigatewayv2-api.json"),
+    ),
+    (
+        "AWS::ApiGatewayV2::Route",
+        include_str!("../schemas/aws-apigatewayv2-route.json"),
+    ),
+    (
+        "AWS::ApiGatewayV2::Integration",
+        include_str!("../schemas/aws-apigatewayv2-integration.json"),
+    ),
+    (
+        "AWS::ApiGatewayV2::Stage",
+        include_str!("../schemas/aws-apigatewayv2-stage.json"),
+    ),
+    (
+        "AWS::ApiGatewayV2::Deployment",
+        include_str!("../schemas/aws-apigatewayv2-deployment.json"),
+    ),
+    (
+        "AWS::ApiGateway::RestApi",
+        include_str!("../schemas/aws-apigateway-restapi.json"),
+    ),
+    (
+        "AWS::ApiGateway::Resource",
+        include_str!("../schemas/aws-apigateway-resource.json"),
+    ),
+    (
+        "AWS::ApiGateway::Method",
+        include_str!("../schemas/aws-apigateway-method.json"),
+    ),
+    (
+        "AWS::ApiGateway::Deployment",
+        include_str!("../schemas/aws-apigateway-deployment.json"),
+    ),
+    (
+        "AWS::ApiGateway::Stage",
+        include_str!("../schemas/aws-apigateway-stage.json"),
+    ),
+    (
+        "AWS::Lambda::Permission",
+        include_str!("../schemas/aws-lambda-permission.json"),
+    ),
+    (
+        "AWS::CloudWatch::Alarm",
+        include_str!("../schemas/aws-cloudwatch-alarm.json"),
+    ),
+    (
+        "AWS::CodeDeploy::Application",
+        include_str!("../schemas/aws-codedeploy-application.json"),
+    ),
+    (
+        "AWS::CodeDeploy::DeploymentGroup",
+        include_str!("../schemas/aws-codedeploy-deploymentgroup.json"),
+    ),
+    (
+        "AWS::CodeDeploy::DeploymentConfig",
+        include_str!("../schemas/aws-codedeploy-deploymentconfig.json"),
+    ),
+    ("AWS::IAM::Role", include_str!("../schemas/aws-iam-role.json")),
+    ("AWS::IAM::Policy", include_str!("../schemas/aws-iam-policy.json")),
+    (
+        "AWS::IAM::ManagedPolicy",
+        include_str!("../schemas/aws-iam-managedpolicy.json"),
+    ),
+    ("AWS::Logs::LogGroup", include_str!("../schemas/aws-logs-loggroup.json")),
+    ("AWS::Events::Rule", include_str!("../schemas/aws-events-rule.json")),
+    ("AWS::KMS::Key", include_str!("../schemas/aws-kms-key.json")),
+    ("AWS::KMS::Alias", include_str!("../schemas/aws-kms-alias.json")),
+    (
+        "AWS::SecretsManager::Secret",
+        include_str!("../schemas/aws-secretsmanager-secret.json"),
+    ),
+    (
+        "AWS::SecretsManager::ResourcePolicy",
+        include_str!("../schemas/aws-secretsmanager-resourcepolicy.json"),
+    ),
+    ("AWS::SQS::Queue", include_str!("../schemas/aws-sqs-queue.json")),
+    ("AWS::SNS::Topic", include_str!("../schemas/aws-sns-topic.json")),
+    (
+        "AWS::DynamoDB::Table",
+        include_str!("../schemas/aws-dynamodb-table.json"),
+    ),
+    (
+        "AWS::S3::BucketPolicy",
+        include_str!("../schemas/aws-s3-bucketpolicy.json"),
+    ),
+    (
+        "AWS::SQS::QueuePolicy",
+        include_str!("../schemas/aws-sqs-queuepolicy.json"),
+    ),
+    (
+        "AWS::SNS::TopicPolicy",
+        include_str!("../schemas/aws-sns-topicpolicy.json"),
+    ),
 ];
 
 fn schemas() -> &'static Vec<(&'static str, Value)> {
@@ -177,7 +276,10 @@ impl Validator<'_> {
                 _ => None,
             };
             if let Some(s) = s {
-                if !allowed.iter().any(|a| a.as_str() == Some(&s) || a == v) {
+                // a number may be written as a string (`RetentionInDays: "14"`, a parameter's value)
+                let same_number =
+                    |a: &Value| a.as_f64().is_some_and(|n| s.trim().parse::<f64>().is_ok_and(|x| x == n));
+                if !allowed.iter().any(|a| a.as_str() == Some(&s) || a == v || same_number(a)) {
                     return Err(format!("{path}: {s} is not a valid enum value"));
                 }
             }
@@ -296,12 +398,23 @@ mod tests {
             .contains("#/Environment: extraneous key [Vars]"));
         // Numbers written as strings, functions and values still to come are not judged wrong.
         with("MemorySize", json!("512")).unwrap();
+        check("L", "AWS::Logs::LogGroup", &json!({"RetentionInDays": "14"})).unwrap();
+        assert!(check("L", "AWS::Logs::LogGroup", &json!({"RetentionInDays": 15}))
+            .unwrap_err()
+            .contains("#/RetentionInDays: 15 is not a valid enum value"));
         with("Role", json!({"Fn::GetAtt": ["R", "Arn"]})).unwrap();
         with("MemorySize", json!("{{pending:P.Value}}")).unwrap();
         check("P", "AWS::SSM::Parameter", &json!({"Type": "String", "Value": "x"})).unwrap();
         assert!(check("P", "AWS::SSM::Parameter", &json!({"Value": "x"}))
             .unwrap_err()
             .contains("required key [Type]"));
-        check("T", "AWS::SNS::Topic", &json!({"Anything": 1})).unwrap();
+        // recorded types are checked too; a type without a bundled schema is not
+        assert!(check("T", "AWS::SNS::Topic", &json!({"Anything": 1}))
+            .unwrap_err()
+            .contains("#: extraneous key [Anything] is not permitted"));
+        assert!(check("R", "AWS::IAM::Role", &json!({"RoleName": "r"}))
+            .unwrap_err()
+            .contains("required key [AssumeRolePolicyDocument] not found"));
+        check("V", "AWS::EC2::VPC", &json!({"Anything": 1})).unwrap();
     }
 }
