@@ -1214,3 +1214,90 @@ fn aws_include_reads_snippets_from_the_local_buckets() {
     assert!(e.contains("app2.yaml:10"), "the line of resource Fn: {e}");
     assert_eq!(invoke(&env, "greeter"), "\"hello from us-east-1\"");
 }
+
+/// A macro backed by a local Lambda function, as on AWS: one stack makes the function and the
+/// `AWS::CloudFormation::Macro`; another names it in `Fn::Transform` (its fragment is the
+/// mapping that holds the call) and in its `Transform` section (the whole template). A macro's
+/// failure fails the deploy with its `errorMessage`; an unknown macro is refused as
+/// CloudFormation refuses it.
+#[test]
+fn macros_backed_by_local_functions_process_templates() {
+    let env = setup();
+    let macros = write(
+        &env,
+        "macros.yaml",
+        r#"Resources:
+  MacroFn:
+    Type: AWS::Lambda::Function
+    Properties:
+      FunctionName: string-macros
+      Runtime: nodejs20.x
+      Handler: index.handler
+      Role: arn:aws:iam::123456789012:role/x
+      Code:
+        ZipFile: |
+          exports.handler = async (event) => {
+            const ok = (fragment) => ({ requestId: event.requestId, status: 'success', fragment });
+            const p = event.params || {};
+            if (p.Operation === 'Upper') return ok(String(p.Input).toUpperCase() + '@' + event.region);
+            if (p.Operation === 'Fail') return { requestId: event.requestId, status: 'failure', errorMessage: 'bad input ' + p.Input };
+            const f = event.fragment;
+            f.Resources.Audit = { Type: 'AWS::SNS::Topic', Properties: { TopicName: 'audit-' + event.templateParameterValues.Env } };
+            return ok(f);
+          };
+  Strings:
+    Type: AWS::CloudFormation::Macro
+    Properties:
+      Name: Strings
+      FunctionName: !GetAtt MacroFn.Arn
+"#,
+    );
+    let o = deploy(&env, &macros, "macros", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let app = |op: &str| {
+        format!(
+            "Transform: [Strings]\nParameters:\n  Env:\n    Type: String\n    Default: prod\nResources:\n  Greeting:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Type: String\n      Value:\n        Fn::Transform:\n          Name: Strings\n          Parameters: {{Operation: {op}, Input: hello}}\nOutputs:\n  Greeting:\n    Value: !GetAtt Greeting.Value\n  Audit:\n    Value: !GetAtt Audit.TopicName\n"
+        )
+    };
+    let t = write(&env, "app.yaml", &app("Upper"));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let d = describe(&env, "app");
+    assert_eq!(d["Stack"]["Outputs"]["Greeting"], "HELLO@us-east-1", "{d}");
+    assert_eq!(d["Stack"]["Outputs"]["Audit"], "audit-prod", "{d}");
+
+    let t = write(&env, "app2.yaml", &app("Fail"));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("Transform 123456789012::Strings failed with: bad input hello"),
+        "{}",
+        stderr(&o)
+    );
+    // an unknown macro, or one of another region, is refused as CloudFormation refuses it
+    let t = write(&env, "app3.yaml", &app("Upper").replace("[Strings]", "[Nope]"));
+    let o = deploy(&env, &t, "app", &[]);
+    assert!(
+        stderr(&o).contains("No transform named 123456789012::Nope found."),
+        "{}",
+        stderr(&o)
+    );
+    let o = cmd(
+        &env,
+        &[
+            "stack",
+            "deploy",
+            "--region",
+            "eu-west-1",
+            "--template",
+            &write(&env, "app4.yaml", &app("Upper")),
+            "--stack-name",
+            "app",
+        ],
+    );
+    assert!(
+        stderr(&o).contains("No transform named 123456789012::Strings found."),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -40,6 +40,8 @@ pub const DEPLOYED_TYPES: &[&str] = &[
     "AWS::ApiGatewayV2::Integration",
     "AWS::ApiGatewayV2::Stage",
     "AWS::ApiGatewayV2::Deployment",
+    // Macros backed by the region's functions: templates of the region can name them.
+    "AWS::CloudFormation::Macro",
     // REST APIs, served on the local endpoint too (`crate::rest_api`).
     "AWS::ApiGateway::RestApi",
     "AWS::ApiGateway::Resource",
@@ -680,6 +682,11 @@ impl LocalStacks {
             publish_on_config_change: p.publish_on_config_change,
             snippets: Some(std::sync::Arc::new(crate::buckets::LocalSnippets {
                 root: self.root.clone(),
+            })),
+            macros: Some(std::sync::Arc::new(LocalMacros {
+                functions: self.macros_of_region(region)?,
+                host: self.inner.host.clone(),
+                region: region.to_string(),
             })),
             ..SamOptions::default()
         };
@@ -1574,6 +1581,25 @@ impl LocalStacks {
             return Ok(Some((api, full)));
         }
         Ok(None)
+    }
+
+    /// The macros of `region` (`AWS::CloudFormation::Macro` of its live stacks): name -> function.
+    fn macros_of_region(&self, region: &str) -> Result<BTreeMap<String, String>, String> {
+        self.db(|c| {
+            let mut st = c.prepare(
+                "SELECT r.physical_id, json_extract(r.properties, '$.FunctionName') FROM resources r
+                 JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE s.region = ?1 AND r.type = 'AWS::CloudFormation::Macro' AND r.placeholder = 0
+                   AND r.status NOT LIKE 'DELETE_%' AND r.status NOT LIKE 'CREATE_FAILED'",
+            )?;
+            let rows = st.query_map(params![region], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+        })
     }
 
     /// The REST API `api_id` as its region's stacks deployed it (its own resource, and the
@@ -2618,6 +2644,25 @@ impl LocalStacks {
                 }
                 (name.to_string(), BTreeMap::new())
             }
+            "AWS::CloudFormation::Macro" => {
+                let name =
+                    str_prop(props, "Name").ok_or("Properties validation failed: required key [Name] not found")?;
+                if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    return Err(format!(
+                        "Macro name `{name}` is invalid: use letters, digits, `_` and `-`"
+                    ));
+                }
+                let function = str_prop(props, "FunctionName")
+                    .ok_or("Properties validation failed: required key [FunctionName] not found")?;
+                host.resolve(&rid, function, None)
+                    .map_err(|e| format!("the macro's function {function}: {e}"))?;
+                if self.macros_of_region(region)?.contains_key(name) {
+                    return Err(format!(
+                        "Macro {name} already exists in {region} (another stack made it)"
+                    ));
+                }
+                (name.to_string(), BTreeMap::new())
+            }
             "AWS::ApiGateway::RestApi" => {
                 crate::rest_api::check_rest_api(props)?;
                 let id = meridian_core::random::alphanumeric(10).to_ascii_lowercase();
@@ -3070,6 +3115,69 @@ fn check_api_child(props: &Value) -> Result<(), String> {
         Some(id) if !id.is_empty() => Ok(()),
         _ => Err("Properties validation failed: required key [ApiId] not found".into()),
     }
+}
+
+/// A region's macros for the template engine: each name's function, invoked on the Lambda host.
+#[derive(Debug)]
+struct LocalMacros {
+    functions: BTreeMap<String, String>,
+    host: LambdaHost,
+    region: String,
+}
+
+impl meridian_template::include::Macros for LocalMacros {
+    fn exists(&self, name: &str) -> bool {
+        self.functions.contains_key(name)
+    }
+
+    fn invoke(&self, name: &str, event: &Value) -> Result<Value, String> {
+        let function = self
+            .functions
+            .get(name)
+            .ok_or_else(|| format!("no macro {name}"))?
+            .clone();
+        let region = Self::region_id(&self.region)?;
+        let host = self.host.clone();
+        let payload = event.to_string();
+        // The template is read from synchronous code that may itself run on a runtime: the
+        // invocation runs on a thread of its own, on the macros' runtime.
+        let answer = std::thread::spawn(move || {
+            macro_runtime()?
+                .block_on(host.invoke(&region, crate::InvokeRequest::new(&function, payload)))
+                .map_err(|e| e.to_string())
+        })
+        .join()
+        .map_err(|_| "the macro's invocation panicked".to_string())??;
+        if let Some(kind) = &answer.function_error {
+            return Err(format!(
+                "the macro's function failed ({kind}): {}",
+                String::from_utf8_lossy(&answer.payload)
+            ));
+        }
+        serde_json::from_slice(&answer.payload).map_err(|e| format!("the macro's answer is not JSON: {e}"))
+    }
+}
+
+impl LocalMacros {
+    fn region_id(region: &str) -> Result<RegionId, String> {
+        RegionId::new(region).map_err(|e| e.to_string())
+    }
+}
+
+/// The runtime macro invocations run on (one for the process: the Lambda host keeps warm
+/// environments between invocations).
+fn macro_runtime() -> Result<&'static tokio::runtime::Runtime, String> {
+    static RT: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("meridian-macros")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the macros' runtime: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 fn check_rest_child(props: &Value) -> Result<(), String> {

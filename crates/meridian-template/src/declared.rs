@@ -134,11 +134,19 @@ pub enum Transform {
     LanguageExtensions,
     /// `AWS::Include` with its `Location`.
     Include(Value),
+    /// A macro of the account (on a local region, an `AWS::CloudFormation::Macro` a stack made),
+    /// with its parameters.
+    Macro(String, Value),
 }
 
 /// Reads the `Transform` section: a name, a list of names, or `{Name, Parameters}` mappings. A
 /// macro that does not exist is refused with CloudFormation's change-set failure reason.
 pub fn transforms(template: &Value) -> Result<Vec<Transform>, Problem> {
+    transforms_with(template, &|_| false)
+}
+
+/// [`transforms`], where the macros `known` names exist (a region's own).
+pub fn transforms_with(template: &Value, known: &dyn Fn(&str) -> bool) -> Result<Vec<Transform>, Problem> {
     let Some(section) = template.get("Transform") else {
         return Ok(Vec::new());
     };
@@ -178,6 +186,10 @@ pub fn transforms(template: &Value) -> Result<Vec<Transform>, Problem> {
             SAM => Transform::Sam,
             LANGUAGE_EXTENSIONS => Transform::LanguageExtensions,
             INCLUDE => Transform::Include(params.and_then(|p| p.get("Location")).cloned().unwrap_or(Value::Null)),
+            other if known(other) => Transform::Macro(
+                other.to_string(),
+                params.cloned().unwrap_or_else(|| Value::Object(Default::default())),
+            ),
             other => {
                 let full = if other.starts_with("AWS::") {
                     other.to_string()

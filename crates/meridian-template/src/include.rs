@@ -1,5 +1,6 @@
-//! `AWS::Include`: template snippets read from S3 and inserted where the template says, as
-//! CloudFormation inserts them when it makes a change set.
+//! `AWS::Include` and macros: template snippets read from S3 and inserted where the template
+//! says, and an account's own macros run on the template, as CloudFormation does when it makes a
+//! change set.
 //!
 //! - `Fn::Transform: {Name: AWS::Include, Parameters: {Location: s3://bucket/key}}` anywhere in
 //!   the template (except `Parameters`) is replaced by the snippet: the snippet's keys join the
@@ -9,6 +10,13 @@
 //! - `Transform: {Name: AWS::Include, Parameters: {Location: ...}}` in the `Transform` section
 //!   inserts the snippet at the top of the template, in its place among the other transforms;
 //!   sections both have are merged entry by entry.
+//!
+//! - A macro (`AWS::CloudFormation::Macro`, backed by a Lambda function) named by `Fn::Transform`
+//!   gets the mapping that holds it, without the `Fn::Transform` key, as its `fragment`, and its
+//!   answer's fragment replaces that mapping; named in the `Transform` section, it gets the whole
+//!   template. The event and answer are CloudFormation's (`region`, `accountId`, `fragment`,
+//!   `transformId`, `params`, `requestId`, `templateParameterValues`; `requestId`, `status`,
+//!   `fragment`, `errorMessage`).
 //!
 //! A snippet is YAML or JSON, a mapping, and cannot include another snippet. `Location` is an S3
 //! URI, written out or a `Ref` to a parameter. Where the snippet comes from is the caller's
@@ -21,6 +29,99 @@ use serde_json::{Map, Value};
 pub trait Snippets: Send + Sync + std::fmt::Debug {
     /// The text of object `key` of `bucket`; an error says why not, in S3's words.
     fn get(&self, bucket: &str, key: &str) -> Result<String, String>;
+}
+
+/// A region's own macros: the functions behind the `AWS::CloudFormation::Macro`s its stacks made.
+pub trait Macros: Send + Sync + std::fmt::Debug {
+    /// Whether the region has macro `name`.
+    fn exists(&self, name: &str) -> bool;
+    /// Invokes macro `name`'s function with `event`; its answer, or why it failed.
+    fn invoke(&self, name: &str, event: &Value) -> Result<Value, String>;
+}
+
+/// What a macro's event says of the stack.
+#[derive(Debug, Clone)]
+pub struct MacroContext {
+    pub region: String,
+    pub account_id: String,
+    /// The template's parameters: the values given, else the defaults.
+    pub parameter_values: Map<String, Value>,
+}
+
+impl MacroContext {
+    pub fn new(region: &str, account_id: &str, given: &Map<String, Value>, template: &Value) -> MacroContext {
+        let mut values = Map::new();
+        for (name, p) in template
+            .get("Parameters")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(d) = p.get("Default") {
+                values.insert(name.clone(), d.clone());
+            }
+        }
+        values.extend(given.clone());
+        MacroContext {
+            region: region.to_string(),
+            account_id: account_id.to_string(),
+            parameter_values: values,
+        }
+    }
+}
+
+/// Runs macro `name` on `fragment` and returns the fragment it answers.
+pub fn run_macro(
+    macros: &dyn Macros,
+    name: &str,
+    params: &Value,
+    fragment: Value,
+    ctx: &MacroContext,
+    budget: &mut Budget,
+    at: &str,
+) -> Result<Value, IncludeError> {
+    let transform_id = format!("{}::{name}", ctx.account_id);
+    let fail = |why: String| IncludeError {
+        message: format!("Transform {transform_id} failed with: {why}"),
+        at: at.to_string(),
+    };
+    budget.count += 1;
+    if budget.count > MAX_INCLUDES {
+        return Err(fail(format!(
+            "a template runs at most {MAX_INCLUDES} macros and snippets in Meridian"
+        )));
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let request_id = format!("{nanos:x}-{}", budget.count);
+    let event = serde_json::json!({
+        "region": ctx.region,
+        "accountId": ctx.account_id,
+        "fragment": fragment,
+        "transformId": transform_id,
+        "params": params,
+        "requestId": request_id,
+        "templateParameterValues": ctx.parameter_values,
+    });
+    let answer = macros.invoke(name, &event).map_err(fail)?;
+    let status = answer.get("status").and_then(Value::as_str).unwrap_or_default();
+    if !status.eq_ignore_ascii_case("success") {
+        let why = answer
+            .get("errorMessage")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| format!("the macro's function answered status `{status}`"));
+        return Err(fail(why));
+    }
+    if answer.get("requestId").and_then(Value::as_str) != Some(request_id.as_str()) {
+        return Err(fail("the macro's answer has another requestId than its event".into()));
+    }
+    answer
+        .get("fragment")
+        .cloned()
+        .ok_or_else(|| fail("the macro's answer has no fragment".into()))
 }
 
 /// At most this many snippets are included in one template, and at most this many bytes of them
@@ -173,6 +274,20 @@ pub fn expand(
     snippets: &dyn Snippets,
     budget: &mut Budget,
 ) -> Result<Value, IncludeError> {
+    expand_all(template, params, Some(snippets), None, budget)
+}
+
+/// [`expand`], and the `Fn::Transform`s of the region's own macros run (deepest first), when
+/// `macros` is given; a source that is `None` leaves its `Fn::Transform`s in place (the caller
+/// refuses them).
+pub fn expand_all(
+    template: &Value,
+    params: &Map<String, Value>,
+    snippets: Option<&dyn Snippets>,
+    macros: Option<(&dyn Macros, &MacroContext)>,
+    budget: &mut Budget,
+) -> Result<Value, IncludeError> {
+    let sources = Sources { snippets, macros };
     let Value::Object(top) = template else {
         return Ok(template.clone());
     };
@@ -181,43 +296,69 @@ pub fn expand(
         let v = if section == "Parameters" {
             v.clone()
         } else {
-            walk(v, params, template, snippets, budget, section)?
+            walk(v, params, template, &sources, budget, section)?
         };
         out.insert(section.clone(), v);
     }
     Ok(Value::Object(out))
 }
 
+/// Where `Fn::Transform`s are served from.
+struct Sources<'a> {
+    snippets: Option<&'a dyn Snippets>,
+    macros: Option<(&'a dyn Macros, &'a MacroContext)>,
+}
+
+/// The macro an `Fn::Transform` names, when it is one of the region's: its name and parameters.
+fn own_macro<'v>(transform: &'v Value, sources: &Sources) -> Option<(&'v str, Option<&'v Value>)> {
+    let (macros, _) = sources.macros?;
+    let t = match transform {
+        Value::Array(a) if a.len() == 1 => &a[0],
+        other => other,
+    };
+    let name = t.get("Name").and_then(Value::as_str)?;
+    (name != INCLUDE && macros.exists(name)).then(|| (name, t.get("Parameters")))
+}
+
 fn walk(
     v: &Value,
     params: &Map<String, Value>,
     template: &Value,
-    snippets: &dyn Snippets,
+    sources: &Sources,
     budget: &mut Budget,
     at: &str,
 ) -> Result<Value, IncludeError> {
     match v {
         Value::Object(o) => {
+            let transform = o.get("Fn::Transform");
+            let include = transform
+                .and_then(include_location)
+                .filter(|_| sources.snippets.is_some());
+            let own = transform.and_then(|t| own_macro(t, sources));
             let mut out = Map::new();
             for (k, x) in o {
-                if k == "Fn::Transform" && include_location(x).is_some() {
+                if k == "Fn::Transform" && (include.is_some() || own.is_some()) {
                     continue;
                 }
                 out.insert(
                     k.clone(),
-                    walk(x, params, template, snippets, budget, &format!("{at}.{k}"))?,
+                    walk(x, params, template, sources, budget, &format!("{at}.{k}"))?,
                 );
             }
-            if let Some(loc) = o.get("Fn::Transform").and_then(include_location) {
+            if let (Some(loc), Some(snippets)) = (include, sources.snippets) {
                 let snippet = fetch(loc, params, template, snippets, budget, at)?;
                 out.extend(snippet);
+            }
+            if let (Some((name, mparams)), Some((macros, ctx))) = (own, sources.macros) {
+                let mparams = mparams.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+                return run_macro(macros, name, &mparams, Value::Object(out), ctx, budget, at);
             }
             Ok(Value::Object(out))
         }
         Value::Array(a) => a
             .iter()
             .enumerate()
-            .map(|(i, x)| walk(x, params, template, snippets, budget, &format!("{at}.{i}")))
+            .map(|(i, x)| walk(x, params, template, sources, budget, &format!("{at}.{i}")))
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         other => Ok(other.clone()),
@@ -333,6 +474,49 @@ mod tests {
         let t = json!({"Resources": {"R": {"Type": "T", "Properties": {"L": many}}}});
         let e = expand(&t, &Map::new(), &b, &mut Budget::default()).unwrap_err();
         assert!(e.message.contains("at most 100 snippets"), "{}", e.message);
+    }
+
+    /// A macro that upper-cases `params.Input`, or adds a topic to its fragment, or fails.
+    #[derive(Debug)]
+    struct Upper;
+
+    impl Macros for Upper {
+        fn exists(&self, name: &str) -> bool {
+            name == "Upper"
+        }
+        fn invoke(&self, _name: &str, e: &Value) -> Result<Value, String> {
+            let id = e["requestId"].clone();
+            if let Some(s) = e["params"].get("Input").and_then(Value::as_str) {
+                return Ok(json!({"requestId": id, "status": "success", "fragment": s.to_uppercase()}));
+            }
+            if e["params"].get("Fail").is_some() {
+                return Ok(json!({"requestId": id, "status": "failure", "errorMessage": "no thanks"}));
+            }
+            let mut f = e["fragment"].clone();
+            f["Added"] = json!({"Type": "AWS::SNS::Topic"});
+            Ok(json!({"requestId": id, "status": "success", "fragment": f}))
+        }
+    }
+
+    #[test]
+    fn own_macros_run_on_their_fragment() {
+        let ctx = MacroContext::new("eu-west-1", "123456789012", &Map::new(), &json!({}));
+        let t = json!({"Resources": {
+            "P": {"Type": "AWS::SSM::Parameter", "Properties": {"Type": "String",
+                "Value": {"Fn::Transform": {"Name": "Upper", "Parameters": {"Input": "hello"}}}}},
+            "Fn::Transform": {"Name": "Upper"}}});
+        let out = expand_all(&t, &Map::new(), None, Some((&Upper, &ctx)), &mut Budget::default()).unwrap();
+        assert_eq!(out["Resources"]["P"]["Properties"]["Value"], "HELLO");
+        // the mapping that held the Fn::Transform, without it, was the fragment
+        assert_eq!(out["Resources"]["Added"], json!({"Type": "AWS::SNS::Topic"}));
+        assert!(out["Resources"].get("Fn::Transform").is_none());
+        let t = json!({"Resources": {"Fn::Transform": {"Name": "Upper", "Parameters": {"Fail": true}}}});
+        let e = expand_all(&t, &Map::new(), None, Some((&Upper, &ctx)), &mut Budget::default()).unwrap_err();
+        assert_eq!(e.message, "Transform 123456789012::Upper failed with: no thanks");
+        // another name is left in place, for the caller to refuse
+        let t = json!({"Resources": {"Fn::Transform": {"Name": "Other"}}});
+        let out = expand_all(&t, &Map::new(), None, Some((&Upper, &ctx)), &mut Budget::default()).unwrap();
+        assert_eq!(out, t);
     }
 
     #[test]

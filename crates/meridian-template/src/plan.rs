@@ -74,14 +74,19 @@ pub fn replacing_properties(type_: &str) -> &'static [&'static str] {
         "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
         "AWS::SNS::Topic" => &["TopicName", "FifoTopic"],
         "AWS::DynamoDB::Table" => &["TableName", "KeySchema"],
+        "AWS::CloudFormation::Macro" => &["Name"],
         _ => &[],
     }
 }
 
-/// Whether changing `property` makes CloudFormation create a new resource of this type.
+/// Whether changing `property` makes CloudFormation create a new resource of this type: the
+/// list above, or else the type's registry schema (`createOnlyProperties`).
 pub fn forces_replacement(type_: &str, property: &str) -> bool {
     let replacing = replacing_properties(type_);
-    replacing.contains(&"*") || replacing.contains(&property)
+    if replacing.contains(&"*") || replacing.contains(&property) {
+        return true;
+    }
+    replacing.is_empty() && crate::schema::create_only(type_).iter().any(|p| p == property)
 }
 
 struct PlanResolver<'a> {

@@ -142,6 +142,26 @@ pub fn checked_types() -> Vec<&'static str> {
     schemas().iter().map(|(t, _)| *t).collect()
 }
 
+/// The top-level properties of `type_` whose change replaces the resource, as its schema says
+/// (`createOnlyProperties`); empty for a type without a bundled schema.
+pub fn create_only(type_: &str) -> Vec<String> {
+    let Some((_, schema)) = schemas().iter().find(|(t, _)| *t == type_) else {
+        return Vec::new();
+    };
+    schema
+        .get("createOnlyProperties")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|p| p.strip_prefix("/properties/"))
+                .filter(|p| !p.contains('/'))
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Checks one resource's properties (evaluated: `AWS::NoValue` removed). `Ok` for a type
 /// without a bundled schema.
 pub fn check(logical_id: &str, type_: &str, properties: &Value) -> Result<(), String> {
@@ -277,9 +297,14 @@ impl Validator<'_> {
             };
             if let Some(s) = s {
                 // a number may be written as a string (`RetentionInDays: "14"`, a parameter's value)
-                let same_number =
-                    |a: &Value| a.as_f64().is_some_and(|n| s.trim().parse::<f64>().is_ok_and(|x| x == n));
-                if !allowed.iter().any(|a| a.as_str() == Some(&s) || a == v || same_number(a)) {
+                let same_number = |a: &Value| {
+                    a.as_f64()
+                        .is_some_and(|n| s.trim().parse::<f64>().is_ok_and(|x| x == n))
+                };
+                if !allowed
+                    .iter()
+                    .any(|a| a.as_str() == Some(&s) || a == v || same_number(a))
+                {
                     return Err(format!("{path}: {s} is not a valid enum value"));
                 }
             }
@@ -416,5 +441,13 @@ mod tests {
             .unwrap_err()
             .contains("required key [AssumeRolePolicyDocument] not found"));
         check("V", "AWS::EC2::VPC", &json!({"Anything": 1})).unwrap();
+        // what replaces a resource comes from the schema where Meridian has no list of its own
+        assert!(crate::plan::forces_replacement("AWS::ApiGateway::Resource", "PathPart"));
+        assert!(crate::plan::forces_replacement("AWS::ApiGateway::Method", "HttpMethod"));
+        assert!(!crate::plan::forces_replacement(
+            "AWS::ApiGateway::Method",
+            "Integration"
+        ));
+        assert!(!crate::plan::forces_replacement("AWS::IAM::Policy", "PolicyName"));
     }
 }

@@ -120,7 +120,15 @@ impl Template {
             let line = p.at.as_deref().and_then(|k| written.line_of(k));
             TemplateError::new(file, p.message).at(line).help(p.help)
         };
-        let transforms = declared::transforms(&t.original).map_err(problem)?;
+        let own_macros = sam_opts.macros.as_deref();
+        let transforms = declared::transforms_with(&t.original, &|name| own_macros.is_some_and(|m| m.exists(name)))
+            .map_err(problem)?;
+        let macro_ctx = crate::include::MacroContext::new(
+            &sam_opts.region,
+            &sam_opts.account_id,
+            &sam_opts.parameter_values,
+            &t.original,
+        );
         // Macros run from the most deeply nested outward: the snippets of `Fn::Transform` come in
         // before the `Transform` section is applied.
         let mut budget = crate::include::Budget::default();
@@ -135,9 +143,15 @@ impl Template {
                 .at(entry.and_then(|id| written.lines.get(id).copied()).or_else(|| written.line_of(section)))
                 .help("put the snippet in the region's S3 (`aws s3 cp snippet.yaml s3://BUCKET/KEY --endpoint-url` the local endpoint) or fix `Location`")
         };
-        if let Some(snippets) = &sam_opts.snippets {
-            t.json = crate::include::expand(&t.json, &sam_opts.parameter_values, snippets.as_ref(), &mut budget)
-                .map_err(include_error)?;
+        if sam_opts.snippets.is_some() || own_macros.is_some() {
+            t.json = crate::include::expand_all(
+                &t.json,
+                &sam_opts.parameter_values,
+                sam_opts.snippets.as_deref(),
+                own_macros.map(|m| (m, &macro_ctx)),
+                &mut budget,
+            )
+            .map_err(include_error)?;
         }
         declared::check(&t.json).map_err(problem)?;
         // CloudFormation applies the transforms in the order the template lists them.
@@ -169,6 +183,21 @@ impl Template {
                     })?;
                 }
                 Transform::Sam => {}
+                Transform::Macro(name, params) => {
+                    if let Some(m) = own_macros {
+                        let fragment = std::mem::take(&mut t.json);
+                        t.json = crate::include::run_macro(m, name, params, fragment, &macro_ctx, &mut budget, "Transform")
+                            .map_err(include_error)?;
+                        if !t.json.is_object() {
+                            return Err(TemplateError::new(
+                                file,
+                                format!("Transform {}::{name} failed with: the macro's fragment is not a template (a mapping)", sam_opts.account_id),
+                            )
+                            .at(written.line_of("Transform"))
+                            .help("a macro in the Transform section must answer the whole template as its fragment"));
+                        }
+                    }
+                }
             }
         }
         if transforms.contains(&Transform::Sam) {

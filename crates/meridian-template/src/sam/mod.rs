@@ -49,6 +49,9 @@ pub struct SamOptions {
     /// Where `AWS::Include` reads its snippets (the region's S3); `None`: nowhere, and a template
     /// that includes one is refused with the way out.
     pub snippets: Option<std::sync::Arc<dyn crate::include::Snippets>>,
+    /// The region's own macros (`AWS::CloudFormation::Macro`); `None`: none, and a template that
+    /// names a macro is refused as CloudFormation refuses an unknown one.
+    pub macros: Option<std::sync::Arc<dyn crate::include::Macros>>,
 }
 
 impl Default for SamOptions {
@@ -60,6 +63,7 @@ impl Default for SamOptions {
             parameter_values: Map::new(),
             publish_on_config_change: false,
             snippets: None,
+            macros: None,
         }
     }
 }
