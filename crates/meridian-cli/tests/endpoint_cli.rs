@@ -1335,3 +1335,95 @@ fn a_change_set_on_a_stack_being_updated_is_refused() {
     ));
     assert_eq!(d["Stacks"][0]["StackStatus"], "UPDATE_IN_PROGRESS");
 }
+
+/// `aws cloudformation describe-change-set --include-property-values`: each changed property's
+/// values before and after, and `{{changeSet:KNOWN_AFTER_APPLY}}` where the value comes from a
+/// resource the change set replaces, as CloudFormation shows it.
+#[test]
+fn change_sets_show_property_values_and_known_after_apply() {
+    let Some(bin) = venv_bin() else { return };
+    let s = serve(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let template = |name: &str, copy: &str| {
+        format!("Resources:\n  Name:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: {name}\n      Type: String\n      Value: one\n  Copy:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: !Sub '${{Name}}-copy'\n      Type: String\n      Value: {copy}\n")
+    };
+    let write = |file: &str, text: &str| {
+        let p = tmp.path().join(file);
+        std::fs::write(&p, text).unwrap();
+        format!("file://{}", p.display())
+    };
+    let v1 = tmp.path().join("v1.yaml");
+    std::fs::write(&v1, template("/app/name", "first")).unwrap();
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "deploy",
+            "--template-file",
+            v1.to_str().unwrap(),
+            "--stack-name",
+            "params",
+        ],
+    ));
+    let body = write("v2.yaml", &template("/app/renamed", "second"));
+    ok(&aws(
+        &bin,
+        &s,
+        "eu-west-1",
+        &[
+            "cloudformation",
+            "create-change-set",
+            "--stack-name",
+            "params",
+            "--change-set-name",
+            "cs",
+            "--template-body",
+            &body,
+        ],
+    ));
+    let describe = |extra: &[&str]| {
+        let mut args = vec![
+            "cloudformation",
+            "describe-change-set",
+            "--stack-name",
+            "params",
+            "--change-set-name",
+            "cs",
+        ];
+        args.extend_from_slice(extra);
+        json(&aws(&bin, &s, "eu-west-1", &args))
+    };
+    let v = describe(&["--include-property-values"]);
+    let change = |id: &str| {
+        v["Changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["ResourceChange"]["LogicalResourceId"] == id)
+            .unwrap_or_else(|| panic!("{v:#}"))["ResourceChange"]
+            .clone()
+    };
+    let name = change("Name");
+    assert_eq!(name["Replacement"], "True");
+    let target = &name["Details"][0]["Target"];
+    assert_eq!(target["Name"], "Name");
+    assert_eq!(target["RequiresRecreation"], "Always");
+    assert_eq!(target["BeforeValue"], "\"/app/name\"");
+    assert_eq!(target["AfterValue"], "\"/app/renamed\"");
+    let copy = change("Copy");
+    assert_eq!(copy["Replacement"], "Conditional");
+    let details = copy["Details"].as_array().unwrap();
+    let of = |prop: &str| details.iter().find(|d| d["Target"]["Name"] == prop).unwrap()["Target"].clone();
+    assert_eq!(of("Name")["AfterValue"], "\"{{changeSet:KNOWN_AFTER_APPLY}}\"");
+    assert_eq!(of("Name")["RequiresRecreation"], "Conditionally");
+    assert_eq!(of("Value")["BeforeValue"], "\"first\"");
+    assert_eq!(of("Value")["AfterValue"], "\"second\"");
+    let after: Value = serde_json::from_str(copy["AfterContext"].as_str().unwrap()).unwrap();
+    assert_eq!(after["Name"], "{{changeSet:KNOWN_AFTER_APPLY}}");
+    // without the flag: which properties, not their values
+    let v = describe(&[]);
+    let t = &v["Changes"][0]["ResourceChange"]["Details"][0]["Target"];
+    assert!(t.get("AfterValue").is_none() && t["Attribute"] == "Properties", "{v:#}");
+}

@@ -3278,9 +3278,32 @@ impl ChangeSetInfo {
                     format!(" ({})", c.details.join(", "))
                 }
             ));
+            // each changed property's values, cut (the JSON output has them whole)
+            for name in &c.details {
+                let shown = |ctx: &Option<Value>| -> String {
+                    match ctx.as_ref().and_then(|v| v.get(name)) {
+                        None => "(none)".to_string(),
+                        Some(Value::String(s)) => cut(s, 60),
+                        Some(v) => cut(&v.to_string(), 60),
+                    }
+                };
+                out.push(format!(
+                    "            {name}: {} -> {}",
+                    shown(&c.before_context),
+                    shown(&c.after_context)
+                ));
+            }
         }
         out
     }
+}
+
+/// `s` cut to `max` characters, with `…` where it was cut.
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    format!("{}…", s.chars().take(max).collect::<String>())
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -49,6 +49,35 @@ pub struct Change {
     /// Properties whose value changes (Modify).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub details: Vec<String>,
+    /// The resource's properties before the change (Modify, Remove), as `describe-change-set
+    /// --include-property-values` shows them.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub before_context: Option<Value>,
+    /// Its properties after the change (Add, Modify): a value known only once a resource it
+    /// depends on exists is `{{changeSet:KNOWN_AFTER_APPLY}}`, as CloudFormation shows it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub after_context: Option<Value>,
+}
+
+/// What CloudFormation shows for a value known only when the change set is executed.
+pub const KNOWN_AFTER_APPLY: &str = "{{changeSet:KNOWN_AFTER_APPLY}}";
+
+/// `v` as a change set shows it: every value still to come is [`KNOWN_AFTER_APPLY`], and the
+/// values of `NoEcho` parameters (`secrets`) are `****`.
+pub fn as_shown(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) if s.contains("{{pending:") => Value::String(KNOWN_AFTER_APPLY.into()),
+        Value::String(s) => {
+            let mut s = s.clone();
+            for secret in secrets {
+                s = s.replace(secret.as_str(), "****");
+            }
+            Value::String(s)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(|x| as_shown(x, secrets)).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, x)| (k.clone(), as_shown(x, secrets))).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Properties whose change makes CloudFormation create a new resource ("Replacement: True").
@@ -150,6 +179,7 @@ pub fn plan(
 ) -> Result<Vec<Change>, TemplateError> {
     // The Rules section judges the parameters before anything is planned.
     crate::rules::check(t, params, pseudo)?;
+    let secrets = params.secrets();
     let resolver = PlanResolver {
         deployed,
         fresh: RefCell::new(BTreeSet::new()),
@@ -183,6 +213,8 @@ pub fn plan(
                     physical_resource_id: None,
                     replacement: None,
                     details: Vec::new(),
+                    before_context: None,
+                    after_context: Some(as_shown(&props, &secrets)),
                 });
             }
             Some(d) => {
@@ -214,6 +246,8 @@ pub fn plan(
                     physical_resource_id: Some(d.physical_id.clone()),
                     replacement: Some(replacement),
                     details: changed,
+                    before_context: Some(as_shown(&d.properties, &secrets)),
+                    after_context: Some(as_shown(&props, &secrets)),
                 });
             }
         }
@@ -228,6 +262,8 @@ pub fn plan(
                 physical_resource_id: Some(d.physical_id.clone()),
                 replacement: None,
                 details: Vec::new(),
+                before_context: Some(as_shown(&d.properties, &secrets)),
+                after_context: None,
             });
         }
     }
@@ -252,6 +288,15 @@ pub fn changed_properties(old: &Value, new: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn change_sets_show_values_to_come_and_hide_no_echo_values() {
+        let v = serde_json::json!({"A": "{{pending:Fn.Arn}}", "B": ["x", {"C": "pre-{{pending:Q.Name}}"}], "D": "user:hunter2", "E": 5});
+        assert_eq!(
+            as_shown(&v, &["hunter2".to_string()]),
+            serde_json::json!({"A": KNOWN_AFTER_APPLY, "B": ["x", {"C": KNOWN_AFTER_APPLY}], "D": "user:****", "E": 5})
+        );
+    }
     use crate::eval::resolve_parameters;
     use crate::sam::SamOptions;
 

@@ -166,6 +166,9 @@ fn dispatch(ep: &Endpoint, stacks: &LocalStacks, action: &str, p: &Params, regio
             let (stack, cs) = change_set_of(stacks, p, region)?;
             let info = stacks.describe_change_set(region, &stack, &cs).map_err(from_stacks)?;
             let s = stacks.describe_stack(region, &stack).map_err(from_stacks)?;
+            // `--include-property-values`: the resource's properties before and after, and each
+            // changed property's values (KNOWN_AFTER_APPLY for what the execution will tell).
+            let values = p.get("IncludePropertyValues").is_some_and(|v| v == "true");
             let changes: String = info
                 .changes
                 .iter()
@@ -176,13 +179,51 @@ fn dispatch(ep: &Endpoint, stacks: &LocalStacks, action: &str, p: &Params, regio
                         Some(meridian_template::plan::Replacement::Conditional) => el("Replacement", "Conditional"),
                         None => String::new(),
                     };
+                    let json = |v: Option<&serde_json::Value>| v.map(|v| v.to_string());
+                    let details: String = c
+                        .details
+                        .iter()
+                        .map(|name| {
+                            let name = name.split(' ').next().unwrap_or(name);
+                            let before = json(c.before_context.as_ref().and_then(|b| b.get(name)));
+                            let after = json(c.after_context.as_ref().and_then(|a| a.get(name)));
+                            let recreation = if !meridian_template::plan::forces_replacement(&c.resource_type, name) {
+                                "Never"
+                            } else if after.as_deref().is_some_and(|a| a.contains(meridian_template::plan::KNOWN_AFTER_APPLY)) {
+                                "Conditionally"
+                            } else {
+                                "Always"
+                            };
+                            let mut target = format!("{}{}{}", el("Attribute", "Properties"), el("Name", name), el("RequiresRecreation", recreation));
+                            if values {
+                                let change_type = match (&before, &after) {
+                                    (None, Some(_)) => "Add",
+                                    (Some(_), None) => "Remove",
+                                    _ => "Modify",
+                                };
+                                target.push_str(&el("AttributeChangeType", change_type));
+                                target.push_str(&before.map(|b| el("BeforeValue", &b)).unwrap_or_default());
+                                target.push_str(&after.map(|a| el("AfterValue", &a)).unwrap_or_default());
+                            }
+                            format!("<member><Target>{target}</Target><Evaluation>Static</Evaluation><ChangeSource>DirectModification</ChangeSource></member>")
+                        })
+                        .collect();
+                    let contexts = if values {
+                        format!(
+                            "{}{}",
+                            json(c.before_context.as_ref()).map(|b| el("BeforeContext", &b)).unwrap_or_default(),
+                            json(c.after_context.as_ref()).map(|a| el("AfterContext", &a)).unwrap_or_default()
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "<member><Type>Resource</Type><ResourceChange>{}{}{}{}{replacement}<Scope>{}</Scope><Details/></ResourceChange></member>",
+                        "<member><Type>Resource</Type><ResourceChange>{}{}{}{}{replacement}<Scope>{}</Scope><Details>{details}</Details>{contexts}</ResourceChange></member>",
                         el("Action", &format!("{:?}", c.action)),
                         el("LogicalResourceId", &c.logical_resource_id),
                         c.physical_resource_id.as_deref().map(|v| el("PhysicalResourceId", v)).unwrap_or_default(),
                         el("ResourceType", &c.resource_type),
-                        c.details.iter().map(|d| format!("<member>{}</member>", crate::endpoint::query::esc(d.split(' ').next().unwrap_or(d)))).collect::<String>(),
+                        if c.details.is_empty() { String::new() } else { "<member>Properties</member>".to_string() },
                     )
                 })
                 .collect();
