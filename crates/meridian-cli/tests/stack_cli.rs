@@ -1301,3 +1301,21 @@ fn macros_backed_by_local_functions_process_templates() {
         stderr(&o)
     );
 }
+
+/// A CloudFormation module is an account's registered type: local regions say so, by name.
+#[test]
+fn a_module_is_refused_with_the_reason() {
+    let env = setup();
+    let t = write(
+        &env,
+        "module.yaml",
+        "Resources:\n  Vpc:\n    Type: MyOrg::Network::Vpc::MODULE\n    Properties:\n      Cidr: 10.0.0.0/16\n",
+    );
+    let o = deploy(&env, &t, "mod", &[]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("module.yaml:2: resource `Vpc` is the CloudFormation module MyOrg::Network::Vpc::MODULE: modules are registered in an AWS account and expanded there"),
+        "{e}"
+    );
+}

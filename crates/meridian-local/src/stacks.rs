@@ -785,6 +785,14 @@ impl LocalStacks {
                         .line_of(&c.logical_resource_id)
                         .map(|l| format!(":{l}"))
                         .unwrap_or_default();
+                    // A module (`Org::Service::Name::MODULE`) is a registry type of an account:
+                    // CloudFormation expands it into its resources, which local regions cannot fetch.
+                    if c.resource_type.ends_with("::MODULE") {
+                        return Err(format!(
+                            "{}{line}: resource `{}` is the CloudFormation module {}: modules are registered in an AWS account and expanded there, and local regions cannot fetch them; write the module's resources into the template, or deploy to AWS (backend: aws)",
+                            t.file, c.logical_resource_id, c.resource_type
+                        ));
+                    }
                     return Err(format!(
                         "{}{line}: resource `{}` has type {}, which local regions do not deploy (supported: {}); \
                          pass --allow-unsupported (or record them as placeholders) to record it as an inert placeholder",

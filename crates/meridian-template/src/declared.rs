@@ -211,6 +211,21 @@ pub fn transforms_with(template: &Value, known: &dyn Fn(&str) -> bool) -> Result
     Ok(out)
 }
 
+/// Whether the template's `Transform` section names the SAM transform (which reads `Globals`;
+/// without it CloudFormation refuses the section).
+fn names_sam(template: &Value) -> bool {
+    let named = |v: &Value| match v {
+        Value::String(s) => s == SAM,
+        Value::Object(o) => o.get("Name").and_then(Value::as_str) == Some(SAM),
+        _ => false,
+    };
+    match template.get("Transform") {
+        Some(Value::Array(a)) => a.iter().any(named),
+        Some(other) => named(other),
+        None => false,
+    }
+}
+
 /// The macro an `Fn::Transform` names, wherever it is in `v`: a macro that does not exist is
 /// refused as CloudFormation refuses it; `AWS::Include` is not read yet.
 fn snippet_transforms(v: &Value, at: &str) -> Result<(), Problem> {
@@ -268,7 +283,7 @@ pub fn check(template: &Value) -> Result<(), Problem> {
     let unknown: Vec<&str> = top
         .keys()
         .map(String::as_str)
-        .filter(|k| !SECTIONS.contains(k) && *k != "Globals")
+        .filter(|k| !SECTIONS.contains(k) && (*k != "Globals" || !names_sam(template)))
         .collect();
     if let Some(first) = unknown.first() {
         return Err(problem(
@@ -678,6 +693,21 @@ mod tests {
             msg(&format!("Foo: 1\n{R}")),
             "Template format error: Invalid template property or properties [Foo]"
         );
+        // Globals is SAM's: without the SAM transform CloudFormation refuses it
+        assert_eq!(
+            msg(&format!("Globals:\n  Function: {{Timeout: 3}}\n{R}")),
+            "Template format error: Invalid template property or properties [Globals]"
+        );
+        for transform in [
+            "AWS::Serverless-2016-10-31",
+            "[AWS::LanguageExtensions, AWS::Serverless-2016-10-31]",
+            "{Name: AWS::Serverless-2016-10-31}",
+        ] {
+            check(&yaml(&format!(
+                "Transform: {transform}\nGlobals:\n  Function: {{Timeout: 3}}\n{R}"
+            )))
+            .unwrap();
+        }
     }
 
     #[test]
