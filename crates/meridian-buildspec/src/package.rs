@@ -469,8 +469,10 @@ fn skip_function(resource: &Value) -> bool {
         || props.and_then(|p| p.get("PackageType")).and_then(Value::as_str) == Some("Image")
 }
 
+/// Not a local path: already in S3 or on the web, or a dynamic reference
+/// (`{{resolve:ssm:...}}`) that CloudFormation resolves when it deploys.
 fn is_remote(v: &str) -> bool {
-    v.starts_with("s3://") || v.starts_with("https://") || v.starts_with("http://")
+    v.starts_with("s3://") || v.starts_with("https://") || v.starts_with("http://") || v.starts_with("{{resolve:")
 }
 
 fn is_zip(path: &Path) -> bool {

@@ -298,3 +298,28 @@ fn a_function_without_code_uri_packages_the_template_directory() {
         "{names:?}"
     );
 }
+
+/// A dynamic reference where a path could be (`TemplateURL: '{{resolve:ssm:...}}'`) is left for
+/// CloudFormation to resolve when it deploys, not read as a file.
+#[test]
+fn dynamic_references_are_left_to_cloudformation() {
+    let root = tmp("dynref");
+    write(
+        &root,
+        "template.yaml",
+        "Resources:\n  Child:\n    Type: AWS::CloudFormation::Stack\n    Properties:\n      TemplateURL: '{{resolve:ssm:/templates/child}}'\n",
+    );
+    let out = package(
+        &root.join("template.yaml"),
+        &regions(),
+        &DirStore { root: root.join("s") },
+        &root.join("o"),
+    )
+    .unwrap();
+    let t = read_template(&out.templates[0].1).unwrap();
+    assert_eq!(
+        t["Resources"]["Child"]["Properties"]["TemplateURL"],
+        "{{resolve:ssm:/templates/child}}"
+    );
+    assert!(out.uploads.is_empty());
+}
