@@ -1031,3 +1031,33 @@ Outputs:
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(curl(&[&format!("{local}/pets/7")]).status, 404);
 }
+
+/// `sam init`'s Node.js hello-world (nodejs20.x, an ES module `app.mjs`), as the SAM CLI writes it.
+#[test]
+fn sam_init_node_hello_world_answers_on_its_rest_api() {
+    let s = serve();
+    let template = SAM_INIT_HELLO
+        .replace("CodeUri: hello_world/", "CodeUri: hello-world/")
+        .replace("Handler: app.lambda_handler", "Handler: app.lambdaHandler")
+        .replace("Runtime: python3.12", "Runtime: nodejs20.x");
+    std::fs::create_dir_all(s.root.join("hello-world")).unwrap();
+    std::fs::write(
+        s.root.join("hello-world/app.mjs"),
+        "/**\n * Sample Lambda function\n */\nexport const lambdaHandler = async (event, context) => {\n    const response = {\n      statusCode: 200,\n      body: JSON.stringify({\n        message: 'hello world',\n      })\n    };\n\n    return response;\n  };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.root.join("hello-world/package.json"),
+        "{\n  \"name\": \"hello_world\",\n  \"version\": \"1.0.0\",\n  \"description\": \"hello world sample for NodeJS\",\n  \"main\": \"app.js\",\n  \"license\": \"MIT\"\n}\n",
+    )
+    .unwrap();
+    let o = deploy(&s, &template, "sam-node");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let outs = outputs(&s, "sam-node");
+    let row = outs.iter().find(|r| r[0] == "HelloWorldApi").unwrap();
+    let r = curl(&[&row[2]]);
+    assert_eq!(
+        (r.status, r.json()),
+        (200, serde_json::json!({"message": "hello world"}))
+    );
+}
