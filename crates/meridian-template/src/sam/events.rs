@@ -482,6 +482,14 @@ pub(crate) fn generate(
                     }
                 }
                 if let Some(dc) = ep.get("DestinationConfig").filter(|v| truthy(v)) {
+                    // the translator expects `OnFailure` to be a map (`sam_expect(...).to_be_a_map()`)
+                    if !dc.get("OnFailure").is_some_and(Value::is_object) {
+                        return Err(event_err(
+                            function_id,
+                            &event_id,
+                            "Property 'DestinationConfig.OnFailure' should be a map.",
+                        ));
+                    }
                     if dc.get("OnFailure").and_then(|o| o.get("Type")).is_some_and(truthy) {
                         return Err(unsupported(function_id, &event_id, "DestinationConfig.OnFailure.Type"));
                     }

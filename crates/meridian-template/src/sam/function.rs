@@ -8,7 +8,8 @@ use super::intrinsics::{is_intrinsic, is_intrinsic_if, is_no_value, logical_id_f
 use super::managed_policies::MANAGED_POLICY_PATHS;
 use super::{hash, res_err, template_err, truthy, CfnResource, Context, Failure};
 
-/// The names of SAM's policy templates (policy_templates.json of aws-sam-translator 1.115.0).
+/// The names of SAM's policy templates (policy_templates.json of aws-sam-translator 1.115.0),
+/// for telling a template from another policy before the file is read.
 const POLICY_TEMPLATE_NAMES: &[&str] = &[
     "AMIDescribePolicy",
     "AWSSecretsManagerGetSecretValuePolicy",
@@ -181,8 +182,16 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
     let attributes = resource_attributes(resource);
     let passthrough = passthrough_attributes(resource);
 
-    // from_dict: the policy-templates plugin runs on each function before anything else.
-    classify_policies(id, &props)?;
+    // from_dict: the policy-templates plugin runs on each function before anything else: its
+    // policy templates become the statements they stand for.
+    let expanded_map;
+    let props = match expand_policy_templates(id, &props)? {
+        Some(m) => {
+            expanded_map = m;
+            Props(&expanded_map)
+        }
+        None => props,
+    };
     super::validate::properties(
         id,
         "AWS::Serverless::Function",
@@ -1132,30 +1141,128 @@ fn policy_kind(p: &Value) -> Result<PolicyKind, Failure> {
     Ok(PolicyKind::Unknown)
 }
 
-/// The policy-templates plugin: SAM expands policy templates before the function is translated.
-/// Meridian does not carry SAM's template bodies, so a template is a clear error here.
-fn classify_policies(id: &str, props: &Props<'_>) -> Result<(), Failure> {
-    for p in policies_list(props) {
-        if policy_kind(&p)? == PolicyKind::Template {
-            let name = template_name(&p).unwrap_or_default();
-            return Err(res_err(
-                id,
-                format!("SAM policy template '{name}' is not supported by Meridian yet; write the policy statement (Statement: ...) or a managed policy instead."),
-            ));
-        }
-    }
-    Ok(())
+/// SAM's policy templates (policy_templates.json of aws-sam-translator 1.115.0, Apache-2.0,
+/// beside this file with its licence).
+fn policy_templates() -> &'static Map<String, Value> {
+    static TEMPLATES: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| {
+        serde_json::from_str::<Value>(include_str!("policy_templates.json"))
+            .ok()
+            .and_then(|v| v.get("Templates").and_then(Value::as_object).cloned())
+            .unwrap_or_default()
+    })
 }
 
-fn template_name(p: &Value) -> Option<String> {
-    if is_intrinsic_if(p) {
-        let items = &p["Fn::If"];
-        return template_name(&items[1]).or_else(|| template_name(&items[2]));
+/// The policy-templates plugin: each policy template of `Policies` (in an `Fn::If` too) becomes
+/// the statement it stands for, its parameters' values put in place of their `Ref`s, as
+/// aws-sam-translator converts them. `None` when the function names no template.
+fn expand_policy_templates(id: &str, props: &Props<'_>) -> Result<Option<Map<String, Value>>, Failure> {
+    let list = policies_list(props);
+    let mut any = false;
+    for p in &list {
+        if policy_kind(p)? == PolicyKind::Template {
+            any = true;
+        }
     }
-    match p {
-        Value::Object(m) if m.len() == 1 && !is_no_value(p) => m.keys().next().cloned(),
-        _ => None,
+    if !any {
+        return Ok(None);
     }
+    let mut out = Vec::new();
+    for p in list {
+        if policy_kind(&p)? != PolicyKind::Template {
+            out.push(p);
+        } else if is_intrinsic_if(&p) {
+            let items = &p["Fn::If"];
+            let branch = |b: &Value| -> Result<Value, Failure> {
+                if is_no_value(b) {
+                    Ok(b.clone())
+                } else {
+                    convert_policy_template(id, b)
+                }
+            };
+            out.push(json!({"Fn::If": [items[0].clone(), branch(&items[1])?, branch(&items[2])?]}));
+        } else {
+            out.push(convert_policy_template(id, &p)?);
+        }
+    }
+    let mut map = props.0.clone();
+    map.insert("Policies".into(), Value::Array(out));
+    Ok(Some(map))
+}
+
+/// The prefix aws-sam-translator gives the `Ref`s of a template's definition, so that a value
+/// which itself holds a `Ref` of the same name is not resolved again.
+const POLICY_PARAMETER_PREFIX: &str = "___SAM_POLICY_PARAMETER_";
+
+fn convert_policy_template(id: &str, entry: &Value) -> Result<Value, Failure> {
+    let (name, values) = match entry.as_object().and_then(|m| m.iter().next()) {
+        Some((n, v)) => (n.as_str(), v),
+        None => {
+            return Err(res_err(
+                id,
+                "a policy template is `{TemplateName: {Parameter: value}}`".to_string(),
+            ))
+        }
+    };
+    let template = policy_templates()
+        .get(name)
+        .ok_or_else(|| res_err(id, format!("Template '{name}' is not defined.")))?;
+    let Some(values) = values.as_object() else {
+        return Err(res_err(
+            id,
+            format!("Must specify valid parameter values for policy template '{name}'"),
+        ));
+    };
+    let parameters: Vec<&String> = template
+        .get("Parameters")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().collect())
+        .unwrap_or_default();
+    let missing: Vec<String> = parameters
+        .iter()
+        .filter(|p| !values.contains_key(p.as_str()))
+        .map(|p| format!("'{p}'"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(res_err(
+            id,
+            format!(
+                "Following required parameters of template '{name}' don't have values: [{}]",
+                missing.join(", ")
+            ),
+        ));
+    }
+    fn resolve(v: &Value, parameters: &[&String], values: &Map<String, Value>) -> Value {
+        match v {
+            Value::Object(o) => {
+                if let (1, Some(Value::String(r))) = (o.len(), o.get("Ref")) {
+                    return match values.get(r.as_str()).filter(|_| parameters.iter().any(|p| *p == r)) {
+                        Some(value) => value.clone(),
+                        None => json!({"Ref": format!("{POLICY_PARAMETER_PREFIX}{r}")}),
+                    };
+                }
+                Value::Object(
+                    o.iter()
+                        .map(|(k, x)| {
+                            let x = if k == "Ref" && x.is_string() && o.len() > 1 {
+                                Value::String(format!("{POLICY_PARAMETER_PREFIX}{}", x.as_str().unwrap_or_default()))
+                            } else {
+                                resolve(x, parameters, values)
+                            };
+                            (k.clone(), x)
+                        })
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| resolve(x, parameters, values)).collect()),
+            other => other.clone(),
+        }
+    }
+    Ok(resolve(
+        template.get("Definition").unwrap_or(&Value::Null),
+        &parameters,
+        values,
+    ))
 }
 
 pub(crate) fn managed_policy_arn(ctx: &Context<'_>, name: &str) -> String {
