@@ -43,9 +43,8 @@ Resources:
 }
 
 #[test]
-fn policy_templates_are_a_clear_error() {
-    let msg = error_of(
-        r#"
+fn policy_templates_become_their_statements_or_the_translators_error() {
+    let text = r#"
 Resources:
   F:
     Type: AWS::Serverless::Function
@@ -54,11 +53,20 @@ Resources:
       Handler: app.handler
       Runtime: python3.12
       Policies:
-        - S3ReadPolicy: {BucketName: b}
-"#,
-    );
+        - S3ReadPolicy: {BucketName: !Ref Bucket}
+"#;
+    let t = helpers::parse_template("t.yaml", text);
+    let out = transform(&t, &SamOptions::default()).unwrap();
+    let policy = &out["Resources"]["FRole"]["Properties"]["Policies"][0];
+    assert_eq!(policy["PolicyName"], "FRolePolicy0");
+    let statement = policy["PolicyDocument"]["Statement"][0].to_string();
     assert!(
-        msg.contains("Resource with id [F] is invalid. SAM policy template 'S3ReadPolicy' is not supported"),
+        statement.contains("s3:GetObject") && statement.contains(r#""bucketName":{"Ref":"Bucket"}"#),
+        "{statement}"
+    );
+    let msg = error_of(&text.replace("{BucketName: !Ref Bucket}", "{Bucket: b}"));
+    assert!(
+        msg.contains("Resource with id [F] is invalid. Following required parameters of template 'S3ReadPolicy' don't have values: ['BucketName']"),
         "{msg}"
     );
 }

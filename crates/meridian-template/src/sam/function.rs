@@ -1236,7 +1236,7 @@ fn convert_policy_template(id: &str, entry: &Value) -> Result<Value, Failure> {
         match v {
             Value::Object(o) => {
                 if let (1, Some(Value::String(r))) = (o.len(), o.get("Ref")) {
-                    return match values.get(r.as_str()).filter(|_| parameters.iter().any(|p| *p == r)) {
+                    return match values.get(r.as_str()).filter(|_| parameters.contains(&r)) {
                         Some(value) => value.clone(),
                         None => json!({"Ref": format!("{POLICY_PARAMETER_PREFIX}{r}")}),
                     };
