@@ -279,15 +279,19 @@ pub fn integration_of(props: &Value) -> Result<Integration, String> {
 }
 
 fn timeout_of(v: Option<&Value>) -> Result<u64, String> {
-    let Some(v) = v else { return Ok(DEFAULT_TIMEOUT_MS) };
+    integration_timeout(v, "TimeoutInMillis", DEFAULT_TIMEOUT_MS, "HTTP APIs")
+}
+
+/// An integration's timeout in milliseconds: `max` when unset, else 50 to `max` (`apis` names
+/// the kind of API in the message).
+pub(crate) fn integration_timeout(v: Option<&Value>, name: &str, max: u64, apis: &str) -> Result<u64, String> {
+    let Some(v) = v else { return Ok(max) };
     let n = v
         .as_u64()
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .ok_or_else(|| format!("TimeoutInMillis must be a number, found {v}"))?;
-    if !(50..=30_000).contains(&n) {
-        return Err(format!(
-            "TimeoutInMillis {n} is out of range: HTTP APIs take 50 to 30000"
-        ));
+        .ok_or_else(|| format!("{name} must be a number, found {v}"))?;
+    if !(50..=max).contains(&n) {
+        return Err(format!("{name} {n} is out of range: {apis} take 50 to {max}"));
     }
     Ok(n)
 }

@@ -42,17 +42,7 @@ pub fn internal_error() -> HttpAnswer {
 }
 
 fn timeout_of(v: Option<&Value>) -> Result<u64, String> {
-    let Some(v) = v else { return Ok(DEFAULT_TIMEOUT_MS) };
-    let n = v
-        .as_u64()
-        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        .ok_or_else(|| format!("timeoutInMillis must be a number, found {v}"))?;
-    if !(50..=DEFAULT_TIMEOUT_MS).contains(&n) {
-        return Err(format!(
-            "timeoutInMillis {n} is out of range: REST APIs take 50 to 29000"
-        ));
-    }
-    Ok(n)
+    crate::apigw::integration_timeout(v, "timeoutInMillis", DEFAULT_TIMEOUT_MS, "REST APIs")
 }
 
 /// A mock integration's answer: the status, the static header values (`'...'`) of its response

@@ -1497,35 +1497,64 @@ impl LocalStacks {
             .collect())
     }
 
-    /// The HTTP API `api_id` as its region's stacks deployed it (its own resource, and the
-    /// routes, integrations and stages of any stack of the region that name it), with its region.
+    /// The API `api_id` as its region's stacks deployed it: an HTTP API (its own resource, and
+    /// the routes, integrations and stages of any stack of the region that name it), or a REST
+    /// API (its resources, methods, deployments and stages), with its region.
     pub fn http_api(&self, api_id: &str) -> Result<Option<crate::apigw::HttpApi>, String> {
-        let found = self.db(|c| {
-            c.query_row(
-                "SELECT s.region, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
-                 WHERE r.type = 'AWS::ApiGatewayV2::Api' AND r.physical_id = ?1 AND r.placeholder = 0
+        const HTTP: ApiKind = ApiKind {
+            api: "AWS::ApiGatewayV2::Api",
+            children: "'AWS::ApiGatewayV2::Route', 'AWS::ApiGatewayV2::Integration', 'AWS::ApiGatewayV2::Stage'",
+            id_property: "ApiId",
+        };
+        const REST: ApiKind = ApiKind {
+            api: "AWS::ApiGateway::RestApi",
+            children: "'AWS::ApiGateway::Resource', 'AWS::ApiGateway::Method', 'AWS::ApiGateway::Deployment', 'AWS::ApiGateway::Stage'",
+            id_property: "RestApiId",
+        };
+        if let Some((region, resources)) = self.api_resources(api_id, &HTTP)? {
+            return crate::apigw::build(api_id, &region, &resources).map(Some);
+        }
+        match self.api_resources(api_id, &REST)? {
+            Some((region, resources)) => crate::rest_api::build(api_id, &region, &resources).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// An API's own resource and the resources of its region's stacks that name it.
+    fn api_resources(
+        &self,
+        api_id: &str,
+        kind: &ApiKind,
+    ) -> Result<Option<(String, Vec<crate::apigw::ApiResource>)>, String> {
+        let found =
+            self.db(|c| {
+                c.query_row(
+                "SELECT s.region, r.properties, r.attributes FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
+                 WHERE r.type = ?2 AND r.physical_id = ?1 AND r.placeholder = 0
                    AND r.status NOT LIKE 'DELETE_%' AND r.status NOT LIKE 'CREATE_FAILED'",
-                params![api_id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                params![api_id, kind.api],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)),
             )
             .optional()
-        })?;
-        let Some((region, api_props)) = found else {
-            return self.rest_api(api_id);
+            })?;
+        let Some((region, props, attrs)) = found else {
+            return Ok(None);
         };
+        let json = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
         let mut resources = vec![crate::apigw::ApiResource {
-            type_: "AWS::ApiGatewayV2::Api".into(),
+            type_: kind.api.into(),
             physical_id: api_id.to_string(),
-            properties: serde_json::from_str(&api_props).unwrap_or(Value::Null),
-            attributes: Value::Null,
+            properties: json(&props),
+            attributes: attrs.as_deref().map(json).unwrap_or(Value::Null),
         }];
         let children = self.db(|c| {
-            let mut st = c.prepare(
+            // the type list and property name are constants of this file, not input
+            let mut st = c.prepare(&format!(
                 "SELECT r.type, r.physical_id, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
                  WHERE s.region = ?1 AND r.placeholder = 0 AND r.status NOT LIKE 'DELETE_%'
-                   AND r.type IN ('AWS::ApiGatewayV2::Route', 'AWS::ApiGatewayV2::Integration', 'AWS::ApiGatewayV2::Stage')
-                   AND json_extract(r.properties, '$.ApiId') = ?2",
-            )?;
+                   AND r.type IN ({}) AND json_extract(r.properties, '$.{}') = ?2",
+                kind.children, kind.id_property
+            ))?;
             let rows = st.query_map(params![region, api_id], |r| {
                 Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
             })?;
@@ -1535,11 +1564,11 @@ impl LocalStacks {
             resources.push(crate::apigw::ApiResource {
                 type_,
                 physical_id,
-                properties: serde_json::from_str(&p).unwrap_or(Value::Null),
+                properties: json(&p),
                 attributes: Value::Null,
             });
         }
-        crate::apigw::build(api_id, &region, &resources).map(Some)
+        Ok(Some((region, resources)))
     }
 
     /// The API of `region` (HTTP or REST) with a route or method for `method` `path` (within a
@@ -1608,53 +1637,6 @@ impl LocalStacks {
             })?;
             rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
         })
-    }
-
-    /// The REST API `api_id` as its region's stacks deployed it (its own resource, and the
-    /// resources, methods, deployments and stages of any stack of the region that name it).
-    fn rest_api(&self, api_id: &str) -> Result<Option<crate::apigw::HttpApi>, String> {
-        let found =
-            self.db(|c| {
-                c.query_row(
-                "SELECT s.region, r.properties, r.attributes FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
-                 WHERE r.type = 'AWS::ApiGateway::RestApi' AND r.physical_id = ?1 AND r.placeholder = 0
-                   AND r.status NOT LIKE 'DELETE_%' AND r.status NOT LIKE 'CREATE_FAILED'",
-                params![api_id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)),
-            )
-            .optional()
-            })?;
-        let Some((region, props, attrs)) = found else {
-            return Ok(None);
-        };
-        let json = |s: &str| serde_json::from_str(s).unwrap_or(Value::Null);
-        let mut resources = vec![crate::apigw::ApiResource {
-            type_: "AWS::ApiGateway::RestApi".into(),
-            physical_id: api_id.to_string(),
-            properties: json(&props),
-            attributes: attrs.as_deref().map(json).unwrap_or(Value::Null),
-        }];
-        let children = self.db(|c| {
-            let mut st = c.prepare(
-                "SELECT r.type, r.physical_id, r.properties FROM resources r JOIN stacks s ON s.stack_id = r.stack_id
-                 WHERE s.region = ?1 AND r.placeholder = 0 AND r.status NOT LIKE 'DELETE_%'
-                   AND r.type IN ('AWS::ApiGateway::Resource', 'AWS::ApiGateway::Method', 'AWS::ApiGateway::Deployment', 'AWS::ApiGateway::Stage')
-                   AND json_extract(r.properties, '$.RestApiId') = ?2",
-            )?;
-            let rows = st.query_map(params![region, api_id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })?;
-        for (type_, physical_id, p) in children {
-            resources.push(crate::apigw::ApiResource {
-                type_,
-                physical_id,
-                properties: json(&p),
-                attributes: Value::Null,
-            });
-        }
-        crate::rest_api::build(api_id, &region, &resources).map(Some)
     }
 
     /// The deployed (evaluated) properties of one resource.
@@ -3123,6 +3105,13 @@ fn check_api_child(props: &Value) -> Result<(), String> {
         Some(id) if !id.is_empty() => Ok(()),
         _ => Err("Properties validation failed: required key [ApiId] not found".into()),
     }
+}
+
+/// What an API's resources are: its own type, the types that name it, and the property that does.
+struct ApiKind {
+    api: &'static str,
+    children: &'static str,
+    id_property: &'static str,
 }
 
 /// A region's macros for the template engine: each name's function, invoked on the Lambda host.
