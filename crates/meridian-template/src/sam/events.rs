@@ -49,8 +49,6 @@ fn event_type(event: &Value) -> Option<&str> {
 /// Properties an event type requires, in the order SAM checks them.
 fn required(t: &str) -> &'static [&'static str] {
     match t {
-        "SQS" => &["Queue"],
-        "Kinesis" | "DynamoDB" => &["StartingPosition", "Stream"],
         "Schedule" => &["Schedule"],
         "SNS" => &["Topic"],
         "S3" => &["Bucket", "Events"],
@@ -61,62 +59,6 @@ fn required(t: &str) -> &'static [&'static str] {
 /// The properties of the event sources Meridian translates, as aws-sam-translator 1.115.0 models
 /// them (`None`: not checked here).
 fn known_properties(t: &str) -> Option<&'static [&'static str]> {
-    const SQS: &[&str] = &[
-        "BatchSize",
-        "StartingPosition",
-        "StartingPositionTimestamp",
-        "Enabled",
-        "MaximumBatchingWindowInSeconds",
-        "MaximumRetryAttempts",
-        "BisectBatchOnFunctionError",
-        "MaximumRecordAgeInSeconds",
-        "DestinationConfig",
-        "ParallelizationFactor",
-        "Topics",
-        "Queues",
-        "SourceAccessConfigurations",
-        "SecretsManagerKmsKeyId",
-        "TumblingWindowInSeconds",
-        "FunctionResponseTypes",
-        "KafkaBootstrapServers",
-        "FilterCriteria",
-        "KmsKeyArn",
-        "ConsumerGroupId",
-        "ScalingConfig",
-        "ProvisionedPollerConfig",
-        "SchemaRegistryConfig",
-        "MetricsConfig",
-        "LoggingConfig",
-        "Queue",
-    ];
-    const STREAM: &[&str] = &[
-        "BatchSize",
-        "StartingPosition",
-        "StartingPositionTimestamp",
-        "Enabled",
-        "MaximumBatchingWindowInSeconds",
-        "MaximumRetryAttempts",
-        "BisectBatchOnFunctionError",
-        "MaximumRecordAgeInSeconds",
-        "DestinationConfig",
-        "ParallelizationFactor",
-        "Topics",
-        "Queues",
-        "SourceAccessConfigurations",
-        "SecretsManagerKmsKeyId",
-        "TumblingWindowInSeconds",
-        "FunctionResponseTypes",
-        "KafkaBootstrapServers",
-        "FilterCriteria",
-        "KmsKeyArn",
-        "ConsumerGroupId",
-        "ScalingConfig",
-        "ProvisionedPollerConfig",
-        "SchemaRegistryConfig",
-        "MetricsConfig",
-        "LoggingConfig",
-        "Stream",
-    ];
     const RULE: &[&str] = &[
         "EventBusName",
         "RuleName",
@@ -131,8 +73,6 @@ fn known_properties(t: &str) -> Option<&'static [&'static str]> {
         "InputTransformer",
     ];
     Some(match t {
-        "SQS" => SQS,
-        "Kinesis" | "DynamoDB" => STREAM,
         "Schedule" => &[
             "Schedule",
             "RuleName",
@@ -208,6 +148,10 @@ pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> R
             ));
         };
         let ep = event_props(&event);
+        if super::pull::TYPES.contains(&t) {
+            super::pull::validate(&format!("{function_id}{event_id}"), t, &ep)?;
+            continue;
+        }
         if let Some(known) = known_properties(t) {
             if let Some(k) = ep.keys().find(|k| !known.contains(&k.as_str())) {
                 return Err(res_err(
@@ -401,29 +345,6 @@ fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut 
     Ok(())
 }
 
-const PULL_PROPERTIES: &[&str] = &[
-    "StartingPosition",
-    "StartingPositionTimestamp",
-    "BatchSize",
-    "Enabled",
-    "MaximumBatchingWindowInSeconds",
-    "MaximumRetryAttempts",
-    "BisectBatchOnFunctionError",
-    "MaximumRecordAgeInSeconds",
-    "ParallelizationFactor",
-    "Topics",
-    "Queues",
-    "SourceAccessConfigurations",
-    "TumblingWindowInSeconds",
-    "FunctionResponseTypes",
-    "FilterCriteria",
-    "KmsKeyArn",
-    "ScalingConfig",
-    "ProvisionedPollerConfig",
-    "MetricsConfig",
-    "LoggingConfig",
-];
-
 /// The resources of every event of the function. `target` is the alias (if any) or the
 /// function that events invoke; `role_id` the generated execution role, if any (pull events
 /// add their managed policy to it).
@@ -446,69 +367,16 @@ pub(crate) fn generate(
         let ep = event_props(&event);
         let lid = format!("{function_id}{event_id}");
         match t {
-            "SQS" | "Kinesis" | "DynamoDB" => {
-                let mut m = CfnResource::new(lid.clone(), "AWS::Lambda::EventSourceMapping");
-                m.attributes = passthrough.clone();
-                m.set("FunctionName", Some(target.name_or_arn()));
-                let arn_prop = if t == "SQS" { "Queue" } else { "Stream" };
-                set_if(&mut m, "EventSourceArn", &ep, arn_prop);
-                for name in PULL_PROPERTIES {
-                    set_if(&mut m, name, &ep, name);
-                }
-                if ep.get("KafkaBootstrapServers").is_some_and(truthy) {
-                    m.set(
-                        "SelfManagedEventSource",
-                        Some(json!({"Endpoints": {"KafkaBootstrapServers": ep["KafkaBootstrapServers"]}})),
-                    );
-                }
-                if ep.get("ConsumerGroupId").is_some_and(truthy) {
-                    return Err(event_err(
-                        function_id,
-                        &lid,
-                        format!("Property ConsumerGroupId not defined for resource of type {t}."),
-                    ));
-                }
-                if let Some(fc) = ep
-                    .get("FilterCriteria")
-                    .filter(|v| truthy(v) && !super::intrinsics::is_intrinsic(v))
-                {
-                    let keys: Vec<&String> = fc.as_object().map(|m| m.keys().collect()).unwrap_or_default();
-                    if !(keys.is_empty() || keys == ["Filters"]) {
-                        return Err(event_err(
-                            function_id,
-                            &event_id,
-                            "FilterCriteria field has a wrong format",
-                        ));
-                    }
-                }
-                if let Some(dc) = ep.get("DestinationConfig").filter(|v| truthy(v)) {
-                    // the translator expects `OnFailure` to be a map (`sam_expect(...).to_be_a_map()`)
-                    if !dc.get("OnFailure").is_some_and(Value::is_object) {
-                        return Err(event_err(
-                            function_id,
-                            &event_id,
-                            "Property 'DestinationConfig.OnFailure' should be a map.",
-                        ));
-                    }
-                    if dc.get("OnFailure").and_then(|o| o.get("Type")).is_some_and(truthy) {
-                        return Err(unsupported(function_id, &event_id, "DestinationConfig.OnFailure.Type"));
-                    }
-                    m.set("DestinationConfig", Some(dc.clone()));
-                }
-                let policy = match t {
-                    "SQS" => "service-role/AWSLambdaSQSQueueExecutionRole",
-                    "Kinesis" => "service-role/AWSLambdaKinesisExecutionRole",
-                    _ => "service-role/AWSLambdaDynamoDBExecutionRole",
+            t if super::pull::TYPES.contains(&t) => {
+                let pull = super::pull::Pull {
+                    function_id,
+                    event_id: &event_id,
+                    lid: &lid,
+                    t,
+                    ep: &ep,
                 };
-                let arn = json!(ctx.managed_policy_arn(policy));
-                if let Some(role) = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r)) {
-                    if let Some(Value::Array(arns)) = role.properties.get_mut("ManagedPolicyArns") {
-                        if !arns.contains(&arn) {
-                            arns.push(arn);
-                        }
-                    }
-                }
-                out.push(m);
+                let role = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r));
+                out.push(pull.generate(ctx, target.name_or_arn(), passthrough, role)?);
             }
             "Schedule" => {
                 let mut rule = CfnResource::new(lid.clone(), "AWS::Events::Rule");

@@ -18,6 +18,7 @@ mod http_api;
 mod intrinsics;
 mod layer;
 mod managed_policies;
+mod pull;
 mod py27;
 mod rest_api;
 mod simple_table;
