@@ -21,9 +21,9 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Success cases whose output equals the translator's, at least.
-const MIN_SUCCESS_EQUAL: usize = 231;
+const MIN_SUCCESS_EQUAL: usize = 255;
 /// Error cases refused with exactly the translator's message, at least.
-const MIN_ERROR_EXACT: usize = 157;
+const MIN_ERROR_EXACT: usize = 163;
 
 enum Outcome {
     Output(Value),
@@ -45,7 +45,12 @@ fn run(name: &str, text: &str) -> Outcome {
     if let Err(p) = declared::transforms(&json) {
         return Outcome::Refused(p.message);
     }
-    match transform(&json, &SamOptions::default()) {
+    // the region the translator's harness runs its cases in
+    let opts = SamOptions {
+        region: "ap-southeast-1".into(),
+        ..SamOptions::default()
+    };
+    match transform(&json, &opts) {
         Ok(out) => Outcome::Output(out),
         // The suite's `errorMessage` lists the causes sorted by their text, as SAM's test harness
         // writes it; the transform reports them in the order it finds them.
@@ -63,6 +68,29 @@ fn run(name: &str, text: &str) -> Outcome {
                 causes.join(" ")
             ))
         }
+    }
+}
+
+/// The value with its mappings' keys and every list sorted, members first: the form in which
+/// the translator's harness compares outputs.
+fn unordered(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let sorted: BTreeMap<&String, Value> = m.iter().map(|(k, v)| (k, unordered(v))).collect();
+            Value::Object(sorted.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+        }
+        Value::Array(a) => {
+            let mut items: Vec<(String, Value)> = a
+                .iter()
+                .map(|x| {
+                    let x = unordered(x);
+                    (x.to_string(), x)
+                })
+                .collect();
+            items.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Array(items.into_iter().map(|(_, x)| x).collect())
+        }
+        other => other.clone(),
     }
 }
 
@@ -103,6 +131,7 @@ fn the_translator_suite_stays_at_or_above_its_figures() {
     assert!(names.len() > 800, "the suite has {} inputs, expected 831", names.len());
 
     let (mut equal, mut refused, mut differ) = (0, 0, 0);
+    let mut equal_unordered = 0;
     let (mut exact, mut wrong, mut accepted) = (0, 0, 0);
     let mut no_output = 0;
     let mut refusals: BTreeMap<String, usize> = BTreeMap::new();
@@ -120,6 +149,14 @@ fn the_translator_suite_stays_at_or_above_its_figures() {
             (None, Outcome::Output(out)) if out == expected => {
                 equal += 1;
                 ("equal", String::new())
+            }
+            // The translator's own harness compares with every list sorted (`deep_sort_lists`:
+            // "lists are unordered"), so its expected outputs fix a list's members, not their
+            // order.
+            (None, Outcome::Output(out)) if unordered(&out) == unordered(&expected) => {
+                equal += 1;
+                equal_unordered += 1;
+                ("equal-unordered", String::new())
             }
             (None, Outcome::Output(out)) => {
                 differ += 1;
@@ -155,7 +192,9 @@ fn the_translator_suite_stays_at_or_above_its_figures() {
         "aws-sam-translator test suite ({} inputs, {no_output} without an output):",
         names.len()
     );
-    eprintln!("  success cases: {equal}/{success} equal, {refused} refused, {differ} differ");
+    eprintln!(
+        "  success cases: {equal}/{success} equal ({equal_unordered} of them with a list in another order), {refused} refused, {differ} differ"
+    );
     eprintln!("  error cases:   {exact}/{errors} exact error, {wrong} with another message, {accepted} accepted");
     let mut by_count: Vec<_> = refusals.into_iter().collect();
     by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));

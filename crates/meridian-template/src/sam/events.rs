@@ -52,6 +52,9 @@ fn required(t: &str) -> &'static [&'static str] {
         "Schedule" => &["Schedule"],
         "SNS" => &["Topic"],
         "S3" => &["Bucket", "Events"],
+        "CloudWatchLogs" => &["LogGroupName", "FilterPattern"],
+        "IoTRule" => &["Sql"],
+        "Cognito" => &["UserPool", "Trigger"],
         _ => &[],
     }
 }
@@ -94,6 +97,10 @@ fn known_properties(t: &str) -> Option<&'static [&'static str]> {
             "RedrivePolicy",
         ],
         "S3" => &["Bucket", "Events", "Filter"],
+        "CloudWatchLogs" => &["LogGroupName", "FilterPattern"],
+        "AlexaSkill" => &["SkillId"],
+        "IoTRule" => &["Sql", "AwsIotSqlVersion"],
+        "Cognito" => &["UserPool", "Trigger"],
         "Api" => &[
             "Path",
             "Method",
@@ -166,6 +173,56 @@ pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> R
                     &format!("{function_id}{event_id}"),
                     format!("Missing required property '{name}'."),
                 ));
+            }
+        }
+        // `IS_STR` properties (a one-key mapping is left to CloudFormation as an intrinsic)
+        let strings: &[&str] = match t {
+            "CloudWatchLogs" => &["LogGroupName", "FilterPattern"],
+            "AlexaSkill" => &["SkillId"],
+            "IoTRule" => &["Sql", "AwsIotSqlVersion"],
+            "Cognito" => &["UserPool"],
+            _ => &[],
+        };
+        for name in strings {
+            let bad = ep
+                .get(*name)
+                .filter(|v| !v.is_null() && !v.is_string() && !v.as_object().is_some_and(|m| m.len() == 1));
+            if bad.is_some() {
+                return Err(res_err(
+                    &format!("{function_id}{event_id}"),
+                    format!("Type of property '{name}' is invalid."),
+                ));
+            }
+        }
+        if t == "Cognito" {
+            // one string or a list of strings, and no intrinsic function
+            let ok = match ep.get("Trigger") {
+                Some(Value::String(_)) => true,
+                Some(Value::Array(a)) => a.iter().all(Value::is_string),
+                _ => false,
+            };
+            if !ok {
+                return Err(res_err(
+                    &format!("{function_id}{event_id}"),
+                    "Type of property 'Trigger' is invalid.",
+                ));
+            }
+            match ep.get("UserPool").and_then(|p| p.get("Ref")) {
+                Some(Value::String(id)) if ctx.resources_now.contains_key(id) => {}
+                Some(r) if !r.is_string() => {
+                    return Err(event_err(
+                        function_id,
+                        &format!("{function_id}{event_id}"),
+                        "Ref in Userpool is not a string.",
+                    ))
+                }
+                _ => {
+                    return Err(event_err(
+                        function_id,
+                        &event_id,
+                        "Cognito events must reference a Cognito UserPool in the same template.",
+                    ))
+                }
             }
         }
         if t == "S3" {
@@ -682,6 +739,56 @@ pub(crate) fn generate(
                     .unwrap_or_default();
                 out.push(b);
             }
+            "CloudWatchLogs" => {
+                let group = ep.get("LogGroupName").cloned().unwrap_or(Value::Null);
+                let source = json!({"Fn::Sub": [
+                    format!("arn:{}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{__LogGroupName__}}:*", ctx.opts.partition),
+                    {"__LogGroupName__": group},
+                ]});
+                let perm = permission(&lid, &target, passthrough, "logs.amazonaws.com", Some(source), None);
+                let mut filter = CfnResource::new(lid.clone(), "AWS::Logs::SubscriptionFilter");
+                filter.attributes = passthrough.clone();
+                filter.depends_on = Some(json!([perm.logical_id]));
+                set_if(&mut filter, "LogGroupName", &ep, "LogGroupName");
+                set_if(&mut filter, "FilterPattern", &ep, "FilterPattern");
+                filter.set("DestinationArn", Some(target.arn()));
+                out.push(perm);
+                out.push(filter);
+            }
+            "AlexaSkill" => {
+                let mut perm = permission(&lid, &target, passthrough, "alexa-appkit.amazon.com", None, None);
+                set_if(&mut perm, "EventSourceToken", &ep, "SkillId");
+                out.push(perm);
+            }
+            "IoTRule" => {
+                let source = json!({"Fn::Sub": [
+                    format!("arn:{}:iot:${{AWS::Region}}:${{AWS::AccountId}}:rule/${{RuleName}}", ctx.opts.partition),
+                    {"RuleName": {"Ref": lid}},
+                ]});
+                let account = json!({"Fn::Sub": "${AWS::AccountId}"});
+                out.push(permission(
+                    &lid,
+                    &target,
+                    passthrough,
+                    "iot.amazonaws.com",
+                    Some(source),
+                    Some(account),
+                ));
+                let mut payload = Map::new();
+                payload.insert("Sql".into(), ep.get("Sql").cloned().unwrap_or(Value::Null));
+                payload.insert("RuleDisabled".into(), json!(false));
+                payload.insert("Actions".into(), json!([{"Lambda": {"FunctionArn": target.arn()}}]));
+                if let Some(v) = ep.get("AwsIotSqlVersion").filter(|v| truthy(v)) {
+                    payload.insert("AwsIotSqlVersion".into(), v.clone());
+                }
+                let mut rule = CfnResource::new(lid.clone(), "AWS::IoT::TopicRule");
+                rule.attributes = passthrough.clone();
+                rule.set("TopicRulePayload", Some(Value::Object(payload)));
+                out.push(rule);
+            }
+            "Cognito" => {
+                out.extend(cognito(ctx, function_id, &event_id, &ep, &target, passthrough)?);
+            }
             "Api" => {
                 let made = super::rest_api::event(
                     ctx,
@@ -712,4 +819,74 @@ pub(crate) fn generate(
         }
     }
     Ok(out)
+}
+
+/// A Cognito trigger: the permission, and the template's user pool with the function in its
+/// `LambdaConfig` (SAM rewrites the pool; a trigger may be set once).
+fn cognito(
+    ctx: &mut Context<'_>,
+    function_id: &str,
+    event_id: &str,
+    ep: &Map<String, Value>,
+    target: &Target,
+    passthrough: &Map<String, Value>,
+) -> Result<Vec<CfnResource>, Failure> {
+    let pool_id = ep["UserPool"]["Ref"].as_str().unwrap_or_default().to_string();
+    let source = json!({"Fn::GetAtt": [pool_id, "Arn"]});
+    let mut perm = permission(
+        &format!("{}Cognito", target.id),
+        target,
+        passthrough,
+        "cognito-idp.amazonaws.com",
+        Some(source),
+        None,
+    );
+    perm.attributes = passthrough.clone();
+    let triggers = match &ep["Trigger"] {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let mut pool = ctx.resources_now.get(&pool_id).cloned().unwrap_or_else(|| json!({}));
+    let Some(pool_map) = pool.as_object_mut() else {
+        return Err(res_err(&pool_id, "Resource should be a map."));
+    };
+    let props = pool_map.entry("Properties").or_insert_with(|| json!({}));
+    if props.is_null() {
+        *props = json!({});
+    }
+    let Some(props) = props.as_object_mut() else {
+        return Err(res_err(&pool_id, "Properties should be a map."));
+    };
+    let config = props.entry("LambdaConfig").or_insert_with(|| json!({}));
+    if config.is_null() {
+        *config = json!({});
+    }
+    let Some(config) = config.as_object_mut() else {
+        return Err(res_err(&pool_id, "Property 'LambdaConfig' should be a map."));
+    };
+    for trigger in &triggers {
+        let name = trigger.as_str().unwrap_or_default();
+        if config.contains_key(name) {
+            let shown = match &ep["Trigger"] {
+                Value::String(s) => s.clone(),
+                other => super::python_repr(other),
+            };
+            return Err(event_err(
+                function_id,
+                event_id,
+                format!("Cognito trigger \"{shown}\" defined multiple times."),
+            ));
+        }
+        config.insert(name.into(), target.arn());
+    }
+    ctx.resources_now.insert(pool_id.clone(), pool.clone());
+    let mut p = CfnResource::new(pool_id, "AWS::Cognito::UserPool");
+    p.depends_on = pool.get("DependsOn").cloned();
+    p.attributes = super::function::resource_attributes(&pool);
+    p.properties = pool
+        .get("Properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(vec![perm, p])
 }

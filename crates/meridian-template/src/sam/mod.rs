@@ -614,6 +614,7 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::Lambda::LayerVersion" => &["AWS::Serverless::LayerVersion"],
         "AWS::S3::Bucket" => &["AWS::S3::Bucket"],
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
+        "AWS::Cognito::UserPool" => &["AWS::Cognito::UserPool"],
         "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
         "AWS::ApiGatewayV2::Api" => &["AWS::Serverless::HttpApi"],
         "AWS::ApiGateway::RestApi" => &["AWS::Serverless::Api"],

@@ -419,10 +419,9 @@ impl Pull<'_> {
                 )));
             };
             if !supported.contains(&t) {
-                let shown: Vec<String> = supported.iter().map(|s| format!("'{s}'")).collect();
                 return Err(self.err(format!(
-                    "Invalid property Type specified in SourceAccessConfigurations. The supported values are: [{}].",
-                    shown.join(", ")
+                    "Invalid property Type specified in SourceAccessConfigurations. The supported values are: {}.",
+                    super::python_list(supported)
                 )));
             }
             if t == required {
