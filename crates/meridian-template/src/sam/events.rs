@@ -186,7 +186,7 @@ pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> R
         for name in strings {
             let bad = ep
                 .get(*name)
-                .filter(|v| !v.is_null() && !v.is_string() && !v.as_object().is_some_and(|m| m.len() == 1));
+                .filter(|v| !v.is_null() && !v.is_string() && v.as_object().is_none_or(|m| m.len() != 1));
             if bad.is_some() {
                 return Err(res_err(
                     &format!("{function_id}{event_id}"),
