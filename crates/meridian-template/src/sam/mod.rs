@@ -21,6 +21,7 @@ mod managed_policies;
 mod pull;
 mod py27;
 mod rest_api;
+mod rest_auth;
 mod simple_table;
 mod validate;
 

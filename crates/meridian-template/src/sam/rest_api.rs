@@ -10,9 +10,12 @@
 //! `OpenApiVersion` 3 turns the managed swagger into OpenAPI (`openapi` instead of `swagger`,
 //! `components`), as SAM's Globals plugin and `_openapi_postprocess` do.
 //!
-//! Not translated yet (a clear error naming the resource): `Auth`, custom domains,
+//! `Auth` (authorizers, default authorizer, API keys) is written by [`super::rest_auth`].
+//!
+//! Not translated yet (a clear error naming the resource): `Auth.ResourcePolicy` and
+//! `Auth.UsagePlan`, custom domains,
 //! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
-//! `AlwaysDeploy`, `PropagateTags`; on events `Auth`, `RequestModel`, `RequestParameters`,
+//! `AlwaysDeploy`, `PropagateTags`; on events `Auth.ResourcePolicy`, `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
 //!
 //! Functions with a `Condition`: their integrations are wrapped in `Fn::If`, paths whose methods
@@ -622,7 +625,7 @@ pub(crate) fn event(
             return Err(res_err(lid, format!("Type of property '{name}' is invalid.")));
         }
     }
-    for unsupported in ["Auth", "RequestModel", "RequestParameters", "ResponseTransferMode"] {
+    for unsupported in ["RequestModel", "RequestParameters", "ResponseTransferMode"] {
         if ep.get(unsupported).is_some_and(|v| !v.is_null()) {
             return Err(ev_err(not_yet(&format!("Property '{unsupported}' of Api events"))));
         }
@@ -685,6 +688,26 @@ pub(crate) fn event(
     );
 
     let managed = api_props.get("__MANAGE_SWAGGER").is_some_and(truthy);
+    let event_auth = match ep.get("Auth").filter(|v| !v.is_null()) {
+        None => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(v) if !truthy(v) => Map::new(),
+        Some(_) => return Err(ev_err("Property 'Auth' should be a map.".into())),
+    };
+    let api_auth_raw = api_props.get("Auth").filter(|v| truthy(v)).cloned();
+    let api_auth = match &api_auth_raw {
+        Some(a) => Some(ctx.resolve_params(a)?),
+        None => None,
+    };
+    let api_name = api_id.clone().unwrap_or_default();
+    if managed && api_auth.as_ref().is_some_and(|a| !a.is_object()) {
+        return Err(res_err(&api_name, "Property 'Auth' should be a map."));
+    }
+    let api_auth_map = api_auth
+        .as_ref()
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if managed {
         if api_props.get("MergeDefinitions").is_some_and(truthy) {
             return Err(ev_err(not_yet("MergeDefinitions")));
@@ -748,6 +771,9 @@ pub(crate) fn event(
             integration.set("type", false, Py::s("aws_proxy"));
             integration.set("httpMethod", false, Py::s("POST"));
             integration.set("uri", false, uri.clone());
+            if let Some(c) = super::rest_auth::iam_credentials(&event_auth, &api_auth_map, &ctx.opts.partition) {
+                integration.set("credentials", false, c);
+            }
             if let Some(t) = ep.get("TimeoutInMillis").filter(|v| truthy(v)) {
                 integration.set("timeoutInMillis", false, Py::from_template(t));
             }
@@ -757,6 +783,20 @@ pub(crate) fn event(
                 let def = content.get(&m).cloned().unwrap_or(Py::None);
                 content.set(&m, m_uni, def.conditional(c.clone()));
             }
+        }
+        if !event_auth.is_empty() {
+            let mut editor = super::rest_auth::Editor::from_doc(doc);
+            super::rest_auth::add_to_method(
+                &mut editor,
+                function_id,
+                event_id,
+                &api_id,
+                &event_auth,
+                api_auth.as_ref(),
+                &method,
+                &path,
+            )?;
+            doc = editor.into_doc();
         }
         let new = doc.deepcopy();
         if let Some(p) = ctx
@@ -768,6 +808,51 @@ pub(crate) fn event(
             p.insert("DefinitionBody".into(), new.to_json());
         }
         ctx.rest_bodies.insert(api_id, new);
+    }
+    // `OverrideApiAuth`: the event's auth is written into the API's own definition too
+    let body_given = ctx
+        .resources_now
+        .get(&api_name)
+        .and_then(|r| r.get("Properties"))
+        .and_then(|p| p.get("DefinitionBody"))
+        .filter(|b| truthy(b))
+        .cloned();
+    if let (Some(body), true) = (body_given, event_auth.get("OverrideApiAuth").is_some_and(truthy)) {
+        if !["Authorizer", "ApiKeyRequired", "ResourcePolicy"]
+            .iter()
+            .any(|k| event_auth.get(*k).is_some_and(truthy))
+        {
+            return Err(ev_err(
+                "Must define one of: Authorizer, ApiKeyRequired or ResourcePolicy when using the OverrideApiAuth property."
+                    .into(),
+            ));
+        }
+        let doc = ctx
+            .rest_bodies
+            .get(&api_name)
+            .cloned()
+            .unwrap_or_else(|| Py::from_template(&body));
+        let mut editor = super::rest_auth::Editor::from_doc(doc.deepcopy());
+        super::rest_auth::add_to_method(
+            &mut editor,
+            function_id,
+            event_id,
+            &api_name,
+            &event_auth,
+            api_auth.as_ref(),
+            &method,
+            &path,
+        )?;
+        let new = editor.into_doc().deepcopy();
+        if let Some(p) = ctx
+            .resources_now
+            .get_mut(&api_name)
+            .and_then(|r| r.get_mut("Properties"))
+            .and_then(Value::as_object_mut)
+        {
+            p.insert("DefinitionBody".into(), new.to_json());
+        }
+        ctx.rest_bodies.insert(api_name, new);
     }
     Ok(vec![perm])
 }
@@ -827,7 +912,6 @@ pub(crate) fn translate(
         ));
     }
     for unsupported in [
-        "Auth",
         "Domain",
         "GatewayResponses",
         "Models",
@@ -866,6 +950,11 @@ pub(crate) fn translate(
     if let Some(cors) = get("Cors").filter(|c| truthy(c)) {
         add_cors(id, body.as_mut(), cors)?;
     }
+    let passthrough = super::function::passthrough_attributes(resource);
+    let authorizer_permissions = match get("Auth") {
+        Some(auth) => super::rest_auth::add_to_api(ctx, id, auth, body.as_mut(), &passthrough)?,
+        None => Vec::new(),
+    };
     let binary = match get("BinaryMediaTypes") {
         Some(b) => Some(ctx.resolve_params(b)?),
         None => None,
@@ -955,7 +1044,6 @@ pub(crate) fn translate(
         }
     }
 
-    let passthrough = super::function::passthrough_attributes(resource);
     // the deployment: named by the hash of the swagger's Python text
     let mut hash_input = vec![hashed.repr()];
     if let Some(Value::String(v)) = &open_api_version {
@@ -1000,11 +1088,13 @@ pub(crate) fn translate(
     if let Some(tags) = get("Tags").and_then(Value::as_object) {
         stage.set("Tags", Some(Value::Array(super::function::plain_tag_list(tags))));
     }
-    Ok(vec![api, deployment, stage])
+    let mut out = vec![api, deployment, stage];
+    out.extend(authorizer_permissions);
+    Ok(out)
 }
 
 /// `SwaggerEditor.is_valid`.
-fn is_valid_swagger(doc: &Value) -> bool {
+pub(crate) fn is_valid_swagger(doc: &Value) -> bool {
     if !doc.get("paths").is_some_and(Value::is_object) {
         return false;
     }
