@@ -297,6 +297,8 @@ pub(crate) struct Context<'a> {
     pub deployments: deployment::Collection,
     /// The swagger bodies of REST APIs that SAM manages, as Python values.
     pub rest_bodies: rest_api::Bodies,
+    /// The usage plan APIs share (`Auth.UsagePlan.CreateUsagePlan: SHARED`).
+    pub shared_usage_plan: rest_auth::SharedUsagePlan,
 }
 
 impl Context<'_> {
@@ -452,6 +454,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         resources_now: original_resources.clone(),
         deployments: deployment::Collection::default(),
         rest_bodies,
+        shared_usage_plan: Default::default(),
     };
     let function_names = function_names(&ctx, &original_resources);
 
@@ -698,7 +701,13 @@ fn translate_resource(
         "AWS::Serverless::Api" => {
             let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
             let generated = rest_api::translate(ctx, logical_id, &current, function_names)?;
-            for (prop, t) in [("Stage", "AWS::ApiGateway::Stage"), ("Deployment", "AWS::ApiGateway::Deployment")] {
+            for (prop, t) in [
+                ("Stage", "AWS::ApiGateway::Stage"),
+                ("Deployment", "AWS::ApiGateway::Deployment"),
+                ("UsagePlan", "AWS::ApiGateway::UsagePlan"),
+                ("UsagePlanKey", "AWS::ApiGateway::UsagePlanKey"),
+                ("ApiKey", "AWS::ApiGateway::ApiKey"),
+            ] {
                 if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
                     refs.add(logical_id, prop, &r.logical_id);
                 }

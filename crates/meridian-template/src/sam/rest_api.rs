@@ -10,10 +10,11 @@
 //! `OpenApiVersion` 3 turns the managed swagger into OpenAPI (`openapi` instead of `swagger`,
 //! `components`), as SAM's Globals plugin and `_openapi_postprocess` do.
 //!
-//! `Auth` (authorizers, default authorizer, API keys) is written by [`super::rest_auth`].
+//! `Auth` (authorizers, default authorizer, API keys, usage plans) is written by
+//! [`super::rest_auth`].
 //!
-//! Not translated yet (a clear error naming the resource): `Auth.ResourcePolicy` and
-//! `Auth.UsagePlan`, custom domains,
+//! Not translated yet (a clear error naming the resource): `Auth.ResourcePolicy`, custom
+//! domains,
 //! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
 //! `AlwaysDeploy`, `PropagateTags`; on events `Auth.ResourcePolicy`, `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
@@ -1074,7 +1075,7 @@ pub(crate) fn translate(
         super::hash::logical_id(&format!("{id}Stage"), Some(&json!(prefix)), None)
     };
     let mut stage = CfnResource::new(stage_id, "AWS::ApiGateway::Stage");
-    stage.attributes = passthrough;
+    stage.attributes = passthrough.clone();
     stage.set("RestApiId", Some(json!({"Ref": id})));
     stage.set("DeploymentId", Some(json!({"Ref": deployment_id})));
     stage.set("StageName", Some(stage_name));
@@ -1088,8 +1089,16 @@ pub(crate) fn translate(
     if let Some(tags) = get("Tags").and_then(Value::as_object) {
         stage.set("Tags", Some(Value::Array(super::function::plain_tag_list(tags))));
     }
+    let stage_id = stage.logical_id.clone();
     let mut out = vec![api, deployment, stage];
     out.extend(authorizer_permissions);
+    out.extend(super::rest_auth::usage_plan(
+        ctx,
+        id,
+        get("Auth"),
+        &stage_id,
+        &passthrough,
+    )?);
     Ok(out)
 }
 

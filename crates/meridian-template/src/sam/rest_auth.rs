@@ -527,7 +527,7 @@ pub(crate) fn add_to_api(
         ));
     }
     let api = ApiAuth { auth: map.clone() };
-    for unsupported in ["ResourcePolicy", "UsagePlan"] {
+    for unsupported in ["ResourcePolicy"] {
         if api.get(unsupported).is_some() {
             return Err(res_err(
                 api_id,
@@ -838,4 +838,183 @@ pub(crate) fn iam_credentials(
     }
     let template = credentials.as_str() != Some(&format!("arn:{partition}:iam::*:user/*"));
     Some(Py::from_json(&credentials, template))
+}
+
+/// What the APIs with a `SHARED` usage plan have in common (`SharedApiUsagePlan`): one
+/// `ServerlessUsagePlan`, `ServerlessApiKey` and `ServerlessUsagePlanKey` for all of them.
+#[derive(Default)]
+pub(crate) struct SharedUsagePlan {
+    stage_keys: Vec<Value>,
+    api_stages: Vec<Value>,
+    depends_on: Vec<Value>,
+    conditions: Vec<String>,
+    any_without_condition: bool,
+    deletion_policy: Option<Value>,
+    update_replace_policy: Option<Value>,
+}
+
+const SHARED_CONDITION: &str = "SharedUsagePlanCondition";
+
+impl SharedUsagePlan {
+    /// `get_combined_resource_attributes`: the strongest policies and, when every API has one,
+    /// a condition that holds when any of theirs does (written into the template's Conditions).
+    fn combined(
+        &mut self,
+        attributes: &Map<String, Value>,
+        conditions: &mut Option<Map<String, Value>>,
+    ) -> Result<Map<String, Value>, Failure> {
+        if let Some(p) = attributes.get("DeletionPolicy").filter(|v| truthy(v)) {
+            if self.deletion_policy.is_none() || p == "Retain" {
+                self.deletion_policy = Some(p.clone());
+            }
+        }
+        if let Some(p) = attributes.get("UpdateReplacePolicy").filter(|v| truthy(v)) {
+            let current = self.update_replace_policy.as_ref().and_then(Value::as_str);
+            if current.is_none() || p == "Retain" || (p == "Snapshot" && current == Some("Delete")) {
+                self.update_replace_policy = Some(p.clone());
+            }
+        }
+        if !self.any_without_condition {
+            match attributes.get("Condition").filter(|v| truthy(v)) {
+                Some(c) => {
+                    let c = c.as_str().unwrap_or_default().to_string();
+                    if !self.conditions.contains(&c) {
+                        let Some(template) = conditions.as_mut() else {
+                            return Err(Failure::Document(vec![SamResourceError {
+                                logical_id: None,
+                                message: "Structure of the SAM template is invalid. Can't have condition without having 'Conditions' section in the template".into(),
+                            }]));
+                        };
+                        self.conditions.push(c.clone());
+                        let value = if self.conditions.len() == 1 {
+                            json!(c)
+                        } else {
+                            let mut all = self.conditions.clone();
+                            all.sort();
+                            json!({"Fn::Or": all.iter().map(|c| json!({"Condition": c})).collect::<Vec<_>>()})
+                        };
+                        template.insert(SHARED_CONDITION.into(), value);
+                    }
+                }
+                None => {
+                    self.any_without_condition = true;
+                    if let Some(template) = conditions.as_mut() {
+                        template.shift_remove(SHARED_CONDITION);
+                    }
+                }
+            }
+        }
+        let mut out = Map::new();
+        if let Some(p) = &self.deletion_policy {
+            out.insert("DeletionPolicy".into(), p.clone());
+        }
+        if let Some(p) = &self.update_replace_policy {
+            out.insert("UpdateReplacePolicy".into(), p.clone());
+        }
+        if !self.conditions.is_empty() && !self.any_without_condition {
+            out.insert("Condition".into(), json!(SHARED_CONDITION));
+        }
+        Ok(out)
+    }
+}
+
+/// `_construct_usage_plan`: the usage plan, API key and usage plan key of `Auth.UsagePlan`.
+pub(crate) fn usage_plan(
+    ctx: &mut Context<'_>,
+    api_id: &str,
+    auth: Option<&Value>,
+    stage_id: &str,
+    passthrough: &Map<String, Value>,
+) -> Result<Vec<CfnResource>, Failure> {
+    let Some(auth) = auth.filter(|a| truthy(a)) else {
+        return Ok(Vec::new());
+    };
+    let auth = ctx.resolve_params(auth)?;
+    let Some(plan) = auth.get("UsagePlan").filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let Some(plan) = plan.as_object() else {
+        return Err(res_err(api_id, "'UsagePlan' must be a dictionary"));
+    };
+    const FIELDS: &[&str] = &[
+        "CreateUsagePlan",
+        "Description",
+        "Quota",
+        "Tags",
+        "Throttle",
+        "UsagePlanName",
+    ];
+    if plan.keys().any(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(res_err(api_id, "Invalid property for 'UsagePlan'"));
+    }
+    let create = match plan.get("CreateUsagePlan") {
+        None | Some(Value::Null) => {
+            return Err(res_err(api_id, "'CreateUsagePlan' is a required field for UsagePlan."))
+        }
+        Some(Value::String(s)) if ["SHARED", "PER_API", "NONE"].contains(&s.as_str()) => s.clone(),
+        Some(_) => {
+            return Err(res_err(
+                api_id,
+                "'CreateUsagePlan' accepts one of ['SHARED', 'PER_API', 'NONE'].",
+            ))
+        }
+    };
+    let api_stage = json!({"ApiId": {"Ref": api_id}, "Stage": {"Ref": stage_id}});
+    let stage_key = json!({"RestApiId": {"Ref": api_id}, "StageName": {"Ref": stage_id}});
+    let (plan_id, key_id, plan_key_id, plan_deps, api_stages, stage_keys, attributes) = match create.as_str() {
+        "NONE" => return Ok(Vec::new()),
+        "PER_API" => (
+            format!("{api_id}UsagePlan"),
+            format!("{api_id}ApiKey"),
+            format!("{api_id}UsagePlanKey"),
+            vec![json!(api_id)],
+            vec![api_stage],
+            vec![stage_key],
+            passthrough.clone(),
+        ),
+        _ => {
+            let shared = &mut ctx.shared_usage_plan;
+            if !shared.depends_on.contains(&json!(api_id)) {
+                shared.depends_on.push(json!(api_id));
+            }
+            if !shared.api_stages.contains(&api_stage) {
+                shared.api_stages.push(api_stage);
+            }
+            if !shared.stage_keys.contains(&stage_key) {
+                shared.stage_keys.push(stage_key);
+            }
+            let attributes = shared.combined(passthrough, &mut ctx.conditions)?;
+            let shared = &ctx.shared_usage_plan;
+            (
+                "ServerlessUsagePlan".to_string(),
+                "ServerlessApiKey".to_string(),
+                "ServerlessUsagePlanKey".to_string(),
+                shared.depends_on.clone(),
+                shared.api_stages.clone(),
+                shared.stage_keys.clone(),
+                attributes,
+            )
+        }
+    };
+    let mut usage_plan = CfnResource::new(plan_id.clone(), "AWS::ApiGateway::UsagePlan");
+    usage_plan.depends_on = Some(Value::Array(plan_deps));
+    usage_plan.attributes = attributes.clone();
+    usage_plan.set("ApiStages", Some(Value::Array(api_stages)));
+    for name in ["UsagePlanName", "Description", "Quota", "Tags", "Throttle"] {
+        if let Some(v) = plan.get(name).filter(|v| truthy(v)) {
+            usage_plan.set(name, Some(v.clone()));
+        }
+    }
+    let mut key = CfnResource::new(key_id.clone(), "AWS::ApiGateway::ApiKey");
+    key.depends_on = Some(json!([plan_id]));
+    key.attributes = attributes.clone();
+    key.set("Enabled", Some(json!(true)));
+    key.set("StageKeys", Some(Value::Array(stage_keys)));
+    let mut plan_key = CfnResource::new(plan_key_id, "AWS::ApiGateway::UsagePlanKey");
+    plan_key.depends_on = Some(json!([key_id]));
+    plan_key.attributes = attributes;
+    plan_key.set("KeyId", Some(json!({"Ref": key_id})));
+    plan_key.set("KeyType", Some(json!("API_KEY")));
+    plan_key.set("UsagePlanId", Some(json!({"Ref": plan_id})));
+    Ok(vec![usage_plan, key, plan_key])
 }
