@@ -241,6 +241,11 @@ impl PyDict {
         }
     }
 
+    /// The keys with their `Py27UniStr` flag, in iteration order.
+    pub(crate) fn keys_with_kind(&self) -> Vec<(String, bool)> {
+        self.ordered().iter().map(|(k, u, _)| (k.clone(), *u)).collect()
+    }
+
     /// The keys, in iteration order.
     pub(crate) fn keys(&self) -> Vec<String> {
         self.ordered().iter().map(|(k, _, _)| k.clone()).collect()

@@ -427,7 +427,7 @@ pub(crate) fn fix_openapi(template: &mut Map<String, Value>, bodies: &mut Bodies
 /// `ApiGenerator._openapi_postprocess`: for OpenAPI 3, security definitions and definitions
 /// move under `components`, and the CORS preflight loses `produces`/`consumes` and gains
 /// header schemas.
-fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value>) -> Result<(), Failure> {
+pub(crate) fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value>) -> Result<(), Failure> {
     let Some(doc) = body.as_dict_mut() else { return Ok(()) };
     if doc.get("swagger").is_some_and(|s| !matches!(s, Py::None)) {
         return Ok(());
@@ -568,8 +568,13 @@ fn permission_path(path: &str) -> String {
     if p.len() > 1 && p.ends_with('/') {
         p.pop();
     }
+    starred_path(&p)
+}
+
+/// `get_path_without_trailing_slash` (despite its name): path parameters as `*`.
+pub(crate) fn starred_path(p: &str) -> String {
     let mut out = String::new();
-    let mut rest = p.as_str();
+    let mut rest = p;
     while let Some(i) = rest.find('{') {
         let after = &rest[i + 1..];
         match after.find('}') {
@@ -796,6 +801,7 @@ pub(crate) fn event(
                 api_auth.as_ref(),
                 &method,
                 &path,
+                &suffix,
             )?;
             doc = editor.into_doc();
         }
@@ -843,6 +849,7 @@ pub(crate) fn event(
             api_auth.as_ref(),
             &method,
             &path,
+            &suffix,
         )?;
         let new = editor.into_doc().deepcopy();
         if let Some(p) = ctx
@@ -953,7 +960,15 @@ pub(crate) fn translate(
     }
     let passthrough = super::function::passthrough_attributes(resource);
     let authorizer_permissions = match get("Auth") {
-        Some(auth) => super::rest_auth::add_to_api(ctx, id, auth, body.as_mut(), &passthrough)?,
+        Some(auth) => super::rest_auth::add_to_api(
+            ctx,
+            id,
+            auth,
+            body.as_mut(),
+            get("StageName"),
+            open_api_version.as_ref(),
+            &passthrough,
+        )?,
         None => Vec::new(),
     };
     let binary = match get("BinaryMediaTypes") {

@@ -13,6 +13,7 @@ use super::py27::{Py, PyDict};
 use super::{python_repr, res_err, truthy, CfnResource, Context, Failure, SamResourceError};
 
 const SECURITY: &str = "securityDefinitions";
+const POLICY: &str = "x-amazon-apigateway-policy";
 const INTEGRATION: &str = "x-amazon-apigateway-integration";
 const EXCLUDED: &[&str] = &["summary", "description", "parameters"];
 /// `AuthProperties`' fields.
@@ -38,6 +39,8 @@ fn doc_err(message: String) -> Failure {
 pub(crate) struct Editor {
     doc: Py,
     security: PyDict,
+    /// `x-amazon-apigateway-policy`, the API's resource policy.
+    policy: PyDict,
     /// The document's `securityDefinitions` is set but is not a mapping.
     security_invalid: bool,
 }
@@ -56,9 +59,17 @@ impl Editor {
             .as_dict()
             .and_then(|d| d.get(SECURITY))
             .is_some_and(|v| v.as_dict().is_none() && truthy(&v.to_json()));
+        let policy = doc
+            .as_dict()
+            .and_then(|d| d.get(POLICY))
+            .and_then(Py::as_dict)
+            .filter(|d| d.len() > 0)
+            .cloned()
+            .unwrap_or_else(PyDict::py27);
         Editor {
             doc,
             security,
+            policy,
             security_invalid,
         }
     }
@@ -72,6 +83,278 @@ impl Editor {
             }
         }
         self.doc
+    }
+
+    /// `add_resource_policy`: the statements of a `ResourcePolicy` for the methods of `path`.
+    fn add_resource_policy(&mut self, rp: &Value, path: &str, stage: &Py) -> Result<(), Failure> {
+        let Some(rp) = rp.as_object() else {
+            return Err(doc_err("Resource Policy is not a valid dictionary.".into()));
+        };
+        let get = |k: &str| rp.get(k).filter(|v| !v.is_null());
+        if let Some(list) = get("AwsAccountWhitelist") {
+            let resources = self.method_uris(path, stage)?;
+            self.iam_statement(list, "Allow", resources)?;
+        }
+        if let Some(list) = get("AwsAccountBlacklist") {
+            let resources = self.method_uris(path, stage)?;
+            self.iam_statement(list, "Deny", resources)?;
+        }
+        if let Some(list) = get("IpRangeWhitelist") {
+            let resources = self.method_uris(path, stage)?;
+            self.ip_statements("NotIpAddress", list, resources);
+        }
+        if let Some(list) = get("IpRangeBlacklist") {
+            let resources = self.method_uris(path, stage)?;
+            self.ip_statements("IpAddress", list, resources);
+        }
+        for (strings, vpc, vpce, conditional, name) in [
+            (
+                "SourceVpcBlacklist",
+                "IntrinsicVpcBlacklist",
+                "IntrinsicVpceBlacklist",
+                "StringEquals",
+                "Blacklist",
+            ),
+            (
+                "SourceVpcWhitelist",
+                "IntrinsicVpcWhitelist",
+                "IntrinsicVpceWhitelist",
+                "StringNotEquals",
+                "Whitelist",
+            ),
+        ] {
+            if get(strings)
+                .and_then(Value::as_array)
+                .is_some_and(|l| !l.iter().all(Value::is_string))
+            {
+                return Err(doc_err(format!(
+                    "SourceVpc{name} must be a list of strings. Use IntrinsicVpc{name} instead for values that use Intrinsic Functions"
+                )));
+            }
+            let mut condition = PyDict::py27();
+            let mut extend = |key: &str, items: Vec<Value>| {
+                if items.is_empty() && condition.contains(key) {
+                    return;
+                }
+                let mut list = match condition.get(key) {
+                    Some(Py::List(l)) => l.clone(),
+                    _ => Vec::new(),
+                };
+                list.extend(items.iter().map(Py::from_template));
+                condition.set(key, false, Py::List(list));
+            };
+            if let Some(list) = get(strings) {
+                let all = python_items(list);
+                let pick = |prefix: &str| -> Vec<Value> {
+                    all.iter()
+                        .filter(|e| e.as_str().is_some_and(|s| s.starts_with(prefix)))
+                        .cloned()
+                        .collect()
+                };
+                let (vpcs, vpces) = (pick("vpc-"), pick("vpce-"));
+                if !vpcs.is_empty() {
+                    extend("aws:SourceVpc", vpcs);
+                }
+                if !vpces.is_empty() {
+                    extend("aws:SourceVpce", vpces);
+                }
+            }
+            if let Some(list) = get(vpc) {
+                extend("aws:SourceVpc", python_items(list));
+            }
+            if let Some(list) = get(vpce) {
+                extend("aws:SourceVpce", python_items(list));
+            }
+            let nonempty = |k: &str| matches!(condition.get(k), Some(Py::List(l)) if !l.is_empty());
+            if !nonempty("aws:SourceVpc") && !nonempty("aws:SourceVpce") {
+                continue;
+            }
+            let resources = self.method_uris(path, stage)?;
+            let mut outer = PyDict::plain();
+            outer.set(conditional, false, Py::Dict(condition));
+            self.push_pair(Py::Dict(outer), resources);
+        }
+        self.write_policy();
+        Ok(())
+    }
+
+    fn write_policy(&mut self) {
+        let policy = Py::Dict(self.policy.clone());
+        if let Some(d) = self.doc.as_dict_mut() {
+            d.set(POLICY, false, policy);
+        }
+    }
+
+    /// `add_custom_statements`.
+    fn add_custom_statements(&mut self, custom: &Value) {
+        self.policy.set("Version", false, Py::s("2012-10-17"));
+        match self.policy.get("Statement") {
+            None | Some(Py::None) => self.policy.set("Statement", false, Py::from_template(custom)),
+            Some(existing) => {
+                let mut statements = match existing {
+                    Py::List(l) => l.clone(),
+                    other => vec![other.clone()],
+                };
+                let custom: Vec<Value> = match custom {
+                    Value::Array(a) => a.clone(),
+                    other => vec![other.clone()],
+                };
+                for c in custom {
+                    if !statements.iter().any(|s| s.to_json() == c) {
+                        statements.push(Py::from_template(&c));
+                    }
+                }
+                self.policy.set("Statement", false, Py::List(statements));
+            }
+        }
+        self.write_policy();
+    }
+
+    /// `_get_method_path_uri_list`: `execute-api:/${__Stage__}/METHOD/path` for every method of
+    /// the path.
+    fn method_uris(&self, path: &str, stage: &Py) -> Result<Py, Failure> {
+        let mut methods: Vec<(String, bool)> = Vec::new();
+        let Some(item) = self
+            .doc
+            .as_dict()
+            .and_then(|d| d.get("paths"))
+            .and_then(Py::as_dict)
+            .and_then(|p| p.get(path))
+        else {
+            return Ok(Py::List(Vec::new()));
+        };
+        let path_uni = self
+            .doc
+            .as_dict()
+            .and_then(|d| d.get("paths"))
+            .and_then(Py::as_dict)
+            .map(|p| p.keys_with_kind().into_iter().any(|(k, u)| k == path && u))
+            .unwrap_or(false);
+        let mut item = item.clone();
+        for content in item
+            .conditional_contents_mut()
+            .map_err(|_| doc_err("Value of Fn::If must be a list.".into()))?
+        {
+            let Some(d) = content.as_dict() else {
+                return Err(doc_err(format!(
+                    "Value of '{path}' path must be a dictionary according to Swagger spec."
+                )));
+            };
+            methods.extend(d.keys_with_kind());
+        }
+        let starred = super::rest_api::starred_path(path);
+        let mut out = Vec::new();
+        for (m, uni) in methods {
+            let lower = m.to_lowercase();
+            let (method, method_uni) = if lower == "x-amazon-apigateway-any-method" || lower == "any" {
+                ("*".to_string(), false)
+            } else {
+                (m.to_uppercase(), uni)
+            };
+            let mut vars = PyDict::plain();
+            vars.set("__Stage__", false, stage.clone());
+            let mut sub = PyDict::plain();
+            sub.set(
+                "Fn::Sub",
+                false,
+                Py::List(vec![
+                    Py::Str(
+                        format!("execute-api:/${{__Stage__}}/{method}{starred}"),
+                        method_uni || path_uni,
+                    ),
+                    Py::Dict(vars),
+                ]),
+            );
+            out.push(Py::Dict(sub));
+        }
+        Ok(Py::List(out))
+    }
+
+    /// `_add_iam_resource_policy_for_method`.
+    fn iam_statement(&mut self, list: &Value, effect: &str, resources: Py) -> Result<(), Failure> {
+        if !truthy(list) {
+            return Ok(());
+        }
+        if !list.is_object() && !list.is_array() {
+            let shown = match list {
+                Value::String(s) => s.clone(),
+                v => python_repr(v),
+            };
+            return Err(doc_err(format!("Type of '{shown}' must be a list or dictionary")));
+        }
+        let principals = match list {
+            Value::Array(_) => Py::from_template(list),
+            other => Py::List(vec![Py::from_template(other)]),
+        };
+        self.policy.set("Version", false, Py::s("2012-10-17"));
+        let mut statement = PyDict::py27();
+        statement.set("Effect", false, Py::s(effect));
+        statement.set("Action", false, Py::s("execute-api:Invoke"));
+        statement.set("Resource", false, resources);
+        let mut principal = PyDict::py27();
+        principal.set("AWS", false, principals);
+        statement.set("Principal", false, Py::Dict(principal));
+        match self.policy.get("Statement") {
+            None | Some(Py::None) => self.policy.set("Statement", false, Py::Dict(statement)),
+            Some(existing) => {
+                let mut statements = match existing {
+                    Py::List(l) => l.clone(),
+                    other => vec![other.clone()],
+                };
+                statements.push(Py::Dict(statement));
+                self.policy.set("Statement", false, Py::List(statements));
+            }
+        }
+        Ok(())
+    }
+
+    /// `_add_ip_resource_policy_for_method`.
+    fn ip_statements(&mut self, conditional: &str, list: &Value, resources: Py) {
+        if !truthy(list) {
+            return;
+        }
+        let ips = match list {
+            Value::Array(_) => Py::from_template(list),
+            other => Py::List(vec![Py::from_template(other)]),
+        };
+        let mut inner = PyDict::plain();
+        inner.set("aws:SourceIp", false, ips);
+        let mut outer = PyDict::plain();
+        outer.set(conditional, false, Py::Dict(inner));
+        self.push_pair(Py::Dict(outer), resources);
+    }
+
+    /// An allow-all statement and a deny statement under `condition`, each added once.
+    fn push_pair(&mut self, condition: Py, resources: Py) {
+        self.policy.set("Version", false, Py::s("2012-10-17"));
+        let statement = |effect: &str, condition: Option<Py>| {
+            let mut s = PyDict::py27();
+            s.set("Effect", false, Py::s(effect));
+            s.set("Action", false, Py::s("execute-api:Invoke"));
+            s.set("Resource", false, resources.clone());
+            s.set("Principal", false, Py::s("*"));
+            if let Some(c) = condition {
+                s.set("Condition", false, c);
+            }
+            Py::Dict(s)
+        };
+        let allow = statement("Allow", None);
+        let deny = statement("Deny", Some(condition));
+        match self.policy.get("Statement") {
+            None | Some(Py::None) => self.policy.set("Statement", false, Py::List(vec![allow, deny])),
+            Some(existing) => {
+                let mut statements = match existing {
+                    Py::List(l) => l.clone(),
+                    other => vec![other.clone()],
+                };
+                for s in [allow, deny] {
+                    if !statements.iter().any(|x| x.to_json() == s.to_json()) {
+                        statements.push(s);
+                    }
+                }
+                self.policy.set("Statement", false, Py::List(statements));
+            }
+        }
     }
 
     /// Security definitions can be added (`securityDefinitions must be a dictionary.` if not).
@@ -502,6 +785,8 @@ pub(crate) fn add_to_api(
     api_id: &str,
     auth: &Value,
     body: Option<&mut Py>,
+    stage: Option<&Value>,
+    open_api_version: Option<&Value>,
     passthrough: &Map<String, Value>,
 ) -> Result<Vec<CfnResource>, Failure> {
     if !truthy(auth) {
@@ -527,14 +812,6 @@ pub(crate) fn add_to_api(
         ));
     }
     let api = ApiAuth { auth: map.clone() };
-    for unsupported in ["ResourcePolicy"] {
-        if api.get(unsupported).is_some() {
-            return Err(res_err(
-                api_id,
-                format!("Property 'Auth.{unsupported}' of AWS::Serverless::Api is not supported by Meridian's local regions yet."),
-            ));
-        }
-    }
     let mut editor = Editor::from_doc(body.deepcopy());
     let authorizers = api.authorizers(api_id, true)?;
     if !authorizers.is_empty() || api.get("ApiKeyRequired").is_some_and(truthy) {
@@ -580,7 +857,28 @@ pub(crate) fn add_to_api(
             })?;
         }
     }
+    if let Some(policy) = api.get("ResourcePolicy").filter(|v| truthy(v)) {
+        if !policy.is_object() {
+            return Err(doc_err(
+                "ResourcePolicy must be a map (ResourcePolicyStatement).".into(),
+            ));
+        }
+        // the implicit API's `Prod` is SAM's own string
+        let stage = match stage {
+            Some(Value::String(s)) if api_id == super::rest_api::IMPLICIT_ID && s == "Prod" => Py::s("Prod"),
+            Some(v) => Py::from_template(v),
+            None => Py::None,
+        };
+        for path in editor.paths() {
+            editor.add_resource_policy(policy, &path, &stage)?;
+        }
+        if let Some(custom) = policy.get("CustomStatements").filter(|v| truthy(v)) {
+            editor.add_custom_statements(custom);
+        }
+    }
     *body = editor.into_doc().deepcopy();
+    // `_add_auth` ends with `_openapi_postprocess`, which runs again after the other steps
+    super::rest_api::openapi_postprocess(body, open_api_version)?;
 
     // the permissions of Lambda authorizers
     let mut out = Vec::new();
@@ -690,6 +988,7 @@ pub(crate) fn add_to_method(
     api_auth: Option<&Value>,
     method: &str,
     path: &str,
+    stage: &str,
 ) -> Result<(), Failure> {
     let ev_err = |m: String| res_err(function_id, format!("Event with id [{event_id}] is invalid. {m}"));
     let authorizer = event_auth.get("Authorizer").filter(|v| truthy(v));
@@ -754,11 +1053,6 @@ pub(crate) fn add_to_method(
             "Unable to set ApiKeyRequired [False] on API method [{method}] for path [{path}] because the related API does not specify any ApiKeyRequired."
         )));
     }
-    if event_auth.get("ResourcePolicy").is_some_and(truthy) {
-        return Err(ev_err(
-            "Property 'Auth.ResourcePolicy' of Api events is not supported by Meridian's local regions yet.".into(),
-        ));
-    }
     if let Some(name) = authorizer {
         let name = name.as_str().unwrap_or_default().to_string();
         let method_scopes = event_auth.get("AuthorizationScopes").filter(|v| !v.is_null());
@@ -808,6 +1102,18 @@ pub(crate) fn add_to_method(
             def.set("security", false, Py::List(security));
             Ok(())
         })?;
+    }
+    if let Some(policy) = event_auth.get("ResourcePolicy").filter(|v| truthy(v)) {
+        if !policy.is_object() {
+            return Err(res_err(event_id, "Property 'Auth.ResourcePolicy' should be a map."));
+        }
+        // the implicit API's `Prod` is SAM's own string; a stage named in the template is the
+        // template's
+        let implicit = api_id == super::rest_api::IMPLICIT_ID && stage == "Prod";
+        editor.add_resource_policy(policy, path, &Py::Str(stage.to_string(), !implicit))?;
+        if let Some(custom) = policy.get("CustomStatements").filter(|v| truthy(v)) {
+            editor.add_custom_statements(custom);
+        }
     }
     Ok(())
 }
@@ -1017,4 +1323,14 @@ pub(crate) fn usage_plan(
     plan_key.set("KeyType", Some(json!("API_KEY")));
     plan_key.set("UsagePlanId", Some(json!({"Ref": plan_id})));
     Ok(vec![usage_plan, key, plan_key])
+}
+
+/// What Python's `list.extend(v)` adds: a list's items, a mapping's keys, a string's characters.
+fn python_items(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        Value::Object(m) => m.keys().map(|k| json!(k)).collect(),
+        Value::String(s) => s.chars().map(|c| json!(c.to_string())).collect(),
+        _ => Vec::new(),
+    }
 }
