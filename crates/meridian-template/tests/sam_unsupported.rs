@@ -31,14 +31,14 @@ Resources:
     Type: AWS::Serverless::Api
     Properties:
       StageName: prod
-      Auth: {DefaultAuthorizer: AWS_IAM}
+      GatewayResponses: {DEFAULT_4XX: {StatusCode: 404}}
 "#,
     );
     assert_eq!(
         msg,
         "Invalid Serverless Application Specification document. Number of errors found: 2. \
          Resource with id [Web] is invalid. Event with id [Get] is invalid. Property 'RequestModel' of Api events is not supported by Meridian's local regions yet. \
-         Resource with id [Rest] is invalid. Property 'Auth' of AWS::Serverless::Api is not supported by Meridian's local regions yet."
+         Resource with id [Rest] is invalid. Property 'GatewayResponses' of AWS::Serverless::Api is not supported by Meridian's local regions yet."
     );
 }
 
