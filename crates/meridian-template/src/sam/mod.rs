@@ -5,10 +5,12 @@
 //! Implemented: Globals, `AWS::Serverless::Function` (role, code, alias and versions,
 //! deployment preferences, the event sources that need no API Gateway),
 //! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable` and `AWS::Serverless::HttpApi`
-//! (with the functions' `HttpApi` events). Other serverless types and API events are reported as clear
+//! (with the functions' `HttpApi` events), `AWS::Serverless::Connector` (and embedded `Connectors`).
+//! Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
 //! first are still the ones reported.
 
+mod connector;
 mod deployment;
 mod events;
 mod function;
@@ -435,6 +437,11 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     http_api::plugin(&mut sam_template)?;
     globals::apply(&mut sam_template).map_err(document)?;
     rest_api::fix_openapi(&mut sam_template, &mut rest_bodies);
+    // Embedded connectors become connector resources (translated last, with the others).
+    let embedding_errors = match sam_template.get_mut("Resources").and_then(Value::as_object_mut) {
+        Some(resources) => connector::embed(resources),
+        None => Vec::new(),
+    };
 
     let original_resources = sam_template
         .get("Resources")
@@ -462,18 +469,16 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     let mut refs = ResourceRefs::default();
     let mut changed_ids: BTreeMap<String, String> = BTreeMap::new();
 
-    // Embedded connectors (a `Connectors` attribute on any resource) become
-    // AWS::Serverless::Connector resources in SAM, which are not translated yet.
-    for (logical_id, resource) in &original_resources {
-        if resource.get("Connectors").is_some() {
-            errors.push(SamResourceError {
-                logical_id: Some(logical_id.clone()),
-                message: "Embedded connectors (the `Connectors` attribute) are not supported by Meridian's local regions yet: AWS::Serverless::Connector is not translated.".into(),
-            });
-        }
-    }
+    errors.extend(embedding_errors);
     for (logical_id, resource) in ordered_sam_resources(&original_resources) {
-        let outcome = translate_resource(&mut ctx, &logical_id, &resource, &mut refs, &function_names);
+        let outcome = translate_resource(
+            &mut ctx,
+            &logical_id,
+            &resource,
+            &mut refs,
+            &function_names,
+            &original_resources,
+        );
         match outcome {
             Ok((new_id, generated)) => {
                 if new_id != logical_id {
@@ -666,6 +671,7 @@ fn translate_resource(
     resource: &Value,
     refs: &mut ResourceRefs,
     function_names: &BTreeMap<String, String>,
+    sam_resources: &Map<String, Value>,
 ) -> Result<(String, Vec<CfnResource>), Failure> {
     validate_logical_id(logical_id)?;
     let rtype = resource.get("Type").and_then(Value::as_str).unwrap_or("");
@@ -715,10 +721,14 @@ fn translate_resource(
             Ok((logical_id.to_string(), generated))
         }
         "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
+        "AWS::Serverless::Connector" => Ok((
+            logical_id.to_string(),
+            connector::translate(ctx, logical_id, resource, sam_resources)?,
+        )),
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi, AWS::Serverless::Connector)."
             ),
         )),
     }

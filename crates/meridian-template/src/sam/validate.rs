@@ -30,6 +30,12 @@ pub(crate) enum Check {
     StrDictOrList,
     /// `dict_of(IS_STR, IS_DICT)`
     DictOfDict,
+    /// `dict_of(IS_STR, any_type())`: a mapping, reported without an expected type.
+    MapOfAny,
+    /// `one_of(dict_of(IS_STR, any_type()), list_of(dict_of(IS_STR, any_type())))`
+    DictOrListOfDict,
+    /// `list_of(IS_STR)`
+    ListOfStr,
     /// `IS_STR_ENUM([...])`
     StrEnum(&'static [&'static str]),
 }
@@ -48,6 +54,9 @@ impl Check {
             Check::ListOfStrOrDict => v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
             Check::StrDictOrList => str_or_dict(v) || v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
             Check::DictOfDict => v.as_object().is_some_and(|m| m.values().all(Value::is_object)),
+            Check::MapOfAny => v.is_object(),
+            Check::DictOrListOfDict => v.is_object() || v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
+            Check::ListOfStr => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
             Check::StrEnum(values) => v.as_str().is_some_and(|s| values.contains(&s)),
         }
     }
