@@ -1411,6 +1411,7 @@ mod tests {
             resources_now: Map::new(),
             deployments: Default::default(),
             rest_bodies: Default::default(),
+            route53_groups: Default::default(),
         };
         assert_eq!(
             managed_policy_arn(&ctx, "AWSLambdaBasicExecutionRole"),

@@ -3,8 +3,10 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! Not translated yet (a clear error naming the resource): custom domains, `DisableExecuteApiEndpoint`,
-//! and HttpApi events of functions with a `Condition`.
+//! `Domain` adds the custom domain's resources (see [`super::domain`]).
+//!
+//! Not translated yet (a clear error naming the resource): `DisableExecuteApiEndpoint`, and
+//! HttpApi events of functions with a `Condition`.
 
 use serde_json::{json, Map, Value};
 
@@ -892,7 +894,7 @@ const PROPERTIES: &[&str] = &[
 ];
 
 /// `AWS::Serverless::HttpApi` -> `AWS::ApiGatewayV2::Api` and its stage.
-pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result<Vec<CfnResource>, Failure> {
+pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Result<Vec<CfnResource>, Failure> {
     let empty = Map::new();
     let props = resource.get("Properties").and_then(Value::as_object).unwrap_or(&empty);
     if let Some(k) = props.keys().find(|k| !PROPERTIES.contains(&k.as_str())) {
@@ -944,6 +946,7 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             get("RouteSettings").is_none_or(Value::is_object),
             Some("map"),
         ),
+        ("Domain", get("Domain").is_none_or(Value::is_object), Some("map")),
         (
             "FailOnWarnings",
             get("FailOnWarnings").is_none_or(Value::is_boolean),
@@ -963,14 +966,6 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
                     Some(t) => format!("Property '{name}' should be a {t}."),
                     None => format!("Type of property '{name}' is invalid."),
                 },
-            ));
-        }
-    }
-    for unsupported in ["Domain", "DisableExecuteApiEndpoint"] {
-        if get(unsupported).is_some() {
-            return Err(res_err(
-                id,
-                format!("Property '{unsupported}' of AWS::Serverless::HttpApi is not supported by Meridian's local regions yet."),
             ));
         }
     }
@@ -1020,7 +1015,17 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ));
         }
     }
+    // SAM propagates the API's tags to what it generates when it has a definition body.
+    let propagated_tags = (get("Tags").is_some_and(truthy) && get("DefinitionBody").is_some())
+        .then(|| tags.clone())
+        .flatten();
     let fail_on_warnings = get("FailOnWarnings").cloned().filter(truthy);
+    if get("DisableExecuteApiEndpoint").is_some() {
+        return Err(res_err(
+            id,
+            "Property 'DisableExecuteApiEndpoint' of AWS::Serverless::HttpApi is not supported by Meridian's local regions yet.",
+        ));
+    }
     if let Some(name) = get("Name") {
         let Some(b) = body.as_mut() else {
             return Err(res_err(
@@ -1081,8 +1086,22 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ))
         }
     }
+    let domain = match get("Domain") {
+        Some(d) => {
+            let d = ctx.resolve_params(d)?;
+            let config = d.as_object().cloned().unwrap_or_default();
+            let tags = match &propagated_tags {
+                Some(t) => Value::Object(t.clone()),
+                None => json!({TAG_NAME: "SAM"}),
+            };
+            let passthrough = super::function::passthrough_attributes(resource);
+            super::domain::http(&mut ctx.route53_groups, id, &config, &passthrough, tags)?
+        }
+        None => Vec::new(),
+    };
     let mut out = vec![api];
     out.extend(auth_permissions);
+    out.extend(domain);
 
     // The stage: `$default` unless named.
     let stage_name = get("StageName").cloned().unwrap_or_else(|| json!(DEFAULT_PATH));

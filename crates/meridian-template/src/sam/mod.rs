@@ -10,6 +10,7 @@
 //! first are still the ones reported.
 
 mod deployment;
+mod domain;
 mod events;
 mod function;
 mod globals;
@@ -296,6 +297,8 @@ pub(crate) struct Context<'a> {
     pub deployments: deployment::Collection,
     /// The swagger bodies of REST APIs that SAM manages, as Python values.
     pub rest_bodies: rest_api::Bodies,
+    /// The Route53 record set groups the APIs' custom domains share.
+    pub route53_groups: domain::RecordSetGroups,
 }
 
 impl Context<'_> {
@@ -451,6 +454,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         resources_now: original_resources.clone(),
         deployments: deployment::Collection::default(),
         rest_bodies,
+        route53_groups: domain::RecordSetGroups::new(),
     };
     let function_names = function_names(&ctx, &original_resources);
 
@@ -689,15 +693,22 @@ fn translate_resource(
             // the API as the functions' events left it (with their routes)
             let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
             let generated = http_api::translate(ctx, logical_id, &current)?;
-            if let Some(stage) = generated.iter().find(|r| r.resource_type == "AWS::ApiGatewayV2::Stage") {
-                refs.add(logical_id, "Stage", &stage.logical_id);
+            for (prop, t) in [("Stage", "AWS::ApiGatewayV2::Stage"), ("DomainName", "AWS::ApiGatewayV2::DomainName")] {
+                if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
+                    refs.add(logical_id, prop, &r.logical_id);
+                }
             }
             Ok((logical_id.to_string(), generated))
         }
         "AWS::Serverless::Api" => {
             let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
             let generated = rest_api::translate(ctx, logical_id, &current, function_names)?;
-            for (prop, t) in [("Stage", "AWS::ApiGateway::Stage"), ("Deployment", "AWS::ApiGateway::Deployment")] {
+            for (prop, t) in [
+                ("Stage", "AWS::ApiGateway::Stage"),
+                ("Deployment", "AWS::ApiGateway::Deployment"),
+                ("DomainName", "AWS::ApiGateway::DomainName"),
+                ("DomainNameV2", "AWS::ApiGateway::DomainNameV2"),
+            ] {
                 if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
                     refs.add(logical_id, prop, &r.logical_id);
                 }

@@ -10,7 +10,9 @@
 //! `OpenApiVersion` 3 turns the managed swagger into OpenAPI (`openapi` instead of `swagger`,
 //! `components`), as SAM's Globals plugin and `_openapi_postprocess` do.
 //!
-//! Not translated yet (a clear error naming the resource): `Auth`, custom domains,
+//! `Domain` adds the custom domain's resources (see [`super::domain`]).
+//!
+//! Not translated yet (a clear error naming the resource): `Auth`,
 //! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
 //! `AlwaysDeploy`, `PropagateTags`; on events `Auth`, `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
@@ -828,7 +830,6 @@ pub(crate) fn translate(
     }
     for unsupported in [
         "Auth",
-        "Domain",
         "GatewayResponses",
         "Models",
         "MergeDefinitions",
@@ -956,10 +957,23 @@ pub(crate) fn translate(
     }
 
     let passthrough = super::function::passthrough_attributes(resource);
-    // the deployment: named by the hash of the swagger's Python text
+    let domain = match get("Domain") {
+        Some(d) => {
+            let d = ctx.resolve_params(d)?;
+            Some(super::domain::rest(&mut ctx.route53_groups, id, &d, &passthrough)?)
+        }
+        None => None,
+    };
+    // the deployment: named by the hash of the swagger's Python text (and of the domain's
+    // configuration as SAM read it)
     let mut hash_input = vec![hashed.repr()];
     if let Some(Value::String(v)) = &open_api_version {
         hash_input.push(v.clone());
+    }
+    if let Some(d) = &domain {
+        // the configuration is a Py27Dict: its keys go in Python 2.7's order
+        let config = Py::from_template(&Value::Object(d.config.clone())).to_json();
+        hash_input.push(super::hash::python_json_dumps(&config));
     }
     if let Some(names) = function_names.get(id).filter(|n| !n.is_empty()) {
         hash_input.push(names.clone());
@@ -1000,7 +1014,9 @@ pub(crate) fn translate(
     if let Some(tags) = get("Tags").and_then(Value::as_object) {
         stage.set("Tags", Some(Value::Array(super::function::plain_tag_list(tags))));
     }
-    Ok(vec![api, deployment, stage])
+    let mut out = vec![api, deployment, stage];
+    out.extend(domain.into_iter().flat_map(|d| d.resources));
+    Ok(out)
 }
 
 /// `SwaggerEditor.is_valid`.
