@@ -3,10 +3,11 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! `Domain` adds the custom domain's resources (see [`super::domain`]).
+//! `Domain` adds the custom domain's resources (see [`super::domain`]); `DisableExecuteApiEndpoint`
+//! goes to the body's servers.
 //!
-//! Not translated yet (a clear error naming the resource): `DisableExecuteApiEndpoint`, and
-//! HttpApi events of functions with a `Condition`.
+//! Not translated yet (a clear error naming the resource): HttpApi events of functions with a
+//! `Condition`.
 
 use serde_json::{json, Map, Value};
 
@@ -957,6 +958,11 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
             get("Description").is_none_or(Value::is_string),
             Some("string"),
         ),
+        (
+            "DisableExecuteApiEndpoint",
+            get("DisableExecuteApiEndpoint").is_none_or(Value::is_boolean),
+            None,
+        ),
     ] {
         let intrinsic = get(name).is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1));
         if !ok && !intrinsic {
@@ -1020,11 +1026,14 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
         .then(|| tags.clone())
         .flatten();
     let fail_on_warnings = get("FailOnWarnings").cloned().filter(truthy);
-    if get("DisableExecuteApiEndpoint").is_some() {
-        return Err(res_err(
-            id,
-            "Property 'DisableExecuteApiEndpoint' of AWS::Serverless::HttpApi is not supported by Meridian's local regions yet.",
-        ));
+    if let Some(disable) = get("DisableExecuteApiEndpoint") {
+        let Some(b) = body.as_mut().filter(|b| truthy(b)) else {
+            return Err(res_err(
+                id,
+                "DisableExecuteApiEndpoint works only within 'DefinitionBody' property.",
+            ));
+        };
+        add_endpoint_configuration(b, disable)?;
     }
     if let Some(name) = get("Name") {
         let Some(b) = body.as_mut() else {
@@ -1125,6 +1134,39 @@ pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Re
     stage.set("RouteSettings", get("RouteSettings").cloned());
     out.push(stage);
     Ok(out)
+}
+
+/// `DisableExecuteApiEndpoint` as `x-amazon-apigateway-endpoint-configuration` of every server
+/// of the OpenAPI body (one server when it lists none).
+fn add_endpoint_configuration(body: &mut Value, disable: &Value) -> Result<(), Failure> {
+    const ENDPOINT_CONFIGURATION: &str = "x-amazon-apigateway-endpoint-configuration";
+    if !is_valid_openapi(body) {
+        return Err(Failure::Document(vec![SamResourceError {
+            logical_id: None,
+            message: "Structure of the SAM template is invalid. Invalid OpenApi document. Invalid values or missing keys for 'openapi' or 'paths' in 'DefinitionBody'.".into(),
+        }]));
+    }
+    let Some(doc) = body.as_object_mut() else {
+        return Ok(());
+    };
+    let servers = doc.entry("servers").or_insert_with(|| json!([{}]));
+    let Some(servers) = servers.as_array_mut() else {
+        return Ok(());
+    };
+    for server in servers {
+        let Some(server) = server.as_object_mut() else {
+            return Err(Failure::Document(vec![SamResourceError {
+                logical_id: None,
+                message: "Structure of the SAM template is invalid. Value of 'servers' item must be a dictionary according to Swagger spec.".into(),
+            }]));
+        };
+        let conf = server.entry(ENDPOINT_CONFIGURATION).or_insert_with(|| json!({}));
+        if !conf.is_object() {
+            *conf = json!({});
+        }
+        conf["disableExecuteApiEndpoint"] = disable.clone();
+    }
+    Ok(())
 }
 
 /// `CorsConfiguration` as the OpenAPI body's `x-amazon-apigateway-cors`.
@@ -1249,4 +1291,24 @@ fn body_s3(id: &str, uri: &Value) -> Result<Value, Failure> {
         m.insert("Version".into(), v);
     }
     Ok(Value::Object(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disable_execute_api_endpoint_goes_to_every_server() {
+        let mut body = skeleton();
+        add_endpoint_configuration(&mut body, &json!(true)).expect("a valid body");
+        assert_eq!(
+            body["servers"],
+            json!([{"x-amazon-apigateway-endpoint-configuration": {"disableExecuteApiEndpoint": true}}])
+        );
+        body["servers"] = json!(["not a map"]);
+        assert!(matches!(
+            add_endpoint_configuration(&mut body, &json!(true)),
+            Err(Failure::Document(_))
+        ));
+    }
 }
