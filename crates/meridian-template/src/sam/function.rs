@@ -1412,6 +1412,7 @@ mod tests {
             deployments: Default::default(),
             rest_bodies: Default::default(),
             shared_usage_plan: Default::default(),
+            route53_groups: Default::default(),
         };
         assert_eq!(
             managed_policy_arn(&ctx, "AWSLambdaBasicExecutionRole"),

@@ -37,11 +37,39 @@ pub(crate) fn stringify(v: &Value) -> String {
 /// Python's `json.dumps(v, separators=(",", ":"), sort_keys=True)`.
 pub(crate) fn python_json(v: &Value) -> String {
     let mut out = String::new();
-    write_value(v, &mut out);
+    write_value(v, &mut out, Style::COMPACT_SORTED);
     out
 }
 
-fn write_value(v: &Value, out: &mut String) {
+/// Python's plain `json.dumps(v)`: `", "` and `": "` separators, keys in their order.
+pub(crate) fn python_json_dumps(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(v, &mut out, Style::DEFAULT);
+    out
+}
+
+/// `json.dumps`' options that change its text.
+#[derive(Clone, Copy)]
+struct Style {
+    sort_keys: bool,
+    item_separator: &'static str,
+    key_separator: &'static str,
+}
+
+impl Style {
+    const COMPACT_SORTED: Style = Style {
+        sort_keys: true,
+        item_separator: ",",
+        key_separator: ":",
+    };
+    const DEFAULT: Style = Style {
+        sort_keys: false,
+        item_separator: ", ",
+        key_separator: ": ",
+    };
+}
+
+fn write_value(v: &Value, out: &mut String, style: Style) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -57,24 +85,26 @@ fn write_value(v: &Value, out: &mut String) {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(style.item_separator);
                 }
-                write_value(item, out);
+                write_value(item, out, style);
             }
             out.push(']');
         }
         Value::Object(map) => {
             // Python sorts str keys by code point; Rust's str ordering (UTF-8 bytes) is the same.
             let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            if style.sort_keys {
+                keys.sort();
+            }
             out.push('{');
             for (i, k) in keys.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push_str(style.item_separator);
                 }
                 write_string(k, out);
-                out.push(':');
-                write_value(&map[k.as_str()], out);
+                out.push_str(style.key_separator);
+                write_value(&map[k.as_str()], out, style);
             }
             out.push('}');
         }
@@ -162,6 +192,12 @@ mod tests {
             python_json(&v),
             r#"{"Z":{"x":"\ud83d\ude00","y":1},"a":"\u00e9\"\n","b":[1,2.5,true,null]}"#
         );
+    }
+
+    #[test]
+    fn plain_dumps_keeps_key_order_with_spaced_separators() {
+        let v = json!({"b": [1, "é"], "a": {"y": null}});
+        assert_eq!(python_json_dumps(&v), r#"{"b": [1, "\u00e9"], "a": {"y": null}}"#);
     }
 
     #[test]

@@ -3,8 +3,11 @@
 //! `AWS::ApiGatewayV2::Api` (its OpenAPI `Body`, with the routes the events add) and its
 //! `AWS::ApiGatewayV2::Stage` (`$default`, auto-deployed).
 //!
-//! Not translated yet (a clear error naming the resource): custom domains, `DisableExecuteApiEndpoint`,
-//! and HttpApi events of functions with a `Condition`.
+//! `Domain` adds the custom domain's resources (see [`super::domain`]); `DisableExecuteApiEndpoint`
+//! goes to the body's servers.
+//!
+//! Not translated yet (a clear error naming the resource): HttpApi events of functions with a
+//! `Condition`.
 
 use serde_json::{json, Map, Value};
 
@@ -892,7 +895,7 @@ const PROPERTIES: &[&str] = &[
 ];
 
 /// `AWS::Serverless::HttpApi` -> `AWS::ApiGatewayV2::Api` and its stage.
-pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result<Vec<CfnResource>, Failure> {
+pub(crate) fn translate(ctx: &mut Context<'_>, id: &str, resource: &Value) -> Result<Vec<CfnResource>, Failure> {
     let empty = Map::new();
     let props = resource.get("Properties").and_then(Value::as_object).unwrap_or(&empty);
     if let Some(k) = props.keys().find(|k| !PROPERTIES.contains(&k.as_str())) {
@@ -944,6 +947,7 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             get("RouteSettings").is_none_or(Value::is_object),
             Some("map"),
         ),
+        ("Domain", get("Domain").is_none_or(Value::is_object), Some("map")),
         (
             "FailOnWarnings",
             get("FailOnWarnings").is_none_or(Value::is_boolean),
@@ -954,6 +958,11 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             get("Description").is_none_or(Value::is_string),
             Some("string"),
         ),
+        (
+            "DisableExecuteApiEndpoint",
+            get("DisableExecuteApiEndpoint").is_none_or(Value::is_boolean),
+            None,
+        ),
     ] {
         let intrinsic = get(name).is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1));
         if !ok && !intrinsic {
@@ -963,14 +972,6 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
                     Some(t) => format!("Property '{name}' should be a {t}."),
                     None => format!("Type of property '{name}' is invalid."),
                 },
-            ));
-        }
-    }
-    for unsupported in ["Domain", "DisableExecuteApiEndpoint"] {
-        if get(unsupported).is_some() {
-            return Err(res_err(
-                id,
-                format!("Property '{unsupported}' of AWS::Serverless::HttpApi is not supported by Meridian's local regions yet."),
             ));
         }
     }
@@ -1020,7 +1021,20 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ));
         }
     }
+    // SAM propagates the API's tags to what it generates when it has a definition body.
+    let propagated_tags = (get("Tags").is_some_and(truthy) && get("DefinitionBody").is_some())
+        .then(|| tags.clone())
+        .flatten();
     let fail_on_warnings = get("FailOnWarnings").cloned().filter(truthy);
+    if let Some(disable) = get("DisableExecuteApiEndpoint") {
+        let Some(b) = body.as_mut().filter(|b| truthy(b)) else {
+            return Err(res_err(
+                id,
+                "DisableExecuteApiEndpoint works only within 'DefinitionBody' property.",
+            ));
+        };
+        add_endpoint_configuration(b, disable)?;
+    }
     if let Some(name) = get("Name") {
         let Some(b) = body.as_mut() else {
             return Err(res_err(
@@ -1081,8 +1095,22 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
             ))
         }
     }
+    let domain = match get("Domain") {
+        Some(d) => {
+            let d = ctx.resolve_params(d)?;
+            let config = d.as_object().cloned().unwrap_or_default();
+            let tags = match &propagated_tags {
+                Some(t) => Value::Object(t.clone()),
+                None => json!({TAG_NAME: "SAM"}),
+            };
+            let passthrough = super::function::passthrough_attributes(resource);
+            super::domain::http(&mut ctx.route53_groups, id, &config, &passthrough, tags)?
+        }
+        None => Vec::new(),
+    };
     let mut out = vec![api];
     out.extend(auth_permissions);
+    out.extend(domain);
 
     // The stage: `$default` unless named.
     let stage_name = get("StageName").cloned().unwrap_or_else(|| json!(DEFAULT_PATH));
@@ -1106,6 +1134,39 @@ pub(crate) fn translate(ctx: &Context<'_>, id: &str, resource: &Value) -> Result
     stage.set("RouteSettings", get("RouteSettings").cloned());
     out.push(stage);
     Ok(out)
+}
+
+/// `DisableExecuteApiEndpoint` as `x-amazon-apigateway-endpoint-configuration` of every server
+/// of the OpenAPI body (one server when it lists none).
+fn add_endpoint_configuration(body: &mut Value, disable: &Value) -> Result<(), Failure> {
+    const ENDPOINT_CONFIGURATION: &str = "x-amazon-apigateway-endpoint-configuration";
+    if !is_valid_openapi(body) {
+        return Err(Failure::Document(vec![SamResourceError {
+            logical_id: None,
+            message: "Structure of the SAM template is invalid. Invalid OpenApi document. Invalid values or missing keys for 'openapi' or 'paths' in 'DefinitionBody'.".into(),
+        }]));
+    }
+    let Some(doc) = body.as_object_mut() else {
+        return Ok(());
+    };
+    let servers = doc.entry("servers").or_insert_with(|| json!([{}]));
+    let Some(servers) = servers.as_array_mut() else {
+        return Ok(());
+    };
+    for server in servers {
+        let Some(server) = server.as_object_mut() else {
+            return Err(Failure::Document(vec![SamResourceError {
+                logical_id: None,
+                message: "Structure of the SAM template is invalid. Value of 'servers' item must be a dictionary according to Swagger spec.".into(),
+            }]));
+        };
+        let conf = server.entry(ENDPOINT_CONFIGURATION).or_insert_with(|| json!({}));
+        if !conf.is_object() {
+            *conf = json!({});
+        }
+        conf["disableExecuteApiEndpoint"] = disable.clone();
+    }
+    Ok(())
 }
 
 /// `CorsConfiguration` as the OpenAPI body's `x-amazon-apigateway-cors`.
@@ -1230,4 +1291,24 @@ fn body_s3(id: &str, uri: &Value) -> Result<Value, Failure> {
         m.insert("Version".into(), v);
     }
     Ok(Value::Object(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disable_execute_api_endpoint_goes_to_every_server() {
+        let mut body = skeleton();
+        add_endpoint_configuration(&mut body, &json!(true)).expect("a valid body");
+        assert_eq!(
+            body["servers"],
+            json!([{"x-amazon-apigateway-endpoint-configuration": {"disableExecuteApiEndpoint": true}}])
+        );
+        body["servers"] = json!(["not a map"]);
+        assert!(matches!(
+            add_endpoint_configuration(&mut body, &json!(true)),
+            Err(Failure::Document(_))
+        ));
+    }
 }

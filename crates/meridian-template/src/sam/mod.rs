@@ -12,6 +12,7 @@
 
 mod connector;
 mod deployment;
+mod domain;
 mod events;
 mod function;
 mod globals;
@@ -301,6 +302,8 @@ pub(crate) struct Context<'a> {
     pub rest_bodies: rest_api::Bodies,
     /// The usage plan APIs share (`Auth.UsagePlan.CreateUsagePlan: SHARED`).
     pub shared_usage_plan: rest_auth::SharedUsagePlan,
+    /// The Route53 record set groups the APIs' custom domains share.
+    pub route53_groups: domain::RecordSetGroups,
 }
 
 impl Context<'_> {
@@ -462,6 +465,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         deployments: deployment::Collection::default(),
         rest_bodies,
         shared_usage_plan: Default::default(),
+        route53_groups: domain::RecordSetGroups::new(),
     };
     let function_names = function_names(&ctx, &original_resources);
 
@@ -699,8 +703,10 @@ fn translate_resource(
             // the API as the functions' events left it (with their routes)
             let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
             let generated = http_api::translate(ctx, logical_id, &current)?;
-            if let Some(stage) = generated.iter().find(|r| r.resource_type == "AWS::ApiGatewayV2::Stage") {
-                refs.add(logical_id, "Stage", &stage.logical_id);
+            for (prop, t) in [("Stage", "AWS::ApiGatewayV2::Stage"), ("DomainName", "AWS::ApiGatewayV2::DomainName")] {
+                if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
+                    refs.add(logical_id, prop, &r.logical_id);
+                }
             }
             Ok((logical_id.to_string(), generated))
         }
@@ -713,6 +719,8 @@ fn translate_resource(
                 ("UsagePlan", "AWS::ApiGateway::UsagePlan"),
                 ("UsagePlanKey", "AWS::ApiGateway::UsagePlanKey"),
                 ("ApiKey", "AWS::ApiGateway::ApiKey"),
+                ("DomainName", "AWS::ApiGateway::DomainName"),
+                ("DomainNameV2", "AWS::ApiGateway::DomainNameV2"),
             ] {
                 if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
                     refs.add(logical_id, prop, &r.logical_id);

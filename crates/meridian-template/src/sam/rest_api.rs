@@ -10,13 +10,13 @@
 //! `OpenApiVersion` 3 turns the managed swagger into OpenAPI (`openapi` instead of `swagger`,
 //! `components`), as SAM's Globals plugin and `_openapi_postprocess` do.
 //!
-//! `Auth` (authorizers, default authorizer, API keys, usage plans) is written by
-//! [`super::rest_auth`].
+//! `Auth` (authorizers, default authorizer, API keys, usage plans, resource policies) is
+//! written by [`super::rest_auth`]; `Domain` adds the custom domain's resources (see
+//! [`super::domain`]).
 //!
-//! Not translated yet (a clear error naming the resource): `Auth.ResourcePolicy`, custom
-//! domains,
+//! Not translated yet (a clear error naming the resource):
 //! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
-//! `AlwaysDeploy`, `PropagateTags`; on events `Auth.ResourcePolicy`, `RequestModel`, `RequestParameters`,
+//! `AlwaysDeploy`, `PropagateTags`; on events `RequestModel`, `RequestParameters`,
 //! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
 //!
 //! Functions with a `Condition`: their integrations are wrapped in `Fn::If`, paths whose methods
@@ -920,7 +920,6 @@ pub(crate) fn translate(
         ));
     }
     for unsupported in [
-        "Domain",
         "GatewayResponses",
         "Models",
         "MergeDefinitions",
@@ -1060,10 +1059,23 @@ pub(crate) fn translate(
         }
     }
 
-    // the deployment: named by the hash of the swagger's Python text
+    let domain = match get("Domain") {
+        Some(d) => {
+            let d = ctx.resolve_params(d)?;
+            Some(super::domain::rest(&mut ctx.route53_groups, id, &d, &passthrough)?)
+        }
+        None => None,
+    };
+    // the deployment: named by the hash of the swagger's Python text (and of the domain's
+    // configuration as SAM read it)
     let mut hash_input = vec![hashed.repr()];
     if let Some(Value::String(v)) = &open_api_version {
         hash_input.push(v.clone());
+    }
+    if let Some(d) = &domain {
+        // the configuration is a Py27Dict: its keys go in Python 2.7's order
+        let config = Py::from_template(&Value::Object(d.config.clone())).to_json();
+        hash_input.push(super::hash::python_json_dumps(&config));
     }
     if let Some(names) = function_names.get(id).filter(|n| !n.is_empty()) {
         hash_input.push(names.clone());
@@ -1107,6 +1119,7 @@ pub(crate) fn translate(
     let stage_id = stage.logical_id.clone();
     let mut out = vec![api, deployment, stage];
     out.extend(authorizer_permissions);
+    out.extend(domain.into_iter().flat_map(|d| d.resources));
     out.extend(super::rest_auth::usage_plan(
         ctx,
         id,
