@@ -26,19 +26,19 @@ Resources:
       Events:
         Get:
           Type: Api
-          Properties: {Path: /, Method: get, RestApiId: !Ref Rest, RequestModel: {Model: M}}
+          Properties: {Path: /, Method: get, RestApiId: !Ref Rest, ResponseTransferMode: STREAM}
   Rest:
     Type: AWS::Serverless::Api
     Properties:
       StageName: prod
-      GatewayResponses: {DEFAULT_4XX: {StatusCode: 404}}
+      AlwaysDeploy: true
 "#,
     );
     assert_eq!(
         msg,
         "Invalid Serverless Application Specification document. Number of errors found: 2. \
-         Resource with id [Web] is invalid. Event with id [Get] is invalid. Property 'RequestModel' of Api events is not supported by Meridian's local regions yet. \
-         Resource with id [Rest] is invalid. Property 'GatewayResponses' of AWS::Serverless::Api is not supported by Meridian's local regions yet."
+         Resource with id [Web] is invalid. Event with id [Get] is invalid. Property 'ResponseTransferMode' of Api events is not supported by Meridian's local regions yet. \
+         Resource with id [Rest] is invalid. Property 'AlwaysDeploy' of AWS::Serverless::Api is not supported by Meridian's local regions yet."
     );
 }
 

@@ -25,6 +25,7 @@ mod pull;
 mod py27;
 mod rest_api;
 mod rest_auth;
+mod rest_swagger;
 mod simple_table;
 mod validate;
 
@@ -434,6 +435,7 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
     {
         resource_is_sam(res).map_err(document)?;
     }
+    let py27 = py27_compatible(&sam_template);
     // SAM's plugins, in its order: default definitions and implicit APIs, then Globals.
     implicit_api_checks(&sam_template)?;
     let mut rest_bodies = rest_api::plugin(&mut sam_template)?;
@@ -467,14 +469,22 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         shared_usage_plan: Default::default(),
         route53_groups: domain::RecordSetGroups::new(),
     };
-    let function_names = function_names(&ctx, &original_resources);
+    let function_names = function_names(&ctx, &original_resources, py27);
 
     let mut errors: Vec<SamResourceError> = Vec::new();
     let mut refs = ResourceRefs::default();
     let mut changed_ids: BTreeMap<String, String> = BTreeMap::new();
 
     errors.extend(embedding_errors);
-    for (logical_id, resource) in ordered_sam_resources(&original_resources) {
+    // Where each resource of the output comes from: its place in the template (generated
+    // resources take their serverless resource's), so the output reads in the template's order
+    // although SAM translates in its own.
+    let mut origin: BTreeMap<String, usize> = original_resources
+        .keys()
+        .enumerate()
+        .map(|(i, k)| (k.clone(), i))
+        .collect();
+    for (logical_id, resource) in ordered_sam_resources(&original_resources, py27) {
         let outcome = translate_resource(
             &mut ctx,
             &logical_id,
@@ -489,7 +499,9 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
                     changed_ids.insert(logical_id.clone(), new_id);
                 }
                 ctx.resources_now.shift_remove(&logical_id);
+                let place = origin.get(&logical_id).copied().unwrap_or(usize::MAX);
                 for r in generated {
+                    origin.entry(r.logical_id.clone()).or_insert(place);
                     if unique_logical_id(&r, &original_resources) {
                         ctx.resources_now.insert(r.logical_id.clone(), r.to_value());
                     } else {
@@ -525,10 +537,9 @@ fn run(template: &Value, opts: &SamOptions) -> Result<Value, Vec<SamResourceErro
         return Err(errors);
     }
 
-    out.insert(
-        "Resources".into(),
-        Value::Object(std::mem::take(&mut ctx.resources_now)),
-    );
+    let mut resources: Vec<(String, Value)> = std::mem::take(&mut ctx.resources_now).into_iter().collect();
+    resources.sort_by_key(|(id, _)| origin.get(id).copied().unwrap_or(usize::MAX));
+    out.insert("Resources".into(), Value::Object(resources.into_iter().collect()));
     if let Some(c) = ctx.conditions.take() {
         if out.contains_key("Conditions") {
             out.insert("Conditions".into(), Value::Object(c));
@@ -637,10 +648,59 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
     allowed.iter().any(|a| a.contains(old_type))
 }
 
-/// SAM's order: functions, web functions, state machines, APIs, the rest, connectors.
-fn ordered_sam_resources(resources: &Map<String, Value>) -> Vec<(String, Value)> {
+/// `to_py27_compatible_template` turns `Resources` into a `Py27Dict` (iterated in Python 2.7's
+/// hash order) when the template has a REST API (explicit, or implicit through an `Api` event)
+/// or an HTTP API with a default authorizer.
+fn py27_compatible(template: &Map<String, Value>) -> bool {
+    let empty = Map::new();
+    let resources = template.get("Resources").and_then(Value::as_object).unwrap_or(&empty);
+    let of_type = |r: &Value, types: &[&str]| {
+        r.get("Type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| types.contains(&t))
+    };
+    let has_event = |r: &Value, kind: &str| {
+        r.get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_object)
+            .is_some_and(|e| {
+                e.values()
+                    .any(|ev| ev.get("Type").and_then(Value::as_str) == Some(kind))
+            })
+    };
+    let rest = resources.values().any(|r| {
+        of_type(r, &["AWS::Serverless::Api"])
+            || (of_type(r, &["AWS::Serverless::Function", "AWS::Serverless::StateMachine"]) && has_event(r, "Api"))
+    });
+    let global_default = template
+        .get("Globals")
+        .and_then(|g| g.get("HttpApi"))
+        .and_then(|h| h.get("Auth"))
+        .and_then(|a| a.get("DefaultAuthorizer"))
+        .is_some_and(truthy);
+    let http = resources.values().any(|r| {
+        let own = r
+            .get("Properties")
+            .and_then(|p| p.get("Auth"))
+            .and_then(|a| a.get("DefaultAuthorizer"))
+            .is_some_and(truthy);
+        (of_type(r, &["AWS::Serverless::HttpApi"]) && (own || global_default))
+            || (global_default && of_type(r, &["AWS::Serverless::Function"]) && has_event(r, "HttpApi"))
+    });
+    rest || http
+}
+
+/// SAM's order: functions, web functions, state machines, APIs, the rest, connectors; within
+/// each, the template's order, or Python 2.7's when the template is made py27-compatible.
+fn ordered_sam_resources(resources: &Map<String, Value>, py27: bool) -> Vec<(String, Value)> {
     let mut buckets: [Vec<(String, Value)>; 6] = Default::default();
-    for (id, r) in resources {
+    let ids: Vec<&String> = if py27 {
+        rest_api::py27_order(resources)
+    } else {
+        resources.keys().collect()
+    };
+    for id in ids {
+        let r = &resources[id];
         let Some(t) = r.get("Type").and_then(Value::as_str) else {
             continue;
         };
@@ -744,9 +804,9 @@ fn translate_resource(
 
 /// The translator's `function_names`: per REST API, the `FunctionName`s of the functions whose
 /// `Api` events name it (once per event), concatenated; it joins the deployment's hash.
-fn function_names(ctx: &Context<'_>, resources: &Map<String, Value>) -> BTreeMap<String, String> {
+fn function_names(ctx: &Context<'_>, resources: &Map<String, Value>, py27: bool) -> BTreeMap<String, String> {
     let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (_, resource) in ordered_sam_resources(resources) {
+    for (_, resource) in ordered_sam_resources(resources, py27) {
         if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
             continue;
         }

@@ -14,10 +14,11 @@
 //! written by [`super::rest_auth`]; `Domain` adds the custom domain's resources (see
 //! [`super::domain`]).
 //!
-//! Not translated yet (a clear error naming the resource):
-//! gateway responses, models, `MergeDefinitions`, `DisableExecuteApiEndpoint`,
-//! `AlwaysDeploy`, `PropagateTags`; on events `RequestModel`, `RequestParameters`,
-//! `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
+//! Gateway responses, models, `DisableExecuteApiEndpoint` and events' `RequestModel` and
+//! `RequestParameters` are written by [`super::rest_swagger`].
+//!
+//! Not translated yet (a clear error naming the resource): `MergeDefinitions`,
+//! `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
 //!
 //! Functions with a `Condition`: their integrations are wrapped in `Fn::If`, paths whose methods
 //! all have conditions and the implicit API exist under them (combined with `Fn::Or` when several).
@@ -95,7 +96,7 @@ fn add_path(body: &Py, path: &str, method: &str) -> Result<Py, String> {
 
 /// The order in which SAM's plugin reads a mapping of the template: a `Py27Dict` filled in the
 /// template's order.
-fn py27_order(m: &Map<String, Value>) -> Vec<&String> {
+pub(crate) fn py27_order(m: &Map<String, Value>) -> Vec<&String> {
     let mut d = PyDict::py27();
     for k in m.keys() {
         d.set(k, true, Py::None);
@@ -384,7 +385,7 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
 }
 
 /// `\A3(\.\d)(\.\d)?$` (`major` "3"), or `\A[2-3](\.\d)(\.\d)?$` (`major` "23").
-fn version_matches(v: &str, majors: &str) -> bool {
+pub(crate) fn version_matches(v: &str, majors: &str) -> bool {
     let parts: Vec<&str> = v.split('.').collect();
     parts[0].len() == 1
         && majors.contains(parts[0])
@@ -631,7 +632,7 @@ pub(crate) fn event(
             return Err(res_err(lid, format!("Type of property '{name}' is invalid.")));
         }
     }
-    for unsupported in ["RequestModel", "RequestParameters", "ResponseTransferMode"] {
+    for unsupported in ["ResponseTransferMode"] {
         if ep.get(unsupported).is_some_and(|v| !v.is_null()) {
             return Err(ev_err(not_yet(&format!("Property '{unsupported}' of Api events"))));
         }
@@ -790,8 +791,8 @@ pub(crate) fn event(
                 content.set(&m, m_uni, def.conditional(c.clone()));
             }
         }
+        let mut editor = super::rest_auth::Editor::from_doc(doc);
         if !event_auth.is_empty() {
-            let mut editor = super::rest_auth::Editor::from_doc(doc);
             super::rest_auth::add_to_method(
                 &mut editor,
                 function_id,
@@ -803,8 +804,17 @@ pub(crate) fn event(
                 &path,
                 &suffix,
             )?;
-            doc = editor.into_doc();
         }
+        super::rest_swagger::add_to_method(
+            &mut editor,
+            function_id,
+            event_id,
+            ep,
+            api_props.get("Models"),
+            &method,
+            &path,
+        )?;
+        doc = editor.into_doc();
         let new = doc.deepcopy();
         if let Some(p) = ctx
             .resources_now
@@ -919,17 +929,8 @@ pub(crate) fn translate(
             "DisableExecuteApiEndpoint works only within 'DefinitionBody' property.",
         ));
     }
-    for unsupported in [
-        "GatewayResponses",
-        "Models",
-        "MergeDefinitions",
-        "AlwaysDeploy",
-        "PropagateTags",
-        "DisableExecuteApiEndpoint",
-    ] {
-        if get(unsupported).is_some_and(truthy)
-            || (unsupported == "DisableExecuteApiEndpoint" && get(unsupported).is_some())
-        {
+    for unsupported in ["MergeDefinitions", "AlwaysDeploy", "PropagateTags"] {
+        if get(unsupported).is_some_and(truthy) {
             return Err(res_err(
                 id,
                 not_yet(&format!("Property '{unsupported}' of AWS::Serverless::Api")),
@@ -970,6 +971,9 @@ pub(crate) fn translate(
         )?,
         None => Vec::new(),
     };
+    if let Some(responses) = get("GatewayResponses") {
+        super::rest_swagger::gateway_responses(id, responses, body.as_mut())?;
+    }
     let binary = match get("BinaryMediaTypes") {
         Some(b) => Some(ctx.resolve_params(b)?),
         None => None,
@@ -981,6 +985,12 @@ pub(crate) fn translate(
             dd.set("x-amazon-apigateway-binary-media-types", false, value);
         }
         *doc = d.deepcopy();
+    }
+    if let Some(models) = get("Models") {
+        super::rest_swagger::models(id, models, body.as_mut(), open_api_version.as_ref())?;
+    }
+    if let Some(disable) = get("DisableExecuteApiEndpoint") {
+        super::rest_swagger::disable_execute_api_endpoint(id, disable, body.as_mut())?;
     }
 
     let mut api = CfnResource::new(id, "AWS::ApiGateway::RestApi");

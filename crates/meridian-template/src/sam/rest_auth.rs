@@ -28,7 +28,7 @@ const FIELDS: &[&str] = &[
     "UsagePlan",
 ];
 
-fn doc_err(message: String) -> Failure {
+pub(crate) fn doc_err(message: String) -> Failure {
     Failure::Document(vec![SamResourceError {
         logical_id: None,
         message: format!("Structure of the SAM template is invalid. {message}"),
@@ -37,7 +37,7 @@ fn doc_err(message: String) -> Failure {
 
 /// The swagger being edited, with its security definitions apart (as `SwaggerEditor` holds them).
 pub(crate) struct Editor {
-    doc: Py,
+    pub(crate) doc: Py,
     security: PyDict,
     /// `x-amazon-apigateway-policy`, the API's resource policy.
     policy: PyDict,
@@ -376,7 +376,7 @@ impl Editor {
 
     /// Calls `f` with each method definition (with an integration) of `path`, through `Fn::If`s:
     /// every method (`iter_on_all_methods_for_path`) or the one named.
-    fn each_method(
+    pub(crate) fn each_method(
         &mut self,
         path: &str,
         only: Option<&str>,
