@@ -807,18 +807,28 @@ fn add_auth(id: &str, body: Option<&mut Value>, auth: &Value) -> Result<Vec<CfnR
     let mut permissions = Vec::new();
     for (name, _, _, arn) in schemes {
         if let Some(arn) = arn {
-            let mut p = CfnResource::new(format!("{id}{name}AuthorizerPermission"), "AWS::Lambda::Permission");
-            p.set("Action", Some(json!("lambda:InvokeFunction")));
-            p.set("FunctionName", Some(arn));
-            p.set("Principal", Some(json!("apigateway.amazonaws.com")));
-            p.set(
-                "SourceArn",
-                Some(json!({"Fn::Sub": ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/authorizers/*", {"__ApiId__": {"Ref": id}}]})),
-            );
-            permissions.push(p);
+            permissions.push(authorizer_permission(
+                format!("{id}{name}AuthorizerPermission"),
+                arn,
+                id,
+            ));
         }
     }
     Ok(permissions)
+}
+
+/// The permission that lets API Gateway (v2) call an authorizer function of the API `api_id`
+/// (`ApiV2Generator._get_authorizer_permission`).
+pub(crate) fn authorizer_permission(logical_id: String, function_arn: Value, api_id: &str) -> CfnResource {
+    let mut p = CfnResource::new(logical_id, "AWS::Lambda::Permission");
+    p.set("Action", Some(json!("lambda:InvokeFunction")));
+    p.set("FunctionName", Some(function_arn));
+    p.set("Principal", Some(json!("apigateway.amazonaws.com")));
+    p.set(
+        "SourceArn",
+        Some(json!({"Fn::Sub": ["arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${__ApiId__}/authorizers/*", {"__ApiId__": {"Ref": api_id}}]})),
+    );
+    p
 }
 
 /// `{Ref: X}` -> `${X}`, `{Fn::GetAtt: [X, Arn]}` -> `${X.Arn}`.

@@ -4,8 +4,9 @@
 //!
 //! Implemented: Globals, `AWS::Serverless::Function` (role, code, alias and versions,
 //! deployment preferences, the event sources that need no API Gateway),
-//! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable` and `AWS::Serverless::HttpApi`
-//! (with the functions' `HttpApi` events), `AWS::Serverless::Connector` (and embedded `Connectors`).
+//! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable`, `AWS::Serverless::HttpApi`
+//! (with the functions' `HttpApi` events), `AWS::Serverless::WebSocketApi`,
+//! `AWS::Serverless::Connector` (and embedded `Connectors`).
 //! Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
 //! first are still the ones reported.
@@ -28,6 +29,7 @@ mod rest_auth;
 mod rest_swagger;
 mod simple_table;
 mod validate;
+mod websocket_api;
 
 use std::collections::BTreeMap;
 
@@ -640,7 +642,10 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
         "AWS::SNS::Topic" => &["AWS::SNS::Topic"],
         "AWS::Cognito::UserPool" => &["AWS::Cognito::UserPool"],
         "AWS::DynamoDB::Table" => &["AWS::Serverless::SimpleTable"],
-        "AWS::ApiGatewayV2::Api" => &["AWS::Serverless::HttpApi"],
+        // a list in SAM's table: a membership test
+        "AWS::ApiGatewayV2::Api" => {
+            return ["AWS::Serverless::HttpApi", "AWS::Serverless::WebSocketApi"].contains(&old_type);
+        }
         "AWS::ApiGateway::RestApi" => &["AWS::Serverless::Api"],
         _ => &[],
     };
@@ -759,10 +764,14 @@ fn translate_resource(
             let layer = layer::translate(ctx, logical_id, resource)?;
             Ok((layer.logical_id.clone(), vec![layer]))
         }
-        "AWS::Serverless::HttpApi" => {
-            // the API as the functions' events left it (with their routes)
-            let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
-            let generated = http_api::translate(ctx, logical_id, &current)?;
+        "AWS::Serverless::HttpApi" | "AWS::Serverless::WebSocketApi" => {
+            let generated = if rtype == "AWS::Serverless::HttpApi" {
+                // the API as the functions' events left it (with their routes)
+                let current = ctx.resources_now.get(logical_id).cloned().unwrap_or_else(|| resource.clone());
+                http_api::translate(ctx, logical_id, &current)?
+            } else {
+                websocket_api::translate(ctx, logical_id, resource)?
+            };
             for (prop, t) in [("Stage", "AWS::ApiGatewayV2::Stage"), ("DomainName", "AWS::ApiGatewayV2::DomainName")] {
                 if let Some(r) = generated.iter().find(|r| r.resource_type == t) {
                     refs.add(logical_id, prop, &r.logical_id);
@@ -796,7 +805,7 @@ fn translate_resource(
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi, AWS::Serverless::Connector)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi, AWS::Serverless::WebSocketApi, AWS::Serverless::Connector)."
             ),
         )),
     }
