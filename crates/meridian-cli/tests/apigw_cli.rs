@@ -207,6 +207,62 @@ fn outputs(s: &Server, stack: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// AWS's documented example of an API Gateway event, as the SAM CLI generates it
+/// (`sam local generate-event apigateway KIND`), or `None` when the SAM CLI is not installed
+/// (an error in CI, where scripts/setup.sh installs it).
+fn documented_event(kind: &str) -> Option<Value> {
+    let sam = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv-sam/bin/sam");
+    if !sam.is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the SAM CLI ({}) is missing; run scripts/setup.sh",
+            sam.display()
+        );
+        eprintln!("SKIPPED: the documented {kind} event (the SAM CLI is not installed; run scripts/setup.sh)");
+        return None;
+    }
+    let o = Command::new(&sam)
+        .args(["local", "generate-event", "apigateway", kind])
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .expect("run the SAM CLI");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    Some(serde_json::from_slice(&o.stdout).expect("the SAM CLI prints JSON"))
+}
+
+/// Every field of the documented event, at the top and in the request context's objects, is in
+/// ours with a value of the same JSON kind (or null, as API Gateway sends for what a request
+/// lacks); `absent` names the fields a request to this API cannot have.
+fn has_documented_shape(doc: &Value, ours: &Value, at: &str, absent: &[&str]) {
+    let kind = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    for (k, d) in doc.as_object().unwrap() {
+        let path = format!("{at}{k}");
+        if absent.contains(&path.as_str()) {
+            continue;
+        }
+        let Some(o) = ours.get(k) else {
+            panic!("the documented field {path} is missing from {ours}");
+        };
+        assert!(
+            o.is_null() || kind(o) == kind(d),
+            "{path}: a {} in the documented event, a {} here ({o})",
+            kind(d),
+            kind(o)
+        );
+        // the request context's own objects, not free-form maps such as headers
+        if d.is_object() && o.is_object() && (k == "requestContext" || at.starts_with("requestContext")) {
+            has_documented_shape(d, o, &format!("{path}."), absent);
+        }
+    }
+}
+
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
     k.sort();
@@ -302,6 +358,16 @@ fn a_sam_http_api_deploys_and_serves_events_and_responses_as_api_gateway_does() 
         keys(&e["requestContext"]["http"]),
         sorted(&["method", "path", "protocol", "sourceIp", "userAgent"])
     );
+    if let Some(doc) = documented_event("http-api-proxy") {
+        // this API has no authorizer and its stage no variables: API Gateway leaves those out
+        let absent = [
+            "requestContext.authentication",
+            "requestContext.authorizer",
+            "stageVariables",
+            "body",
+        ];
+        has_documented_shape(&doc, e, "", &absent);
+    }
     assert_eq!(e["version"], "2.0");
     assert_eq!(e["routeKey"], "GET /items/{id}");
     assert_eq!(e["rawPath"], "/items/42%20x");
@@ -865,6 +931,9 @@ Outputs:
     assert_eq!(e["requestContext"]["resourcePath"], "/items/{proxy+}");
     assert!(e.get("version").is_none(), "REST events have no version: {e}");
     assert_eq!(e["isBase64Encoded"], false);
+    if let Some(doc) = documented_event("aws-proxy") {
+        has_documented_shape(&doc, e, "", &[]);
+    }
     // through the alias: the version the alias serves answered
     assert_eq!(v["version"], "1");
 
