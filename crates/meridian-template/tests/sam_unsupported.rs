@@ -72,9 +72,8 @@ Resources:
 }
 
 #[test]
-fn schedule_v2_is_a_clear_error() {
-    let msg = error_of(
-        r#"
+fn schedule_v2_becomes_a_scheduler_schedule_with_its_role() {
+    let text = r#"
 Resources:
   F:
     Type: AWS::Serverless::Function
@@ -86,9 +85,74 @@ Resources:
         Tick:
           Type: ScheduleV2
           Properties: {ScheduleExpression: rate(1 minute)}
+"#;
+    let t = helpers::parse_template("t.yaml", text);
+    let out = transform(&t, &SamOptions::default()).expect("translated");
+    let schedule = &out["Resources"]["FTick"];
+    assert_eq!(schedule["Type"], "AWS::Scheduler::Schedule");
+    assert_eq!(schedule["Properties"]["Name"], "FTick");
+    assert_eq!(schedule["Properties"]["FlexibleTimeWindow"]["Mode"], "OFF");
+    assert_eq!(
+        schedule["Properties"]["Target"]["RoleArn"]["Fn::GetAtt"][0],
+        "FTickRole"
+    );
+    assert_eq!(
+        out["Resources"]["FTickRole"]["Properties"]["Policies"][0]["PolicyName"],
+        "FTickLambdaPolicy"
+    );
+}
+
+#[test]
+fn state_machines_become_step_functions_with_their_role_and_schedule() {
+    let text = r#"
+Resources:
+  Flow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Definition:
+        StartAt: Work
+        States:
+          Work: {Type: Task, Resource: !GetAtt Fn.Arn, End: true}
+      Policies: [AWSLambdaRole]
+      Events:
+        Nightly:
+          Type: Schedule
+          Properties: {Schedule: rate(1 day)}
+"#;
+    let t = helpers::parse_template("t.yaml", text);
+    let out = transform(&t, &SamOptions::default()).expect("translated");
+    let machine = &out["Resources"]["Flow"];
+    assert_eq!(machine["Type"], "AWS::StepFunctions::StateMachine");
+    assert_eq!(
+        machine["Properties"]["DefinitionSubstitutions"]["definition_substitution_1"],
+        serde_json::json!({"Fn::GetAtt": ["Fn", "Arn"]})
+    );
+    assert_eq!(machine["Properties"]["RoleArn"]["Fn::GetAtt"][0], "FlowRole");
+    let rule = &out["Resources"]["FlowNightly"]["Properties"];
+    assert_eq!(rule["Targets"][0]["Id"], "FlowNightlyStepFunctionsTarget");
+    assert_eq!(rule["Targets"][0]["RoleArn"]["Fn::GetAtt"][0], "FlowNightlyRole");
+}
+
+#[test]
+fn state_machine_event_errors_name_the_event_alone() {
+    let msg = error_of(
+        r#"
+Resources:
+  Flow:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      DefinitionUri: s3://b/flow.json
+      Events:
+        Nightly:
+          Type: Schedule
+          Properties: {Schedule: rate(1 day), Enabled: true, State: ENABLED}
 "#,
     );
-    assert!(msg.ends_with("Event with id [Tick] is invalid. Event type 'ScheduleV2' is not supported by Meridian's local regions yet."), "{msg}");
+    assert_eq!(
+        msg,
+        "Invalid Serverless Application Specification document. Number of errors found: 1. \
+         Event with id [Nightly] is invalid. State and Enabled Properties cannot both be specified."
+    );
 }
 
 #[test]

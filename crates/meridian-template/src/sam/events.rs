@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 use super::function::Props;
 use serde_json::json;
 
-use super::{res_err, truthy, CfnResource, Context, Failure};
+use super::validate::Check;
+use super::{res_err, truthy, CfnResource, Context, Failure, SamResourceError};
 
 /// Every event type SAM knows.
 const KNOWN: &[&str] = &[
@@ -32,7 +33,29 @@ const KNOWN: &[&str] = &[
 ];
 
 fn event_err(function_id: &str, event_id: &str, message: impl std::fmt::Display) -> Failure {
-    res_err(function_id, format!("Event with id [{event_id}] is invalid. {message}"))
+    Owner::Function(function_id).event_err(event_id, message)
+}
+
+/// The resource whose events these are, which decides how their errors read: a function reports
+/// them as its own (`Resource with id [F] is invalid. Event with id [E] is invalid. ...`), a
+/// state machine lets the event's error through alone (`Event with id [E] is invalid. ...`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Owner<'a> {
+    Function(&'a str),
+    StateMachine,
+}
+
+impl Owner<'_> {
+    pub(crate) fn event_err(self, event_id: &str, message: impl std::fmt::Display) -> Failure {
+        let message = format!("Event with id [{event_id}] is invalid. {message}");
+        match self {
+            Owner::Function(id) => res_err(id, message),
+            Owner::StateMachine => Failure::Resource(SamResourceError {
+                logical_id: None,
+                message,
+            }),
+        }
+    }
 }
 
 fn events(props: &Props<'_>) -> Vec<(String, Value)> {
@@ -138,25 +161,42 @@ fn set_if(r: &mut CfnResource, name: &str, props: &Map<String, Value>, from: &st
     r.set(name, props.get(from).filter(|v| !v.is_null()).cloned());
 }
 
+/// `resolve_resource_type`: the event's type, one of `types`.
+pub(crate) fn resolve_type<'t>(
+    resource_id: &str,
+    event_id: &str,
+    event: &Value,
+    types: &[&'t str],
+) -> Result<&'t str, Failure> {
+    let t = event.get("Type").and_then(Value::as_str);
+    if let Some(known) = t.and_then(|t| types.iter().find(|k| **k == t)) {
+        return Ok(known);
+    }
+    let shown = match event.get("Type") {
+        None | Some(Value::Null) => "None".to_string(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => super::python_repr(other),
+    };
+    Err(event_err(
+        resource_id,
+        event_id,
+        format!("Resource dict has missing or invalid value for key Type. Event Type is: {shown}."),
+    ))
+}
+
 /// `resources_to_link`: each event is parsed (its type must be known, its required properties
 /// set) and S3 events must name a bucket of the template.
 pub(crate) fn link(ctx: &Context<'_>, function_id: &str, props: &Props<'_>) -> Result<(), Failure> {
     for (event_id, event) in events(props) {
-        let Some(t) = event_type(&event) else {
-            let shown = match event.get("Type") {
-                None | Some(Value::Null) => "None".to_string(),
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => super::python_repr(other),
-            };
-            return Err(event_err(
-                function_id,
-                &event_id,
-                format!("Resource dict has missing or invalid value for key Type. Event Type is: {shown}."),
-            ));
-        };
+        let t = resolve_type(function_id, &event_id, &event, KNOWN)?;
         let ep = event_props(&event);
         if super::pull::TYPES.contains(&t) {
             super::pull::validate(&format!("{function_id}{event_id}"), t, &ep)?;
+            continue;
+        }
+        if t == "ScheduleV2" {
+            let lid = format!("{function_id}{event_id}");
+            super::validate::properties(&lid, t, &ep, SCHEDULE_V2, &["ScheduleExpression"])?;
             continue;
         }
         if let Some(known) = known_properties(t) {
@@ -309,19 +349,61 @@ fn permission(
     p
 }
 
-fn target_id(logical_id: &str) -> String {
-    const SUFFIX: &str = "LambdaTarget";
-    if logical_id.len() + SUFFIX.len() <= 64 {
-        format!("{logical_id}{SUFFIX}")
+/// `generate_valid_target_id`: the rule's id and the suffix, cut to the 64 characters of a
+/// target id.
+fn target_id(logical_id: &str, suffix: &str) -> String {
+    const MAX: usize = 64;
+    if logical_id.len() + suffix.len() <= MAX {
+        format!("{logical_id}{suffix}")
     } else {
-        format!("{}{SUFFIX}", &logical_id[..64 - SUFFIX.len()])
+        let keep: String = logical_id.chars().take(MAX.saturating_sub(suffix.len())).collect();
+        format!("{keep}{suffix}")
     }
+}
+
+/// `validate_dlq_config`: `Arn` or `Type: SQS`, not both.
+fn validate_dead_letter(owner: Owner<'_>, lid: &str, dlc: &Map<String, Value>) -> Result<(), Failure> {
+    let (arn, ty) = (dlc.contains_key("Arn"), dlc.contains_key("Type"));
+    if arn && ty {
+        return Err(owner.event_err(
+            lid,
+            "You can either define 'Arn' or 'Type' property of DeadLetterConfig.",
+        ));
+    }
+    if ty && dlc.get("Type") != Some(&json!("SQS")) {
+        return Err(owner.event_err(
+            lid,
+            "The only valid value for 'Type' property of DeadLetterConfig is 'SQS'.",
+        ));
+    }
+    if !arn && !ty {
+        return Err(owner.event_err(lid, "No 'Arn' or 'Type' property provided for DeadLetterConfig."));
+    }
+    Ok(())
+}
+
+/// The queue a `DeadLetterConfig` of `Type: SQS` makes (`QueueLogicalId`, or the event's id and
+/// `Queue`).
+fn dead_letter_queue(
+    owner: Owner<'_>,
+    lid: &str,
+    dlc: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+) -> Result<CfnResource, Failure> {
+    let queue_id = match dlc.get("QueueLogicalId").filter(|v| !v.is_null()) {
+        None => format!("{lid}Queue"),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(owner.event_err(lid, "QueueLogicalId must be a string")),
+    };
+    let mut queue = CfnResource::new(queue_id, "AWS::SQS::Queue");
+    queue.attributes = passthrough.clone();
+    Ok(queue)
 }
 
 /// A rule's `DeadLetterConfig`: the queue's ARN (given as `Arn`, or of a queue made for it with
 /// `Type: SQS`, with the policy that lets EventBridge send to it) and the resources made.
 fn dead_letter(
-    function_id: &str,
+    owner: Owner<'_>,
     lid: &str,
     ep: &Map<String, Value>,
     passthrough: &Map<String, Value>,
@@ -331,39 +413,12 @@ fn dead_letter(
     };
     let empty = Map::new();
     let dlc = dlc.as_object().unwrap_or(&empty);
-    let (arn, ty) = (dlc.contains_key("Arn"), dlc.contains_key("Type"));
-    if arn && ty {
-        return Err(event_err(
-            function_id,
-            lid,
-            "You can either define 'Arn' or 'Type' property of DeadLetterConfig.",
-        ));
-    }
-    if ty && dlc.get("Type") != Some(&json!("SQS")) {
-        return Err(event_err(
-            function_id,
-            lid,
-            "The only valid value for 'Type' property of DeadLetterConfig is 'SQS'.",
-        ));
-    }
-    if !arn && !ty {
-        return Err(event_err(
-            function_id,
-            lid,
-            "No 'Arn' or 'Type' property provided for DeadLetterConfig.",
-        ));
-    }
+    validate_dead_letter(owner, lid, dlc)?;
     if let Some(a) = dlc.get("Arn").filter(|v| !v.is_null()) {
         return Ok(Some((a.clone(), Vec::new())));
     }
-    let queue_id = match dlc.get("QueueLogicalId").filter(|v| !v.is_null()) {
-        None => format!("{lid}Queue"),
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err(event_err(function_id, lid, "QueueLogicalId must be a string")),
-    };
-    let mut queue = CfnResource::new(queue_id.clone(), "AWS::SQS::Queue");
-    queue.attributes = passthrough.clone();
-    let queue_arn = json!({"Fn::GetAtt": [queue_id, "Arn"]});
+    let queue = dead_letter_queue(owner, lid, dlc, passthrough)?;
+    let queue_arn = json!({"Fn::GetAtt": [queue.logical_id, "Arn"]});
     let mut policy = CfnResource::new(format!("{lid}QueuePolicy"), "AWS::SQS::QueuePolicy");
     policy.attributes = passthrough.clone();
     policy.set(
@@ -379,19 +434,15 @@ fn dead_letter(
             }],
         })),
     );
-    policy.set("Queues", Some(json!([{"Ref": queue_id}])));
+    policy.set("Queues", Some(json!([{"Ref": queue.logical_id}])));
     Ok(Some((queue_arn, vec![queue, policy])))
 }
 
-fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut CfnResource) -> Result<(), Failure> {
+fn state(owner: Owner<'_>, event_id: &str, ep: &Map<String, Value>, rule: &mut CfnResource) -> Result<(), Failure> {
     let st = ep.get("State").filter(|v| truthy(v));
     let enabled = ep.get("Enabled").filter(|v| !v.is_null());
     if st.is_some() && enabled.is_some() {
-        return Err(event_err(
-            function_id,
-            event_id,
-            "State and Enabled Properties cannot both be specified.",
-        ));
+        return Err(owner.event_err(event_id, "State and Enabled Properties cannot both be specified."));
     }
     if let Some(s) = st {
         rule.set("State", Some(s.clone()));
@@ -400,6 +451,219 @@ fn state(function_id: &str, event_id: &str, ep: &Map<String, Value>, rule: &mut 
         rule.set("State", Some(json!(if truthy(e) { "ENABLED" } else { "DISABLED" })));
     }
     Ok(())
+}
+
+/// An EventBridge rule event: `Schedule` (a schedule expression) or `CloudWatchEvent` /
+/// `EventBridgeRule` (an event pattern).
+pub(crate) struct RuleEvent<'a> {
+    pub owner: Owner<'a>,
+    pub event_id: &'a str,
+    /// The rule's logical id (the owner's id and the event's).
+    pub lid: &'a str,
+    pub is_schedule: bool,
+    pub ep: &'a Map<String, Value>,
+    pub passthrough: &'a Map<String, Value>,
+}
+
+impl RuleEvent<'_> {
+    /// The rule (first) and its dead-letter queue's resources. Its one target calls `arn`
+    /// (with `role_arn`, the role it takes, if any); the target's id ends with `id_suffix`
+    /// unless the event's `Target` names one.
+    pub(crate) fn generate(
+        &self,
+        arn: Value,
+        id_suffix: &str,
+        role_arn: Option<Value>,
+    ) -> Result<Vec<CfnResource>, Failure> {
+        let (ep, lid) = (self.ep, self.lid);
+        let mut rule = CfnResource::new(lid, "AWS::Events::Rule");
+        rule.attributes = self.passthrough.clone();
+        let dlq = if self.is_schedule {
+            set_if(&mut rule, "ScheduleExpression", ep, "Schedule");
+            state(self.owner, self.event_id, ep, &mut rule)?;
+            set_if(&mut rule, "Name", ep, "Name");
+            set_if(&mut rule, "Description", ep, "Description");
+            dead_letter(self.owner, lid, ep, self.passthrough)?
+        } else {
+            set_if(&mut rule, "EventBusName", ep, "EventBusName");
+            set_if(&mut rule, "EventPattern", ep, "Pattern");
+            set_if(&mut rule, "Name", ep, "RuleName");
+            let dlq = dead_letter(self.owner, lid, ep, self.passthrough)?;
+            state(self.owner, self.event_id, ep, &mut rule)?;
+            dlq
+        };
+        let id = ep
+            .get("Target")
+            .and_then(|t| t.get("Id"))
+            .cloned()
+            .unwrap_or_else(|| json!(target_id(lid, id_suffix)));
+        let mut tgt = Map::new();
+        tgt.insert("Arn".into(), arn);
+        tgt.insert("Id".into(), id);
+        if let Some(role) = role_arn {
+            tgt.insert("RoleArn".into(), role);
+        }
+        let passed: &[&str] = if self.is_schedule {
+            &["Input"]
+        } else {
+            &["Input", "InputPath"]
+        };
+        for k in passed {
+            if let Some(v) = ep.get(*k).filter(|v| !v.is_null()) {
+                tgt.insert(k.to_string(), v.clone());
+            }
+        }
+        let mut out = Vec::new();
+        if let Some((arn, resources)) = dlq {
+            tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
+            out.extend(resources);
+        }
+        let passed: &[&str] = if self.is_schedule {
+            &["RetryPolicy"]
+        } else {
+            &["RetryPolicy", "InputTransformer"]
+        };
+        for k in passed {
+            if let Some(v) = ep.get(*k).filter(|v| !v.is_null()) {
+                tgt.insert(k.to_string(), v.clone());
+            }
+        }
+        rule.set("Targets", Some(json!([tgt])));
+        out.insert(0, rule);
+        Ok(out)
+    }
+}
+
+/// What a `ScheduleV2` schedule calls.
+#[derive(Clone, Copy)]
+pub(crate) enum ScheduleTarget {
+    Function,
+    StateMachine,
+}
+
+/// The properties of `ScheduleV2` events, in aws-sam-translator's model order.
+pub(crate) const SCHEDULE_V2: &[(&str, Check)] = &[
+    ("PermissionsBoundary", Check::Str),
+    ("ScheduleExpression", Check::Str),
+    ("FlexibleTimeWindow", Check::Dict),
+    ("Name", Check::Str),
+    ("State", Check::Str),
+    ("Description", Check::Str),
+    ("StartDate", Check::Str),
+    ("EndDate", Check::Str),
+    ("ScheduleExpressionTimezone", Check::Str),
+    ("GroupName", Check::Str),
+    ("KmsKeyArn", Check::Str),
+    ("Input", Check::Str),
+    ("RoleArn", Check::Str),
+    ("DeadLetterConfig", Check::Dict),
+    ("RetryPolicy", Check::Dict),
+    ("OmitName", Check::StrictBool),
+];
+
+/// A `ScheduleV2` event: an EventBridge Scheduler schedule calling `arn`, the role it takes
+/// (unless `RoleArn` is given) and its dead-letter queue (given, or made).
+pub(crate) fn schedule_v2(
+    owner: Owner<'_>,
+    lid: &str,
+    ep: &Map<String, Value>,
+    passthrough: &Map<String, Value>,
+    arn: Value,
+    kind: ScheduleTarget,
+) -> Result<Vec<CfnResource>, Failure> {
+    let given = |k: &str| ep.get(k).filter(|v| !v.is_null()).cloned();
+    let mut schedule = CfnResource::new(lid, "AWS::Scheduler::Schedule");
+    schedule.attributes = passthrough.clone();
+    schedule.set("ScheduleExpression", given("ScheduleExpression"));
+    schedule.set("State", given("State").filter(truthy));
+    if given("OmitName").is_some_and(|v| truthy(&v)) {
+        if given("Name").is_some_and(|v| truthy(&v)) {
+            return Err(owner.event_err(lid, "Name cannot be set when OmitName is True"));
+        }
+    } else {
+        schedule.set("Name", Some(given("Name").filter(truthy).unwrap_or_else(|| json!(lid))));
+    }
+    schedule.set("Description", given("Description"));
+    schedule.set(
+        "FlexibleTimeWindow",
+        Some(
+            given("FlexibleTimeWindow")
+                .filter(truthy)
+                .unwrap_or_else(|| json!({"Mode": "OFF"})),
+        ),
+    );
+    for k in [
+        "StartDate",
+        "EndDate",
+        "ScheduleExpressionTimezone",
+        "GroupName",
+        "KmsKeyArn",
+    ] {
+        schedule.set(k, given(k));
+    }
+    let mut out = Vec::new();
+    let mut dlq_arn = None;
+    if let Some(dlc) = given("DeadLetterConfig") {
+        let empty = Map::new();
+        let dlc = dlc.as_object().unwrap_or(&empty);
+        validate_dead_letter(owner, lid, dlc)?;
+        dlq_arn = Some(match dlc.get("Arn").filter(|v| !v.is_null()) {
+            Some(a) => a.clone(),
+            None => {
+                let queue = dead_letter_queue(owner, lid, dlc, passthrough)?;
+                let arn = json!({"Fn::GetAtt": [queue.logical_id, "Arn"]});
+                out.push(queue);
+                arn
+            }
+        });
+    }
+    let role_arn = match given("RoleArn").filter(truthy) {
+        Some(r) => r,
+        None => {
+            let (action, policy_name) = match kind {
+                ScheduleTarget::Function => ("lambda:InvokeFunction", format!("{lid}LambdaPolicy")),
+                ScheduleTarget::StateMachine => ("states:StartExecution", format!("{lid}StartExecutionPolicy")),
+            };
+            let mut policies = vec![json!({"PolicyName": policy_name, "PolicyDocument": {
+                "Statement": [{"Action": action, "Effect": "Allow", "Resource": arn}]}})];
+            if let Some(q) = &dlq_arn {
+                policies.push(json!({"PolicyName": format!("{lid}SQSPolicy"), "PolicyDocument": {
+                    "Statement": [{"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": q}]}}));
+            }
+            let mut role = CfnResource::new(format!("{lid}Role"), "AWS::IAM::Role");
+            role.attributes = passthrough.clone();
+            role.set(
+                "AssumeRolePolicyDocument",
+                Some(assume_role_policy("scheduler.amazonaws.com")),
+            );
+            role.set("Policies", Some(Value::Array(policies)));
+            role.set("PermissionsBoundary", given("PermissionsBoundary").filter(truthy));
+            let role_arn = json!({"Fn::GetAtt": [role.logical_id, "Arn"]});
+            out.push(role);
+            role_arn
+        }
+    };
+    let mut target = Map::new();
+    target.insert("Arn".into(), arn);
+    target.insert("RoleArn".into(), role_arn);
+    if let Some(v) = given("Input") {
+        target.insert("Input".into(), v);
+    }
+    if let Some(q) = dlq_arn {
+        target.insert("DeadLetterConfig".into(), json!({"Arn": q}));
+    }
+    if let Some(v) = given("RetryPolicy") {
+        target.insert("RetryPolicy".into(), v);
+    }
+    schedule.set("Target", Some(Value::Object(target)));
+    out.insert(0, schedule);
+    Ok(out)
+}
+
+/// The trust policy of a role a service takes.
+pub(crate) fn assume_role_policy(service: &str) -> Value {
+    json!({"Version": "2012-10-17", "Statement": [{"Action": ["sts:AssumeRole"], "Effect": "Allow",
+        "Principal": {"Service": [service]}}]})
 }
 
 /// The resources of every event of the function. `target` is the alias (if any) or the
@@ -435,30 +699,17 @@ pub(crate) fn generate(
                 let role = role_id.and_then(|r| resources.iter_mut().find(|x| x.logical_id == r));
                 out.push(pull.generate(ctx, target.name_or_arn(), passthrough, role)?);
             }
-            "Schedule" => {
-                let mut rule = CfnResource::new(lid.clone(), "AWS::Events::Rule");
-                rule.attributes = passthrough.clone();
-                set_if(&mut rule, "ScheduleExpression", &ep, "Schedule");
-                state(function_id, &event_id, &ep, &mut rule)?;
-                set_if(&mut rule, "Name", &ep, "Name");
-                set_if(&mut rule, "Description", &ep, "Description");
-                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
-                let mut tgt = Map::new();
-                tgt.insert("Arn".into(), target.arn());
-                tgt.insert("Id".into(), json!(target_id(&lid)));
-                if let Some(v) = ep.get("Input").filter(|v| !v.is_null()) {
-                    tgt.insert("Input".into(), v.clone());
-                }
-                if let Some((arn, resources)) = dlq {
-                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
-                    out.extend(resources);
-                }
-                if let Some(v) = ep.get("RetryPolicy").filter(|v| !v.is_null()) {
-                    tgt.insert("RetryPolicy".into(), v.clone());
-                }
-                rule.set("Targets", Some(json!([tgt])));
+            "Schedule" | "CloudWatchEvent" | "EventBridgeRule" => {
+                let rule = RuleEvent {
+                    owner: Owner::Function(function_id),
+                    event_id: &event_id,
+                    lid: &lid,
+                    is_schedule: t == "Schedule",
+                    ep: &ep,
+                    passthrough,
+                };
+                out.extend(rule.generate(target.arn(), "LambdaTarget", None)?);
                 let source = json!({"Fn::GetAtt": [lid, "Arn"]});
-                out.push(rule);
                 out.push(permission(
                     &lid,
                     &target,
@@ -468,47 +719,15 @@ pub(crate) fn generate(
                     None,
                 ));
             }
-            "CloudWatchEvent" | "EventBridgeRule" => {
-                let mut rule = CfnResource::new(lid.clone(), "AWS::Events::Rule");
-                rule.attributes = passthrough.clone();
-                set_if(&mut rule, "EventBusName", &ep, "EventBusName");
-                set_if(&mut rule, "EventPattern", &ep, "Pattern");
-                set_if(&mut rule, "Name", &ep, "RuleName");
-                let dlq = dead_letter(function_id, &lid, &ep, passthrough)?;
-                state(function_id, &event_id, &ep, &mut rule)?;
-                let id = ep
-                    .get("Target")
-                    .and_then(|t| t.get("Id"))
-                    .cloned()
-                    .unwrap_or_else(|| json!(target_id(&lid)));
-                let mut tgt = Map::new();
-                tgt.insert("Arn".into(), target.arn());
-                tgt.insert("Id".into(), id);
-                for k in ["Input", "InputPath"] {
-                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
-                        tgt.insert(k.into(), v.clone());
-                    }
-                }
-                if let Some((arn, resources)) = dlq {
-                    tgt.insert("DeadLetterConfig".into(), json!({"Arn": arn}));
-                    out.extend(resources);
-                }
-                for k in ["RetryPolicy", "InputTransformer"] {
-                    if let Some(v) = ep.get(k).filter(|v| !v.is_null()) {
-                        tgt.insert(k.into(), v.clone());
-                    }
-                }
-                rule.set("Targets", Some(json!([tgt])));
-                let source = json!({"Fn::GetAtt": [lid, "Arn"]});
-                out.push(rule);
-                out.push(permission(
+            "ScheduleV2" => {
+                out.extend(schedule_v2(
+                    Owner::Function(function_id),
                     &lid,
-                    &target,
+                    &ep,
                     passthrough,
-                    "events.amazonaws.com",
-                    Some(source),
-                    None,
-                ));
+                    target.arn(),
+                    ScheduleTarget::Function,
+                )?);
             }
             "SNS" if ep.get("SqsSubscription").is_some_and(truthy) => {
                 // The topic feeds a queue, which the function reads.

@@ -1095,7 +1095,7 @@ enum PolicyKind {
     Unknown,
 }
 
-fn policies_list(props: &Props<'_>) -> Vec<Value> {
+pub(crate) fn policies_list(props: &Props<'_>) -> Vec<Value> {
     match props.get("Policies") {
         Some(p) if truthy(p) => match p {
             Value::Array(a) => a.clone(),
@@ -1156,7 +1156,7 @@ fn policy_templates() -> &'static Map<String, Value> {
 /// The policy-templates plugin: each policy template of `Policies` (in an `Fn::If` too) becomes
 /// the statement it stands for, its parameters' values put in place of their `Ref`s, as
 /// aws-sam-translator converts them. `None` when the function names no template.
-fn expand_policy_templates(id: &str, props: &Props<'_>) -> Result<Option<Map<String, Value>>, Failure> {
+pub(crate) fn expand_policy_templates(id: &str, props: &Props<'_>) -> Result<Option<Map<String, Value>>, Failure> {
     let list = policies_list(props);
     let mut any = false;
     for p in &list {
@@ -1282,9 +1282,6 @@ fn construct_role(
     passthrough: &Map<String, Value>,
     invoke_policies: &[Value],
 ) -> Result<CfnResource, Failure> {
-    let role_id = format!("{id}Role");
-    let mut role = CfnResource::new(role_id.clone(), "AWS::IAM::Role");
-    role.attributes = passthrough.clone();
     let assume = props.cloned("AssumeRolePolicyDocument").unwrap_or_else(|| {
         json!({"Version": "2012-10-17", "Statement": [{"Action": ["sts:AssumeRole"], "Effect": "Allow",
                "Principal": {"Service": ["lambda.amazonaws.com"]}}]})
@@ -1320,58 +1317,97 @@ fn construct_role(
             "Statement": [{"Action": action, "Resource": dlq.get("TargetArn").cloned().unwrap_or(Value::Null), "Effect": "Allow"}]}}));
     }
     documents.extend(invoke_policies.iter().cloned());
-    for (index, policy) in policies_list(props).into_iter().enumerate() {
-        match policy_kind(&policy)? {
-            PolicyKind::Statement => {
-                let name = format!("{role_id}Policy{index}");
-                if is_intrinsic_if(&policy) {
-                    let mut p = policy.clone();
-                    for i in [1, 2] {
-                        let v = p["Fn::If"][i].clone();
-                        if !is_no_value(&v) {
-                            p["Fn::If"][i] = json!({"PolicyName": name, "PolicyDocument": v});
-                        }
-                    }
-                    documents.push(p);
-                } else {
-                    documents.push(json!({"PolicyName": name, "PolicyDocument": policy}));
-                }
-            }
-            PolicyKind::Managed => {
-                let arn = match &policy {
-                    Value::String(s) => json!(managed_policy_arn(ctx, s)),
-                    p if is_intrinsic_if(p) => {
-                        let mut p = p.clone();
+    let role = RoleSpec {
+        assume_role_policy: assume,
+        managed_policy_arns: managed,
+        policy_documents: documents,
+        policies: policies_list(props),
+        role_path: props.cloned("RolePath"),
+        permissions_boundary: props.cloned("PermissionsBoundary"),
+        tags: tag_list(id, props.get("Tags"), true)?,
+    };
+    role.construct(ctx, id, passthrough)
+}
+
+/// An execution role as `construct_role_for_resource` makes it: the given managed policies and
+/// documents, then the resource's `Policies` (statements become inline policies named after the
+/// role and their index, names of managed policies ARNs).
+pub(crate) struct RoleSpec {
+    pub assume_role_policy: Value,
+    pub managed_policy_arns: Vec<Value>,
+    pub policy_documents: Vec<Value>,
+    pub policies: Vec<Value>,
+    pub role_path: Option<Value>,
+    pub permissions_boundary: Option<Value>,
+    pub tags: Vec<Value>,
+}
+
+impl RoleSpec {
+    /// The role `<id>Role` of resource `id`.
+    pub(crate) fn construct(
+        self,
+        ctx: &Context<'_>,
+        id: &str,
+        passthrough: &Map<String, Value>,
+    ) -> Result<CfnResource, Failure> {
+        let role_id = format!("{id}Role");
+        let mut role = CfnResource::new(role_id.clone(), "AWS::IAM::Role");
+        role.attributes = passthrough.clone();
+        let mut managed = self.managed_policy_arns;
+        let mut documents = self.policy_documents;
+        for (index, policy) in self.policies.into_iter().enumerate() {
+            match policy_kind(&policy)? {
+                PolicyKind::Statement => {
+                    let name = format!("{role_id}Policy{index}");
+                    if is_intrinsic_if(&policy) {
+                        let mut p = policy.clone();
                         for i in [1, 2] {
-                            if let Value::String(s) = &p["Fn::If"][i] {
-                                p["Fn::If"][i] = json!(managed_policy_arn(ctx, s));
+                            let v = p["Fn::If"][i].clone();
+                            if !is_no_value(&v) {
+                                p["Fn::If"][i] = json!({"PolicyName": name, "PolicyDocument": v});
                             }
                         }
-                        p
+                        documents.push(p);
+                    } else {
+                        documents.push(json!({"PolicyName": name, "PolicyDocument": policy}));
                     }
-                    other => other.clone(),
-                };
-                if !managed.contains(&arn) {
-                    managed.push(arn);
+                }
+                PolicyKind::Managed => {
+                    let arn = match &policy {
+                        Value::String(s) => json!(managed_policy_arn(ctx, s)),
+                        p if is_intrinsic_if(p) => {
+                            let mut p = p.clone();
+                            for i in [1, 2] {
+                                if let Value::String(s) = &p["Fn::If"][i] {
+                                    p["Fn::If"][i] = json!(managed_policy_arn(ctx, s));
+                                }
+                            }
+                            p
+                        }
+                        other => other.clone(),
+                    };
+                    if !managed.contains(&arn) {
+                        managed.push(arn);
+                    }
+                }
+                PolicyKind::Template | PolicyKind::Unknown => {
+                    return Err(res_err(
+                        id,
+                        format!("Policy at index {index} in the 'Policies' property is not valid"),
+                    ));
                 }
             }
-            PolicyKind::Template | PolicyKind::Unknown => {
-                return Err(res_err(
-                    id,
-                    format!("Policy at index {index} in the 'Policies' property is not valid"),
-                ));
-            }
         }
+        role.set("AssumeRolePolicyDocument", Some(self.assume_role_policy));
+        role.set("ManagedPolicyArns", Some(Value::Array(managed)));
+        if !documents.is_empty() {
+            role.set("Policies", Some(Value::Array(documents)));
+        }
+        role.set("Path", self.role_path);
+        role.set("PermissionsBoundary", self.permissions_boundary);
+        role.set("Tags", Some(Value::Array(self.tags)));
+        Ok(role)
     }
-    role.set("AssumeRolePolicyDocument", Some(assume));
-    role.set("ManagedPolicyArns", Some(Value::Array(managed)));
-    if !documents.is_empty() {
-        role.set("Policies", Some(Value::Array(documents)));
-    }
-    role.set("Path", props.cloned("RolePath"));
-    role.set("PermissionsBoundary", props.cloned("PermissionsBoundary"));
-    role.set("Tags", Some(Value::Array(tag_list(id, props.get("Tags"), true)?)));
-    Ok(role)
 }
 
 #[cfg(test)]

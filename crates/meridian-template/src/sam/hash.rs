@@ -48,12 +48,21 @@ pub(crate) fn python_json_dumps(v: &Value) -> String {
     out
 }
 
+/// Python's `json.dumps(v, sort_keys=True, indent=4, separators=(",", ": "))`.
+pub(crate) fn python_json_indented(v: &Value) -> String {
+    let mut out = String::new();
+    write_value(v, &mut out, Style::INDENTED_SORTED);
+    out
+}
+
 /// `json.dumps`' options that change its text.
 #[derive(Clone, Copy)]
 struct Style {
     sort_keys: bool,
     item_separator: &'static str,
     key_separator: &'static str,
+    /// Spaces per level; with an indent every item starts a new line.
+    indent: Option<usize>,
 }
 
 impl Style {
@@ -61,15 +70,35 @@ impl Style {
         sort_keys: true,
         item_separator: ",",
         key_separator: ":",
+        indent: None,
     };
     const DEFAULT: Style = Style {
         sort_keys: false,
         item_separator: ", ",
         key_separator: ": ",
+        indent: None,
     };
+    const INDENTED_SORTED: Style = Style {
+        sort_keys: true,
+        item_separator: ",",
+        key_separator: ": ",
+        indent: Some(4),
+    };
+
+    /// What goes before an item at `depth` (after the separator, if any).
+    fn newline(self, out: &mut String, depth: usize) {
+        if let Some(n) = self.indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(n * depth));
+        }
+    }
 }
 
 fn write_value(v: &Value, out: &mut String, style: Style) {
+    write_nested(v, out, style, 0)
+}
+
+fn write_nested(v: &Value, out: &mut String, style: Style, depth: usize) {
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -81,16 +110,20 @@ fn write_value(v: &Value, out: &mut String, style: Style) {
             }
         }
         Value::String(s) => write_string(s, out),
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push_str(style.item_separator);
                 }
-                write_value(item, out, style);
+                style.newline(out, depth + 1);
+                write_nested(item, out, style, depth + 1);
             }
+            style.newline(out, depth);
             out.push(']');
         }
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
         Value::Object(map) => {
             // Python sorts str keys by code point; Rust's str ordering (UTF-8 bytes) is the same.
             let mut keys: Vec<&String> = map.keys().collect();
@@ -102,10 +135,12 @@ fn write_value(v: &Value, out: &mut String, style: Style) {
                 if i > 0 {
                     out.push_str(style.item_separator);
                 }
+                style.newline(out, depth + 1);
                 write_string(k, out);
                 out.push_str(style.key_separator);
-                write_value(&map[k.as_str()], out, style);
+                write_nested(&map[k.as_str()], out, style, depth + 1);
             }
+            style.newline(out, depth);
             out.push('}');
         }
     }
@@ -198,6 +233,15 @@ mod tests {
     fn plain_dumps_keeps_key_order_with_spaced_separators() {
         let v = json!({"b": [1, "é"], "a": {"y": null}});
         assert_eq!(python_json_dumps(&v), r#"{"b": [1, "\u00e9"], "a": {"y": null}}"#);
+    }
+
+    #[test]
+    fn indented_dumps_puts_each_item_on_its_line() {
+        let v = json!({"b": [1, {}], "a": []});
+        assert_eq!(
+            python_json_indented(&v),
+            "{\n    \"a\": [],\n    \"b\": [\n        1,\n        {}\n    ]\n}"
+        );
     }
 
     #[test]

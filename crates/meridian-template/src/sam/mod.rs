@@ -6,6 +6,7 @@
 //! deployment preferences, the event sources that need no API Gateway),
 //! `AWS::Serverless::LayerVersion`, `AWS::Serverless::SimpleTable`, `AWS::Serverless::HttpApi`
 //! (with the functions' `HttpApi` events), `AWS::Serverless::WebSocketApi`,
+//! `AWS::Serverless::StateMachine` (with its events),
 //! `AWS::Serverless::Connector` (and embedded `Connectors`).
 //! Other serverless types and API events are reported as clear
 //! errors at the point where SAM would translate them, so SAM's own validation errors that come
@@ -28,6 +29,7 @@ mod rest_api;
 mod rest_auth;
 mod rest_swagger;
 mod simple_table;
+mod state_machine;
 mod validate;
 mod websocket_api;
 
@@ -647,6 +649,7 @@ fn unique_logical_id(r: &CfnResource, existing: &Map<String, Value>) -> bool {
             return ["AWS::Serverless::HttpApi", "AWS::Serverless::WebSocketApi"].contains(&old_type);
         }
         "AWS::ApiGateway::RestApi" => &["AWS::Serverless::Api"],
+        "AWS::StepFunctions::StateMachine" => &["AWS::Serverless::StateMachine"],
         _ => &[],
     };
     // SAM tests `old_type in <string>`, a substring test.
@@ -798,6 +801,10 @@ fn translate_resource(
             Ok((logical_id.to_string(), generated))
         }
         "AWS::Serverless::SimpleTable" => Ok((logical_id.to_string(), vec![simple_table::translate(logical_id, resource)?])),
+        "AWS::Serverless::StateMachine" => Ok((
+            logical_id.to_string(),
+            state_machine::translate(ctx, logical_id, resource)?,
+        )),
         "AWS::Serverless::Connector" => Ok((
             logical_id.to_string(),
             connector::translate(ctx, logical_id, resource, sam_resources)?,
@@ -805,7 +812,7 @@ fn translate_resource(
         other => Err(res_err(
             logical_id,
             format!(
-                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi, AWS::Serverless::WebSocketApi, AWS::Serverless::Connector)."
+                "Resource type '{other}' is not supported by Meridian's local regions yet (supported serverless types: AWS::Serverless::Function, AWS::Serverless::LayerVersion, AWS::Serverless::SimpleTable, AWS::Serverless::Api, AWS::Serverless::HttpApi, AWS::Serverless::WebSocketApi, AWS::Serverless::StateMachine, AWS::Serverless::Connector)."
             ),
         )),
     }

@@ -18,7 +18,11 @@
 //! `RequestParameters` are written by [`super::rest_swagger`].
 //!
 //! Not translated yet (a clear error naming the resource): `MergeDefinitions`,
-//! `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; `Api` events of state machines, and tags propagated to the implicit API.
+//! `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; tags propagated to the
+//! implicit API.
+//!
+//! `Api` events of state machines integrate the method with Step Functions (see
+//! [`StateMachineIntegration`]).
 //!
 //! Functions with a `Condition`: their integrations are wrapped in `Fn::If`, paths whose methods
 //! all have conditions and the implicit API exist under them (combined with `Fn::Or` when several).
@@ -182,10 +186,6 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
                 logical_id: Some(id.clone()),
                 message: format!("Event with id [{event_id}] is invalid. {m}"),
             };
-            if t == "AWS::Serverless::StateMachine" {
-                errors.push(fail(not_yet("Api events of state machines")));
-                break;
-            }
             let condition = resources[&id]
                 .get("Condition")
                 .and_then(Value::as_str)
@@ -873,6 +873,190 @@ pub(crate) fn event(
         ctx.rest_bodies.insert(api_name, new);
     }
     Ok(vec![perm])
+}
+
+/// An `Api` event of a state machine (`add_state_machine_integration`): the method's `aws`
+/// integration with Step Functions' StartExecution, its request template naming the state
+/// machine, and the event's `Auth`, in the swagger of the API when SAM manages it.
+pub(crate) struct StateMachineIntegration<'a> {
+    pub machine_id: &'a str,
+    pub event_id: &'a str,
+    /// The state machine or its alias: what the execution starts.
+    pub target_id: &'a str,
+    /// The ARN of the role API Gateway takes (a `Fn::GetAtt` of the event's role).
+    pub credentials: Value,
+    pub condition: Option<Value>,
+}
+
+impl StateMachineIntegration<'_> {
+    pub(crate) fn add(&self, ctx: &mut Context<'_>, ep: &Map<String, Value>) -> Result<(), Failure> {
+        let owner = super::events::Owner::StateMachine;
+        // resources_to_link: the API named, reported as the state machine's error
+        let api_id = match ep.get("RestApiId") {
+            Some(Value::Object(o)) => o.get("Ref").and_then(Value::as_str),
+            Some(Value::String(s)) => Some(s.as_str()),
+            _ => None,
+        };
+        let Some(api_id) = api_id.map(str::to_string) else {
+            return Ok(());
+        };
+        let Some(api) = ctx.resources_now.get(&api_id).filter(|r| r.is_object()) else {
+            return Err(super::events::Owner::Function(self.machine_id).event_err(
+                self.event_id,
+                "RestApiId property of Api event must reference a valid resource in the same template.",
+            ));
+        };
+        let api_props = api
+            .get("Properties")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if api_props.get("StageName").and_then(Value::as_str) == Some("") {
+            return Err(res_err(&api_id, "StageName cannot be empty."));
+        }
+        if !api_props.get("__MANAGE_SWAGGER").is_some_and(truthy) {
+            return Ok(());
+        }
+        let Some(body) = ctx.rest_bodies.get(&api_id) else {
+            return Ok(());
+        };
+        let path = ep.get("Path").and_then(Value::as_str).unwrap_or_default().to_string();
+        let method = ep
+            .get("Method")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
+        let (m, m_uni) = normalize_method(&method);
+        let mut doc = body.deepcopy();
+        let paths = doc
+            .as_dict_mut()
+            .and_then(|d| d.get_mut("paths"))
+            .and_then(Py::as_dict_mut)
+            .ok_or_else(|| res_err(&api_id, "Invalid Swagger document"))?;
+        if has_integration(paths, &path, &method)? {
+            return Err(owner.event_err(
+                self.event_id,
+                format!("API method \"{method}\" defined multiple times for path \"{path}\"."),
+            ));
+        }
+        if has_integration(paths, &path, &m)? {
+            return Err(Failure::Document(doc_err(format!(
+                "Integration already exists on Path={path}, Method={m}"
+            ))));
+        }
+        let path_err = || {
+            Failure::Document(doc_err(format!(
+                "Value of '{path}' path must be a dictionary according to Swagger spec."
+            )))
+        };
+        let if_err = || Failure::Document(doc_err("Value of Fn::If must be a list.".into()));
+        let item = paths.setdefault(&path, true, Py::Dict(PyDict::py27()));
+        if item.as_dict().is_none() {
+            return Err(path_err());
+        }
+        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
+            if let Some(c) = content.as_dict_mut() {
+                c.setdefault(&m, m_uni, Py::Dict(PyDict::py27()));
+            }
+        }
+        let mut uri = PyDict::plain();
+        uri.set(
+            "Fn::Sub",
+            false,
+            Py::s("arn:${AWS::Partition}:apigateway:${AWS::Region}:states:action/StartExecution"),
+        );
+        let condition = self.condition.as_ref().map(Py::from_template);
+        let uri = match &condition {
+            Some(c) => Py::Dict(uri).conditional(c.clone()),
+            None => Py::Dict(uri),
+        };
+        let statuses = |key: &str, values: [&str; 2]| {
+            let mut d = PyDict::py27();
+            for (status, value) in ["200", "400"].into_iter().zip(values) {
+                let mut entry = PyDict::py27();
+                entry.set(key, false, Py::s(value));
+                d.set(status, false, Py::Dict(entry));
+            }
+            Py::Dict(d)
+        };
+        // SAM's own strings, as the role's id is
+        let credentials = Py::from_json(&self.credentials, false);
+        let mut template = PyDict::plain();
+        template.set("Fn::Sub", false, Py::Str(self.request_template(ep), false));
+        let mut templates = PyDict::plain();
+        templates.set("application/json", false, Py::Dict(template));
+        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
+            let Some(content) = content.as_dict_mut() else {
+                return Err(path_err());
+            };
+            let Some(method_def) = content.get_mut(&m).and_then(Py::as_dict_mut) else {
+                return Err(Failure::Document(doc_err(format!(
+                    "Definition of method '{m}' for path '{path}' should be a map."
+                ))));
+            };
+            let mut integration = PyDict::py27();
+            integration.set("type", false, Py::s("aws"));
+            integration.set("httpMethod", false, Py::s("POST"));
+            integration.set("uri", false, uri.clone());
+            integration.set("responses", false, statuses("statusCode", ["200", "400"]));
+            integration.set("credentials", false, credentials.clone());
+            integration.set("requestTemplates", false, Py::Dict(templates.clone()));
+            method_def.set(INTEGRATION, false, Py::Dict(integration));
+            method_def.setdefault("responses", false, statuses("description", ["OK", "Bad Request"]));
+            if let Some(c) = &condition {
+                let def = content.get(&m).cloned().unwrap_or(Py::None);
+                content.set(&m, m_uni, def.conditional(c.clone()));
+            }
+        }
+        let event_auth = match ep.get("Auth") {
+            Some(Value::Object(a)) if !a.is_empty() => Some(a),
+            _ => None,
+        };
+        if let Some(event_auth) = event_auth {
+            let api_auth = match api_props.get("Auth") {
+                Some(a) => Some(ctx.resolve_params(a)?),
+                None => None,
+            };
+            let mut editor = super::rest_auth::Editor::from_doc(doc);
+            super::rest_auth::add_to_method_of(
+                &mut editor,
+                owner,
+                self.event_id,
+                &api_id,
+                event_auth,
+                api_auth.as_ref(),
+                &method,
+                &path,
+                ep.get("Stage").and_then(Value::as_str),
+            )?;
+            doc = editor.into_doc();
+        }
+        let new = doc.deepcopy();
+        if let Some(p) = ctx
+            .resources_now
+            .get_mut(&api_id)
+            .and_then(|r| r.get_mut("Properties"))
+            .and_then(Value::as_object_mut)
+        {
+            p.insert("DefinitionBody".into(), new.to_json());
+        }
+        ctx.rest_bodies.insert(api_id, new);
+        Ok(())
+    }
+
+    /// The body mapping template: the request's body as the execution's input (with single
+    /// quotes unescaped when `UnescapeMappingTemplate` is set).
+    fn request_template(&self, ep: &Map<String, Value>) -> String {
+        let input = if ep.get("UnescapeMappingTemplate").is_some_and(truthy) {
+            r#"$util.escapeJavaScript($input.json('$')).replaceAll("\\'","'")"#
+        } else {
+            r#"$util.escapeJavaScript($input.json('$'))"#
+        };
+        format!(
+            r#"{{"input": "{input}", "stateMachineArn": "${{{}}}"}}"#,
+            self.target_id
+        )
+    }
 }
 
 /// The properties of `AWS::Serverless::Api` in aws-sam-translator 1.115.0's model, in order.

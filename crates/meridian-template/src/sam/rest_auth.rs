@@ -9,6 +9,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::events::Owner;
 use super::py27::{Py, PyDict};
 use super::{python_repr, res_err, truthy, CfnResource, Context, Failure, SamResourceError};
 
@@ -990,7 +991,34 @@ pub(crate) fn add_to_method(
     path: &str,
     stage: &str,
 ) -> Result<(), Failure> {
-    let ev_err = |m: String| res_err(function_id, format!("Event with id [{event_id}] is invalid. {m}"));
+    let owner = Owner::Function(function_id);
+    add_to_method_of(
+        editor,
+        owner,
+        event_id,
+        api_id,
+        event_auth,
+        api_auth,
+        method,
+        path,
+        Some(stage),
+    )
+}
+
+/// [`add_to_method`] for an event of a function or a state machine (`owner`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn add_to_method_of(
+    editor: &mut Editor,
+    owner: Owner<'_>,
+    event_id: &str,
+    api_id: &str,
+    event_auth: &Map<String, Value>,
+    api_auth: Option<&Value>,
+    method: &str,
+    path: &str,
+    stage: Option<&str>,
+) -> Result<(), Failure> {
+    let ev_err = |m: String| owner.event_err(event_id, m);
     let authorizer = event_auth.get("Authorizer").filter(|v| truthy(v));
     let api_authorizers = api_auth.and_then(|a| a.get("Authorizers")).filter(|v| truthy(v));
     if let Some(a) = authorizer {
@@ -1109,8 +1137,14 @@ pub(crate) fn add_to_method(
         }
         // the implicit API's `Prod` is SAM's own string; a stage named in the template is the
         // template's
-        let implicit = api_id == super::rest_api::IMPLICIT_ID && stage == "Prod";
-        editor.add_resource_policy(policy, path, &Py::Str(stage.to_string(), !implicit))?;
+        let stage = match stage {
+            Some(stage) => {
+                let implicit = api_id == super::rest_api::IMPLICIT_ID && stage == "Prod";
+                Py::Str(stage.to_string(), !implicit)
+            }
+            None => Py::None,
+        };
+        editor.add_resource_policy(policy, path, &stage)?;
         if let Some(custom) = policy.get("CustomStatements").filter(|v| truthy(v)) {
             editor.add_custom_statements(custom);
         }

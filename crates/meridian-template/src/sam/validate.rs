@@ -16,6 +16,8 @@ pub(crate) enum Check {
     Bool,
     /// `Property(..., IS_BOOL)`: a boolean, intrinsic functions not accepted.
     StrictBool,
+    /// `Property(..., IS_STR)`: a string, intrinsic functions not accepted.
+    StrictStr,
     /// `IS_LIST`
     List,
     /// `IS_INT` (a Python bool is an int)
@@ -26,6 +28,8 @@ pub(crate) enum Check {
     OneStr,
     /// `list_of(one_of(IS_STR, IS_DICT))`
     ListOfStrOrDict,
+    /// `one_of(IS_STR, list_of(one_of(IS_STR, IS_DICT)))`
+    StrOrListOfStrOrDict,
     /// `one_of(IS_STR, IS_DICT, list_of(one_of(IS_STR, IS_DICT)))`
     StrDictOrList,
     /// `dict_of(IS_STR, IS_DICT)`
@@ -45,7 +49,7 @@ impl Check {
         let str_or_dict = |x: &Value| x.is_string() || x.is_object();
         match self {
             Check::Any => true,
-            Check::Str | Check::OneStr => v.is_string(),
+            Check::Str | Check::StrictStr | Check::OneStr => v.is_string(),
             Check::Dict => v.is_object(),
             Check::Bool | Check::StrictBool => v.is_boolean(),
             Check::List => v.is_array(),
@@ -53,6 +57,7 @@ impl Check {
             Check::StrOrDict => str_or_dict(v),
             Check::ListOfStrOrDict => v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
             Check::StrDictOrList => str_or_dict(v) || v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
+            Check::StrOrListOfStrOrDict => v.is_string() || v.as_array().is_some_and(|a| a.iter().all(str_or_dict)),
             Check::DictOfDict => v.as_object().is_some_and(|m| m.values().all(Value::is_object)),
             Check::MapOfAny => v.is_object(),
             Check::DictOrListOfDict => v.is_object() || v.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
@@ -64,7 +69,7 @@ impl Check {
     /// `ExpectedType` of the validator: `IS_STR`, `IS_DICT` and string enums have one.
     fn expected(self) -> Option<String> {
         match self {
-            Check::Str => Some("string".into()),
+            Check::Str | Check::StrictStr => Some("string".into()),
             Check::Dict => Some("map".into()),
             Check::StrEnum([one]) => Some(format!("the string '{one}'")),
             Check::StrEnum([a, b]) => Some(format!("one of the strings: '{a}' or '{b}'")),
@@ -95,7 +100,7 @@ pub(crate) fn properties(
     }
     for (name, check) in model {
         let v = props.get(*name);
-        let strict = matches!(check, Check::StrictBool);
+        let strict = matches!(check, Check::StrictBool | Check::StrictStr);
         if !strict && v.is_some_and(|v| v.as_object().is_some_and(|m| m.len() == 1)) {
             continue;
         }
