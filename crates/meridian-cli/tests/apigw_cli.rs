@@ -430,6 +430,10 @@ fn a_sam_http_api_deploys_and_serves_events_and_responses_as_api_gateway_does() 
             "isBase64Encoded"
         ])
     );
+    if let Some(doc) = documented_event("aws-proxy") {
+        // the 1.0 payload is the REST proxy event's shape
+        has_documented_shape(&doc, e, "", &[]);
+    }
     assert_eq!(e["version"], "1.0");
     assert_eq!(e["resource"], "/v1/{proxy+}");
     assert_eq!(e["path"], "/v1/a/b");
