@@ -576,6 +576,26 @@ pub fn artifact_policy(specs: &[BucketSpec]) -> serde_json::Value {
     serde_json::json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// The statement a pipeline with `builds: codebuild` adds: starting, following and stopping its
+/// projects' builds, and reading their logs.
+pub fn builds_statement(specs: &[BucketSpec]) -> serde_json::Value {
+    let regions: Vec<&str> = specs.iter().map(|s| s.region.as_str()).collect();
+    let arns = |service: &str, what: &str| -> Vec<String> {
+        regions
+            .iter()
+            .map(|r| format!("arn:aws:{service}:{r}:*:{what}"))
+            .collect()
+    };
+    let mut resources = arns("codebuild", "project/*");
+    resources.extend(arns("logs", "log-group:/aws/codebuild/*"));
+    serde_json::json!({
+        "Sid": "MeridianBuilds",
+        "Effect": "Allow",
+        "Action": ["codebuild:StartBuild", "codebuild:BatchGetBuilds", "codebuild:StopBuild", "logs:GetLogEvents"],
+        "Resource": resources,
+    })
+}
+
 /// The IAM policy `meridian bootstrap` itself needs (creating and configuring the buckets).
 pub fn bootstrap_policy(specs: &[BucketSpec]) -> serde_json::Value {
     let buckets: Vec<String> = specs.iter().map(|s| format!("arn:aws:s3:::{}", s.bucket)).collect();

@@ -15,6 +15,7 @@
 
 pub mod artifacts;
 pub mod bootstrap;
+pub mod codebuild;
 pub mod config;
 mod driven;
 pub mod ecs;
@@ -52,6 +53,7 @@ pub fn policy_statement(action: &str) -> &'static str {
         "cloudformation" => "MeridianStacks",
         "lambda" => "MeridianTrafficShifting",
         "cloudwatch" => "MeridianJudging",
+        "codebuild" | "logs" => "MeridianBuilds",
         _ => "the pipeline's",
     }
 }
@@ -169,6 +171,7 @@ pub mod backend {
             functions: Arc::new(crate::functions::AwsFunctions::new(options.clone())?),
             clients: Arc::new(Endpoint(options.endpoint())),
             services: Arc::new(crate::ecs::EcsServices::new(options.clone())),
+            builds: Arc::new(crate::codebuild::CodeBuildService::new(options.clone())),
         })
     }
 }

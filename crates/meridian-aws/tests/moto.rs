@@ -447,3 +447,70 @@ print('{}')
     let e = functions.alarm_state("eu-west-1", "no-such-alarm").unwrap_err();
     assert_eq!(e.kind, meridian_region::ErrorKind::NotFound, "{e}");
 }
+
+/// A build on CodeBuild (moto's, which records it and reports it succeeded at once without
+/// running it): started with the source and overrides, its phases said, and its output artifact
+/// copied back from the bucket (put there by the test, as the build would upload it); a build
+/// that ends otherwise names its status.
+#[test]
+fn codebuild_builds_are_started_followed_and_their_artifact_fetched() {
+    use meridian_region::services::{RemoteBuild, RemoteBuilds};
+    use std::sync::{atomic::AtomicBool, Arc, Mutex};
+    let Some(moto) = moto() else { return };
+    let options = AwsOptions {
+        endpoint_url: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    boto3(
+        &moto,
+        "s3('eu-west-1').create_bucket(Bucket='builds-euw1', CreateBucketConfiguration={'LocationConstraint': 'eu-west-1'})
+s3('eu-west-1').put_object(Bucket='builds-euw1', Key='src.zip', Body=b'PK')
+s3('eu-west-1').put_object(Bucket='builds-euw1', Key='out/app/Built.zip', Body=b'the build output')
+client('codebuild', 'eu-west-1').create_project(name='app',
+    source={'type': 'S3', 'location': 'builds-euw1/src.zip'}, artifacts={'type': 'NO_ARTIFACTS'},
+    environment={'type': 'LINUX_CONTAINER', 'image': 'aws/codebuild/standard:7.0', 'computeType': 'BUILD_GENERAL1_SMALL'},
+    serviceRole='arn:aws:iam::123456789012:role/codebuild')
+print('{}')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut service = meridian_aws::codebuild::CodeBuildService::new(options);
+    service.poll = Duration::from_millis(50);
+    let req = RemoteBuild {
+        region: "eu-west-1".into(),
+        project: "app".into(),
+        bucket: "builds-euw1".into(),
+        source_key: "src.zip".into(),
+        buildspec: Some("version: 0.2\nphases:\n  build:\n    commands: [make]\n".into()),
+        env: vec![("STAGE".into(), "prod".into(), "PLAINTEXT".into())],
+        timeout_minutes: Some(20),
+        output: Some(("out/app/Built.zip".into(), dir.path().join("out.zip"))),
+    };
+    let said = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = said.clone();
+    let say: meridian_region::Say = Arc::new(move |l: &str| sink.lock().unwrap().push(l.to_string()));
+    let done = rt()
+        .block_on(service.run_build(&req, say, Arc::new(AtomicBool::new(false))))
+        .unwrap();
+    assert!(done.id.starts_with("app:"), "{}", done.id);
+    assert_eq!(done.status, "SUCCEEDED");
+    assert_eq!(std::fs::read(dir.path().join("out.zip")).unwrap(), b"the build output");
+    let said = said.lock().unwrap().clone();
+    assert!(said[0].starts_with("started build app:"), "{said:?}");
+    assert!(said.iter().any(|l| l.starts_with("phase BUILD: SUCCEEDED")), "{said:?}");
+
+    // a project that does not exist: CodeBuild's own error, with the action named
+    let missing = RemoteBuild {
+        project: "nope".into(),
+        output: None,
+        ..req
+    };
+    let e = rt()
+        .block_on(service.run_build(&missing, Arc::new(|_: &str| {}), Arc::new(AtomicBool::new(false))))
+        .unwrap_err();
+    assert!(
+        e.message.contains("codebuild:StartBuild in eu-west-1 failed"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("Project cannot be found"), "{}", e.message);
+}

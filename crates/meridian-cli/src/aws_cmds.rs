@@ -78,8 +78,14 @@ pub fn bootstrap(args: BootstrapArgs, global: &Global) -> anyhow::Result<ExitCod
     }
     let json = matches!(global.output, crate::OutputFormat::Json);
     if args.print_policy {
+        let mut pipeline = bootstrap::artifact_policy(&specs);
+        if p.meridian.builds.as_deref() == Some("codebuild") {
+            if let Some(statements) = pipeline["Statement"].as_array_mut() {
+                statements.push(bootstrap::builds_statement(&specs));
+            }
+        }
         let policies = serde_json::json!({
-            "pipeline": bootstrap::artifact_policy(&specs),
+            "pipeline": pipeline,
             "bootstrap": bootstrap::bootstrap_policy(&specs),
         });
         println!("{}", serde_json::to_string_pretty(&policies)?);

@@ -778,6 +778,112 @@ fn the_ecs_action_on_a_local_region_names_the_aws_backend() {
     );
 }
 
+fn codebuild_pipeline(backend: &str, output: bool) -> String {
+    let mut build = serde_json::json!({"name": "Build", "region": "us-east-1", "inputArtifacts": [{"name": "Src"}],
+        "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+        "configuration": {"ProjectName": "web-build",
+            "EnvironmentVariables": "[{\"name\":\"STAGE\",\"value\":\"prod\",\"type\":\"PLAINTEXT\"}]"}});
+    if output {
+        build["outputArtifacts"] = serde_json::json!([{"name": "Built"}]);
+    }
+    serde_json::json!({
+        "x-meridian": {"backend": backend, "builds": "codebuild"},
+        "pipeline": {"name": "web", "roleArn": "arn:aws:iam::123456789012:role/pipeline", "pipelineType": "V2",
+        "artifactStores": {"us-east-1": {"type": "S3", "location": "web-artifacts-use1"}},
+        "stages": [
+            {"name": "Source", "actions": [{"name": "Source", "region": "us-east-1",
+                "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+                "configuration": {"RepositoryName": "web", "BranchName": "main"}, "outputArtifacts": [{"name": "Src"}]}]},
+            {"name": "Build", "actions": [build]}
+        ]}
+    })
+    .to_string()
+}
+
+/// `builds: codebuild`: the CodeBuild action runs on the region's AWS CodeBuild (moto's, which
+/// records builds and reports them succeeded without running anything): the source zipped into
+/// the region's bucket and given as the build's S3 source, the action's variables and the output
+/// artifact's place as overrides, checked with boto3. moto uploads no artifact, so an action
+/// with an output artifact fails saying so; on a local region the action is refused with what to
+/// do.
+#[test]
+fn codebuild_actions_run_on_aws_codebuild_when_the_pipeline_says_so() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let repo = app_repo(
+        &dir.path().join("web"),
+        &[(
+            "buildspec.yml",
+            "version: 0.2\nphases:\n  build:\n    commands: [make]\n".to_string(),
+        )],
+    );
+    boto3(
+        &moto,
+        "client('codebuild', 'us-east-1').create_project(name='web-build',
+    source={'type': 'S3', 'location': 'web-artifacts-use1/none.zip'}, artifacts={'type': 'NO_ARTIFACTS'},
+    environment={'type': 'LINUX_CONTAINER', 'image': 'aws/codebuild/standard:7.0', 'computeType': 'BUILD_GENERAL1_SMALL'},
+    serviceRole='arn:aws:iam::123456789012:role/codebuild')
+print('{}')",
+    );
+    let repo_arg = format!("web={}", repo.display());
+    let run = |args: &[&str]| meridian(dir.path(), &moto, args);
+
+    std::fs::write(dir.path().join("pipeline.json"), codebuild_pipeline("aws", false)).unwrap();
+    let boot = run(&["bootstrap", "pipeline.json"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let out = run(&["run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(out.status.success(), "{}", text(&out));
+    let seen = boto3(
+        &moto,
+        "cb = client('codebuild', 'us-east-1')
+ids = cb.list_builds_for_project(projectName='web-build')['ids']
+b = cb.batch_get_builds(ids=ids)['builds'][0]
+keys = [o['Key'] for o in s3('us-east-1').list_objects_v2(Bucket='web-artifacts-use1').get('Contents', [])]
+import io, zipfile, botocore.config
+# the objects carry SHA-256 checksums of their parts, which boto3 would check as a whole
+raw = boto3.client('s3', region_name='us-east-1', endpoint_url=s3('us-east-1').meta.endpoint_url,
+    aws_access_key_id='testing', aws_secret_access_key='testing',
+    config=botocore.config.Config(response_checksum_validation='when_required'))
+names = []
+for k in keys:
+    body = raw.get_object(Bucket='web-artifacts-use1', Key=k)['Body'].read()
+    names += zipfile.ZipFile(io.BytesIO(body)).namelist()
+print(json.dumps([len(ids), b['buildStatus'], b['artifacts'].get('location'), 'buildspec.yml' in names]))",
+    );
+    // no output artifact: the build is sent nowhere to put one
+    assert_eq!(seen, serde_json::json!([1, "SUCCEEDED", null, true]), "{seen}");
+
+    // with an output artifact: its place in the bucket is the build's artifacts override, and
+    // a build that uploaded nothing there fails the action
+    std::fs::write(dir.path().join("pipeline.json"), codebuild_pipeline("aws", true)).unwrap();
+    let out = run(&["run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("a success, but its output artifact s3://web-artifacts-use1/meridian/builds/"),
+        "{}",
+        text(&out)
+    );
+    let seen = boto3(
+        &moto,
+        "cb = client('codebuild', 'us-east-1')
+ids = cb.list_builds_for_project(projectName='web-build')['ids']
+a = [b['artifacts'] for b in cb.batch_get_builds(ids=ids)['builds']]
+print(json.dumps([len(ids), [x.get('location') for x in a]]))",
+    );
+    // (moto keeps only the override's bucket of what it is sent)
+    assert_eq!(seen, serde_json::json!([2, [null, "web-artifacts-use1"]]), "{seen}");
+
+    // a local region has no CodeBuild
+    std::fs::write(dir.path().join("pipeline.json"), codebuild_pipeline("local", false)).unwrap();
+    let out = run(&["run", "pipeline.json", "--repo", &repo_arg]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("us-east-1 is a local region, which has no CodeBuild: give us-east-1 `backend: aws`"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// A run killed during an AWS canary leaves the alias at 10%: local commands still work (their
 /// recovery leaves AWS deployments alone), and resuming the execution first puts the alias back
 /// on the old version (the driver's recovery), then shifts it again to the new one.

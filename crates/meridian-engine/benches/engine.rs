@@ -94,6 +94,7 @@ fn scheduling(root: &Path, command: &str) {
         functions: memory,
         clients: std::sync::Arc::new(meridian_region::OwnConfiguration),
         services: std::sync::Arc::new(meridian_region::services::NoContainers),
+        builds: std::sync::Arc::new(meridian_region::services::NoRemoteBuilds),
     }));
     let env = RunEnv {
         data_dir: data.clone(),

@@ -30,7 +30,13 @@ pub struct ObjectArtifactStore {
 }
 
 fn key(d: &Digest) -> ObjPath {
-    ObjPath::from(format!("sha256/{}.zip", d.hex()))
+    ObjPath::from(object_key(d))
+}
+
+/// Where an artifact lies in its store's bucket (what services that read the bucket, such as
+/// CodeBuild, are given).
+pub fn object_key(d: &Digest) -> String {
+    format!("sha256/{}.zip", d.hex())
 }
 
 fn tmp_key() -> ObjPath {

@@ -856,6 +856,7 @@ impl Engine {
             journal: self.journal.clone(),
             env: env.clone(),
             projects: Arc::new(p.meridian.build_projects.clone()),
+            remote_builds: p.meridian.builds.as_deref() == Some("codebuild"),
             regions: self.regions_of(id),
             delivery_tick: self.delivery_tick,
             stores: Arc::new(

@@ -221,5 +221,6 @@ pub fn backend(data_dir: &Path, notice: Say) -> RegionBackend {
         functions: lazy.clone(),
         clients: lazy,
         services: Arc::new(meridian_region::services::NoContainers),
+        builds: Arc::new(meridian_region::services::NoRemoteBuilds),
     }
 }

@@ -1,10 +1,11 @@
-//! Which backend reaches each region: `backend: local | aws`, for every region or per region.
+//! Which backend reaches each region: `backend: local | aws`, for every region or per region;
+//! and where CodeBuild actions run: `builds: local | codebuild`.
 //! The native format says it in `backend:` and `regions: {R: {backend:}}`; the CodePipeline forms
 //! say it in a Meridian extension that AWS ignores: `x-meridian` beside `pipeline` in API JSON,
 //! `Metadata: Meridian` in a CloudFormation template, with the same keys.
 
 use crate::diag::Diagnostic;
-use crate::model::{Extensions, BACKENDS};
+use crate::model::{Extensions, BACKENDS, BUILD_RUNNERS};
 use crate::node::Node;
 use crate::read::Obj;
 use crate::source::Span;
@@ -24,6 +25,25 @@ pub(crate) fn backend_name(name: &str, span: Span, diags: &mut Vec<Diagnostic>) 
             .help(match near {
                 Some(b) => format!("did you mean `{b}`? Backends: {}", BACKENDS.join(", ")),
                 None => format!("use one of: {} (`local` unless said)", BACKENDS.join(", ")),
+            }),
+    );
+    None
+}
+
+/// Checks where builds run (`builds:`); `None` (with an error) for anything else.
+pub(crate) fn build_runner(name: &str, span: Span, diags: &mut Vec<Diagnostic>) -> Option<String> {
+    if BUILD_RUNNERS.contains(&name) {
+        return Some(name.to_string());
+    }
+    let near = BUILD_RUNNERS
+        .iter()
+        .find(|b| edit_distance(b, &name.to_ascii_lowercase()) <= 2);
+    diags.push(
+        Diagnostic::error("unknown-build-runner", format!("`{name}` is not where builds can run"))
+            .at(span)
+            .help(match near {
+                Some(b) => format!("did you mean `{b}`? Builds run on: {}", BUILD_RUNNERS.join(", ")),
+                None => "write `local` (this machine, the default) or `codebuild` (AWS CodeBuild in the action's region, which must have `backend: aws`)".to_string(),
             }),
     );
     None
@@ -66,6 +86,9 @@ pub(crate) fn read_extension(node: &Node, ext: &mut Extensions, diags: &mut Vec<
         if let Some(r) = role_arn(&r, span, diags) {
             ext.roles.insert("*".into(), r);
         }
+    }
+    if let Some((b, span)) = o.string("builds", diags) {
+        ext.builds = build_runner(&b, span, diags);
     }
     if let Some(regions) = o.get("regions") {
         match regions.as_map() {

@@ -322,7 +322,14 @@ pub struct Extensions {
     /// AWS region without its own.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, String>,
+    /// Where CodeBuild actions run: `local` (this machine, the default) or `codebuild` (the
+    /// action region's AWS CodeBuild, with the project of the same name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builds: Option<String>,
 }
+
+/// Where CodeBuild actions can run.
+pub const BUILD_RUNNERS: &[&str] = &["local", "codebuild"];
 
 /// The region backends Meridian has: simulated regions on this machine, and AWS.
 pub const BACKENDS: &[&str] = &["local", "aws"];
@@ -335,6 +342,7 @@ impl Extensions {
             && self.backends.is_empty()
             && self.default_backend.is_none()
             && self.roles.is_empty()
+            && self.builds.is_none()
     }
 }
 

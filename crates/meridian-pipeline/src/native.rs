@@ -418,6 +418,10 @@ pub(crate) fn read_native(root: &Node, diags: &mut Vec<Diagnostic>) -> Option<Pi
     if let Some((b, span)) = o.string("backend", d) {
         p.meridian.default_backend = crate::backends::backend_name(&b, span, d);
     }
+    // Where the CodeBuild action runs: this machine (the default), or AWS CodeBuild.
+    if let Some((b, span)) = o.string("builds", d) {
+        p.meridian.builds = crate::backends::build_runner(&b, span, d);
+    }
     // The role assumed in every AWS region (cross-account), then per region below.
     if let Some((r, span)) = o.string("role", d) {
         if let Some(r) = crate::backends::role_arn(&r, span, d) {
@@ -835,6 +839,9 @@ pub(crate) fn read_extensions(node: &Node, diags: &mut Vec<Diagnostic>) -> Exten
     ext.placeholders = o.strings("placeholders", diags).into_iter().map(|x| x.0).collect();
     if let Some((b, span)) = o.string("defaultBackend", diags) {
         ext.default_backend = crate::backends::backend_name(&b, span, diags);
+    }
+    if let Some((b, span)) = o.string("builds", diags) {
+        ext.builds = crate::backends::build_runner(&b, span, diags);
     }
     for (k, v) in o.get("backends").and_then(Node::as_map).into_iter().flatten() {
         if let (Some(region), Some(b)) = (k.as_str(), v.as_str()) {

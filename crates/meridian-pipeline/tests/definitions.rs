@@ -506,3 +506,34 @@ fn region_backends_are_read_from_every_form_and_checked() {
     assert!(text.contains("did you mean `aws`?"), "{text}");
     assert!(text.contains("meridian.yaml:11:"), "{text}");
 }
+
+/// Where CodeBuild actions run: `builds: codebuild` (natively, in `x-meridian` and in
+/// `Metadata: Meridian`), checked like a backend.
+#[test]
+fn where_builds_run_is_read_from_every_form_and_checked() {
+    let native = "pipeline: app\nbackend: aws\nbuilds: codebuild\nbuild:\n  buildspec: buildspec.yml\ndeploy:\n  template: t.yaml\nwaves:\n  - regions: [us-east-1]\n";
+    let l = load("meridian.yaml", native);
+    assert!(!l.has_errors(), "{}", render(&l));
+    assert_eq!(l.pipelines[0].meridian.builds.as_deref(), Some("codebuild"));
+
+    let api = r#"{"pipeline": {"name": "app", "pipelineType": "V2", "roleArn": "arn:aws:iam::123456789012:role/p",
+        "artifactStore": {"type": "S3", "location": "b"},
+        "stages": [{"name": "Source", "actions": [{"name": "S", "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+            "configuration": {"RepositoryName": "r", "BranchName": "main"}, "outputArtifacts": [{"name": "Src"}]}]},
+          {"name": "Build", "actions": [{"name": "B", "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+            "configuration": {"ProjectName": "p"}, "inputArtifacts": [{"name": "Src"}]}]}]},
+      "x-meridian": {"backend": "aws", "builds": "codebuild"}}"#;
+    let l = load("p.json", api);
+    assert!(!l.has_errors(), "{}", render(&l));
+    assert_eq!(l.pipelines[0].meridian.builds.as_deref(), Some("codebuild"));
+
+    let l = load(
+        "meridian.yaml",
+        &native.replace("builds: codebuild", "builds: codebiuld"),
+    );
+    assert_eq!(codes(&l), vec!["unknown-build-runner"], "{}", render(&l));
+    let text = render(&l);
+    assert!(text.contains("`codebiuld` is not where builds can run"), "{text}");
+    assert!(text.contains("did you mean `codebuild`?"), "{text}");
+    assert!(text.contains("meridian.yaml:3:"), "{text}");
+}

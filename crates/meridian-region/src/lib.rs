@@ -8,6 +8,7 @@
 //! - [`FunctionControl`]: alias routing, invocations and metrics, used by the progressive-delivery
 //!   driver.
 //! - [`services::ContainerServices`]: ECS services moved to new images (AWS regions only).
+//! - [`services::RemoteBuilds`]: builds run by the region's CodeBuild (AWS regions only).
 //! - [`ClientAccess`]: the environment that sends the AWS CLIs and SDKs a build runs to the
 //!   region (the local endpoint and its credentials; nothing for AWS, whose own apply).
 //! - [`RegionError`]: what every port returns when a call fails, typed by whether a retry helps.
@@ -49,6 +50,8 @@ pub struct RegionBackend {
     pub clients: Arc<dyn ClientAccess>,
     /// The region's container services (the ECS deploy action).
     pub services: Arc<dyn services::ContainerServices>,
+    /// The region's build service (CodeBuild actions with `builds: codebuild`).
+    pub builds: Arc<dyn services::RemoteBuilds>,
 }
 
 /// How programs that Meridian starts on this machine (builds) reach a region with the AWS CLIs

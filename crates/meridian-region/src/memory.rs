@@ -112,6 +112,7 @@ impl MemoryRegion {
             functions: self.clone(),
             clients: Arc::new(crate::OwnConfiguration),
             services: Arc::new(crate::services::NoContainers),
+            builds: Arc::new(crate::services::NoRemoteBuilds),
         }
     }
 

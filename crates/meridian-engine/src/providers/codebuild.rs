@@ -2,6 +2,11 @@
 //! inline buildspec, its environment variables); the build runs as CodeBuild runs it (see the
 //! meridian-buildspec crate) with the primary source and the secondary inputs; its artifacts
 //! become the output artifacts and its `exported-variables` the action's output variables.
+//!
+//! With `builds: codebuild`, the build runs on the action region's AWS CodeBuild instead (the
+//! project of that name in the account): the primary source goes to the region's artifact
+//! bucket, the definition's buildspec, variables and timeout are the build's overrides, and its
+//! output artifact comes back from the bucket ([`run_remote`]).
 
 use super::commands::copy_tree;
 use super::{ActionContext, ActionOutput, ActionProvider};
@@ -36,6 +41,9 @@ impl ActionProvider for CodeBuild {
             else {
                 return Err("the CodeBuild action has no primary source input artifact".into());
             };
+            if ctx.remote_builds {
+                return run_remote(ctx, &name, &primary).await;
+            }
             let project = match ctx.projects.get(&name) {
                 Some(p) => p.clone(),
                 None if primary.join("buildspec.yml").is_file() => {
@@ -264,6 +272,112 @@ async fn run_batch_action(
         }
     }
     Ok(ActionOutput::default())
+}
+
+/// The build on the region's AWS CodeBuild (`builds: codebuild`), through its
+/// [`meridian_region::services::RemoteBuilds`].
+async fn run_remote(ctx: &ActionContext, name: &str, primary: &std::path::Path) -> Result<ActionOutput, String> {
+    let a = &ctx.action;
+    if ctx.inputs.len() > 1 {
+        return Err(format!(
+            "project `{name}` runs on AWS CodeBuild (`builds: codebuild`), which Meridian gives the primary source only: secondary input artifacts are not passed yet (build on this machine with `builds: local`)"
+        ));
+    }
+    if ctx.outputs.len() > 1 {
+        return Err(format!(
+            "project `{name}` runs on AWS CodeBuild (`builds: codebuild`), whose build Meridian collects one output artifact from: declare one output artifact, or build on this machine with `builds: local`"
+        ));
+    }
+    if a.config("BatchEnabled").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(format!(
+            "project `{name}` runs on AWS CodeBuild (`builds: codebuild`); batch builds there are not run by Meridian yet: set BatchEnabled to false, or build on this machine with `builds: local`"
+        ));
+    }
+    let backend = ctx.regions.get(&ctx.region).map_err(|e| e.to_string())?;
+    let Some((bucket, store)) = ctx.stores.get(&ctx.region) else {
+        return Err(format!(
+            "region {} has no artifact store, which AWS CodeBuild reads the source from: declare the pipeline's artifact store for it",
+            ctx.region
+        ));
+    };
+    // the primary source, zipped, into the region's bucket
+    let zip = ctx.work_dir.join("source.zip");
+    let (dir, out) = (primary.to_path_buf(), zip.clone());
+    tokio::task::spawn_blocking(move || crate::artifacts::pack_dir(&dir, &out))
+        .await
+        .map_err(|e| format!("zipping the source failed: {e}"))?
+        .map_err(|e| format!("cannot zip the source for CodeBuild: {e}"))?;
+    let (digest, _) = store
+        .put_file(&zip)
+        .await
+        .map_err(|e| format!("cannot upload the source for CodeBuild: {e}"))?;
+    let project = ctx.projects.get(name);
+    let mut vars = Vec::new();
+    if let Some(p) = project {
+        vars.extend(project::project_env(&p.environment_variables)?);
+    }
+    if let Some(json) = a.config("EnvironmentVariables") {
+        vars.extend(project::action_env(json)?);
+    }
+    let env = vars
+        .into_iter()
+        .map(|v| {
+            let kind = match v.kind {
+                meridian_buildspec::EnvKind::Plaintext => "PLAINTEXT",
+                meridian_buildspec::EnvKind::ParameterStore => "PARAMETER_STORE",
+                meridian_buildspec::EnvKind::SecretsManager => "SECRETS_MANAGER",
+            };
+            (v.name, v.value, kind.to_string())
+        })
+        .collect();
+    let output = ctx.outputs.first().map(|(oname, _)| {
+        (
+            format!(
+                "meridian/builds/{}/{}/{}.zip",
+                meridian_core::path::safe_component(&ctx.execution_id),
+                meridian_core::path::safe_component(&a.name),
+                meridian_core::path::safe_component(oname)
+            ),
+            ctx.work_dir.join("output.zip"),
+        )
+    });
+    let req = meridian_region::services::RemoteBuild {
+        region: ctx.region.clone(),
+        project: name.to_string(),
+        bucket: bucket.clone(),
+        source_key: crate::artifacts::object_key(&digest),
+        buildspec: project.map(|p| match &p.buildspec {
+            BuildSpecSource::Path(path) => path.clone(),
+            BuildSpecSource::Inline(text) => text.clone(),
+        }),
+        env,
+        timeout_minutes: project
+            .and_then(|p| p.timeout_in_minutes)
+            .map(|m| m.clamp(5, 2160) as u32),
+        output: output.clone(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut cancel = ctx.cancel.clone();
+    let flag = stop.clone();
+    let watcher = tokio::spawn(async move {
+        let _ = cancel.wait_for(|c| *c).await;
+        flag.store(true, Ordering::SeqCst);
+    });
+    let log = ctx.log.clone();
+    let say: meridian_region::Say = Arc::new(move |l: &str| log.line(l));
+    let result = backend.builds.run_build(&req, say, stop).await;
+    watcher.abort();
+    let result = result.map_err(|e| e.to_string())?;
+    if let (Some((_, file)), Some((oname, odir))) = (&output, ctx.outputs.first()) {
+        let (file, odir) = (file.clone(), odir.clone());
+        tokio::task::spawn_blocking(move || crate::artifacts::unpack(&file, &odir))
+            .await
+            .map_err(|e| format!("unzipping the output failed: {e}"))?
+            .map_err(|e| format!("cannot unpack output artifact {oname} of build {}: {e}", result.id))?;
+    }
+    let mut out = ActionOutput::default();
+    out.variables.insert("BuildId".into(), result.id.into());
+    Ok(out)
 }
 
 /// The commit of the source this build's inputs came from (`CODEBUILD_RESOLVED_SOURCE_VERSION`).

@@ -91,6 +91,8 @@ pub struct ActionContext {
     pub env: Arc<RunEnv>,
     /// The pipeline's CodeBuild projects (native `build`, or the template's AWS::CodeBuild::Project).
     pub projects: Arc<BTreeMap<String, meridian_pipeline::model::BuildProject>>,
+    /// CodeBuild actions run on the region's AWS CodeBuild (`builds: codebuild`), not here.
+    pub remote_builds: bool,
     /// Every region's artifact store, and the bucket name (store location) the pipeline gives it.
     pub stores: Arc<RegionStores>,
     /// The backend of every region (stacks, functions).
