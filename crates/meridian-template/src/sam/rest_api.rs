@@ -527,6 +527,26 @@ pub(crate) fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value
     Ok(())
 }
 
+/// `SwaggerEditor.add_path`: the path (in each branch of its `Fn::If`) with the method; the
+/// path's item is returned.
+fn add_method<'a>(paths: &'a mut PyDict, path: &str, method: &str, uni: bool) -> Result<&'a mut Py, Failure> {
+    let item = paths.setdefault(path, true, Py::Dict(PyDict::py27()));
+    if item.as_dict().is_none() {
+        return Err(Failure::Document(doc_err(format!(
+            "Value of '{path}' path must be a dictionary according to Swagger spec."
+        ))));
+    }
+    let contents = item
+        .conditional_contents_mut()
+        .map_err(|_| Failure::Document(doc_err("Value of Fn::If must be a list.".into())))?;
+    for content in contents {
+        if let Some(c) = content.as_dict_mut() {
+            c.setdefault(method, uni, Py::Dict(PyDict::py27()));
+        }
+    }
+    Ok(item)
+}
+
 /// `SwaggerEditor.has_integration`: every branch of the path has the method, and every branch
 /// of the path's method definition an integration... in one of its own branches.
 fn has_integration(paths: &PyDict, path: &str, method: &str) -> Result<bool, Failure> {
@@ -741,16 +761,7 @@ pub(crate) fn event(
             )))
         };
         let if_err = || Failure::Document(doc_err("Value of Fn::If must be a list.".into()));
-        // add_path
-        let item = paths.setdefault(&path, true, Py::Dict(PyDict::py27()));
-        if item.as_dict().is_none() {
-            return Err(path_err());
-        }
-        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
-            if let Some(c) = content.as_dict_mut() {
-                c.setdefault(&m, m_uni, Py::Dict(PyDict::py27()));
-            }
-        }
+        let item = add_method(paths, &path, &m, m_uni)?;
         // the function's ARN from the template's id is a Py27UniStr; an alias's ARN is not
         let uri_uni = function_arn.get("Fn::GetAtt").is_some();
         let arn = format!(
@@ -950,15 +961,7 @@ impl StateMachineIntegration<'_> {
             )))
         };
         let if_err = || Failure::Document(doc_err("Value of Fn::If must be a list.".into()));
-        let item = paths.setdefault(&path, true, Py::Dict(PyDict::py27()));
-        if item.as_dict().is_none() {
-            return Err(path_err());
-        }
-        for content in item.conditional_contents_mut().map_err(|_| if_err())? {
-            if let Some(c) = content.as_dict_mut() {
-                c.setdefault(&m, m_uni, Py::Dict(PyDict::py27()));
-            }
-        }
+        let item = add_method(paths, &path, &m, m_uni)?;
         let mut uri = PyDict::plain();
         uri.set(
             "Fn::Sub",

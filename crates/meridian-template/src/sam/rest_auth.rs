@@ -479,6 +479,21 @@ fn security_keys(entry: &Py, path: &str, method: &str) -> Result<Vec<String>, Fa
     }
 }
 
+/// A method's security requirements: those naming one of `names`, and the others (each must
+/// be a mapping).
+fn split_security(existing: &[Py], path: &str, method: &str, names: &[&str]) -> Result<(Vec<Py>, Vec<Py>), Failure> {
+    let (mut named, mut others) = (Vec::new(), Vec::new());
+    for s in existing {
+        let keys = security_keys(s, path, method)?;
+        if keys.iter().any(|k| names.contains(&k.as_str())) {
+            named.push(s.clone());
+        } else {
+            others.push(s.clone());
+        }
+    }
+    Ok((named, others))
+}
+
 fn single(key: &str, uni: bool, value: Py) -> Py {
     let mut d = PyDict::py27();
     d.set(key, uni, value);
@@ -832,15 +847,7 @@ pub(crate) fn add_to_api(
         for path in editor.paths() {
             editor.each_method(&path, None, &mut |method, def, _| {
                 let existing = security_of(def, &path, method)?;
-                let (mut others, mut keyed) = (Vec::new(), Vec::new());
-                for s in &existing {
-                    let keys = security_keys(s, &path, method)?;
-                    if keys.iter().any(|k| k == "api_key" || k == "api_key_false") {
-                        keyed.push(s.clone());
-                    } else {
-                        others.push(s.clone());
-                    }
-                }
+                let (keyed, others) = split_security(&existing, &path, method, &["api_key", "api_key_false"])?;
                 let off = keyed
                     .iter()
                     .any(|s| s.as_dict().is_some_and(|d| d.contains("api_key_false")));
@@ -942,15 +949,7 @@ fn set_default_authorizer(
                 return Ok(());
             }
             let existing = security_of(def, &path, method)?;
-            let (mut others, mut authorizer_security) = (Vec::new(), Vec::new());
-            for s in &existing {
-                let keys = security_keys(s, &path, method)?;
-                if keys.iter().any(|k| names.contains(&k.as_str())) {
-                    authorizer_security.push(s.clone());
-                } else {
-                    others.push(s.clone());
-                }
-            }
+            let (authorizer_security, mut others) = split_security(&existing, &path, method, &names)?;
             let none = others
                 .iter()
                 .position(|s| s.as_dict().is_some_and(|d| d.contains("NONE")));
