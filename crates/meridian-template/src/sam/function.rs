@@ -1439,17 +1439,7 @@ mod tests {
     #[test]
     fn managed_policy_names_with_paths_are_known() {
         let opts = super::super::SamOptions::default();
-        let ctx = Context {
-            opts: &opts,
-            params: Map::new(),
-            mappings: Map::new(),
-            conditions: None,
-            resources_now: Map::new(),
-            deployments: Default::default(),
-            rest_bodies: Default::default(),
-            shared_usage_plan: Default::default(),
-            route53_groups: Default::default(),
-        };
+        let ctx = Context::empty(&opts);
         assert_eq!(
             managed_policy_arn(&ctx, "AWSLambdaBasicExecutionRole"),
             "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"

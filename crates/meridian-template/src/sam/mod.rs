@@ -311,7 +311,23 @@ pub(crate) struct Context<'a> {
     pub route53_groups: domain::RecordSetGroups,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
+    /// A context with nothing in it yet but the options (for unit tests of one resource).
+    #[cfg(test)]
+    pub(crate) fn empty(opts: &'a SamOptions) -> Context<'a> {
+        Context {
+            opts,
+            params: Map::new(),
+            mappings: Map::new(),
+            conditions: None,
+            resources_now: Map::new(),
+            deployments: Default::default(),
+            rest_bodies: Default::default(),
+            shared_usage_plan: Default::default(),
+            route53_groups: Default::default(),
+        }
+    }
+
     pub(crate) fn resolve_params(&self, v: &Value) -> Result<Value, Failure> {
         intrinsics::resolve_parameter_refs(v.clone(), &self.params)
     }

@@ -419,17 +419,7 @@ mod tests {
 
     fn translate_props(props: Value) -> Result<Vec<CfnResource>, String> {
         let opts = SamOptions::default();
-        let ctx = Context {
-            opts: &opts,
-            params: Map::new(),
-            mappings: Map::new(),
-            conditions: None,
-            resources_now: Map::new(),
-            deployments: Default::default(),
-            rest_bodies: Default::default(),
-            shared_usage_plan: Default::default(),
-            route53_groups: Default::default(),
-        };
+        let ctx = Context::empty(&opts);
         let resource = json!({"Type": RESOURCE_TYPE, "Properties": props});
         translate(&ctx, "Chat", &resource).map_err(|f| match f {
             Failure::Resource(e) => e.message,
