@@ -157,15 +157,19 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
     // release was deployed by, as the journal keeps it), and aliases move through the engine's
     // delivery driver, as in a run.
     let wiring = meridian_wiring::Wiring::new(&dir, Arc::new(|l: &str| eprintln!("{l}")));
+    // the definition a release was deployed by, as the journal keeps it
+    let definition_of = |release: &ReleaseRow| match release.execution_id.as_deref().map(|id| journal.execution(id)) {
+        Some(Ok(row)) => meridian_pipeline::load_str("journal", &row.definition, &Default::default())
+            .pipelines
+            .into_iter()
+            .next(),
+        _ => None,
+    };
     let backend_of = |release: &ReleaseRow| -> anyhow::Result<meridian_region::RegionBackend> {
-        let choice = match release.execution_id.as_deref().map(|id| journal.execution(id)) {
-            Some(Ok(row)) => meridian_pipeline::load_str("journal", &row.definition, &Default::default())
-                .pipelines
-                .first()
-                .map(meridian_engine::driver::backend_choice)
-                .unwrap_or_default(),
-            _ => Default::default(),
-        };
+        let choice = definition_of(release)
+            .as_ref()
+            .map(meridian_engine::driver::backend_choice)
+            .unwrap_or_default();
         let regions = meridian_region::Wiring::regions(&wiring, &choice).map_err(|e| anyhow!(e.to_string()))?;
         Ok(regions
             .get(&release.region)
@@ -229,10 +233,18 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
             std::time::Duration::from_millis(100),
         )
         .map_err(|e| anyhow!(e))?;
+        // the region's artifact bucket, for a template too large to send with the request
+        let bucket = definition_of(current).and_then(|p| {
+            p.artifact_stores
+                .get(&region)
+                .or(p.artifact_store.as_ref())
+                .map(|s| s.location.clone())
+        });
         match rt.block_on(ledger::redeploy(
             &journal,
             backend.stacks.as_ref(),
             &target,
+            bucket,
             opts,
             &dir,
             &reason,

@@ -683,6 +683,25 @@ fn a_template_too_large_for_the_request_goes_through_the_regions_bucket() {
 print(json.dumps([client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Parameter']['Value'], len(keys)]))",
     );
     assert_eq!(seen, serde_json::json!(["deployed", 1]), "{seen}");
+
+    // a second release, then `meridian rollback` to the first: the large template goes back
+    // through the bucket too
+    let template = std::fs::read_to_string(app.join("template.yaml")).unwrap();
+    std::fs::write(
+        app.join("template.yaml"),
+        template.replace("Value: deployed", "Value: release 2"),
+    )
+    .unwrap();
+    git(&app, &["commit", "-q", "-am", "release 2"]);
+    let second = run(&["run", "meridian.yaml"]);
+    assert!(second.status.success(), "{}", text(&second));
+    let back = run(&["rollback", "big", "--regions", "eu-west-1"]);
+    assert!(back.status.success(), "{}", text(&back));
+    let seen = boto3(
+        &moto,
+        "print(json.dumps(client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Parameter']['Value']))",
+    );
+    assert_eq!(seen, serde_json::json!("deployed"), "{seen}");
 }
 
 fn ecs_pipeline(backend: &str) -> String {

@@ -203,10 +203,14 @@ impl Journal {
 
 /// Deploys an earlier release to its region again (same template and parameters), through the
 /// stack deployer and so through traffic shifting and judging, and records it live.
+/// `template_bucket` is the region's artifact bucket, through which AWS regions send a template
+/// too large for the request.
+#[allow(clippy::too_many_arguments)]
 pub async fn redeploy(
     journal: &Journal,
     stacks: &dyn StackDeployer,
     to: &ReleaseRow,
+    template_bucket: Option<String>,
     delivery: DeliveryOptions,
     data_dir: &Path,
     reason: &str,
@@ -228,6 +232,7 @@ pub async fn redeploy(
         parameters: to.parameters.clone(),
         capabilities: to.capabilities.clone(),
         artifact_root: to.artifact_root.clone(),
+        template_bucket,
         delivery,
         ..Default::default()
     };

@@ -173,6 +173,7 @@ pub async fn roll_back_execution(ctx: &ActionContext) {
                     &ctx.journal,
                     stacks.as_ref(),
                     &prev,
+                    ctx.stores.get(&region).map(|(bucket, _)| bucket.clone()),
                     CloudFormation::delivery(ctx),
                     &ctx.env.data_dir,
                     &reason,
