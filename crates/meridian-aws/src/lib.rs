@@ -148,16 +148,52 @@ pub mod backend {
     use std::sync::Arc;
 
     /// Builds use the user's own AWS configuration; an endpoint override (`--endpoint-url`, a
-    /// stand-in such as moto) is passed on so that their calls go where Meridian's do.
-    struct Endpoint(Option<String>);
+    /// stand-in such as moto) is passed on so that their calls go where Meridian's do. In a
+    /// region that assumes a role (another account), the build gets that role's session, so
+    /// that its AWS CLI and SDKs act in the account the region deploys to, as Meridian does.
+    struct Endpoint(AwsOptions);
 
     impl meridian_region::ClientAccess for Endpoint {
-        fn environment(&self, _region: &str) -> Result<Vec<(String, String)>, RegionError> {
-            Ok(self
+        fn environment(&self, region: &str) -> Result<Vec<(String, String)>, RegionError> {
+            let mut env: Vec<(String, String)> = self
                 .0
+                .endpoint()
                 .iter()
                 .map(|u| ("AWS_ENDPOINT_URL".to_string(), u.clone()))
-                .collect())
+                .collect();
+            let Some(role) = self.0.role_of(region).map(str::to_string) else {
+                return Ok(env);
+            };
+            // called off the async runtime's workers (from a blocking task), or with none
+            let options = self.0.clone();
+            let fetch = async move {
+                use aws_credential_types::provider::ProvideCredentials;
+                let config = options.sdk_config(region).await;
+                let provider = config
+                    .credentials_provider()
+                    .ok_or_else(|| RegionError::new(meridian_region::ErrorKind::Invalid, crate::NO_CREDENTIALS))?;
+                provider.provide_credentials().await.map_err(|e| {
+                    RegionError::new(
+                        meridian_region::ErrorKind::Invalid,
+                        format!("cannot assume role {role} in {region} for the build: {e}"),
+                    )
+                    .region(region)
+                })
+            };
+            let creds = match tokio::runtime::Handle::try_current() {
+                Ok(handle) => handle.block_on(fetch)?,
+                Err(_) => tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| RegionError::new(meridian_region::ErrorKind::Invalid, e.to_string()))?
+                    .block_on(fetch)?,
+            };
+            env.push(("AWS_ACCESS_KEY_ID".into(), creds.access_key_id().to_string()));
+            env.push(("AWS_SECRET_ACCESS_KEY".into(), creds.secret_access_key().to_string()));
+            if let Some(token) = creds.session_token() {
+                env.push(("AWS_SESSION_TOKEN".into(), token.to_string()));
+            }
+            Ok(env)
         }
     }
 
@@ -169,7 +205,7 @@ pub mod backend {
             artifacts: Arc::new(crate::artifacts::S3Stores::new(options.clone())),
             stacks: Arc::new(crate::stacks::CloudFormationStacks::new(options.clone())),
             functions: Arc::new(crate::functions::AwsFunctions::new(options.clone())?),
-            clients: Arc::new(Endpoint(options.endpoint())),
+            clients: Arc::new(Endpoint(options.clone())),
             services: Arc::new(crate::ecs::EcsServices::new(options.clone())),
             builds: Arc::new(crate::codebuild::CodeBuildService::new(options.clone())),
         })

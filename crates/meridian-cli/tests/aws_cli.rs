@@ -594,6 +594,55 @@ fn missing_credentials_are_named_with_what_to_set() {
     );
 }
 
+/// A build in a region with `role:` gets that role's session in its environment, so the AWS CLI
+/// and SDKs it runs act in the role's account, as Meridian does there (checked with boto3: the
+/// credentials the build saw are the role's).
+#[test]
+fn a_build_in_a_role_region_acts_as_the_role() {
+    let Some(moto) = moto() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let seen_file = dir.path().join("build-env.txt");
+    let app = app_repo(
+        &dir.path().join("app"),
+        &[
+            (
+                "buildspec.yml",
+                format!(
+                    "version: 0.2\nphases:\n  build:\n    commands:\n      - env | grep '^AWS_' | sort > {}\nartifacts:\n  files: ['**/*']\n",
+                    seen_file.display()
+                ),
+            ),
+            ("template.yaml", "Resources:\n  P:\n    Type: AWS::SSM::Parameter\n    Properties:\n      Name: /built\n      Type: String\n      Value: yes\n".to_string()),
+            ("meridian.yaml", "pipeline: rolebuild\nbackend: aws\nsource:\n  path: .\n  branch: main\nbuild:\n  buildspec: buildspec.yml\ndeploy:\n  template: template.yaml\nwaves:\n  - regions: [us-east-1]\nregions:\n  us-east-1:\n    role: arn:aws:iam::222222222222:role/deploy\n".to_string()),
+        ],
+    );
+    let run = |args: &[&str]| meridian(&app, &moto, args);
+    let boot = run(&["bootstrap", "meridian.yaml"]);
+    assert!(boot.status.success(), "{}", text(&boot));
+    let out = run(&["run", "meridian.yaml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let vars: std::collections::BTreeMap<String, String> = std::fs::read_to_string(&seen_file)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    assert_ne!(
+        vars.get("AWS_ACCESS_KEY_ID").map(String::as_str),
+        Some("testing"),
+        "{vars:?}"
+    );
+    assert!(vars.contains_key("AWS_SESSION_TOKEN"), "{vars:?}");
+    let who = boto3(
+        &moto,
+        &format!(
+            "print(json.dumps(boto3.client('sts', region_name='us-east-1', endpoint_url=client('s3', 'us-east-1').meta.endpoint_url,
+    aws_access_key_id='{}', aws_secret_access_key='{}', aws_session_token='{}').get_caller_identity()['Account']))",
+            vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"], vars["AWS_SESSION_TOKEN"]
+        ),
+    );
+    assert_eq!(who, serde_json::json!("222222222222"), "{vars:?}");
+}
+
 /// A region with `role:` is reached with that role's credentials (AssumeRole), so its bucket and
 /// its stack are made in the role's account; the other region stays in the caller's account.
 #[test]
