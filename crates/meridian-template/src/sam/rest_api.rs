@@ -17,8 +17,10 @@
 //! Gateway responses, models, `DisableExecuteApiEndpoint` and events' `RequestModel` and
 //! `RequestParameters` are written by [`super::rest_swagger`].
 //!
-//! Not translated yet (a clear error naming the resource): `MergeDefinitions`,
-//! `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; tags propagated to the
+//! `MergeDefinitions` writes each event's method into a skeleton of its own and merges it into
+//! the API's definition.
+//!
+//! Not translated yet (a clear error naming the resource): `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; tags propagated to the
 //! implicit API.
 //!
 //! `Api` events of state machines integrate the method with Step Functions (see
@@ -527,6 +529,67 @@ pub(crate) fn openapi_postprocess(body: &mut Py, open_api_version: Option<&Value
     Ok(())
 }
 
+/// `_get_merged_definitions`: the API's own definition with the event's method from `generated`
+/// merged into it (the generated keys win); nothing changes when the definition has no paths.
+fn merge_definitions(
+    api_id: &str,
+    source: Py,
+    generated: &Py,
+    path: &str,
+    method: &str,
+    normalized: &str,
+) -> Result<Py, Failure> {
+    let mut merged = source;
+    let Some(top) = merged.as_dict_mut() else {
+        return Ok(merged);
+    };
+    let paths = top.get("paths").filter(|p| truthy(&p.to_json())).cloned();
+    let invalid = |e: String| res_err(api_id, format!("Property 'DefinitionBody' is invalid: {e}"));
+    // dict_deep_get(paths, [path, method]) or {}
+    let existing = match &paths {
+        None => None,
+        Some(Py::Dict(d)) => match d.get(path) {
+            None | Some(Py::None) => None,
+            Some(Py::Dict(item)) => item.get(method).cloned(),
+            Some(_) => return Err(invalid(format!("The value of '{path}' should be a map"))),
+        },
+        Some(_) => return Err(invalid("It should be a map".into())),
+    };
+    let existing = existing
+        .filter(|v| truthy(&v.to_json()))
+        .unwrap_or_else(|| Py::Dict(PyDict::plain()));
+    let Some(existing) = existing.as_dict() else {
+        return Err(res_err(
+            api_id,
+            format!("Property 'DefinitionBody.paths.{path}.{method}' should be a map."),
+        ));
+    };
+    let made = generated
+        .as_dict()
+        .and_then(|d| d.get("paths"))
+        .and_then(Py::as_dict)
+        .and_then(|p| p.get(path))
+        .and_then(Py::as_dict)
+        .and_then(|i| i.get(normalized))
+        .and_then(Py::as_dict);
+    let mut body = PyDict::plain();
+    for d in [Some(existing), made].into_iter().flatten() {
+        for (k, uni) in d.keys_with_kind() {
+            body.set(&k, uni, d.get(&k).cloned().unwrap_or(Py::None));
+        }
+    }
+    let Some(Py::Dict(paths)) = top.get_mut("paths").filter(|_| paths.is_some()) else {
+        return Ok(merged);
+    };
+    if !paths.contains(path) {
+        paths.set(path, true, Py::Dict(PyDict::plain()));
+    }
+    if let Some(item) = paths.get_mut(path).and_then(Py::as_dict_mut) {
+        item.set(method, true, Py::Dict(body));
+    }
+    Ok(merged)
+}
+
 /// `SwaggerEditor.add_path`: the path (in each branch of its `Fn::If`) with the method; the
 /// path's item is returned.
 fn add_method<'a>(paths: &'a mut PyDict, path: &str, method: &str, uni: bool) -> Result<&'a mut Py, Failure> {
@@ -727,7 +790,8 @@ pub(crate) fn event(
         None => None,
     };
     let api_name = api_id.clone().unwrap_or_default();
-    if managed && api_auth.as_ref().is_some_and(|a| !a.is_object()) {
+    let merge = api_props.get("MergeDefinitions").is_some_and(truthy);
+    if (managed || merge) && api_auth.as_ref().is_some_and(|a| !a.is_object()) {
         return Err(res_err(&api_name, "Property 'Auth' should be a map."));
     }
     let api_auth_map = api_auth
@@ -735,15 +799,18 @@ pub(crate) fn event(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
-    if managed {
-        if api_props.get("MergeDefinitions").is_some_and(truthy) {
-            return Err(ev_err(not_yet("MergeDefinitions")));
-        }
+    if managed || merge {
         let api_id = api_id.unwrap_or_default();
-        let Some(body) = ctx.rest_bodies.get(&api_id) else {
-            return Ok(vec![perm]);
+        // With MergeDefinitions the event's method is written into a skeleton of its own, then
+        // merged into the API's definition.
+        let mut doc = if merge {
+            skeleton().deepcopy()
+        } else {
+            let Some(body) = ctx.rest_bodies.get(&api_id) else {
+                return Ok(vec![perm]);
+            };
+            body.deepcopy()
         };
-        let mut doc = body.deepcopy();
         let (m, m_uni) = normalize_method(&method);
         let paths = doc
             .as_dict_mut()
@@ -826,7 +893,17 @@ pub(crate) fn event(
             &path,
         )?;
         doc = editor.into_doc();
-        let new = doc.deepcopy();
+        let new = if merge {
+            let source = ctx
+                .rest_bodies
+                .get(&api_id)
+                .cloned()
+                .or_else(|| api_props.get("DefinitionBody").map(Py::from_template))
+                .unwrap_or(Py::None);
+            merge_definitions(&api_id, source, &doc.deepcopy(), &path, &method, &m)?
+        } else {
+            doc.deepcopy()
+        };
         if let Some(p) = ctx
             .resources_now
             .get_mut(&api_id)
@@ -1116,7 +1193,13 @@ pub(crate) fn translate(
             "DisableExecuteApiEndpoint works only within 'DefinitionBody' property.",
         ));
     }
-    for unsupported in ["MergeDefinitions", "AlwaysDeploy", "PropagateTags"] {
+    if get("MergeDefinitions").is_some_and(truthy) && get("DefinitionUri").is_some() {
+        return Err(res_err(
+            id,
+            "Cannot set 'MergeDefinitions' to True when using `DefinitionUri`.",
+        ));
+    }
+    for unsupported in ["AlwaysDeploy", "PropagateTags"] {
         if get(unsupported).is_some_and(truthy) {
             return Err(res_err(
                 id,
