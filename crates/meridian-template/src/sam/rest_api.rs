@@ -20,8 +20,11 @@
 //! `MergeDefinitions` writes each event's method into a skeleton of its own and merges it into
 //! the API's definition.
 //!
-//! Not translated yet (a clear error naming the resource): `AlwaysDeploy`, `PropagateTags`; on events `ResponseTransferMode`; tags propagated to the
-//! implicit API.
+//! `PropagateTags` tags what the API generates; a function's tags (`PropagateTags`, from Globals
+//! too) go to the implicit API.
+//!
+//! Not translated yet (a clear error naming the resource): `AlwaysDeploy`; on events
+//! `ResponseTransferMode`.
 //!
 //! `Api` events of state machines integrate the method with Step Functions (see
 //! [`StateMachineIntegration`]).
@@ -120,6 +123,8 @@ pub(crate) fn py27_order(m: &Map<String, Value>) -> Vec<&String> {
 /// the managed swagger of the API it names. Runs after `implicit_api_checks`.
 pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<SamResourceError>> {
     let mut bodies = Bodies::new();
+    // the Globals plugin runs after this one: the functions' tags are read from Globals too
+    let globals = template.get("Globals").cloned().unwrap_or(Value::Null);
     let Some(Value::Object(resources)) = template.get_mut("Resources") else {
         return Ok(bodies);
     };
@@ -146,7 +151,6 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
     );
     bodies.insert(IMPLICIT_ID.into(), sk);
 
-    let mut errors = Vec::new();
     // {api: {path: {method: the function's condition}}}
     let mut api_conditions: BTreeMap<String, BTreeMap<String, BTreeMap<String, Option<String>>>> = BTreeMap::new();
     let mut new_conditions = Map::new();
@@ -184,22 +188,41 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
             else {
                 continue;
             };
-            let fail = |m: String| SamResourceError {
-                logical_id: Some(id.clone()),
-                message: format!("Event with id [{event_id}] is invalid. {m}"),
-            };
             let condition = resources[&id]
                 .get("Condition")
                 .and_then(Value::as_str)
                 .map(str::to_string);
             let mut props = props.clone();
             if !props.contains_key("RestApiId") {
-                let fprops = resources[&id].get("Properties");
-                let propagate = fprops.and_then(|p| p.get("PropagateTags")).is_some_and(truthy);
-                let tags = fprops.and_then(|p| p.get("Tags")).is_some_and(truthy);
-                if propagate && tags {
-                    errors.push(fail(not_yet("Tags propagated to the implicit ServerlessRestApi")));
-                    break;
+                // `_add_tags_to_implicit_api_if_necessary`: the function's tags (or its Globals')
+                // go to the implicit API, which propagates them
+                let fprops = resources[&id].get("Properties").cloned().unwrap_or(Value::Null);
+                let section = if t == "AWS::Serverless::Function" {
+                    "Function"
+                } else {
+                    "StateMachine"
+                };
+                let global = globals.get(section).cloned().unwrap_or(Value::Null);
+                let propagate =
+                    fprops.get("PropagateTags").is_some_and(truthy) || global.get("PropagateTags").is_some_and(truthy);
+                let tags = fprops
+                    .get("Tags")
+                    .filter(|t| truthy(t))
+                    .or_else(|| global.get("Tags").filter(|t| truthy(t)))
+                    .and_then(Value::as_object)
+                    .cloned();
+                if let (true, Some(tags)) = (propagate, tags) {
+                    if let Some(p) = resources
+                        .get_mut(IMPLICIT_ID)
+                        .and_then(|r| r.get_mut("Properties"))
+                        .and_then(Value::as_object_mut)
+                    {
+                        let all = p.entry("Tags").or_insert_with(|| json!({}));
+                        if let Some(all) = all.as_object_mut() {
+                            all.extend(tags);
+                        }
+                        p.insert("PropagateTags".into(), json!(true));
+                    }
                 }
                 props.insert("RestApiId".into(), json!({"Ref": IMPLICIT_ID}));
             }
@@ -379,11 +402,7 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
             c.extend(new_conditions);
         }
     }
-    if errors.is_empty() {
-        Ok(bodies)
-    } else {
-        Err(errors)
-    }
+    Ok(bodies)
 }
 
 /// `\A3(\.\d)(\.\d)?$` (`major` "3"), or `\A[2-3](\.\d)(\.\d)?$` (`major` "23").
@@ -1199,7 +1218,7 @@ pub(crate) fn translate(
             "Cannot set 'MergeDefinitions' to True when using `DefinitionUri`.",
         ));
     }
-    for unsupported in ["AlwaysDeploy", "PropagateTags"] {
+    for unsupported in ["AlwaysDeploy"] {
         if get(unsupported).is_some_and(truthy) {
             return Err(res_err(
                 id,
@@ -1407,6 +1426,24 @@ pub(crate) fn translate(
         &stage_id,
         &passthrough,
     )?);
+    // PropagateTags: the API's tags on every generated resource that takes tags
+    if let (true, Some(tags)) = (
+        get("PropagateTags").is_some_and(truthy),
+        get("Tags").filter(|t| truthy(t)).and_then(Value::as_object),
+    ) {
+        const TAGGED: &[&str] = &[
+            "AWS::ApiGateway::RestApi",
+            "AWS::ApiGateway::Stage",
+            "AWS::ApiGateway::DomainName",
+            "AWS::ApiGateway::DomainNameV2",
+            "AWS::ApiGateway::UsagePlan",
+            "AWS::ApiGateway::ApiKey",
+            "AWS::ApiGateway::DomainNameAccessAssociation",
+        ];
+        for r in out.iter_mut().filter(|r| TAGGED.contains(&r.resource_type.as_str())) {
+            r.set("Tags", Some(Value::Array(super::function::plain_tag_list(tags))));
+        }
+    }
     Ok(out)
 }
 
