@@ -368,6 +368,8 @@ const TAGGABLE: &[&str] = &[
     "AWS::SNS::Topic",
     "AWS::Scheduler::Schedule",
     "AWS::CodeDeploy::DeploymentGroup",
+    "AWS::S3::Bucket",
+    "AWS::IoT::TopicRule",
 ];
 
 fn unsupported_property(id: &str, name: &str) -> Failure {

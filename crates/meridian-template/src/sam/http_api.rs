@@ -57,6 +57,8 @@ fn event_error(function_id: &str, event_id: &str, message: &str) -> SamResourceE
 /// definition get an empty OpenAPI document that SAM manages; `HttpApi` events without `ApiId` go
 /// to the implicit `ServerlessHttpApi`, and each event's route is added to the API it names.
 pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<(), Vec<SamResourceError>> {
+    // the Globals plugin runs after this one: the functions' tags are read from Globals too
+    let globals = template.get("Globals").cloned().unwrap_or(Value::Null);
     let Some(Value::Object(resources)) = template.get_mut("Resources") else {
         return Ok(());
     };
@@ -83,7 +85,11 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<(), Vec<SamRes
     let mut deletion: Vec<Value> = Vec::new();
     let mut update_replace: Vec<Value> = Vec::new();
     for id in ids {
-        let t = resources[&id].get("Type").and_then(Value::as_str).unwrap_or("");
+        let t = resources[&id]
+            .get("Type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         if t != "AWS::Serverless::Function" && t != "AWS::Serverless::StateMachine" {
             continue;
         }
@@ -117,7 +123,11 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<(), Vec<SamRes
                 ));
                 break;
             }
-            props.entry("ApiId").or_insert_with(|| json!({"Ref": IMPLICIT_ID}));
+            if !props.contains_key("ApiId") {
+                let fprops = resources[&id].get("Properties").cloned().unwrap_or(Value::Null);
+                super::tags_to_implicit_api(resources, IMPLICIT_ID, &t, &fprops, &globals);
+                props.insert("ApiId".into(), json!({"Ref": IMPLICIT_ID}));
+            }
             let has = |k: &str| props.get(k).is_some_and(truthy);
             if !has("Path") && !has("Method") {
                 props.insert("Path".into(), json!(DEFAULT_PATH));

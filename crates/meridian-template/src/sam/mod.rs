@@ -714,6 +714,45 @@ fn py27_compatible(template: &Map<String, Value>) -> bool {
     rest || http
 }
 
+/// `_add_tags_to_implicit_api_if_necessary`: an event on the implicit API (REST or HTTP) of a
+/// function or state machine that propagates its tags (its own `PropagateTags` and `Tags`, or
+/// its Globals') gives them to that API, which propagates them in turn.
+pub(crate) fn tags_to_implicit_api(
+    resources: &mut Map<String, Value>,
+    implicit_id: &str,
+    owner_type: &str,
+    owner_props: &Value,
+    globals: &Value,
+) {
+    let section = if owner_type == "AWS::Serverless::StateMachine" {
+        "StateMachine"
+    } else {
+        "Function"
+    };
+    let global = globals.get(section).cloned().unwrap_or(Value::Null);
+    let propagate =
+        owner_props.get("PropagateTags").is_some_and(truthy) || global.get("PropagateTags").is_some_and(truthy);
+    let tags = owner_props
+        .get("Tags")
+        .filter(|t| truthy(t))
+        .or_else(|| global.get("Tags").filter(|t| truthy(t)))
+        .and_then(Value::as_object)
+        .cloned();
+    let (true, Some(tags)) = (propagate, tags) else {
+        return;
+    };
+    if let Some(p) = resources
+        .get_mut(implicit_id)
+        .and_then(|r| r.get_mut("Properties"))
+        .and_then(Value::as_object_mut)
+    {
+        if let Some(all) = p.entry("Tags").or_insert_with(|| json!({})).as_object_mut() {
+            all.extend(tags);
+        }
+        p.insert("PropagateTags".into(), json!(true));
+    }
+}
+
 /// SAM's order: functions, web functions, state machines, APIs, the rest, connectors; within
 /// each, the template's order, or Python 2.7's when the template is made py27-compatible.
 fn ordered_sam_resources(resources: &Map<String, Value>, py27: bool) -> Vec<(String, Value)> {

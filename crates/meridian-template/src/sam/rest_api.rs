@@ -194,36 +194,8 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
                 .map(str::to_string);
             let mut props = props.clone();
             if !props.contains_key("RestApiId") {
-                // `_add_tags_to_implicit_api_if_necessary`: the function's tags (or its Globals')
-                // go to the implicit API, which propagates them
                 let fprops = resources[&id].get("Properties").cloned().unwrap_or(Value::Null);
-                let section = if t == "AWS::Serverless::Function" {
-                    "Function"
-                } else {
-                    "StateMachine"
-                };
-                let global = globals.get(section).cloned().unwrap_or(Value::Null);
-                let propagate =
-                    fprops.get("PropagateTags").is_some_and(truthy) || global.get("PropagateTags").is_some_and(truthy);
-                let tags = fprops
-                    .get("Tags")
-                    .filter(|t| truthy(t))
-                    .or_else(|| global.get("Tags").filter(|t| truthy(t)))
-                    .and_then(Value::as_object)
-                    .cloned();
-                if let (true, Some(tags)) = (propagate, tags) {
-                    if let Some(p) = resources
-                        .get_mut(IMPLICIT_ID)
-                        .and_then(|r| r.get_mut("Properties"))
-                        .and_then(Value::as_object_mut)
-                    {
-                        let all = p.entry("Tags").or_insert_with(|| json!({}));
-                        if let Some(all) = all.as_object_mut() {
-                            all.extend(tags);
-                        }
-                        p.insert("PropagateTags".into(), json!(true));
-                    }
-                }
+                super::tags_to_implicit_api(resources, IMPLICIT_ID, &t, &fprops, &globals);
                 props.insert("RestApiId".into(), json!({"Ref": IMPLICIT_ID}));
             }
             let api_id = match &props["RestApiId"] {
