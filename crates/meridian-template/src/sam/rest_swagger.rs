@@ -309,7 +309,11 @@ pub(crate) fn gateway_responses(api_id: &str, responses: &Value, body: Option<&m
         .map(PyDict::keys)
         .unwrap_or_default();
     for kind in order {
-        let r = responses[&kind].as_object().cloned().unwrap_or_default();
+        let r = responses
+            .get(&kind)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let parameters = r.get("ResponseParameters").filter(|v| truthy(v));
         if parameters.is_some_and(|p| !p.is_object()) {
             return Err(res_err(
@@ -358,7 +362,7 @@ pub(crate) fn gateway_responses(api_id: &str, responses: &Value, body: Option<&m
                 prefixed.set(
                     &format!("gatewayresponse.{prefix}{key}"),
                     true,
-                    Py::from_template(&value[&key]),
+                    Py::from_template(value.get(&key).unwrap_or(&Value::Null)),
                 );
             }
         }
@@ -431,7 +435,7 @@ pub(crate) fn models(
             .map(PyDict::keys)
             .unwrap_or_default();
         for name in order {
-            let schema = &models[&name];
+            let Some(schema) = models.get(&name) else { continue };
             if !schema.get("type").is_some_and(truthy) {
                 return Err(doc_err("'Models' schema is missing 'type'.".into()));
             }
