@@ -401,14 +401,20 @@ pub(crate) fn fix_openapi(template: &mut Map<String, Value>, bodies: &mut Bodies
         let Some(props) = r.get_mut("Properties").and_then(Value::as_object_mut) else {
             continue;
         };
-        let Some(Value::String(version)) = props.get("OpenApiVersion").cloned() else {
-            continue;
+        // a number (`OpenApiVersion: 3.0` in YAML) becomes Python's text of it, a plain `str`
+        let (version, uni) = match props.get("OpenApiVersion") {
+            Some(Value::String(v)) => (v.clone(), true),
+            Some(n @ Value::Number(_)) => (super::python_repr(n), false),
+            _ => continue,
         };
         if !props.contains_key("__MANAGE_SWAGGER") || !version_matches(&version, "3") {
             continue;
         }
+        if !uni {
+            props.insert("OpenApiVersion".into(), Value::String(version.clone()));
+        }
         if let Some(doc) = bodies.get_mut(id).and_then(Py::as_dict_mut) {
-            doc.set("openapi", false, Py::Str(version.clone(), true));
+            doc.set("openapi", false, Py::Str(version.clone(), uni));
             if doc.get("swagger").is_some_and(|s| !matches!(s, Py::None)) {
                 doc.remove("swagger");
             }
