@@ -176,11 +176,22 @@ pub(crate) fn plugin(template: &mut Map<String, Value>) -> Result<Bodies, Vec<Sa
         };
         let mut changed = events.clone();
         let mut any_api = false;
-        for event_id in py27_order(&events) {
-            let event = &events[event_id];
-            if !event.is_object() || event.get("Type").and_then(Value::as_str) != Some("Api") {
-                continue;
-            }
+        // `_get_api_events`: the Api events, put in a new Py27Dict in the Events' order, and read
+        // in that dict's own order
+        let api_events: Vec<&String> = py27_order(&events)
+            .into_iter()
+            .filter(|id| {
+                let e = &events[*id];
+                e.is_object() && e.get("Type").and_then(Value::as_str) == Some("Api")
+            })
+            .collect();
+        let mut reinserted = PyDict::py27();
+        for id in &api_events {
+            reinserted.set(id, true, Py::None);
+        }
+        for event_id in reinserted.keys() {
+            let event = &events[&event_id];
+            let event_id = &event_id;
             let Some(props) = event
                 .get("Properties")
                 .and_then(Value::as_object)
