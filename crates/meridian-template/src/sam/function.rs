@@ -1271,10 +1271,8 @@ pub(crate) fn managed_policy_arn(ctx: &Context<'_>, name: &str) -> String {
     if let Ok(i) = MANAGED_POLICY_PATHS.binary_search_by(|(n, _)| (*n).cmp(name)) {
         return ctx.managed_policy_arn(&format!("{}{name}", MANAGED_POLICY_PATHS[i].1));
     }
-    if name.starts_with("arn:") {
-        return name.to_string();
-    }
-    ctx.managed_policy_arn(name)
+    // an ARN, an intrinsic's text, or a name AWS does not have: kept as written, as SAM keeps it
+    name.to_string()
 }
 
 fn construct_role(
