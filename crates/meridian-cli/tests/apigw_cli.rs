@@ -1134,3 +1134,119 @@ fn sam_init_node_hello_world_answers_on_its_rest_api() {
         (200, serde_json::json!({"message": "hello world"}))
     );
 }
+
+/// A REST API's Lambda authorizers in a local region, as API Gateway runs them: the default
+/// token authorizer decides every method (401 without the token or when it says `Unauthorized`,
+/// 403 on a deny, the function reached with its `principalId` and `context` on an allow), a
+/// request authorizer reads its identity sources, and `Authorizer: NONE` leaves a method open.
+#[test]
+fn rest_api_lambda_authorizers_decide_before_the_function() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    std::fs::write(
+        s.root.join("src/auth.js"),
+        r#"
+const policy = (effect, arn, context) => ({ principalId: 'user-7', context,
+  policyDocument: { Version: '2012-10-17', Statement: [{ Action: 'execute-api:Invoke', Effect: effect, Resource: arn }] } });
+exports.token = async (event) => {
+  if (event.type !== 'TOKEN') throw new Error('not a token event');
+  if (event.authorizationToken === 'allow') return policy('Allow', event.methodArn.replace(/\/GET\/.*/, '/GET/*'), { tier: 'gold' });
+  if (event.authorizationToken === 'deny') return policy('Deny', '*', {});
+  throw new Error('Unauthorized');
+};
+exports.request = async (event) => {
+  if (event.type !== 'REQUEST') throw new Error('not a request event');
+  const ok = event.queryStringParameters && event.queryStringParameters.key === 'k1';
+  return policy(ok ? 'Allow' : 'Deny', event.methodArn, { via: 'request' });
+};
+"#,
+    )
+    .unwrap();
+    let template = r#"Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: prod
+      Auth:
+        DefaultAuthorizer: Tokens
+        Authorizers:
+          Tokens:
+            FunctionArn: !GetAtt TokenFn.Arn
+          Keys:
+            FunctionArn: !GetAtt RequestFn.Arn
+            FunctionPayloadType: REQUEST
+            Identity:
+              QueryStrings: [key]
+  TokenFn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: auth.token, Runtime: nodejs20.x}
+  RequestFn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: auth.request, Runtime: nodejs20.x}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Events:
+        Items:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /items, Method: get}
+        Keyed:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /keyed, Method: get, Auth: {Authorizer: Keys}}
+        Open:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /open, Method: get, Auth: {Authorizer: NONE}}
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/prod
+"#;
+    let o = deploy(&s, template, "auth");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let local = outputs(&s, "auth")[0][2].clone();
+    let status_and_body = |url: &str, token: Option<&str>| {
+        let header = token.map(|t| format!("Authorization: {t}"));
+        let mut args = vec![url];
+        if let Some(h) = &header {
+            args.extend(["-H", h.as_str()]);
+        }
+        let r = curl(&args);
+        (r.status, r.json())
+    };
+    let items = format!("{local}/items");
+    assert_eq!(
+        status_and_body(&items, None),
+        (401, serde_json::json!({"message": "Unauthorized"}))
+    );
+    assert_eq!(
+        status_and_body(&items, Some("nope")),
+        (401, serde_json::json!({"message": "Unauthorized"}))
+    );
+    assert_eq!(
+        status_and_body(&items, Some("deny")),
+        (
+            403,
+            serde_json::json!({"Message": "User is not authorized to access this resource with an explicit deny"})
+        )
+    );
+    let (status, body) = status_and_body(&items, Some("allow"));
+    assert_eq!(status, 200, "{body}");
+    let authorizer = &body["event"]["requestContext"]["authorizer"];
+    assert_eq!(authorizer["principalId"], "user-7", "{body}");
+    assert_eq!(authorizer["tier"], "gold", "{body}");
+
+    // the request authorizer: its identity source missing is a 401; its policy decides
+    let keyed = format!("{local}/keyed");
+    assert_eq!(status_and_body(&keyed, None).0, 401);
+    assert_eq!(status_and_body(&format!("{keyed}?key=other"), None).0, 403);
+    let (status, body) = status_and_body(&format!("{keyed}?key=k1"), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["event"]["requestContext"]["authorizer"]["via"], "request");
+
+    // NONE: no authorizer
+    assert_eq!(status_and_body(&format!("{local}/open"), None).0, 200);
+}

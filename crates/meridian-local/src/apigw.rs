@@ -164,6 +164,8 @@ pub struct Route {
     pub integration: Option<Integration>,
     /// A REST API's mock integration: the answer API Gateway gives itself (CORS preflights).
     pub mock: Option<HttpAnswer>,
+    /// A REST API method's Lambda authorizer, called before the integration.
+    pub authorizer: Option<crate::authorizer::LambdaAuthorizer>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -345,6 +347,7 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
                 path: segs,
                 integration,
                 mock: None,
+                authorizer: None,
             });
         }
     }
@@ -420,6 +423,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
                             timeout_ms: DEFAULT_TIMEOUT_MS,
                         }),
                         mock: None,
+                        authorizer: None,
                     });
                     stages.entry("$default".to_string()).or_insert_with(BTreeMap::new);
                 }
@@ -444,6 +448,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
                     path,
                     integration,
                     mock: None,
+                    authorizer: None,
                 });
             }
             "AWS::ApiGatewayV2::Stage" => {
@@ -935,6 +940,7 @@ mod tests {
                         path,
                         integration: None,
                         mock: None,
+                        authorizer: None,
                     }
                 })
                 .collect(),

@@ -14,6 +14,7 @@
 //! runs and measures what it is told to). Servers bind 127.0.0.1 only.
 
 pub mod apigw;
+pub mod authorizer;
 pub mod backend;
 pub mod buckets;
 pub mod code;

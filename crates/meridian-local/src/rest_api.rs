@@ -116,6 +116,7 @@ fn body_integration(i: &Value, at: &str) -> Result<(Option<Integration>, Option<
 /// The methods of a REST API's `Body` (Swagger 2.0 or OpenAPI 3.0 with API Gateway's extensions).
 pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
     let mut out = Vec::new();
+    let authorizers = crate::authorizer::authorizers_of_body(body)?;
     let Some(paths) = body.get("paths") else { return Ok(out) };
     let paths = paths.as_object().ok_or("Body.paths must be a mapping of paths")?;
     for (path, ops) in paths {
@@ -128,9 +129,10 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
             };
             let key = format!("{m} {path}");
             let (method, segs) = parse_route_key(&key).map_err(|e| format!("Body.paths: {e}"))?;
+            let at = format!("Body.paths.{path}.{m}");
             let (integration, mock) = match op.get("x-amazon-apigateway-integration") {
                 None => (None, None),
-                Some(i) => body_integration(i, &format!("Body.paths.{path}.{m}"))?,
+                Some(i) => body_integration(i, &at)?,
             };
             out.push(Route {
                 key,
@@ -138,6 +140,7 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
                 path: segs,
                 integration,
                 mock,
+                authorizer: crate::authorizer::of_method(op, &authorizers, &at)?,
             });
         }
     }
@@ -290,6 +293,7 @@ pub fn build(id: &str, region: &str, resources: &[ApiResource]) -> Result<HttpAp
             path: segs,
             integration,
             mock,
+            authorizer: None,
         });
     }
     Ok(HttpApi {

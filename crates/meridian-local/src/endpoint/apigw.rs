@@ -144,6 +144,47 @@ pub struct ApiRequest<'a> {
     pub request_id: &'a str,
 }
 
+/// How long API Gateway waits for a Lambda authorizer.
+const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Calls a method's Lambda authorizer: the `requestContext.authorizer` its policy gives the
+/// function, or API Gateway's answer (401 without the identity or when the authorizer says
+/// `Unauthorized`, 403 when the policy does not allow the method, 500 when it fails).
+async fn authorize(
+    host: &crate::host::LambdaHost,
+    region: &RegionId,
+    a: &crate::authorizer::LambdaAuthorizer,
+    method_arn: &str,
+    headers: &[(String, String)],
+    proxy_event: &serde_json::Value,
+) -> Result<serde_json::Value, HttpAnswer> {
+    let event = crate::authorizer::event(a, method_arn, headers, proxy_event)?;
+    let call = InvokeRequest::new(&a.function_arn, event.to_string());
+    let host = host.clone();
+    let region = region.clone();
+    let task = tokio::spawn(async move { host.invoke(&region, call).await });
+    let outcome = tokio::time::timeout(AUTHORIZER_TIMEOUT, task).await;
+    match outcome {
+        Ok(Ok(Ok(r))) if r.function_error.is_some() => {
+            // `throw new Error("Unauthorized")` / `raise Exception("Unauthorized")`: a 401
+            let message = serde_json::from_slice::<serde_json::Value>(&r.payload)
+                .ok()
+                .and_then(|v| v.get("errorMessage").and_then(|m| m.as_str()).map(str::to_string));
+            if message.as_deref() == Some("Unauthorized") {
+                Err(crate::authorizer::unauthorized())
+            } else {
+                Err(crate::authorizer::failed())
+            }
+        }
+        Ok(Ok(Ok(r))) => crate::authorizer::decide(&r.payload, method_arn),
+        Ok(Ok(Err(e))) => {
+            eprintln!("warning: authorizer {} ({}): {e}", a.name, a.function_arn);
+            Err(crate::authorizer::failed())
+        }
+        _ => Err(crate::authorizer::failed()),
+    }
+}
+
 /// What API Gateway does with one request to `api`: the stage, the route or method, a mock's
 /// answer or the Lambda proxy event, the invocation (through the alias the integration names,
 /// within its timeout), the answer mapped back. The endpoint serves HTTP with it, and synthetic
@@ -221,7 +262,7 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
         epoch_ms,
     };
     let accept = header("accept");
-    let event = match (&rest, integration.payload_version) {
+    let mut event = match (&rest, integration.payload_version) {
         (Some(r), _) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
         (None, PayloadVersion::V1) => apigw::event_v1(&info),
         (None, PayloadVersion::V2) => apigw::event_v2(&info),
@@ -233,6 +274,18 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
     let Ok(region) = api.region.parse::<RegionId>() else {
         return apigw::gateway_error(500, "Internal Server Error");
     };
+    // A REST method's Lambda authorizer decides first.
+    if let (Some(a), Some(_)) = (&matched.route.authorizer, &rest) {
+        let method_arn = format!(
+            "arn:aws:execute-api:{}:{}:{api_id}/{stage}/{method}{in_stage}",
+            api.region,
+            meridian_core::LOCAL_ACCOUNT_ID
+        );
+        match authorize(host, &region, a, &method_arn, req.headers, &event).await {
+            Ok(context) => event["requestContext"]["authorizer"] = context,
+            Err(answer) => return answer,
+        }
+    }
     // The invocation runs on its own task: after the integration timeout the client gets 504
     // and the function goes on to its end, as on AWS.
     let host = host.clone();
