@@ -1138,7 +1138,8 @@ fn sam_init_node_hello_world_answers_on_its_rest_api() {
 /// A REST API's Lambda authorizers in a local region, as API Gateway runs them: the default
 /// token authorizer decides every method (401 without the token or when it says `Unauthorized`,
 /// 403 on a deny, the function reached with its `principalId` and `context` on an allow), a
-/// request authorizer reads its identity sources, and `Authorizer: NONE` leaves a method open.
+/// request authorizer reads its identity sources, `Authorizer: NONE` leaves a method open, and
+/// a cached answer is applied again to the next method.
 #[test]
 fn rest_api_lambda_authorizers_decide_before_the_function() {
     let s = serve();
@@ -1153,6 +1154,7 @@ exports.token = async (event) => {
   if (event.type !== 'TOKEN') throw new Error('not a token event');
   if (event.authorizationToken === 'allow') return policy('Allow', event.methodArn.replace(/\/GET\/.*/, '/GET/*'), { tier: 'gold' });
   if (event.authorizationToken === 'deny') return policy('Deny', '*', {});
+  if (event.authorizationToken === 'exact') return policy('Allow', event.methodArn, {});
   throw new Error('Unauthorized');
 };
 exports.request = async (event) => {
@@ -1201,6 +1203,9 @@ Resources:
         Open:
           Type: Api
           Properties: {RestApiId: !Ref Api, Path: /open, Method: get, Auth: {Authorizer: NONE}}
+        Other:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /other, Method: get}
 Outputs:
   Url:
     Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com/prod
@@ -1249,4 +1254,11 @@ Outputs:
 
     // NONE: no authorizer
     assert_eq!(status_and_body(&format!("{local}/open"), None).0, 200);
+
+    // an answer is cached by its token (300 s by default) and applied again to the next method:
+    // a policy that allows only /items then refuses /other, as on AWS
+    assert_eq!(status_and_body(&items, Some("exact")).0, 200);
+    let (status, body) = status_and_body(&format!("{local}/other"), Some("exact"));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["Message"], "User is not authorized to access this resource");
 }

@@ -6,8 +6,10 @@
 //! answers 401/403 as API Gateway does, and its `principalId` and `context` reach the function in
 //! `requestContext.authorizer`.
 //!
-//! Results are not cached (`authorizerResultTtlInSeconds` is read, not used): every request calls
-//! the authorizer. Cognito user pool and IAM authorizers are recorded, not enforced.
+//! An authorizer's answer is cached for `authorizerResultTtlInSeconds` (300 unless said; 0: no
+//! cache) by its identity (the token, or the identity sources' values), and a cached policy is
+//! applied again to the next method asked for, as API Gateway applies it. Cognito user pool and
+//! IAM authorizers are recorded, not enforced.
 //!
 //! No I/O: [`crate::endpoint`] invokes the function; this module builds the event and reads the
 //! answer.
@@ -21,7 +23,13 @@ pub struct LambdaAuthorizer {
     pub name: String,
     pub function_arn: String,
     pub kind: AuthorizerKind,
+    /// `authorizerResultTtlInSeconds`: how long an answer is reused for the same identity.
+    pub ttl_seconds: u64,
 }
+
+/// API Gateway's default `authorizerResultTtlInSeconds`, and its largest.
+pub const DEFAULT_TTL_SECONDS: u64 = 300;
+const MAX_TTL_SECONDS: u64 = 3600;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthorizerKind {
@@ -103,10 +111,19 @@ pub fn of_method(op: &Value, authorizers: &Map<String, Value>, at: &str) -> Resu
                         .collect(),
                 }
             };
+            let ttl_seconds = match a.get("authorizerResultTtlInSeconds") {
+                None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|t| t.trim().parse().ok()))
+                    .ok_or_else(|| format!("{at}: authorizerResultTtlInSeconds of authorizer {name} must be a number of seconds, found {v}"))?
+                    .min(MAX_TTL_SECONDS),
+            };
             return Ok(Some(LambdaAuthorizer {
                 name: name.clone(),
                 function_arn,
                 kind,
+                ttl_seconds,
             }));
         }
     }
@@ -144,14 +161,15 @@ pub fn failed() -> HttpAnswer {
     }
 }
 
-/// The authorizer's event for a request, or the answer when the request lacks its identity.
-/// `proxy_event` is the REST proxy event of the request (a request authorizer gets its fields).
+/// The authorizer's event for a request and the request's identity (what its answer is cached
+/// by), or the answer when the request lacks its identity. `proxy_event` is the REST proxy event
+/// of the request (a request authorizer gets its fields).
 pub fn event(
     a: &LambdaAuthorizer,
     method_arn: &str,
     headers: &[(String, String)],
     proxy_event: &Value,
-) -> Result<Value, HttpAnswer> {
+) -> Result<(Value, String), HttpAnswer> {
     let header = |name: &str| {
         headers
             .iter()
@@ -174,20 +192,26 @@ pub fn event(
                     return Err(unauthorized());
                 }
             }
-            Ok(json!({"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn}))
+            let e = json!({"type": "TOKEN", "authorizationToken": token, "methodArn": method_arn});
+            Ok((e, token))
         }
         AuthorizerKind::Request { sources } => {
+            let mut identity = Vec::new();
             for s in sources {
-                let present = if let Some(h) = s.strip_prefix("method.request.header.") {
-                    header(h).is_some_and(|v| !v.is_empty())
+                let value = if let Some(h) = s.strip_prefix("method.request.header.") {
+                    header(h).filter(|v| !v.is_empty())
                 } else if let Some(q) = s.strip_prefix("method.request.querystring.") {
-                    proxy_event["queryStringParameters"].get(q).is_some()
+                    proxy_event["queryStringParameters"]
+                        .get(q)
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
                 } else {
-                    true
+                    Some(String::new())
                 };
-                if !present {
+                let Some(value) = value else {
                     return Err(unauthorized());
-                }
+                };
+                identity.push(value);
             }
             let mut e = proxy_event.clone();
             if let Some(m) = e.as_object_mut() {
@@ -196,9 +220,54 @@ pub fn event(
                 m.insert("type".into(), json!("REQUEST"));
                 m.insert("methodArn".into(), json!(method_arn));
             }
-            Ok(e)
+            // without identity sources there is nothing to cache an answer by
+            let key = if sources.is_empty() {
+                String::new()
+            } else {
+                identity.join("\u{0}")
+            };
+            Ok((e, key))
         }
     }
+}
+
+/// Authorizer answers by (API, authorizer, identity): when they were given, and the answer.
+type Answers = std::collections::HashMap<(String, String, String), (std::time::Instant, Vec<u8>)>;
+
+/// The answers cached in this process (at most this many; the cache starts afresh when full).
+const MAX_CACHED: usize = 10_000;
+
+fn answers() -> &'static std::sync::Mutex<Answers> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Answers>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// A cached answer of the authorizer for this identity, still within its TTL.
+pub fn cached(api: &str, a: &LambdaAuthorizer, identity: &str) -> Option<Vec<u8>> {
+    if a.ttl_seconds == 0 || identity.is_empty() {
+        return None;
+    }
+    let key = (api.to_string(), a.name.clone(), identity.to_string());
+    let cache = answers().lock().unwrap_or_else(|e| e.into_inner());
+    cache
+        .get(&key)
+        .filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(a.ttl_seconds))
+        .map(|(_, payload)| payload.clone())
+}
+
+/// Keeps the authorizer's answer (a policy) for this identity.
+pub fn remember(api: &str, a: &LambdaAuthorizer, identity: &str, payload: &[u8]) {
+    if a.ttl_seconds == 0 || identity.is_empty() {
+        return;
+    }
+    let mut cache = answers().lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= MAX_CACHED {
+        cache.clear();
+    }
+    cache.insert(
+        (api.to_string(), a.name.clone(), identity.to_string()),
+        (std::time::Instant::now(), payload.to_vec()),
+    );
 }
 
 /// `*` and `?` of an IAM resource pattern.
@@ -325,6 +394,7 @@ mod tests {
                 header: "Authorization".into(),
                 validation: Some("Bearer .+".into()),
             },
+            ttl_seconds: 0,
         };
         assert_eq!(event(&a, ARN, &[], &json!({})).unwrap_err().status, 401);
         let bad = [("authorization".to_string(), "Basic x".to_string())];

@@ -152,13 +152,17 @@ const AUTHORIZER_TIMEOUT: Duration = Duration::from_secs(10);
 /// `Unauthorized`, 403 when the policy does not allow the method, 500 when it fails).
 async fn authorize(
     host: &crate::host::LambdaHost,
-    region: &RegionId,
+    (api_id, region): (&str, &RegionId),
     a: &crate::authorizer::LambdaAuthorizer,
     method_arn: &str,
     headers: &[(String, String)],
     proxy_event: &serde_json::Value,
 ) -> Result<serde_json::Value, HttpAnswer> {
-    let event = crate::authorizer::event(a, method_arn, headers, proxy_event)?;
+    let (event, identity) = crate::authorizer::event(a, method_arn, headers, proxy_event)?;
+    // a policy given for this identity within the TTL decides again, for this method
+    if let Some(payload) = crate::authorizer::cached(api_id, a, &identity) {
+        return crate::authorizer::decide(&payload, method_arn);
+    }
     let call = InvokeRequest::new(&a.function_arn, event.to_string());
     let host = host.clone();
     let region = region.clone();
@@ -176,7 +180,14 @@ async fn authorize(
                 Err(crate::authorizer::failed())
             }
         }
-        Ok(Ok(Ok(r))) => crate::authorizer::decide(&r.payload, method_arn),
+        Ok(Ok(Ok(r))) => {
+            let decided = crate::authorizer::decide(&r.payload, method_arn);
+            // a policy is kept (an allow or a deny); an answer that is not one is not
+            if decided.as_ref().is_ok() || decided.as_ref().is_err_and(|e| e.status == 403) {
+                crate::authorizer::remember(api_id, a, &identity, &r.payload);
+            }
+            decided
+        }
         Ok(Ok(Err(e))) => {
             eprintln!("warning: authorizer {} ({}): {e}", a.name, a.function_arn);
             Err(crate::authorizer::failed())
@@ -281,7 +292,7 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
             api.region,
             meridian_core::LOCAL_ACCOUNT_ID
         );
-        match authorize(host, &region, a, &method_arn, req.headers, &event).await {
+        match authorize(host, (api_id, &region), a, &method_arn, req.headers, &event).await {
             Ok(context) => event["requestContext"]["authorizer"] = context,
             Err(answer) => return answer,
         }
