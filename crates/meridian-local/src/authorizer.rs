@@ -400,10 +400,11 @@ mod tests {
         let bad = [("authorization".to_string(), "Basic x".to_string())];
         assert_eq!(event(&a, ARN, &bad, &json!({})).unwrap_err().status, 401);
         let good = [("authorization".to_string(), "Bearer abc".to_string())];
-        let e = event(&a, ARN, &good, &json!({})).unwrap();
+        let (e, identity) = event(&a, ARN, &good, &json!({})).unwrap();
         assert_eq!(
             e,
             json!({"type": "TOKEN", "authorizationToken": "Bearer abc", "methodArn": ARN})
         );
+        assert_eq!(identity, "Bearer abc");
     }
 }
