@@ -1262,3 +1262,73 @@ Outputs:
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["Message"], "User is not authorized to access this resource");
 }
+
+/// An HTTP API's Lambda authorizer (payload 2.0, simple responses) in a local region: 401
+/// without its identity source, 403 `Forbidden` when it says no, and the function reached with
+/// its context under `requestContext.authorizer.lambda` when it says yes.
+#[test]
+fn http_api_lambda_authorizers_decide_before_the_function() {
+    let s = serve();
+    std::fs::create_dir_all(s.root.join("src")).unwrap();
+    std::fs::write(s.root.join("src/index.js"), FUNCTION).unwrap();
+    std::fs::write(
+        s.root.join("src/auth.js"),
+        r#"
+exports.handler = async (event) => {
+  if (event.type !== 'REQUEST' || !event.routeArn) throw new Error('not a 2.0 request event');
+  return { isAuthorized: event.identitySource[0] === 'let-me-in', context: { tier: 'gold' } };
+};
+"#,
+    )
+    .unwrap();
+    let template = r#"Transform: AWS::Serverless-2016-10-31
+Resources:
+  Api:
+    Type: AWS::Serverless::HttpApi
+    Properties:
+      Auth:
+        DefaultAuthorizer: Lam
+        Authorizers:
+          Lam:
+            FunctionArn: !GetAtt AuthFn.Arn
+            AuthorizerPayloadFormatVersion: "2.0"
+            EnableSimpleResponses: true
+            Identity:
+              Headers: [Authorization]
+  AuthFn:
+    Type: AWS::Serverless::Function
+    Properties: {CodeUri: src/, Handler: auth.handler, Runtime: nodejs20.x}
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: src/
+      Handler: index.handler
+      Runtime: nodejs20.x
+      Events:
+        Items:
+          Type: HttpApi
+          Properties: {ApiId: !Ref Api, Path: /items, Method: get}
+Outputs:
+  Url:
+    Value: !Sub https://${Api}.execute-api.${AWS::Region}.amazonaws.com
+"#;
+    let o = deploy(&s, template, "httpauth");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let local = outputs(&s, "httpauth")[0][2].clone();
+    let items = format!("{local}/items");
+    let r = curl(&[&items]);
+    assert_eq!(
+        (r.status, r.json()),
+        (401, serde_json::json!({"message": "Unauthorized"}))
+    );
+    let r = curl(&[&items, "-H", "Authorization: wrong"]);
+    assert_eq!((r.status, r.json()), (403, serde_json::json!({"message": "Forbidden"})));
+    let r = curl(&[&items, "-H", "Authorization: let-me-in"]);
+    assert_eq!(r.status, 200, "{}", text(&r.body));
+    let body = r.json();
+    assert_eq!(
+        body["event"]["requestContext"]["authorizer"],
+        serde_json::json!({"lambda": {"tier": "gold"}}),
+        "{body}"
+    );
+}

@@ -302,6 +302,7 @@ pub(crate) fn integration_timeout(v: Option<&Value>, name: &str, max: u64, apis:
 /// `aws_proxy`; `x-amazon-apigateway-any-method` is `ANY`; path `$default` the default route).
 pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
     let mut out = Vec::new();
+    let authorizers = crate::authorizer::authorizers_of_body(body)?;
     let Some(paths) = body.get("paths") else { return Ok(out) };
     let paths = paths.as_object().ok_or("Body.paths must be a mapping of paths")?;
     for (path, ops) in paths {
@@ -341,13 +342,14 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
                     })
                 }
             };
+            let at = format!("Body.paths.{path}.{}", op_name(&key));
             out.push(Route {
                 key,
                 method,
                 path: segs,
                 integration,
                 mock: None,
-                authorizer: None,
+                authorizer: crate::authorizer::of_method(op, &authorizers, &at, true)?,
             });
         }
     }

@@ -25,6 +25,18 @@ pub struct LambdaAuthorizer {
     pub kind: AuthorizerKind,
     /// `authorizerResultTtlInSeconds`: how long an answer is reused for the same identity.
     pub ttl_seconds: u64,
+    /// An HTTP API's authorizer: its payload format and whether it answers simply; `None` for a
+    /// REST API's.
+    pub http: Option<HttpAuthorizer>,
+}
+
+/// What an HTTP API's Lambda authorizer adds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HttpAuthorizer {
+    /// `authorizerPayloadFormatVersion` 2.0 (else 1.0).
+    pub v2: bool,
+    /// `enableSimpleResponses`: `{"isAuthorized": bool, "context": {...}}` instead of a policy.
+    pub simple: bool,
 }
 
 /// API Gateway's default `authorizerResultTtlInSeconds`, and its largest.
@@ -64,8 +76,13 @@ pub fn authorizers_of_body(body: &Value) -> Result<Map<String, Value>, String> {
     Ok(out)
 }
 
-/// The Lambda authorizer a method's `security` names, if any.
-pub fn of_method(op: &Value, authorizers: &Map<String, Value>, at: &str) -> Result<Option<LambdaAuthorizer>, String> {
+/// The Lambda authorizer a method's `security` names, if any (`http`: of an HTTP API).
+pub fn of_method(
+    op: &Value,
+    authorizers: &Map<String, Value>,
+    at: &str,
+    http: bool,
+) -> Result<Option<LambdaAuthorizer>, String> {
     let Some(security) = op.get("security").and_then(Value::as_array) else {
         return Ok(None);
     };
@@ -100,17 +117,23 @@ pub fn of_method(op: &Value, authorizers: &Map<String, Value>, at: &str) -> Resu
                         .map(str::to_string),
                 }
             } else {
+                // a comma-separated string (REST), or a list (HTTP)
+                let sources = match a.get("identitySource") {
+                    Some(Value::Array(l)) => l.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                    Some(Value::String(s)) => s.split(',').map(|s| s.trim().to_string()).collect(),
+                    _ => Vec::new(),
+                };
                 AuthorizerKind::Request {
-                    sources: a
-                        .get("identitySource")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
+                    sources: sources.into_iter().filter(|s: &String| !s.is_empty()).collect(),
                 }
             };
+            let http = http.then(|| HttpAuthorizer {
+                v2: a
+                    .get("authorizerPayloadFormatVersion")
+                    .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                    .is_some_and(|v| v.starts_with('2')),
+                simple: a.get("enableSimpleResponses") == Some(&Value::Bool(true)),
+            });
             let ttl_seconds = match a.get("authorizerResultTtlInSeconds") {
                 None | Some(Value::Null) => DEFAULT_TTL_SECONDS,
                 Some(v) => v
@@ -124,6 +147,7 @@ pub fn of_method(op: &Value, authorizers: &Map<String, Value>, at: &str) -> Resu
                 function_arn,
                 kind,
                 ttl_seconds,
+                http,
             }));
         }
     }
@@ -146,6 +170,22 @@ pub fn denied(explicit: bool) -> HttpAnswer {
         status: 403,
         headers: vec![("content-type".into(), "application/json".into())],
         body: json!({"Message": message}).to_string().into_bytes(),
+    }
+}
+
+/// What API Gateway answers when the authorizer does not allow the request.
+fn refused(a: &LambdaAuthorizer, explicit: bool) -> HttpAnswer {
+    match a.http {
+        Some(_) => gateway_error(403, "Forbidden"),
+        None => denied(explicit),
+    }
+}
+
+/// What API Gateway answers when the authorizer fails.
+pub fn failure(a: &LambdaAuthorizer) -> HttpAnswer {
+    match a.http {
+        Some(_) => gateway_error(500, "Internal Server Error"),
+        None => failed(),
     }
 }
 
@@ -198,9 +238,15 @@ pub fn event(
         AuthorizerKind::Request { sources } => {
             let mut identity = Vec::new();
             for s in sources {
-                let value = if let Some(h) = s.strip_prefix("method.request.header.") {
+                let header_name = s
+                    .strip_prefix("method.request.header.")
+                    .or_else(|| s.strip_prefix("$request.header."));
+                let query_name = s
+                    .strip_prefix("method.request.querystring.")
+                    .or_else(|| s.strip_prefix("$request.querystring."));
+                let value = if let Some(h) = header_name {
                     header(h).filter(|v| !v.is_empty())
-                } else if let Some(q) = s.strip_prefix("method.request.querystring.") {
+                } else if let Some(q) = query_name {
                     proxy_event["queryStringParameters"]
                         .get(q)
                         .and_then(Value::as_str)
@@ -218,7 +264,20 @@ pub fn event(
                 m.remove("body");
                 m.remove("isBase64Encoded");
                 m.insert("type".into(), json!("REQUEST"));
-                m.insert("methodArn".into(), json!(method_arn));
+                match a.http {
+                    // HTTP APIs: the route's ARN and the identity's values
+                    Some(h) if h.v2 => {
+                        m.insert("routeArn".into(), json!(method_arn));
+                        m.insert("identitySource".into(), json!(identity));
+                    }
+                    Some(_) => {
+                        m.insert("methodArn".into(), json!(method_arn));
+                        m.insert("identitySource".into(), json!(identity.join(",")));
+                    }
+                    None => {
+                        m.insert("methodArn".into(), json!(method_arn));
+                    }
+                }
             }
             // without identity sources there is nothing to cache an answer by
             let key = if sources.is_empty() {
@@ -293,18 +352,26 @@ fn list(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Reads the authorizer's answer: the `requestContext.authorizer` for the function when its
-/// policy allows the method, else API Gateway's answer.
-pub fn decide(payload: &[u8], method_arn: &str) -> Result<Value, HttpAnswer> {
+/// policy (or, answering simply, `isAuthorized`) allows the method, else API Gateway's answer.
+pub fn decide(a: &LambdaAuthorizer, payload: &[u8], method_arn: &str) -> Result<Value, HttpAnswer> {
     let Ok(answer) = serde_json::from_slice::<Value>(payload) else {
-        return Err(failed());
+        return Err(failure(a));
     };
+    if let Some(h) = a.http.filter(|h| h.simple && h.v2) {
+        let _ = h;
+        return match answer.get("isAuthorized") {
+            Some(Value::Bool(true)) => Ok(json!({"lambda": answer.get("context").cloned().unwrap_or(json!({}))})),
+            Some(Value::Bool(false)) => Err(refused(a, false)),
+            _ => Err(failure(a)),
+        };
+    }
     let Some(policy) = answer.get("policyDocument") else {
-        return Err(failed());
+        return Err(failure(a));
     };
     let statements = match policy.get("Statement") {
         Some(Value::Array(a)) => a.clone(),
         Some(s @ Value::Object(_)) => vec![s.clone()],
-        _ => return Err(failed()),
+        _ => return Err(failure(a)),
     };
     let applies = |s: &Value| {
         let actions = list(s.get("Action"));
@@ -320,10 +387,18 @@ pub fn decide(payload: &[u8], method_arn: &str) -> Result<Value, HttpAnswer> {
             .is_some_and(|x| x.eq_ignore_ascii_case(e))
     };
     if statements.iter().any(|s| effect(s, "Deny") && applies(s)) {
-        return Err(denied(true));
+        return Err(refused(a, true));
     }
     if !statements.iter().any(|s| effect(s, "Allow") && applies(s)) {
-        return Err(denied(false));
+        return Err(refused(a, false));
+    }
+    if a.http.is_some_and(|h| h.v2) {
+        // a 2.0 authorizer's policy answer: its context under `lambda`
+        let mut lambda = answer.get("context").cloned().unwrap_or(json!({}));
+        if let (Some(m), Some(p)) = (lambda.as_object_mut(), answer.get("principalId")) {
+            m.entry("principalId").or_insert(p.clone());
+        }
+        return Ok(json!({"lambda": lambda}));
     }
     let mut context = Map::new();
     if let Some(c) = answer.get("context").and_then(Value::as_object) {
@@ -359,9 +434,21 @@ mod tests {
         .into_bytes()
     }
 
+    fn rest(kind: AuthorizerKind) -> LambdaAuthorizer {
+        LambdaAuthorizer {
+            name: "T".into(),
+            function_arn: "arn:aws:lambda:us-east-1:123456789012:function:auth".into(),
+            kind,
+            ttl_seconds: 0,
+            http: None,
+        }
+    }
+
     #[test]
     fn an_allow_on_the_method_passes_the_context_on() {
+        let a = rest(AuthorizerKind::Request { sources: vec![] });
         let ctx = decide(
+            &a,
             &policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:abc/prod/GET/*"),
             ARN,
         )
@@ -373,16 +460,48 @@ mod tests {
 
     #[test]
     fn a_deny_or_no_matching_allow_is_refused_and_garbage_fails() {
-        assert_eq!(decide(&policy("Deny", "*"), ARN).unwrap_err().status, 403);
+        let a = rest(AuthorizerKind::Request { sources: vec![] });
+        assert_eq!(decide(&a, &policy("Deny", "*"), ARN).unwrap_err().status, 403);
         let other = decide(
+            &a,
             &policy("Allow", "arn:aws:execute-api:us-east-1:123456789012:abc/prod/POST/*"),
             ARN,
         );
         let other = other.unwrap_err();
         assert_eq!(other.status, 403);
         assert!(String::from_utf8_lossy(&other.body).contains("not authorized"));
-        assert_eq!(decide(b"not json", ARN).unwrap_err().status, 500);
-        assert_eq!(decide(b"{}", ARN).unwrap_err().status, 500);
+        assert_eq!(decide(&a, b"not json", ARN).unwrap_err().status, 500);
+        assert_eq!(decide(&a, b"{}", ARN).unwrap_err().status, 500);
+    }
+
+    #[test]
+    fn an_http_authorizers_simple_answer_decides_and_its_context_is_under_lambda() {
+        let mut a = rest(AuthorizerKind::Request {
+            sources: vec!["$request.header.Authorization".into()],
+        });
+        a.http = Some(HttpAuthorizer { v2: true, simple: true });
+        let ok = decide(
+            &a,
+            br#"{"isAuthorized": true, "context": {"tier": "gold", "n": 3}}"#,
+            ARN,
+        )
+        .unwrap();
+        assert_eq!(ok, json!({"lambda": {"tier": "gold", "n": 3}}));
+        let no = decide(&a, br#"{"isAuthorized": false}"#, ARN).unwrap_err();
+        assert_eq!(
+            (no.status, String::from_utf8_lossy(&no.body).contains("Forbidden")),
+            (403, true)
+        );
+        assert_eq!(decide(&a, b"{}", ARN).unwrap_err().status, 500);
+        // the identity source missing: 401 before the call; present: the 2.0 event
+        assert_eq!(event(&a, ARN, &[], &json!({})).unwrap_err().status, 401);
+        let h = [("authorization".to_string(), "t0k".to_string())];
+        let (e, identity) = event(&a, ARN, &h, &json!({"version": "2.0", "body": "x"})).unwrap();
+        assert_eq!(
+            e,
+            json!({"version": "2.0", "type": "REQUEST", "routeArn": ARN, "identitySource": ["t0k"]})
+        );
+        assert_eq!(identity, "t0k");
     }
 
     #[test]
@@ -395,6 +514,7 @@ mod tests {
                 validation: Some("Bearer .+".into()),
             },
             ttl_seconds: 0,
+            http: None,
         };
         assert_eq!(event(&a, ARN, &[], &json!({})).unwrap_err().status, 401);
         let bad = [("authorization".to_string(), "Basic x".to_string())];

@@ -140,7 +140,7 @@ pub fn routes_of_body(body: &Value) -> Result<Vec<Route>, String> {
                 path: segs,
                 integration,
                 mock,
-                authorizer: crate::authorizer::of_method(op, &authorizers, &at)?,
+                authorizer: crate::authorizer::of_method(op, &authorizers, &at, false)?,
             });
         }
     }

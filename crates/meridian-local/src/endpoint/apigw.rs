@@ -161,7 +161,7 @@ async fn authorize(
     let (event, identity) = crate::authorizer::event(a, method_arn, headers, proxy_event)?;
     // a policy given for this identity within the TTL decides again, for this method
     if let Some(payload) = crate::authorizer::cached(api_id, a, &identity) {
-        return crate::authorizer::decide(&payload, method_arn);
+        return crate::authorizer::decide(a, &payload, method_arn);
     }
     let call = InvokeRequest::new(&a.function_arn, event.to_string());
     let host = host.clone();
@@ -177,11 +177,11 @@ async fn authorize(
             if message.as_deref() == Some("Unauthorized") {
                 Err(crate::authorizer::unauthorized())
             } else {
-                Err(crate::authorizer::failed())
+                Err(crate::authorizer::failure(a))
             }
         }
         Ok(Ok(Ok(r))) => {
-            let decided = crate::authorizer::decide(&r.payload, method_arn);
+            let decided = crate::authorizer::decide(a, &r.payload, method_arn);
             // a policy is kept (an allow or a deny); an answer that is not one is not
             if decided.as_ref().is_ok() || decided.as_ref().is_err_and(|e| e.status == 403) {
                 crate::authorizer::remember(api_id, a, &identity, &r.payload);
@@ -190,9 +190,9 @@ async fn authorize(
         }
         Ok(Ok(Err(e))) => {
             eprintln!("warning: authorizer {} ({}): {e}", a.name, a.function_arn);
-            Err(crate::authorizer::failed())
+            Err(crate::authorizer::failure(a))
         }
-        _ => Err(crate::authorizer::failed()),
+        _ => Err(crate::authorizer::failure(a)),
     }
 }
 
@@ -285,14 +285,19 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
     let Ok(region) = api.region.parse::<RegionId>() else {
         return apigw::gateway_error(500, "Internal Server Error");
     };
-    // A REST method's Lambda authorizer decides first.
-    if let (Some(a), Some(_)) = (&matched.route.authorizer, &rest) {
+    // A method's (or route's) Lambda authorizer decides first, with an event of its own format.
+    if let Some(a) = &matched.route.authorizer {
         let method_arn = format!(
             "arn:aws:execute-api:{}:{}:{api_id}/{stage}/{method}{in_stage}",
             api.region,
             meridian_core::LOCAL_ACCOUNT_ID
         );
-        match authorize(host, (api_id, &region), a, &method_arn, req.headers, &event).await {
+        let base = match a.http {
+            None => event.clone(),
+            Some(h) if h.v2 => apigw::event_v2(&info),
+            Some(_) => apigw::event_v1(&info),
+        };
+        match authorize(host, (api_id, &region), a, &method_arn, req.headers, &base).await {
             Ok(context) => event["requestContext"]["authorizer"] = context,
             Err(answer) => return answer,
         }
