@@ -207,6 +207,67 @@ impl CodeBuildService {
     }
 }
 
+/// How many times in a row looking at a build may fail (throttling, the network) before the
+/// build is given up, and stopped.
+const POLL_ATTEMPTS: u32 = 5;
+
+impl CodeBuildService {
+    /// Looks at the build until it ends, saying its log lines and phases, and stops it when
+    /// `stop` becomes true; a failed look is tried again, up to [`POLL_ATTEMPTS`] in a row.
+    async fn follow(
+        &self,
+        cx: &aws_sdk_codebuild::Client,
+        logs: &aws_sdk_cloudwatchlogs::Client,
+        req: &RemoteBuild,
+        id: &str,
+        say: &Say,
+        stop: &AtomicBool,
+    ) -> Result<Build, RegionError> {
+        let (mut phases_said, mut log_token, mut stopping, mut failures) = (0usize, None, false, 0u32);
+        loop {
+            if stop.load(Ordering::SeqCst) && !stopping {
+                stopping = true;
+                say(&format!("stopping build {id}"));
+                cx.stop_build()
+                    .id(id)
+                    .send()
+                    .await
+                    .map_err(|e| crate::sdk_error(&req.region, "codebuild:StopBuild", &e).resource(id))?;
+            }
+            let got = match cx.batch_get_builds().ids(id).send().await {
+                Ok(got) => {
+                    failures = 0;
+                    got
+                }
+                Err(e) => {
+                    failures += 1;
+                    let e = crate::sdk_error(&req.region, "codebuild:BatchGetBuilds", &e).resource(id);
+                    if failures >= POLL_ATTEMPTS {
+                        return Err(e);
+                    }
+                    say(&format!("looking at build {id} failed ({}); trying again", e.message));
+                    tokio::time::sleep(self.poll * failures).await;
+                    continue;
+                }
+            };
+            let Some(build) = got.builds().first().cloned() else {
+                return Err(invalid(req, format!("BatchGetBuilds does not know build {id}")));
+            };
+            for line in self.log_lines(logs, &build, &mut log_token).await {
+                say(&line);
+            }
+            for line in phase_lines(&build, &mut phases_said) {
+                say(&line);
+            }
+            let running = build.build_status().is_none_or(|s| s == &StatusType::InProgress);
+            if !running {
+                return Ok(build);
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+}
+
 impl RemoteBuilds for CodeBuildService {
     fn run_build<'a>(
         &'a self,
@@ -231,37 +292,14 @@ impl RemoteBuilds for CodeBuildService {
                 "started build {id} of project {} in {}",
                 req.project, req.region
             ));
-            let (mut phases_said, mut log_token, mut stopping) = (0usize, None, false);
-            let build = loop {
-                if stop.load(Ordering::SeqCst) && !stopping {
-                    stopping = true;
-                    say(&format!("stopping build {id}"));
-                    cx.stop_build()
-                        .id(&id)
-                        .send()
-                        .await
-                        .map_err(|e| crate::sdk_error(&req.region, "codebuild:StopBuild", &e).resource(&id))?;
+            let build = match self.follow(&cx, &logs, req, &id, &say, &stop).await {
+                Ok(b) => b,
+                Err(e) => {
+                    // a build that can no longer be followed is not left running: stopped, best effort
+                    let _ = cx.stop_build().id(&id).send().await;
+                    say(&format!("stopped build {id}: it could not be followed"));
+                    return Err(e);
                 }
-                let got = cx
-                    .batch_get_builds()
-                    .ids(&id)
-                    .send()
-                    .await
-                    .map_err(|e| crate::sdk_error(&req.region, "codebuild:BatchGetBuilds", &e).resource(&id))?;
-                let Some(build) = got.builds().first().cloned() else {
-                    return Err(invalid(req, format!("BatchGetBuilds does not know build {id}")));
-                };
-                for line in self.log_lines(&logs, &build, &mut log_token).await {
-                    say(&line);
-                }
-                for line in phase_lines(&build, &mut phases_said) {
-                    say(&line);
-                }
-                let running = build.build_status().is_none_or(|s| s == &StatusType::InProgress);
-                if !running {
-                    break build;
-                }
-                tokio::time::sleep(self.poll).await;
             };
             let status = build.build_status().map(|s| s.as_str().to_string()).unwrap_or_default();
             if build.build_status() != Some(&StatusType::Succeeded) {

@@ -808,6 +808,10 @@ fn environment(
         set(&mut env, k, v);
     }
     for (k, v) in &ctx.aws_env {
+        // the credentials the build is given (a role's session) never reach its log
+        if matches!(k.as_str(), "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN") && !v.is_empty() {
+            masks.push(v.clone());
+        }
         set(&mut env, k, v.clone());
     }
     if let Some(v) = &ctx.resolved_source_version {

@@ -165,8 +165,10 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
             .next(),
         _ => None,
     };
-    let backend_of = |release: &ReleaseRow| -> anyhow::Result<meridian_region::RegionBackend> {
+    let backend_of = |release: &ReleaseRow, or: &ReleaseRow| -> anyhow::Result<meridian_region::RegionBackend> {
+        // a release a rollback made has no execution: the other release's definition then says
         let choice = definition_of(release)
+            .or_else(|| definition_of(or))
             .as_ref()
             .map(meridian_engine::driver::backend_choice)
             .unwrap_or_default();
@@ -220,7 +222,7 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         };
         let say: meridian_region::Say = Arc::new(|l: &str| eprintln!("{l}"));
         let reason = format!("meridian rollback from {}", current.release_id);
-        let backend = backend_of(current)?;
+        let backend = backend_of(current, &target)?;
         for line in meridian_engine::delivery::recover_for(&backend, &dir, Arc::new(meridian_core::SystemClock))
             .map_err(|e| anyhow!(e))?
         {
@@ -234,7 +236,8 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
         )
         .map_err(|e| anyhow!(e))?;
         // the region's artifact bucket, for a template too large to send with the request
-        let bucket = definition_of(current).and_then(|p| {
+        // (a release a rollback made has no execution: the target's definition then says)
+        let bucket = definition_of(current).or_else(|| definition_of(&target)).and_then(|p| {
             p.artifact_stores
                 .get(&region)
                 .or(p.artifact_store.as_ref())

@@ -1171,6 +1171,7 @@ Resources:
     Type: AWS::Serverless::Api
     Properties:
       StageName: prod
+      Cors: "'*'"
       Auth:
         DefaultAuthorizer: Tokens
         Authorizers:
@@ -1254,6 +1255,19 @@ Outputs:
 
     // NONE: no authorizer
     assert_eq!(status_and_body(&format!("{local}/open"), None).0, 200);
+
+    // the CORS preflight method carries the default authorizer too (SAM's
+    // AddDefaultAuthorizerToCorsPreflight): a browser's preflight, sent without a token, is a 401
+    let r = curl(&[
+        "-X",
+        "OPTIONS",
+        &items,
+        "-H",
+        "Origin: https://app.example",
+        "-H",
+        "Access-Control-Request-Method: GET",
+    ]);
+    assert_eq!(r.status, 401, "{}", text(&r.body));
 
     // an answer is cached by its token (300 s by default) and applied again to the next method:
     // a policy that allows only /items then refuses /other, as on AWS

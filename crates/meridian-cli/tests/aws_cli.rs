@@ -608,7 +608,7 @@ fn a_build_in_a_role_region_acts_as_the_role() {
             (
                 "buildspec.yml",
                 format!(
-                    "version: 0.2\nphases:\n  build:\n    commands:\n      - env | grep '^AWS_' | sort > {}\nartifacts:\n  files: ['**/*']\n",
+                    "version: 0.2\nphases:\n  build:\n    commands:\n      - env | grep '^AWS_' | sort > {}\n      - 'echo \"secret: $AWS_SECRET_ACCESS_KEY token: $AWS_SESSION_TOKEN\"'\nartifacts:\n  files: ['**/*']\n",
                     seen_file.display()
                 ),
             ),
@@ -641,6 +641,25 @@ fn a_build_in_a_role_region_acts_as_the_role() {
         ),
     );
     assert_eq!(who, serde_json::json!("222222222222"), "{vars:?}");
+    // the session's secrets never reach the build's log, which the build echoed them to
+    let (mut seen_in, mut echoed) = (Vec::new(), false);
+    let mut stack = vec![app.join("data")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                let text = String::from_utf8_lossy(&bytes);
+                echoed |= text.contains("secret: ");
+                if text.contains(&vars["AWS_SECRET_ACCESS_KEY"]) || text.contains(&vars["AWS_SESSION_TOKEN"]) {
+                    seen_in.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(echoed, "the build's log line is not in the data directory");
+    assert!(seen_in.is_empty(), "the role's secrets were written to {seen_in:?}");
 }
 
 /// A region with `role:` is reached with that role's credentials (AssumeRole), so its bucket and

@@ -293,8 +293,19 @@ pub fn event(
 /// Authorizer answers by (API, authorizer, identity): when they were given, and the answer.
 type Answers = std::collections::HashMap<(String, String, String), (std::time::Instant, Vec<u8>)>;
 
-/// The answers cached in this process (at most this many; the cache starts afresh when full).
-const MAX_CACHED: usize = 10_000;
+/// The answers cached in this process (at most this many; the cache starts afresh when full),
+/// each at most `MAX_CACHED_ANSWER` bytes, by the SHA-256 of the identity: a bounded amount of
+/// memory, whatever tokens clients send.
+const MAX_CACHED: usize = 2_000;
+const MAX_CACHED_ANSWER: usize = 16 * 1024;
+
+fn cache_key(api: &str, a: &LambdaAuthorizer, identity: &str) -> (String, String, String) {
+    (
+        api.to_string(),
+        a.name.clone(),
+        meridian_core::Digest::of(identity.as_bytes()).hex(),
+    )
+}
 
 fn answers() -> &'static std::sync::Mutex<Answers> {
     static CACHE: std::sync::OnceLock<std::sync::Mutex<Answers>> = std::sync::OnceLock::new();
@@ -306,7 +317,7 @@ pub fn cached(api: &str, a: &LambdaAuthorizer, identity: &str) -> Option<Vec<u8>
     if a.ttl_seconds == 0 || identity.is_empty() {
         return None;
     }
-    let key = (api.to_string(), a.name.clone(), identity.to_string());
+    let key = cache_key(api, a, identity);
     let cache = answers().lock().unwrap_or_else(|e| e.into_inner());
     cache
         .get(&key)
@@ -316,15 +327,19 @@ pub fn cached(api: &str, a: &LambdaAuthorizer, identity: &str) -> Option<Vec<u8>
 
 /// Keeps the authorizer's answer (a policy) for this identity.
 pub fn remember(api: &str, a: &LambdaAuthorizer, identity: &str, payload: &[u8]) {
-    if a.ttl_seconds == 0 || identity.is_empty() {
+    if a.ttl_seconds == 0 || identity.is_empty() || payload.len() > MAX_CACHED_ANSWER {
         return;
     }
     let mut cache = answers().lock().unwrap_or_else(|e| e.into_inner());
     if cache.len() >= MAX_CACHED {
-        cache.clear();
+        // the expired ones first; all of them only when none has expired
+        cache.retain(|_, (at, _)| at.elapsed() < std::time::Duration::from_secs(MAX_TTL_SECONDS));
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
     }
     cache.insert(
-        (api.to_string(), a.name.clone(), identity.to_string()),
+        cache_key(api, a, identity),
         (std::time::Instant::now(), payload.to_vec()),
     );
 }

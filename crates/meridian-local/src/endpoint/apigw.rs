@@ -242,13 +242,6 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
     let Some(matched) = api.route(&method, in_stage) else {
         return no_route;
     };
-    if let Some(mock) = &matched.route.mock {
-        return mock.clone();
-    }
-    let Some(integration) = matched.route.integration.clone() else {
-        // A route without an integration: API Gateway has nothing to call.
-        return apigw::gateway_error(500, "Internal Server Error");
-    };
     let epoch_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -272,36 +265,49 @@ pub async fn serve(host: &crate::host::LambdaHost, api: &apigw::HttpApi, req: Ap
         domain_name: &domain_name,
         epoch_ms,
     };
-    let accept = header("accept");
-    let mut event = match (&rest, integration.payload_version) {
-        (Some(r), _) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
-        (None, PayloadVersion::V1) => apigw::event_v1(&info),
-        (None, PayloadVersion::V2) => apigw::event_v2(&info),
-    };
-    let failed = || match &rest {
-        Some(_) => crate::rest_api::internal_error(),
-        None => apigw::gateway_error(502, "Internal Server Error"),
-    };
     let Ok(region) = api.region.parse::<RegionId>() else {
         return apigw::gateway_error(500, "Internal Server Error");
     };
-    // A method's (or route's) Lambda authorizer decides first, with an event of its own format.
+    // A method's (or route's) Lambda authorizer decides first, before its integration or mock
+    // answer (a CORS preflight method with the default authorizer is decided too, as on AWS),
+    // with an event of its own format.
+    let mut authorizer_context = None;
     if let Some(a) = &matched.route.authorizer {
         let method_arn = format!(
             "arn:aws:execute-api:{}:{}:{api_id}/{stage}/{method}{in_stage}",
             api.region,
             meridian_core::LOCAL_ACCOUNT_ID
         );
-        let base = match a.http {
-            None => event.clone(),
-            Some(h) if h.v2 => apigw::event_v2(&info),
-            Some(_) => apigw::event_v1(&info),
+        let base = match (a.http, &rest) {
+            (None, Some(r)) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
+            (Some(h), _) if h.v2 => apigw::event_v2(&info),
+            _ => apigw::event_v1(&info),
         };
         match authorize(host, (api_id, &region), a, &method_arn, req.headers, &base).await {
-            Ok(context) => event["requestContext"]["authorizer"] = context,
+            Ok(context) => authorizer_context = Some(context),
             Err(answer) => return answer,
         }
     }
+    if let Some(mock) = &matched.route.mock {
+        return mock.clone();
+    }
+    let Some(integration) = matched.route.integration.clone() else {
+        // A route without an integration: API Gateway has nothing to call.
+        return apigw::gateway_error(500, "Internal Server Error");
+    };
+    let accept = header("accept");
+    let mut event = match (&rest, integration.payload_version) {
+        (Some(r), _) => crate::rest_api::event(&info, in_stage, &r.binary_media_types),
+        (None, PayloadVersion::V1) => apigw::event_v1(&info),
+        (None, PayloadVersion::V2) => apigw::event_v2(&info),
+    };
+    if let Some(context) = authorizer_context {
+        event["requestContext"]["authorizer"] = context;
+    }
+    let failed = || match &rest {
+        Some(_) => crate::rest_api::internal_error(),
+        None => apigw::gateway_error(502, "Internal Server Error"),
+    };
     // The invocation runs on its own task: after the integration timeout the client gets 504
     // and the function goes on to its end, as on AWS.
     let host = host.clone();
