@@ -770,6 +770,16 @@ print(json.dumps([client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Para
         "print(json.dumps(client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Parameter']['Value']))",
     );
     assert_eq!(seen, serde_json::json!("deployed"), "{seen}");
+
+    // rolling back again (to release 2) starts from a release the rollback made, which has no
+    // execution: the bucket is found through the release rolled back to
+    let again = run(&["rollback", "big", "--regions", "eu-west-1"]);
+    assert!(again.status.success(), "{}", text(&again));
+    let seen = boto3(
+        &moto,
+        "print(json.dumps(client('ssm', 'eu-west-1').get_parameter(Name='/big/ok')['Parameter']['Value']))",
+    );
+    assert_eq!(seen, serde_json::json!("release 2"), "{seen}");
 }
 
 fn ecs_pipeline(backend: &str) -> String {
