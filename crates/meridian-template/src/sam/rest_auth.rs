@@ -500,11 +500,17 @@ fn single(key: &str, uni: bool, value: Py) -> Py {
     Py::Dict(d)
 }
 
-fn first_has_iam(security: &[Py]) -> bool {
-    security
+/// A method's security requirements, and the `AWS_IAM` definition when the first names it (as
+/// SAM adds it after setting an authorizer).
+fn set_security(def: &mut PyDict, security_defs: &mut PyDict, security: Vec<Py>) {
+    let iam = security
         .first()
         .and_then(Py::as_dict)
-        .is_some_and(|d| d.contains("AWS_IAM"))
+        .is_some_and(|d| d.contains("AWS_IAM"));
+    def.set("security", false, Py::List(security));
+    if iam {
+        add_iam_definition(security_defs);
+    }
 }
 
 /// One authorizer of the API (`ApiGatewayAuthorizer`).
@@ -964,11 +970,7 @@ fn set_default_authorizer(
             let mut security = others;
             security.extend(chosen);
             if !security.is_empty() {
-                let iam = first_has_iam(&security);
-                def.set("security", false, Py::List(security));
-                if iam {
-                    add_iam_definition(security_defs);
-                }
+                set_security(def, security_defs, security);
             }
             Ok(())
         })?;
@@ -1104,11 +1106,7 @@ pub(crate) fn add_to_method_of(
             }
             let mut security = security_of(def, path, method)?;
             security.push(Py::Dict(entry));
-            let iam = first_has_iam(&security);
-            def.set("security", false, Py::List(security));
-            if iam {
-                add_iam_definition(security_defs);
-            }
+            set_security(def, security_defs, security);
             Ok(())
         })?;
     }
