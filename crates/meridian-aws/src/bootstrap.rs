@@ -558,6 +558,19 @@ pub fn artifact_policy(specs: &[BucketSpec]) -> serde_json::Value {
         "Action": ["cloudwatch:DescribeAlarms", "cloudwatch:GetMetricData"],
         "Resource": "*",
     }));
+    // The CodeDeploy deployments CloudFormation starts for aliases Meridian does not move
+    // itself (templates sent with their Transform): followed, and stopped on the judge's verdict.
+    let mut deploy_groups = in_regions("codedeploy", "deploymentgroup:*");
+    deploy_groups.extend(in_regions("codedeploy", "application:*"));
+    statements.push(serde_json::json!({
+        "Sid": "MeridianFollowing",
+        "Effect": "Allow",
+        "Action": [
+            "codedeploy:ListDeploymentGroups", "codedeploy:ListDeployments", "codedeploy:GetDeployment",
+            "codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:StopDeployment"
+        ],
+        "Resource": deploy_groups,
+    }));
     let keys: Vec<&String> = specs
         .iter()
         .filter_map(|s| match &s.encryption {

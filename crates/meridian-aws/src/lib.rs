@@ -16,6 +16,7 @@
 pub mod artifacts;
 pub mod bootstrap;
 pub mod codebuild;
+pub mod codedeploy;
 pub mod config;
 mod driven;
 pub mod ecs;
@@ -54,6 +55,7 @@ pub fn policy_statement(action: &str) -> &'static str {
         "lambda" => "MeridianTrafficShifting",
         "cloudwatch" => "MeridianJudging",
         "codebuild" | "logs" => "MeridianBuilds",
+        "codedeploy" => "MeridianFollowing",
         _ => "the pipeline's",
     }
 }

@@ -8,9 +8,12 @@ use aws_sdk_cloudformation::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, StackStatus, Tag};
 use aws_sdk_cloudformation::Client;
 use futures::future::BoxFuture;
-use meridian_region::stacks::{LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest};
+use meridian_region::stacks::{
+    AliasShifter, DeliveryOptions, LiveFunction, Progress, StackDeployer, StackInfo, StackOutcome, StackRequest,
+};
 use meridian_region::{ErrorKind, RegionError, Say};
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// CloudFormation's limit on a template sent in the request (`TemplateBody`).
@@ -206,7 +209,9 @@ impl CloudFormationStacks {
         }
     }
 
-    /// Executes a change set and waits until the stack is stable, saying each new event.
+    /// Executes a change set and waits until the stack is stable, saying each new event. With a
+    /// driver (`follow`), the CodeDeploy deployments CloudFormation starts for the stack's
+    /// aliases are followed by it while the stack waits for them.
     async fn execute(
         &self,
         cf: &Client,
@@ -214,8 +219,25 @@ impl CloudFormationStacks {
         stack: &str,
         name: &str,
         say: &Say,
+        follow: Option<(Arc<dyn AliasShifter>, DeliveryOptions)>,
     ) -> Result<StackOutcome, RegionError> {
         let mut seen: HashSet<String> = self.event_ids(cf, region, stack).await?.into_iter().collect();
+        let mut followers = match follow {
+            Some((shifter, options)) => {
+                let config = self.options.sdk_config(region).await;
+                Some(crate::codedeploy::Followers::new(
+                    shifter,
+                    options,
+                    say.clone(),
+                    region,
+                    stack,
+                    meridian_core::clock::SystemClock.now_millis(),
+                    aws_sdk_codedeploy::Client::new(&config),
+                    aws_sdk_lambda::Client::new(&config),
+                ))
+            }
+            None => None,
+        };
         cf.execute_change_set()
             .stack_name(stack)
             .change_set_name(name)
@@ -238,6 +260,9 @@ impl CloudFormationStacks {
                 }
                 let status = ev.resource_status().map(|s| s.as_str()).unwrap_or_default();
                 let reason = ev.resource_status_reason().unwrap_or_default();
+                if let Some(f) = followers.as_mut() {
+                    f.saw(ev.resource_type().unwrap_or_default(), status);
+                }
                 say(&format!(
                     "{region} {stack}: {} {} {status}{}",
                     ev.logical_resource_id().unwrap_or_default(),
@@ -253,15 +278,41 @@ impl CloudFormationStacks {
                     failures.push(format!("{}: {reason}", ev.logical_resource_id().unwrap_or_default()));
                 }
             }
+            if let Some(f) = followers.as_mut() {
+                f.find(cf).await;
+            }
             let Some(now) = self.describe(cf, region, stack).await? else {
                 return Err(RegionError::new(ErrorKind::NotFound, format!("stack {stack} is gone"))
                     .region(region)
                     .stack(stack));
             };
-            match settled(&now.stack_status) {
-                None => tokio::time::sleep(self.poll).await,
-                Some(true) => return Ok(StackOutcome::Applied(now)),
-                Some(false) => {
+            let Some(ok) = settled(&now.stack_status) else {
+                tokio::time::sleep(self.poll).await;
+                continue;
+            };
+            // The deployments CloudFormation waited for are over: their followers end.
+            let followed = match followers.take() {
+                Some(f) => f.finish(&format!("the stack ended {}", now.stack_status)).await,
+                None => Vec::new(),
+            };
+            match ok {
+                true if followed.is_empty() => return Ok(StackOutcome::Applied(now)),
+                // The judge failed a deployment that CodeDeploy finished before it stopped.
+                true => {
+                    return Err(RegionError::new(
+                        ErrorKind::Permanent,
+                        format!(
+                            "stack {stack} in {region} ended {} with the new versions, but: {}",
+                            now.stack_status,
+                            followed.join("; ")
+                        ),
+                    )
+                    .region(region)
+                    .stack(stack))
+                }
+                false => {
+                    // CodeDeploy's reason (the judge's, an alarm's) says more than the alias's event.
+                    failures.splice(0..0, followed);
                     let why = if failures.is_empty() {
                         now.stack_status_reason.clone().unwrap_or_default()
                     } else {
@@ -337,7 +388,7 @@ impl CloudFormationStacks {
             match self.make_change_set(cf, &back, &name, Some(body), Some(true)).await? {
                 None => Ok("the stack's template was already the previous one".to_string()),
                 Some(_) => {
-                    let s = self.execute(cf, region, stack, &name, say).await?;
+                    let s = self.execute(cf, region, stack, &name, say, None).await?;
                     Ok(format!(
                         "the stack is back on its previous template ({})",
                         s.stack().stack_status
@@ -477,7 +528,12 @@ impl StackDeployer for CloudFormationStacks {
                     for line in describe_changes(&cs) {
                         (progress.say)(&format!("{} {}: {line}", req.region, req.stack_name));
                     }
-                    self.execute(&cf, &req.region, &req.stack_name, &name, &progress.say)
+                    // Aliases Meridian does not move itself are CodeDeploy's: followed.
+                    let follow = match (&driven, &progress.shifter) {
+                        (None, Some(shifter)) => Some((shifter.clone(), req.delivery.clone())),
+                        _ => None,
+                    };
+                    self.execute(&cf, &req.region, &req.stack_name, &name, &progress.say, follow)
                         .await?
                 }
             };
@@ -535,7 +591,9 @@ impl StackDeployer for CloudFormationStacks {
     ) -> BoxFuture<'a, Result<StackOutcome, RegionError>> {
         Box::pin(async move {
             let cf = self.client(region).await;
-            self.execute(&cf, region, stack, change_set, &progress.say).await
+            let follow = progress.shifter.clone().map(|s| (s, progress.delivery.clone()));
+            self.execute(&cf, region, stack, change_set, &progress.say, follow)
+                .await
         })
     }
 

@@ -514,3 +514,134 @@ print('{}')",
     );
     assert!(e.message.contains("Project cannot be found"), "{}", e.message);
 }
+
+/// A CodeDeploy deployment of an alias (what CloudFormation starts for an alias under
+/// `CodeDeployLambdaAliasUpdate`), made with boto3 in moto: found by its group and time, read
+/// from its AppSpec (function, alias, versions, configuration), looked at (status, the alias's
+/// weights) and followed by the engine's delivery driver through the SDK, which records it
+/// under CodeDeploy's id. moto's deployments stay `Created` and it has no `StopDeployment` or
+/// deployment targets: the follower ends when told the stack operation is over, and the stop
+/// fails naming the action.
+#[test]
+fn codedeploy_deployments_are_found_read_and_followed() {
+    use meridian_aws::codedeploy::{self, CodeDeployHandle};
+    use meridian_delivery::follow::RemoteStatus;
+    use meridian_region::stacks::{AliasShifter, DeliveryOptions, DeploymentHandle};
+    let Some(moto) = moto() else { return };
+    let options = AwsOptions {
+        endpoint_url: Some(moto.url.clone()),
+        ..Default::default()
+    };
+    let started = meridian_core::clock::SystemClock.now_millis() / 1000;
+    let id = boto3(
+        &moto,
+        r#"
+import io, zipfile
+iam = client('iam', 'us-east-1')
+role = iam.create_role(RoleName='cd', AssumeRolePolicyDocument='{}')['Role']['Arn']
+lam = client('lambda', 'eu-west-1')
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, 'w') as z:
+    z.writestr('index.py', 'def handler(e, c):\n    return e\n')
+lam.create_function(FunctionName='app-Hello-1', Runtime='python3.12', Role=role, Handler='index.handler', Code={'ZipFile': buf.getvalue()}, Publish=True)
+lam.update_function_code(FunctionName='app-Hello-1', ZipFile=buf.getvalue(), Publish=True)
+# CodeDeploy's canary has moved 10% to version 2
+lam.create_alias(FunctionName='app-Hello-1', Name='live', FunctionVersion='1', RoutingConfig={'AdditionalVersionWeights': {'2': 0.1}})
+cd = client('codedeploy', 'eu-west-1')
+cd.create_application(applicationName='app-ServerlessDeploymentApplication-X', computePlatform='Lambda')
+cd.create_deployment_group(applicationName='app-ServerlessDeploymentApplication-X', deploymentGroupName='app-HelloDeploymentGroup-Y', serviceRoleArn=role, deploymentConfigName='CodeDeployDefault.LambdaCanary10Percent5Minutes')
+appspec = {'version': 0.0, 'Resources': [{'Hello': {'Type': 'AWS::Lambda::Function', 'Properties': {'Name': 'app-Hello-1', 'Alias': 'live', 'CurrentVersion': '1', 'TargetVersion': '2'}}}]}
+d = cd.create_deployment(applicationName='app-ServerlessDeploymentApplication-X', deploymentGroupName='app-HelloDeploymentGroup-Y', revision={'revisionType': 'AppSpecContent', 'appSpecContent': {'content': json.dumps(appspec)}})
+print(json.dumps(d['deploymentId']))
+"#,
+    );
+    let id = id.as_str().unwrap().to_string();
+    let rt = rt();
+    let config = rt.block_on(options.sdk_config("eu-west-1"));
+    let cd = aws_sdk_codedeploy::Client::new(&config);
+    let lambda = aws_sdk_lambda::Client::new(&config);
+    let found = rt
+        .block_on(codedeploy::deployments_since(
+            &cd,
+            "eu-west-1",
+            "app-ServerlessDeploymentApplication-X",
+            "app-HelloDeploymentGroup-Y",
+            started - 60,
+        ))
+        .unwrap();
+    assert_eq!(found, vec![id.clone()]);
+    let delivery = DeliveryOptions {
+        pipeline: Some("hello".into()),
+        execution_id: Some("e-1".into()),
+        ..Default::default()
+    };
+    let (d, over) = rt
+        .block_on(codedeploy::describe(&cd, "eu-west-1", "app", &id, &delivery))
+        .unwrap()
+        .expect("a Lambda deployment");
+    assert!(!over);
+    assert_eq!(
+        (
+            d.function.as_str(),
+            d.alias.as_str(),
+            d.from_version.as_str(),
+            d.to_version.as_str(),
+            d.config_name.as_str()
+        ),
+        (
+            "app-Hello-1",
+            "live",
+            "1",
+            "2",
+            "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+        )
+    );
+
+    let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let handle = CodeDeployHandle::new(rt.handle().clone(), cd, lambda, d.clone(), ended.clone());
+    // Looked at from a blocking thread, as the driver does.
+    let look = std::thread::scope(|s| s.spawn(|| handle.look()).join().unwrap()).unwrap();
+    assert_eq!(look.status, RemoteStatus::Created);
+    assert_eq!(look.new_version_percent, Some(10.0));
+    let e = std::thread::scope(|s| s.spawn(|| handle.stop("test")).join().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("codedeploy:StopDeployment"), "{e}");
+
+    // Followed by the engine's driver until the stack operation says it is over.
+    let dir = tempfile::tempdir().unwrap();
+    let functions = std::sync::Arc::new(meridian_aws::functions::AwsFunctions::new(options.clone()).unwrap());
+    let shifter = meridian_engine::delivery::Shifter::new(
+        functions,
+        meridian_engine::delivery::DeliveryStore::open(dir.path()).unwrap(),
+    )
+    .for_backend("aws");
+    let lines = std::sync::Mutex::new(Vec::new());
+    let result = std::thread::scope(|s| {
+        let t = s.spawn(|| shifter.follow(&d, &handle, &|l| lines.lock().unwrap().push(l.to_string())));
+        std::thread::sleep(Duration::from_millis(300));
+        *ended.lock().unwrap() = Some("the stack ended UPDATE_COMPLETE".to_string());
+        t.join().unwrap()
+    });
+    assert_eq!(result, Ok(()));
+    let said = lines.into_inner().unwrap().join("\n");
+    assert!(
+        said.contains(&format!(
+            "[eu-west-1 {id}] CodeDeploy deploys app-Hello-1:live version 1 -> 2"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains("10% on the new version: app-Hello-1:live version 2"),
+        "{said}"
+    );
+    let row = shifter.store().get(&id).unwrap().unwrap();
+    assert_eq!(row.status, "Unknown");
+    assert_eq!(row.new_version_percent, 10.0);
+    assert_eq!(row.pipeline.as_deref(), Some("hello"));
+    assert!(
+        row.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("the stack ended UPDATE_COMPLETE, while CodeDeploy still said Created"),
+        "{row:?}"
+    );
+}

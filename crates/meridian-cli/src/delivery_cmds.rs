@@ -254,6 +254,7 @@ pub fn rollback(args: RollbackArgs, global: &Global) -> anyhow::Result<ExitCode>
             Progress {
                 say,
                 shifter: Some(driver),
+                delivery: Default::default(),
             },
         )) {
             Ok(r) => eprintln!("{region}: {} is live again ({})", r.release_id, functions_text(&r)),
@@ -342,7 +343,7 @@ fn find(store: &DeliveryStore, id: Option<&str>, region: Option<&str>) -> anyhow
         Some(id) => rows.iter().filter(|r| r.id.starts_with(id)).collect(),
         None => rows
             .iter()
-            .filter(|r| !matches!(r.status.as_str(), "Succeeded" | "RolledBack" | "Failed"))
+            .filter(|r| !r.is_over())
             .filter(|r| region.is_none_or(|g| r.region == g))
             .collect(),
     };

@@ -117,6 +117,18 @@ fn bootstrap_creates_the_aws_regions_buckets_once() {
             "arn:aws:lambda:us-east-1:*:function:*"
         ])
     );
+    // following and stopping the deployments CloudFormation hands to CodeDeploy
+    let following = statement("MeridianFollowing");
+    assert!(
+        following["Action"].to_string().contains("codedeploy:StopDeployment"),
+        "{following}"
+    );
+    assert!(
+        following["Resource"]
+            .to_string()
+            .contains("arn:aws:codedeploy:eu-west-1:*:deploymentgroup:*"),
+        "{following}"
+    );
     let dry = run(&["bootstrap", "pipeline.json", "--dry-run"]);
     assert!(dry.status.success(), "{}", text(&dry));
     assert!(

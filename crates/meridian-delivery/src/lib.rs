@@ -10,6 +10,8 @@
 //! - [`judge`](mod@judge): compares the new version's errors and latency with the old one's.
 //! - [`window`]: when a region may be deployed, in its own time zone.
 //! - [`deployment`]: the state machine of a traffic shift, effects as data.
+//! - [`follow`]: following a deployment CodeDeploy runs (status, traffic, hooks), judged and
+//!   stopped on a failing verdict.
 //!
 //! ```
 //! use meridian_delivery::{Deployment, DeploymentConfig, DeploymentState, Effect, Event, TrafficSchedule};
@@ -28,6 +30,7 @@
 
 pub mod alarm;
 pub mod deployment;
+pub mod follow;
 pub mod judge;
 pub mod schedule;
 pub mod window;

@@ -18,9 +18,10 @@ use meridian_delivery::alarm::{evaluate_with_previous, AlarmSpec, AlarmState};
 use meridian_delivery::deployment::{
     Deployment, DeploymentConfig, DeploymentState, Effect, Event, HookKind, JudgePolicy,
 };
+use meridian_delivery::follow::{Follow, FollowConfig, FollowEffect, FollowEvent, FollowState};
 use meridian_delivery::judge::{judge, Sample, Verdict};
 use meridian_delivery::schedule::TrafficSchedule;
-use meridian_region::stacks::{AliasDeployment, AliasShifter};
+use meridian_region::stacks::{AliasDeployment, AliasShifter, DeploymentHandle, FollowedDeployment};
 pub use meridian_region::FunctionControl;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -51,6 +52,13 @@ pub struct DeploymentRow {
     pub updated_ms: i64,
 }
 
+impl DeploymentRow {
+    /// Whether the deployment is over (succeeded, rolled back, failed, or ended unseen).
+    pub fn is_over(&self) -> bool {
+        OVER.contains(&self.status.as_str())
+    }
+}
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deployments (
     id TEXT PRIMARY KEY, region TEXT NOT NULL, stack TEXT NOT NULL, function TEXT NOT NULL,
@@ -75,6 +83,20 @@ CREATE TABLE IF NOT EXISTS hook_executions (
 pub struct DeliveryStore {
     conn: Arc<Mutex<Connection>>,
 }
+
+/// The columns a deployment's row starts with.
+struct NewRow<'a> {
+    region: &'a str,
+    stack: &'a str,
+    function: &'a str,
+    alias: &'a str,
+    from_version: &'a str,
+    to_version: &'a str,
+    options: &'a crate::stacks::DeliveryOptions,
+}
+
+/// The statuses of a deployment that is over.
+const OVER: [&str; 4] = ["Succeeded", "RolledBack", "Failed", "Unknown"];
 
 /// An operator command for a running deployment.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,6 +132,19 @@ impl DeliveryStore {
 
     fn create(&self, id: &str, d: &AliasDeployment, schedule: &str, dep: &Deployment, at: i64) -> Result<(), String> {
         let state = serde_json::to_string(dep).map_err(|e| e.to_string())?;
+        let row = NewRow {
+            region: &d.region,
+            stack: &d.stack_name,
+            function: &d.function,
+            alias: &d.alias,
+            from_version: &d.from_version,
+            to_version: &d.to_version,
+            options: &d.options,
+        };
+        self.insert(id, &row, schedule, &state, dep.state().name(), at)
+    }
+
+    fn insert(&self, id: &str, d: &NewRow, schedule: &str, state: &str, status: &str, at: i64) -> Result<(), String> {
         let pid = std::process::id();
         let start = crate::journal::process_start_time(pid).map(|s| s as i64);
         self.db(|c| {
@@ -119,7 +154,7 @@ impl DeliveryStore {
                 params![
                     id,
                     d.region,
-                    d.stack_name,
+                    d.stack,
                     d.function,
                     d.alias,
                     d.from_version,
@@ -128,7 +163,7 @@ impl DeliveryStore {
                     d.options.execution_id,
                     schedule,
                     state,
-                    dep.state().name(),
+                    status,
                     pid as i64,
                     start,
                     at
@@ -143,13 +178,25 @@ impl DeliveryStore {
         let reason = match dep.state() {
             DeploymentState::RollingBack { reason, .. }
             | DeploymentState::RolledBack { reason }
-            | DeploymentState::Failed { reason } => Some(reason.clone()),
+            | DeploymentState::Failed { reason } => Some(reason.as_str()),
             _ => None,
         };
+        self.update(id, &state, dep.state().name(), reason, dep.new_version_percent(), at)
+    }
+
+    fn update(
+        &self,
+        id: &str,
+        state: &str,
+        status: &str,
+        reason: Option<&str>,
+        percent: f64,
+        at: i64,
+    ) -> Result<(), String> {
         self.db(|c| {
             c.execute(
                 "UPDATE deployments SET state=?2, status=?3, reason=?4, percent=?5, updated_ms=?6 WHERE id=?1",
-                params![id, state, dep.state().name(), reason, dep.new_version_percent(), at],
+                params![id, state, status, reason, percent, at],
             )
             .map(|_| ())
         })
@@ -225,7 +272,7 @@ impl DeliveryStore {
         let row = self
             .get(id)?
             .ok_or_else(|| format!("no deployment {id} (see `meridian deployments`)"))?;
-        if matches!(row.status.as_str(), "Succeeded" | "RolledBack" | "Failed") {
+        if row.is_over() {
             return Err(format!(
                 "deployment {id} is over ({}): nothing to {}",
                 row.status,
@@ -552,7 +599,7 @@ impl Shifter {
             let mut st = c.prepare(
                 "SELECT d.id, d.region, d.function, d.alias, d.from_version, d.owner_pid, d.owner_start
                  FROM deployments d LEFT JOIN deployment_backends b ON b.deployment_id = d.id
-                 WHERE d.status NOT IN ('Succeeded', 'RolledBack', 'Failed') AND COALESCE(b.backend, 'local') = ?1",
+                 WHERE d.status NOT IN ('Succeeded', 'RolledBack', 'Failed', 'Unknown') AND COALESCE(b.backend, 'local') = ?1",
             )?;
             let rows = st.query_map([&self.kind], |r| {
                 Ok((
@@ -583,6 +630,35 @@ impl Shifter {
                 &format!("rolled back: {function}:{alias} -> version {from} ({reason})"),
             )?;
             done.push(id);
+        }
+        // CodeDeploy's deployments go on without Meridian: one whose follower ended is marked
+        // unknown, never moved.
+        if self.kind == "aws" {
+            let rows: Vec<(String, Option<i64>, Option<i64>)> = self.store.db(|c| {
+                let mut st = c.prepare(
+                    "SELECT d.id, d.owner_pid, d.owner_start FROM deployments d JOIN deployment_backends b ON b.deployment_id = d.id
+                     WHERE d.status NOT IN ('Succeeded', 'RolledBack', 'Failed', 'Unknown') AND b.backend = 'codedeploy'",
+                )?;
+                let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect()
+            })?;
+            for (id, pid, start) in rows {
+                if crate::journal::owner_alive(pid, start) {
+                    continue;
+                }
+                let reason = format!(
+                    "the process following it ended; CodeDeploy went on with it: `aws deploy get-deployment --deployment-id {id}` says how it ended"
+                );
+                let at = self.now();
+                self.store.db(|c| {
+                    c.execute(
+                        "UPDATE deployments SET status='Unknown', reason=?2, updated_ms=?3 WHERE id=?1",
+                        params![id, reason, at],
+                    )
+                    .map(|_| ())
+                })?;
+                self.store.event(&id, at, &format!("no longer followed: {reason}"))?;
+            }
         }
         Ok(done)
     }
@@ -628,12 +704,16 @@ impl Shifter {
     }
 
     fn sample(&self, run: &Run, version: &str, since: i64, now: i64) -> Result<Sample, String> {
-        let d = run.d;
+        self.sample_of(&run.d.region, &run.d.function, version, since, now)
+    }
+
+    /// A version's invocations, errors and p99 latency since `since`.
+    fn sample_of(&self, region: &str, function: &str, version: &str, since: i64, now: i64) -> Result<Sample, String> {
         let pts = self
             .control
             .metrics(
-                &d.region,
-                &d.function,
+                region,
+                function,
                 Some(version),
                 since,
                 now,
@@ -733,23 +813,10 @@ impl Shifter {
                 );
                 let repeat = matches!(v, Verdict::NeedMoreData { .. }) && run.last_verdict.as_deref() == Some(&kind);
                 run.last_verdict = Some(kind);
-                let p99 = |s: &Sample| s.p99_ms.map(|p| format!(", p99 {p:.1} ms")).unwrap_or_default();
                 let line = format!(
-                    "judge, step {}: version {} {}/{} errors{}; version {} {}/{} errors{}: {}",
+                    "judge, step {}: {}",
                     step + 1,
-                    d.to_version,
-                    canary.errors,
-                    canary.invocations,
-                    p99(&canary),
-                    d.from_version,
-                    baseline.errors,
-                    baseline.invocations,
-                    p99(&baseline),
-                    match &v {
-                        Verdict::Pass => "pass".to_string(),
-                        Verdict::Fail { reasons } => format!("fail ({})", reasons.join("; ")),
-                        Verdict::NeedMoreData { reason } => format!("need more data ({reason})"),
-                    }
+                    judgement(&d.to_version, &canary, &d.from_version, &baseline, &v)
                 );
                 if repeat {
                     let _ = self.store.event(&run.id, now, &line);
@@ -877,7 +944,213 @@ impl Shifter {
     }
 }
 
+/// `version 2 3/40 errors, p99 12.0 ms; version 1 0/400 errors: fail (...)`
+fn judgement(to: &str, canary: &Sample, from: &str, baseline: &Sample, v: &Verdict) -> String {
+    let p99 = |s: &Sample| s.p99_ms.map(|p| format!(", p99 {p:.1} ms")).unwrap_or_default();
+    format!(
+        "version {to} {}/{} errors{}; version {from} {}/{} errors{}: {}",
+        canary.errors,
+        canary.invocations,
+        p99(canary),
+        baseline.errors,
+        baseline.invocations,
+        p99(baseline),
+        match v {
+            Verdict::Pass => "pass".to_string(),
+            Verdict::Fail { reasons } => format!("fail ({})", reasons.join("; ")),
+            Verdict::NeedMoreData { reason } => format!("need more data ({reason})"),
+        }
+    )
+}
+
+impl Shifter {
+    /// Performs the follower's effects until none is left.
+    fn follow_effects(
+        &self,
+        d: &FollowedDeployment,
+        handle: &dyn DeploymentHandle,
+        f: &mut Follow,
+        effects: Vec<FollowEffect>,
+        wakes: &mut BTreeSet<i64>,
+        say: &dyn Fn(&str),
+    ) {
+        let mut queue: VecDeque<FollowEffect> = effects.into();
+        while let Some(e) = queue.pop_front() {
+            let now = self.now();
+            let ev = match e {
+                FollowEffect::Record(line) if line.ends_with("% on the new version") => {
+                    say(&format!("{line}: {}:{} version {}", d.function, d.alias, d.to_version));
+                    continue;
+                }
+                FollowEffect::Record(line) => {
+                    say(&line);
+                    continue;
+                }
+                FollowEffect::WakeAt(t) => {
+                    wakes.insert(t);
+                    continue;
+                }
+                FollowEffect::Look => match handle.look() {
+                    Ok(look) => FollowEvent::Looked(look),
+                    Err(e) => FollowEvent::LookFailed { error: e.to_string() },
+                },
+                FollowEffect::Judge { since_ms } => {
+                    let cfg = d.options.judge.unwrap_or_default();
+                    let samples = self
+                        .sample_of(&d.region, &d.function, &d.from_version, since_ms, now)
+                        .and_then(|b| Ok((b, self.sample_of(&d.region, &d.function, &d.to_version, since_ms, now)?)));
+                    let v = match samples {
+                        Ok((baseline, canary)) => {
+                            let v = judge(&cfg, &baseline, &canary);
+                            say(&format!(
+                                "judge: {}",
+                                judgement(&d.to_version, &canary, &d.from_version, &baseline, &v)
+                            ));
+                            v
+                        }
+                        Err(e) => {
+                            say(&format!("judge: the metrics could not be read ({e})"));
+                            Verdict::NeedMoreData { reason: e }
+                        }
+                    };
+                    FollowEvent::Verdict(v)
+                }
+                FollowEffect::Stop { reason } => match handle.stop(&reason) {
+                    Ok(()) => FollowEvent::StopAccepted,
+                    Err(e) => FollowEvent::StopFailed { error: e.to_string() },
+                },
+            };
+            queue.extend(f.apply(ev, self.now()));
+        }
+    }
+}
+
 impl AliasShifter for Shifter {
+    fn follow(&self, d: &FollowedDeployment, handle: &dyn DeploymentHandle, log: &dyn Fn(&str)) -> Result<(), String> {
+        let mut f = Follow::new(FollowConfig {
+            judge: d.options.judge.is_some(),
+            ..FollowConfig::default()
+        });
+        let state = |f: &Follow| serde_json::to_string(f).map_err(|e| e.to_string());
+        let schedule = format!("{} (run by CodeDeploy)", d.config_name);
+        let id = d.id.as_str();
+        if self.store.get(id)?.is_some() {
+            // Followed again (a resumed execution): this process follows it now.
+            let pid = std::process::id();
+            let start = crate::journal::process_start_time(pid).map(|s| s as i64);
+            self.store.db(|c| {
+                c.execute(
+                    "UPDATE deployments SET owner_pid=?2, owner_start=?3 WHERE id=?1",
+                    params![id, pid as i64, start],
+                )
+                .map(|_| ())
+            })?;
+        } else {
+            let row = NewRow {
+                region: &d.region,
+                stack: &d.stack_name,
+                function: &d.function,
+                alias: &d.alias,
+                from_version: &d.from_version,
+                to_version: &d.to_version,
+                options: &d.options,
+            };
+            self.store
+                .insert(id, &row, &schedule, &state(&f)?, f.state().name(), self.now())?;
+        }
+        self.store.db(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO deployment_backends (deployment_id, backend) VALUES (?1, 'codedeploy')",
+                params![id],
+            )
+            .map(|_| ())
+        })?;
+        let say = |line: &str| {
+            log(&format!("[{} {id}] {line}", d.region));
+            let _ = self.store.event(id, self.now(), line);
+        };
+        say(&format!(
+            "CodeDeploy deploys {}:{} version {} -> {}: {schedule}{}",
+            d.function,
+            d.alias,
+            d.from_version,
+            d.to_version,
+            if d.options.judge.is_some() {
+                "; Meridian judges the new version and stops the deployment if it fails"
+            } else {
+                ""
+            }
+        ));
+        let mut wakes = BTreeSet::new();
+        let start = f.apply(FollowEvent::Start, self.now());
+        self.follow_effects(d, handle, &mut f, start, &mut wakes, &say);
+        loop {
+            let reason = f.state().reason().map(String::from);
+            self.store.update(
+                id,
+                &state(&f)?,
+                f.state().name(),
+                reason.as_deref(),
+                f.new_version_percent(),
+                self.now(),
+            )?;
+            if f.is_terminal() {
+                break;
+            }
+            if let Some(why) = handle.ended() {
+                // The operation that started it is over: one last look says how it ended.
+                let last = match handle.look() {
+                    Ok(look) => FollowEvent::Looked(look),
+                    Err(e) => FollowEvent::LookFailed { error: e.to_string() },
+                };
+                let effects = f.apply(last, self.now());
+                self.follow_effects(d, handle, &mut f, effects, &mut wakes, &say);
+                if !f.is_terminal() {
+                    let effects = f.apply(FollowEvent::Ended { why }, self.now());
+                    self.follow_effects(d, handle, &mut f, effects, &mut wakes, &say);
+                }
+                continue;
+            }
+            self.clock.sleep(self.tick);
+            for cmd in self.store.take_commands(id)? {
+                let ev = match cmd {
+                    Command::Promote => FollowEvent::Promote,
+                    Command::Extend { .. } => FollowEvent::Extend,
+                    Command::Abort => FollowEvent::Abort,
+                };
+                let effects = f.apply(ev, self.now());
+                self.follow_effects(d, handle, &mut f, effects, &mut wakes, &say);
+            }
+            let now = self.now();
+            let due: Vec<i64> = wakes.range(..=now).copied().collect();
+            if !due.is_empty() {
+                for t in due {
+                    wakes.remove(&t);
+                }
+                let effects = f.apply(FollowEvent::Timer, now);
+                self.follow_effects(d, handle, &mut f, effects, &mut wakes, &say);
+            }
+        }
+        match f.state() {
+            FollowState::Succeeded => Ok(()),
+            FollowState::Unknown { reason } => {
+                say(&format!(
+                    "how it ended is unknown ({reason}): `aws deploy get-deployment --deployment-id {id}` says"
+                ));
+                Ok(())
+            }
+            FollowState::RolledBack { reason } => Err(format!(
+                "CodeDeploy deployment {id} of {}:{} was rolled back to version {}: {reason}",
+                d.function, d.alias, d.from_version
+            )),
+            FollowState::Failed { reason } | FollowState::Following { stopping: Some(reason) } => Err(format!(
+                "CodeDeploy deployment {id} of {}:{}: {reason}",
+                d.function, d.alias
+            )),
+            FollowState::Following { stopping: None } => Err(format!("deployment {id} stopped being followed")),
+        }
+    }
+
     fn shift(&self, d: &AliasDeployment, log: &dyn Fn(&str)) -> Result<(), String> {
         let schedule = schedule_for(d)?;
         let mut alarms = Vec::new();
@@ -1054,6 +1327,279 @@ mod tests {
         ) -> Result<Vec<MetricPoint>, RegionError> {
             Ok(Vec::new())
         }
+    }
+
+    /// An honest in-memory region whose versions served `(invocations, errors)` each time its
+    /// metrics are read.
+    struct Served(BTreeMap<String, (u64, u64)>);
+
+    impl FunctionControl for Served {
+        fn route_alias(&self, _: &str, _: &str, _: &str, _: &str, _: Option<(&str, f64)>) -> Result<(), RegionError> {
+            Err(RegionError::permanent("CodeDeploy moves this alias, not the driver"))
+        }
+        fn invoke_event(&self, _: &str, _: &str, _: &[u8]) -> Result<(), RegionError> {
+            Ok(())
+        }
+        fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, RegionError> {
+            Ok(true)
+        }
+        fn metrics(
+            &self,
+            _: &str,
+            _: &str,
+            version: Option<&str>,
+            since: i64,
+            _: i64,
+            _: i64,
+        ) -> Result<Vec<MetricPoint>, RegionError> {
+            let (invocations, errors) = self.0.get(version.unwrap_or_default()).copied().unwrap_or_default();
+            Ok(vec![MetricPoint {
+                start_ms: since,
+                period_ms: 60_000,
+                invocations,
+                errors,
+                ..MetricPoint::default()
+            }])
+        }
+    }
+
+    use meridian_delivery::follow::{Look, RemoteStatus};
+
+    /// A deployment run by another system, as scripted: each look takes the next answer (the
+    /// last one repeats); a stop is recorded and turns the looks to `Stopped`; `ended` after
+    /// that many looks.
+    struct Script {
+        looks: Mutex<VecDeque<Result<Look, RegionError>>>,
+        last: Mutex<Look>,
+        stops: Mutex<Vec<String>>,
+        looked: AtomicUsize,
+        ended_after: Option<usize>,
+    }
+
+    impl Script {
+        fn new(looks: Vec<Result<Look, RegionError>>, ended_after: Option<usize>) -> Script {
+            Script {
+                looks: Mutex::new(looks.into()),
+                last: Mutex::new(Look::default()),
+                stops: Mutex::new(Vec::new()),
+                looked: AtomicUsize::new(0),
+                ended_after,
+            }
+        }
+    }
+
+    impl DeploymentHandle for Script {
+        fn look(&self) -> Result<Look, RegionError> {
+            self.looked.fetch_add(1, Ordering::SeqCst);
+            if !self.stops.lock().unwrap().is_empty() {
+                return Ok(Look {
+                    status: RemoteStatus::Stopped,
+                    new_version_percent: Some(0.0),
+                    message: Some("The deployment was stopped by the user".into()),
+                    ..Look::default()
+                });
+            }
+            match self.looks.lock().unwrap().pop_front() {
+                Some(Ok(l)) => {
+                    *self.last.lock().unwrap() = l.clone();
+                    Ok(l)
+                }
+                Some(Err(e)) => Err(e),
+                None => Ok(self.last.lock().unwrap().clone()),
+            }
+        }
+        fn stop(&self, reason: &str) -> Result<(), RegionError> {
+            self.stops.lock().unwrap().push(reason.to_string());
+            Ok(())
+        }
+        fn ended(&self) -> Option<String> {
+            self.ended_after
+                .filter(|n| self.looked.load(Ordering::SeqCst) >= *n)
+                .map(|_| "the stack update ended".to_string())
+        }
+    }
+
+    fn at(status: RemoteStatus, p: f64) -> Result<Look, RegionError> {
+        Ok(Look {
+            status,
+            new_version_percent: Some(p),
+            ..Look::default()
+        })
+    }
+
+    fn followed(judge: bool) -> FollowedDeployment {
+        FollowedDeployment {
+            region: "eu-west-1".into(),
+            stack_name: "app".into(),
+            id: "d-ABCDEF123".into(),
+            function: "app-Fn-1".into(),
+            alias: "live".into(),
+            from_version: "1".into(),
+            to_version: "2".into(),
+            config_name: "CodeDeployDefault.LambdaCanary10Percent5Minutes".into(),
+            options: DeliveryOptions {
+                judge: judge.then(meridian_delivery::judge::JudgeConfig::default),
+                pipeline: Some("hello".into()),
+                execution_id: Some("e-1".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn follower(served: &[(&str, u64, u64)]) -> (Shifter, tempfile::TempDir, Arc<meridian_core::ManualClock>) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(meridian_core::ManualClock::new(1_000_000));
+        let region = Served(served.iter().map(|(v, i, e)| (v.to_string(), (*i, *e))).collect());
+        let shifter = Shifter::new(Arc::new(region), DeliveryStore::open(dir.path()).unwrap())
+            .with_clock(clock.clone(), Duration::from_millis(500))
+            .for_backend("aws");
+        (shifter, dir, clock)
+    }
+
+    #[test]
+    fn a_codedeploy_deployment_is_followed_to_its_end_and_recorded_under_its_own_id() {
+        let (shifter, _dir, _clock) = follower(&[]);
+        let mut hooks = BTreeMap::new();
+        hooks.insert("BeforeAllowTraffic".to_string(), "Succeeded".to_string());
+        let script = Script::new(
+            vec![
+                at(RemoteStatus::Created, 0.0),
+                Ok(Look {
+                    status: RemoteStatus::InProgress,
+                    new_version_percent: Some(10.0),
+                    hooks,
+                    message: None,
+                }),
+                Err(RegionError::new(meridian_region::ErrorKind::Throttled, "Rate exceeded")),
+                at(RemoteStatus::InProgress, 10.0),
+                at(RemoteStatus::Succeeded, 100.0),
+            ],
+            None,
+        );
+        let lines = Mutex::new(Vec::new());
+        let r = shifter.follow(&followed(false), &script, &|l| {
+            lines.lock().unwrap().push(l.to_string())
+        });
+        assert_eq!(r, Ok(()));
+        let row = shifter.store().get("d-ABCDEF123").unwrap().unwrap();
+        assert_eq!(row.status, "Succeeded");
+        assert_eq!(row.new_version_percent, 100.0);
+        assert_eq!(
+            row.schedule,
+            "CodeDeployDefault.LambdaCanary10Percent5Minutes (run by CodeDeploy)"
+        );
+        assert_eq!(
+            (row.pipeline.as_deref(), row.execution_id.as_deref()),
+            (Some("hello"), Some("e-1"))
+        );
+        let said = lines.into_inner().unwrap().join("\n");
+        for want in [
+            "[eu-west-1 d-ABCDEF123] CodeDeploy deploys app-Fn-1:live version 1 -> 2",
+            "CodeDeploy: InProgress",
+            "BeforeAllowTraffic hook: Succeeded",
+            "10% on the new version: app-Fn-1:live version 2",
+            "could not look at the deployment: Rate exceeded",
+            "CodeDeploy: Succeeded",
+        ] {
+            assert!(said.contains(want), "{want} not in:\n{said}");
+        }
+        assert!(script.stops.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_failing_verdict_stops_the_codedeploy_deployment() {
+        // The new version fails 30 of 100 calls, the old one none of 1000.
+        let (shifter, _dir, _clock) = follower(&[("1", 1000, 0), ("2", 100, 30)]);
+        let script = Script::new(vec![at(RemoteStatus::InProgress, 10.0)], None);
+        let lines = Mutex::new(Vec::new());
+        let r = shifter.follow(&followed(true), &script, &|l| lines.lock().unwrap().push(l.to_string()));
+        let e = r.unwrap_err();
+        assert!(
+            e.contains("rolled back to version 1") && e.contains("the judge failed the new version"),
+            "{e}"
+        );
+        let stops = script.stops.lock().unwrap().clone();
+        assert_eq!(stops.len(), 1, "{stops:?}");
+        assert!(stops[0].contains("the judge failed"), "{stops:?}");
+        let row = shifter.store().get("d-ABCDEF123").unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.new_version_percent), ("RolledBack", 0.0));
+        let said = lines.into_inner().unwrap().join("\n");
+        assert!(
+            said.contains("judge: version 2 30/100 errors; version 1 0/1000 errors: fail"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn without_a_judge_config_nothing_is_judged_and_a_healthy_judge_lets_it_finish() {
+        for judge in [false, true] {
+            let (shifter, _dir, _clock) = follower(&[("1", 1000, 0), ("2", 1000, 0)]);
+            let mut looks = vec![at(RemoteStatus::InProgress, 10.0); 40];
+            looks.push(at(RemoteStatus::Succeeded, 100.0));
+            let script = Script::new(looks, None);
+            let lines = Mutex::new(Vec::new());
+            let r = shifter.follow(&followed(judge), &script, &|l| {
+                lines.lock().unwrap().push(l.to_string())
+            });
+            assert_eq!(r, Ok(()));
+            let said = lines.into_inner().unwrap().join("\n");
+            assert_eq!(
+                said.contains("judge: version 2 0/1000 errors; version 1 0/1000 errors: pass"),
+                judge,
+                "{said}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_operator_abort_stops_the_codedeploy_deployment_and_promote_is_refused() {
+        let (shifter, _dir, _clock) = follower(&[]);
+        let store = shifter.store().clone();
+        let script = Script::new(vec![at(RemoteStatus::InProgress, 10.0)], None);
+        let lines = Mutex::new(Vec::new());
+        let r = std::thread::scope(|s| {
+            let t = s.spawn(|| {
+                shifter.follow(&followed(false), &script, &|l| {
+                    lines.lock().unwrap().push(l.to_string())
+                })
+            });
+            while store
+                .get("d-ABCDEF123")
+                .unwrap()
+                .is_none_or(|r| r.new_version_percent < 10.0)
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            store.command("d-ABCDEF123", &Command::Promote).unwrap();
+            store.command("d-ABCDEF123", &Command::Abort).unwrap();
+            t.join().unwrap()
+        });
+        assert!(r.unwrap_err().contains("the operator aborted it"));
+        let said = lines.into_inner().unwrap().join("\n");
+        assert!(
+            said.contains("promote and extend apply to Meridian's schedules only"),
+            "{said}"
+        );
+        assert_eq!(script.stops.lock().unwrap().len(), 1);
+        assert_eq!(store.get("d-ABCDEF123").unwrap().unwrap().status, "RolledBack");
+    }
+
+    #[test]
+    fn a_deployment_still_unfinished_when_its_stack_operation_ends_is_recorded_unknown() {
+        let (shifter, _dir, _clock) = follower(&[]);
+        let script = Script::new(vec![at(RemoteStatus::Created, 0.0)], Some(3));
+        let r = shifter.follow(&followed(false), &script, &|_| {});
+        assert_eq!(r, Ok(()));
+        let row = shifter.store().get("d-ABCDEF123").unwrap().unwrap();
+        assert_eq!(row.status, "Unknown");
+        assert!(row
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("while CodeDeploy still said Created"));
+        assert!(row.is_over());
+        // Over: no command is taken.
+        assert!(shifter.store().command("d-ABCDEF123", &Command::Abort).is_err());
     }
 
     fn deployment() -> AliasDeployment {

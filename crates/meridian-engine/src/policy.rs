@@ -180,6 +180,7 @@ pub async fn roll_back_execution(ctx: &ActionContext) {
                     crate::stacks::Progress {
                         say,
                         shifter: Some(driver),
+                        delivery: CloudFormation::delivery(ctx),
                     },
                 )
                 .await

@@ -1308,10 +1308,7 @@ impl LocalStacks {
         // A traffic shift of the update stops now (its alias goes back), and the update with it.
         let deliveries = meridian_engine::delivery::DeliveryStore::open(&self.inner.data_dir)?;
         for d in deliveries.list()? {
-            if d.region == region
-                && d.stack == name
-                && !matches!(d.status.as_str(), "Succeeded" | "RolledBack" | "Failed")
-            {
+            if d.region == region && d.stack == name && !d.is_over() {
                 let _ = deliveries.command(&d.id, &meridian_engine::delivery::Command::Abort);
             }
         }

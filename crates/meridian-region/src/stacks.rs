@@ -108,11 +108,46 @@ pub struct AliasDeployment {
     pub options: DeliveryOptions,
 }
 
+/// An alias move that another system runs: a CodeDeploy deployment that CloudFormation started
+/// for an alias under `CodeDeployLambdaAliasUpdate` (AWS regions, templates sent with their
+/// `Transform`).
+#[derive(Debug, Clone)]
+pub struct FollowedDeployment {
+    pub region: String,
+    pub stack_name: String,
+    /// The other system's id (CodeDeploy's `d-...`): the deployment's id in Meridian's record too.
+    pub id: String,
+    pub function: String,
+    pub alias: String,
+    pub from_version: String,
+    pub to_version: String,
+    /// How it moves traffic (`CodeDeployDefault.LambdaCanary10Percent5Minutes`).
+    pub config_name: String,
+    pub options: DeliveryOptions,
+}
+
+/// The running deployment, as the system that runs it shows it.
+pub trait DeploymentHandle: Send + Sync {
+    /// One look: status, traffic on the new version, hook results.
+    fn look(&self) -> Result<meridian_delivery::follow::Look, RegionError>;
+    /// Stops it; the system puts the alias back on the old version.
+    fn stop(&self, reason: &str) -> Result<(), RegionError>;
+    /// `Some(why)` once the operation that started it is over: the follower stops looking after
+    /// one last look.
+    fn ended(&self) -> Option<String> {
+        None
+    }
+}
+
 /// Shifts an alias's traffic under a deployment group's settings (the progressive-delivery
 /// engine, [`crate::delivery`]). `Err` means the deployment failed and the alias is back on
 /// `from_version`.
 pub trait AliasShifter: Send + Sync {
     fn shift(&self, d: &AliasDeployment, log: &dyn Fn(&str)) -> Result<(), String>;
+    /// Follows a move another system runs until it ends: records it like a shift of its own,
+    /// judges the new version when the options ask for it, and stops it on a failing verdict or
+    /// an operator's `abort`. `Err` says why the new version is not what the alias serves.
+    fn follow(&self, d: &FollowedDeployment, handle: &dyn DeploymentHandle, log: &dyn Fn(&str)) -> Result<(), String>;
 }
 
 /// A function's alias and the version it serves, as the release ledger records it.
@@ -169,12 +204,19 @@ impl StackOutcome {
 pub struct Progress {
     pub say: Say,
     pub shifter: Option<std::sync::Arc<dyn AliasShifter>>,
+    /// The pipeline's delivery settings, for moves the operation does not carry in a
+    /// [`StackRequest`] (a change set executed, whose CodeDeploy deployments are followed).
+    pub delivery: DeliveryOptions,
 }
 
 impl Progress {
     /// Progress lines only.
     pub fn say(say: Say) -> Progress {
-        Progress { say, shifter: None }
+        Progress {
+            say,
+            shifter: None,
+            delivery: DeliveryOptions::default(),
+        }
     }
 }
 

@@ -382,6 +382,7 @@ impl ActionProvider for CloudFormation {
             let progress = crate::stacks::Progress {
                 say: say.clone(),
                 shifter: Some(ctx.delivery_driver(&ctx.region)?),
+                delivery: Self::delivery(ctx),
             };
             let region = ctx.region.as_str();
             let outcome: Result<Option<StackOutcome>, String> = async {
