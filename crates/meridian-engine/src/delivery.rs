@@ -1602,6 +1602,41 @@ mod tests {
         assert!(shifter.store().command("d-ABCDEF123", &Command::Abort).is_err());
     }
 
+    #[test]
+    fn a_followed_deployment_whose_follower_died_is_marked_unknown_and_its_alias_left_to_codedeploy() {
+        let (shifter, _dir, _clock) = follower(&[]);
+        let script = Script::new(vec![at(RemoteStatus::InProgress, 10.0)], Some(2));
+        shifter.follow(&followed(false), &script, &|_| {}).unwrap();
+        // As if the process following it had been killed mid-way.
+        shifter
+            .store()
+            .db(|c| {
+                c.execute(
+                    "UPDATE deployments SET status='InProgress', reason=NULL, owner_pid=999999999, owner_start=1 WHERE id='d-ABCDEF123'",
+                    [],
+                )
+            })
+            .unwrap();
+        // Local regions' recovery does not touch it; AWS's marks it, and moves no alias
+        // (`Served` refuses any routing).
+        let local = Shifter::new(Arc::new(Served(BTreeMap::new())), shifter.store().clone());
+        assert_eq!(local.recover().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            shifter.store().get("d-ABCDEF123").unwrap().unwrap().status,
+            "InProgress"
+        );
+        assert_eq!(shifter.recover().unwrap(), Vec::<String>::new());
+        let row = shifter.store().get("d-ABCDEF123").unwrap().unwrap();
+        assert_eq!(row.status, "Unknown");
+        assert!(
+            row.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("aws deploy get-deployment --deployment-id d-ABCDEF123"),
+            "{row:?}"
+        );
+    }
+
     fn deployment() -> AliasDeployment {
         AliasDeployment {
             region: "us-east-1".into(),
