@@ -43,6 +43,23 @@ fn specs() -> Vec<BucketSpec> {
         .collect()
 }
 
+/// boto3 lines making function `name` in eu-west-1 with versions 1 and 2 (`lam` its Lambda
+/// client, `role` its role).
+fn two_versions(name: &str) -> String {
+    format!(
+        r#"
+import io, zipfile
+iam = client('iam', 'us-east-1')
+role = iam.create_role(RoleName='{name}-role', AssumeRolePolicyDocument='{{}}')['Role']['Arn']
+lam = client('lambda', 'eu-west-1')
+buf = io.BytesIO()
+with zipfile.ZipFile(buf, 'w') as z:
+    z.writestr('index.py', 'def handler(e, c):\n    return e\n')
+lam.create_function(FunctionName='{name}', Runtime='python3.12', Role=role, Handler='index.handler', Code={{'ZipFile': buf.getvalue()}}, Publish=True)
+lam.update_function_code(FunctionName='{name}', ZipFile=buf.getvalue(), Publish=True)"#
+    )
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -373,16 +390,10 @@ fn functions_shift_aliases_invoke_and_read_metrics() {
     );
     boto3(
         &moto,
-        r#"
-import io, zipfile, time
-iam = client('iam', 'us-east-1')
-role = iam.create_role(RoleName='fn', AssumeRolePolicyDocument='{}')['Role']['Arn']
-lam = client('lambda', 'eu-west-1')
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, 'w') as z:
-    z.writestr('index.py', 'def handler(e, c):\n    return e\n')
-lam.create_function(FunctionName='hello', Runtime='python3.12', Role=role, Handler='index.handler', Code={'ZipFile': buf.getvalue()}, Publish=True)
-lam.update_function_code(FunctionName='hello', ZipFile=buf.getvalue(), Publish=True)
+        &format!(
+            "{}{}",
+            two_versions("hello"),
+            r#"
 lam.create_alias(FunctionName='hello', Name='live', FunctionVersion='1')
 cw = client('cloudwatch', 'eu-west-1')
 dims = [{'Name': 'FunctionName', 'Value': 'hello'}, {'Name': 'Resource', 'Value': 'hello:live'}]
@@ -393,7 +404,8 @@ cw.put_metric_data(Namespace='AWS/Lambda', MetricData=[
     {'MetricName': 'Errors', 'Dimensions': dims, 'Value': 3, 'Timestamp': now},
 ])
 print('{}')
-"#,
+"#
+        ),
     );
     let functions = AwsFunctions::new(options).unwrap();
     // called from inside another runtime's task, as the delivery driver is
@@ -535,16 +547,10 @@ fn codedeploy_deployments_are_found_read_and_followed() {
     let started = meridian_core::clock::SystemClock.now_millis() / 1000;
     let id = boto3(
         &moto,
-        r#"
-import io, zipfile
-iam = client('iam', 'us-east-1')
-role = iam.create_role(RoleName='cd', AssumeRolePolicyDocument='{}')['Role']['Arn']
-lam = client('lambda', 'eu-west-1')
-buf = io.BytesIO()
-with zipfile.ZipFile(buf, 'w') as z:
-    z.writestr('index.py', 'def handler(e, c):\n    return e\n')
-lam.create_function(FunctionName='app-Hello-1', Runtime='python3.12', Role=role, Handler='index.handler', Code={'ZipFile': buf.getvalue()}, Publish=True)
-lam.update_function_code(FunctionName='app-Hello-1', ZipFile=buf.getvalue(), Publish=True)
+        &format!(
+            "{}{}",
+            two_versions("app-Hello-1"),
+            r#"
 # CodeDeploy's canary has moved 10% to version 2
 lam.create_alias(FunctionName='app-Hello-1', Name='live', FunctionVersion='1', RoutingConfig={'AdditionalVersionWeights': {'2': 0.1}})
 cd = client('codedeploy', 'eu-west-1')
@@ -553,7 +559,8 @@ cd.create_deployment_group(applicationName='app-ServerlessDeploymentApplication-
 appspec = {'version': 0.0, 'Resources': [{'Hello': {'Type': 'AWS::Lambda::Function', 'Properties': {'Name': 'app-Hello-1', 'Alias': 'live', 'CurrentVersion': '1', 'TargetVersion': '2'}}}]}
 d = cd.create_deployment(applicationName='app-ServerlessDeploymentApplication-X', deploymentGroupName='app-HelloDeploymentGroup-Y', revision={'revisionType': 'AppSpecContent', 'appSpecContent': {'content': json.dumps(appspec)}})
 print(json.dumps(d['deploymentId']))
-"#,
+"#
+        ),
     );
     let id = id.as_str().unwrap().to_string();
     let rt = rt();
