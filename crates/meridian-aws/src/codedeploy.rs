@@ -329,6 +329,17 @@ impl DeploymentHandle for CodeDeployHandle {
     }
 }
 
+/// A stack operation that stops being waited for (an error reading its events, the action
+/// stopped) ends its followers too: each takes one last look and records what it saw.
+impl Drop for Followers {
+    fn drop(&mut self) {
+        let mut ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
+        if ended.is_none() {
+            *ended = Some("the stack operation stopped being followed".to_string());
+        }
+    }
+}
+
 /// How often a stack operation looks for new deployments while an alias is being updated.
 const FIND_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -448,10 +459,10 @@ impl Followers {
 
     /// The operation is over: every follower takes one last look and ends. Returns why the
     /// deployments that did not succeed did not.
-    pub(crate) async fn finish(self, why: &str) -> Vec<String> {
+    pub(crate) async fn finish(mut self, why: &str) -> Vec<String> {
         *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
         let mut failures = Vec::new();
-        for (id, task) in self.tasks {
+        for (id, task) in std::mem::take(&mut self.tasks) {
             match task.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failures.push(e),

@@ -145,19 +145,69 @@ impl FunctionControl for AwsFunctions {
         until_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<MetricPoint>, RegionError> {
+        let mut dimensions = vec![("FunctionName", function.to_string())];
+        if let Some(q) = qualifier {
+            dimensions.push(("Resource", format!("{function}:{q}")));
+        }
+        let resource = format!("{function}{}", qualifier.map(|q| format!(":{q}")).unwrap_or_default());
+        self.metric_points(region, &dimensions, resource, since_ms, until_ms, period_ms)
+    }
+
+    /// An alias's invocations that `version` ran: Lambda's `ExecutedVersion` dimension beside
+    /// the alias's `Resource`.
+    fn version_metrics(
+        &self,
+        region: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, RegionError> {
+        let dimensions = [
+            ("FunctionName", function.to_string()),
+            ("Resource", format!("{function}:{alias}")),
+            ("ExecutedVersion", version.to_string()),
+        ];
+        let resource = format!("{function}:{alias} (version {version})");
+        self.metric_points(region, &dimensions, resource, since_ms, until_ms, period_ms)
+    }
+
+    fn alarm_state(&self, region: &str, alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
+        let key = (region.to_string(), alarm.to_string());
+        if let Some((at, state, reason)) = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            if at.elapsed() < ALARM_STATE_TTL {
+                return Ok(Some((*state, reason.clone())));
+            }
+        }
+        let read = self.read_alarm(region, alarm)?;
+        self.alarms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (std::time::Instant::now(), read.0, read.1.clone()));
+        Ok(Some(read))
+    }
+}
+
+impl AwsFunctions {
+    /// `GetMetricData` of AWS/Lambda's metrics with exactly these dimensions.
+    fn metric_points(
+        &self,
+        region: &str,
+        dimensions: &[(&str, String)],
+        resource: String,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, RegionError> {
         let client = self.cloudwatch(region);
         let region = region.to_string();
-        let mut dimensions = vec![Dimension::builder().name("FunctionName").value(function).build()];
-        if let Some(q) = qualifier {
-            dimensions.push(
-                Dimension::builder()
-                    .name("Resource")
-                    .value(format!("{function}:{q}"))
-                    .build(),
-            );
-        }
+        let dimensions: Vec<Dimension> = dimensions
+            .iter()
+            .map(|(k, v)| Dimension::builder().name(*k).value(v).build())
+            .collect();
         let period = period_secs(period_ms);
-        let resource = format!("{function}{}", qualifier.map(|q| format!(":{q}")).unwrap_or_default());
         self.run(async move {
             let cw = client.await;
             let query = |id: &str, metric: &str, stat: &str| {
@@ -232,21 +282,6 @@ impl FunctionControl for AwsFunctions {
                 }
             }
         })
-    }
-
-    fn alarm_state(&self, region: &str, alarm: &str) -> Result<Option<(AlarmState, String)>, RegionError> {
-        let key = (region.to_string(), alarm.to_string());
-        if let Some((at, state, reason)) = self.alarms.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
-            if at.elapsed() < ALARM_STATE_TTL {
-                return Ok(Some((*state, reason.clone())));
-            }
-        }
-        let read = self.read_alarm(region, alarm)?;
-        self.alarms
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (std::time::Instant::now(), read.0, read.1.clone()));
-        Ok(Some(read))
     }
 }
 

@@ -448,6 +448,46 @@ print('{}')
         .unwrap()
         .is_empty());
 
+    // What each version ran of the alias's traffic, as Lambda records an alias with weights:
+    // under the alias, with the version that ran (ExecutedVersion). The judge reads these; the
+    // version's own qualifier has none of it.
+    boto3(
+        &moto,
+        r#"
+import datetime
+cw = client('cloudwatch', 'eu-west-1')
+now = datetime.datetime.now(datetime.timezone.utc)
+for v, n, e in (('1', 90, 0), ('2', 10, 4)):
+    dims = [{'Name': 'FunctionName', 'Value': 'hello'}, {'Name': 'Resource', 'Value': 'hello:live'}, {'Name': 'ExecutedVersion', 'Value': v}]
+    cw.put_metric_data(Namespace='AWS/Lambda', MetricData=[
+        {'MetricName': 'Invocations', 'Dimensions': dims, 'Value': n, 'Timestamp': now},
+        {'MetricName': 'Errors', 'Dimensions': dims, 'Value': e, 'Timestamp': now},
+    ])
+print('{}')
+"#,
+    );
+    for (version, want) in [("1", (90, 0)), ("2", (10, 4))] {
+        let points = functions
+            .version_metrics(
+                "eu-west-1",
+                "hello",
+                "live",
+                version,
+                now - 600_000,
+                now + 60_000,
+                60_000,
+            )
+            .unwrap();
+        let got = points
+            .iter()
+            .fold((0, 0), |(i, e), p| (i + p.invocations, e + p.errors));
+        assert_eq!(got, want, "version {version}: {points:?}");
+    }
+    assert!(functions
+        .metrics("eu-west-1", "hello", Some("2"), now - 600_000, now + 60_000, 60_000)
+        .unwrap()
+        .is_empty());
+
     // Alarm states as CloudWatch has them (DescribeAlarms), which the driver reads on AWS
     boto3(
         &moto,

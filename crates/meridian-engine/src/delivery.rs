@@ -704,17 +704,26 @@ impl Shifter {
     }
 
     fn sample(&self, run: &Run, version: &str, since: i64, now: i64) -> Result<Sample, String> {
-        self.sample_of(&run.d.region, &run.d.function, version, since, now)
+        self.sample_of(&run.d.region, &run.d.function, &run.d.alias, version, since, now)
     }
 
-    /// A version's invocations, errors and p99 latency since `since`.
-    fn sample_of(&self, region: &str, function: &str, version: &str, since: i64, now: i64) -> Result<Sample, String> {
+    /// A version's invocations, errors and p99 latency through the alias since `since`.
+    fn sample_of(
+        &self,
+        region: &str,
+        function: &str,
+        alias: &str,
+        version: &str,
+        since: i64,
+        now: i64,
+    ) -> Result<Sample, String> {
         let pts = self
             .control
-            .metrics(
+            .version_metrics(
                 region,
                 function,
-                Some(version),
+                alias,
+                version,
                 since,
                 now,
                 (now - since).max(1000) + 1000,
@@ -997,8 +1006,11 @@ impl Shifter {
                 FollowEffect::Judge { since_ms } => {
                     let cfg = d.options.judge.unwrap_or_default();
                     let samples = self
-                        .sample_of(&d.region, &d.function, &d.from_version, since_ms, now)
-                        .and_then(|b| Ok((b, self.sample_of(&d.region, &d.function, &d.to_version, since_ms, now)?)));
+                        .sample_of(&d.region, &d.function, &d.alias, &d.from_version, since_ms, now)
+                        .and_then(|b| {
+                            let c = self.sample_of(&d.region, &d.function, &d.alias, &d.to_version, since_ms, now)?;
+                            Ok((b, c))
+                        });
                     let v = match samples {
                         Ok((baseline, canary)) => {
                             let v = judge(&cfg, &baseline, &canary);

@@ -32,6 +32,23 @@ pub trait FunctionControl: Send + Sync {
         until_ms: i64,
         period_ms: i64,
     ) -> Result<Vec<MetricPoint>, RegionError>;
+    /// Metrics of `version` as it serves `function:alias` (the judge's samples during a shift).
+    /// Local regions count a version's invocations however it was reached; on AWS, Lambda
+    /// records an alias's invocations under the alias with the version that ran them (dimension
+    /// `ExecutedVersion`), not under the version's own qualifier.
+    #[allow(clippy::too_many_arguments)]
+    fn version_metrics(
+        &self,
+        region: &str,
+        function: &str,
+        _alias: &str,
+        version: &str,
+        since_ms: i64,
+        until_ms: i64,
+        period_ms: i64,
+    ) -> Result<Vec<MetricPoint>, RegionError> {
+        self.metrics(region, function, Some(version), since_ms, until_ms, period_ms)
+    }
     /// The state of the CloudWatch alarm `alarm` (its name) as the region evaluates it, with the
     /// reason it gives. `None`: the region leaves alarms to the driver, which evaluates them from
     /// [`FunctionControl::metrics`] (local regions). AWS answers from `DescribeAlarms`.
