@@ -567,7 +567,8 @@ pub fn artifact_policy(specs: &[BucketSpec]) -> serde_json::Value {
         "Effect": "Allow",
         "Action": [
             "codedeploy:ListDeploymentGroups", "codedeploy:ListDeployments", "codedeploy:GetDeployment",
-            "codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget", "codedeploy:StopDeployment"
+            "codedeploy:GetApplicationRevision", "codedeploy:ListDeploymentTargets", "codedeploy:GetDeploymentTarget",
+            "codedeploy:StopDeployment"
         ],
         "Resource": deploy_groups,
     }));

@@ -16,7 +16,7 @@ use meridian_delivery::follow::{Look, RemoteStatus};
 use meridian_region::stacks::{AliasShifter, DeliveryOptions, DeploymentHandle, FollowedDeployment};
 use meridian_region::{ErrorKind, RegionError, Say};
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 fn err<E: aws_sdk_codedeploy::error::ProvideErrorMetadata + std::error::Error + 'static>(
@@ -75,15 +75,23 @@ pub async fn stack_groups(
         [app] => out.extend(groups.iter().map(|g| ((*app).clone(), (*g).clone()))),
         _ => {
             for app in apps {
-                let listed = cd
-                    .list_deployment_groups()
-                    .application_name(app)
-                    .send()
-                    .await
-                    .map_err(|e| err(region, "codedeploy:ListDeploymentGroups", e))?;
-                for g in listed.deployment_groups() {
-                    if groups.contains(&g) {
-                        out.push((app.clone(), g.clone()));
+                let mut token: Option<String> = None;
+                loop {
+                    let listed = cd
+                        .list_deployment_groups()
+                        .application_name(app)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(|e| err(region, "codedeploy:ListDeploymentGroups", e))?;
+                    for g in listed.deployment_groups() {
+                        if groups.contains(&g) {
+                            out.push((app.clone(), g.clone()));
+                        }
+                    }
+                    token = listed.next_token().map(String::from);
+                    if token.is_none() {
+                        break;
                     }
                 }
             }
@@ -120,16 +128,31 @@ pub async fn deployments_since(
     }
 }
 
-/// A deployment as the driver follows it: which alias and versions (from its AppSpec), its
-/// configuration, and whether it had ended already; `None` when it is not a Lambda deployment
-/// Meridian can read.
+/// What [`describe`] found.
+#[derive(Debug)]
+pub enum Described {
+    /// A move of an alias to follow, and when CodeDeploy created it (epoch milliseconds).
+    Move {
+        deployment: Box<FollowedDeployment>,
+        created_ms: i64,
+    },
+    /// A deployment CodeDeploy or CloudFormation made to roll an alias back (a failed or
+    /// stopped deployment's, or a stack rollback's): its own move is not judged or stopped.
+    Rollback { of: Option<String> },
+    /// Not a Lambda alias move Meridian can read, and why.
+    Unreadable(String),
+}
+
+/// A deployment as the driver follows it: which alias and versions (from its AppSpec, read
+/// with `GetApplicationRevision` when `GetDeployment` does not carry it) and its configuration.
 pub async fn describe(
     cd: &aws_sdk_codedeploy::Client,
     region: &str,
     stack: &str,
     id: &str,
     options: &DeliveryOptions,
-) -> Result<Option<(FollowedDeployment, bool)>, RegionError> {
+) -> Result<Described, RegionError> {
+    use aws_sdk_codedeploy::types::DeploymentCreator;
     let got = cd
         .get_deployment()
         .deployment_id(id)
@@ -137,25 +160,49 @@ pub async fn describe(
         .await
         .map_err(|e| err(region, "codedeploy:GetDeployment", e))?;
     let Some(info) = got.deployment_info() else {
-        return Ok(None);
+        return Ok(Described::Unreadable("CodeDeploy described nothing".into()));
     };
-    let Some(content) = info
-        .revision()
-        .and_then(|r| r.app_spec_content())
-        .and_then(|a| a.content())
-        .or_else(|| info.revision().and_then(|r| r.string()).and_then(|s| s.content()))
-    else {
-        return Ok(None);
+    let triggered_by = info
+        .rollback_info()
+        .and_then(|r| r.rollback_triggering_deployment_id())
+        .map(String::from);
+    if matches!(
+        info.creator(),
+        Some(DeploymentCreator::CodeDeployRollback | DeploymentCreator::CloudFormationRollback)
+    ) || triggered_by.is_some()
+    {
+        return Ok(Described::Rollback { of: triggered_by });
+    }
+    let inline = |r: &aws_sdk_codedeploy::types::RevisionLocation| {
+        r.app_spec_content()
+            .and_then(|a| a.content())
+            .or_else(|| r.string().and_then(|s| s.content()))
+            .map(String::from)
     };
-    let Some((function, alias, from, to)) = appspec_move(content) else {
-        return Ok(None);
+    let mut content = info.revision().and_then(inline);
+    if content.is_none() {
+        if let (Some(app), Some(revision)) = (info.application_name(), info.revision()) {
+            let got = cd
+                .get_application_revision()
+                .application_name(app)
+                .revision(revision.clone())
+                .send()
+                .await
+                .map_err(|e| err(region, "codedeploy:GetApplicationRevision", e))?;
+            content = got.revision().and_then(inline);
+        }
+    }
+    let Some(content) = content else {
+        return Ok(Described::Unreadable("its revision carries no AppSpec".into()));
     };
-    let over = info
-        .status()
-        .and_then(|s| RemoteStatus::parse(s.as_str()))
-        .is_some_and(RemoteStatus::is_terminal);
-    Ok(Some((
-        FollowedDeployment {
+    let Some((function, alias, from, to)) = appspec_move(&content) else {
+        return Ok(Described::Unreadable(
+            "its AppSpec moves no Lambda alias (AWS::Lambda::Function with Name, Alias, CurrentVersion, TargetVersion)"
+                .into(),
+        ));
+    };
+    Ok(Described::Move {
+        deployment: Box::new(FollowedDeployment {
             region: region.to_string(),
             stack_name: stack.to_string(),
             id: id.to_string(),
@@ -168,9 +215,9 @@ pub async fn describe(
                 .unwrap_or("CodeDeployDefault.LambdaAllAtOnce")
                 .to_string(),
             options: options.clone(),
-        },
-        over,
-    )))
+        }),
+        created_ms: info.create_time().and_then(|t| t.to_millis().ok()).unwrap_or(i64::MAX),
+    })
 }
 
 /// One followed deployment: looks and stops through the SDK, on the runtime of the stack
@@ -182,8 +229,9 @@ pub struct CodeDeployHandle {
     d: FollowedDeployment,
     /// Set when the stack operation is over.
     ended: Arc<Mutex<Option<String>>>,
-    /// `ListDeploymentTargets` answered: hooks are read; off after it fails once.
-    targets: AtomicBool,
+    /// Reads of the hooks that failed in a row: after 5 (a CodeDeploy without deployment
+    /// targets, as moto's), hooks are no longer read.
+    hook_failures: AtomicU32,
 }
 
 impl CodeDeployHandle {
@@ -200,7 +248,7 @@ impl CodeDeployHandle {
             lambda,
             d,
             ended,
-            targets: AtomicBool::new(true),
+            hook_failures: AtomicU32::new(0),
         }
     }
 
@@ -251,11 +299,18 @@ impl CodeDeployHandle {
                 .unwrap_or(0.0)
         };
         let mut hooks = BTreeMap::new();
-        if self.targets.load(Ordering::Relaxed) {
+        // A deployment's targets exist once it has started (`DeploymentNotStartedException`
+        // before); a failed read is tried again at the next look.
+        let started = !matches!(status, RemoteStatus::Created | RemoteStatus::Queued);
+        if started && self.hook_failures.load(Ordering::Relaxed) < 5 {
             match self.hooks().await {
-                Ok(h) => hooks = h,
-                // A CodeDeploy without deployment targets (moto's): no hook results, said once.
-                Err(_) => self.targets.store(false, Ordering::Relaxed),
+                Ok(h) => {
+                    hooks = h;
+                    self.hook_failures.store(0, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.hook_failures.fetch_add(1, Ordering::Relaxed);
+                }
             }
         }
         Ok(Look {
@@ -345,15 +400,15 @@ const FIND_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The deployments of one stack operation: found while it runs, each followed by the driver on
 /// a blocking thread of its own, and waited for when the operation is over.
-pub(crate) struct Followers {
+pub struct Followers {
     shifter: Arc<dyn AliasShifter>,
     options: DeliveryOptions,
     say: Say,
     region: String,
     stack: String,
-    /// Deployments created from here on (epoch seconds, a minute early for clock skew) are the
-    /// operation's.
-    since: i64,
+    /// Deployments created from here on (epoch milliseconds: the execution's start, 10 s early
+    /// for the skew between this machine's clock and AWS's) are the operation's.
+    since_ms: i64,
     codedeploy: aws_sdk_codedeploy::Client,
     lambda: aws_sdk_lambda::Client,
     groups: Option<Vec<(String, String)>>,
@@ -369,7 +424,7 @@ pub(crate) struct Followers {
 
 impl Followers {
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
+    pub fn new(
         shifter: Arc<dyn AliasShifter>,
         options: DeliveryOptions,
         say: Say,
@@ -385,7 +440,7 @@ impl Followers {
             say,
             region: region.to_string(),
             stack: stack.to_string(),
-            since: started_ms / 1000 - 60,
+            since_ms: started_ms - 10_000,
             codedeploy,
             lambda,
             groups: None,
@@ -399,24 +454,32 @@ impl Followers {
     }
 
     /// A stack event: an alias being updated may be CodeDeploy's to move.
-    pub(crate) fn saw(&mut self, resource_type: &str, status: &str) {
+    pub fn saw(&mut self, resource_type: &str, status: &str) {
         if resource_type == "AWS::Lambda::Alias" && status == "UPDATE_IN_PROGRESS" {
             self.looking = true;
         }
     }
 
     /// Looks for new deployments (at most every few seconds) and starts following them.
-    pub(crate) async fn find(&mut self, cf: &aws_sdk_cloudformation::Client) {
+    pub async fn find(&mut self, cf: &aws_sdk_cloudformation::Client) {
         if !self.looking || self.broken || self.last_find.is_some_and(|t| t.elapsed() < FIND_EVERY) {
             return;
         }
         self.last_find = Some(std::time::Instant::now());
-        if let Err(e) = self.find_inner(cf).await {
-            self.broken = true;
-            (self.say)(&format!(
-                "{} {}: the CodeDeploy deployments of this update cannot be followed ({e}); CloudFormation still waits for them",
+        match self.find_inner(cf).await {
+            Ok(()) => {}
+            // Throttled or unreachable: the next search tries again.
+            Err(e) if matches!(e.kind, ErrorKind::Throttled | ErrorKind::Unavailable) => (self.say)(&format!(
+                "{} {}: looking for this update's CodeDeploy deployments: {e}; trying again",
                 self.region, self.stack
-            ));
+            )),
+            Err(e) => {
+                self.broken = true;
+                (self.say)(&format!(
+                    "{} {}: the CodeDeploy deployments of this update cannot be followed ({e}); CloudFormation still waits for them",
+                    self.region, self.stack
+                ));
+            }
         }
     }
 
@@ -425,26 +488,34 @@ impl Followers {
             self.groups = Some(stack_groups(cf, &self.codedeploy, &self.region, &self.stack).await?);
         }
         for (app, group) in self.groups.clone().unwrap_or_default() {
-            for id in deployments_since(&self.codedeploy, &self.region, &app, &group, self.since).await? {
-                if !self.seen.insert(id.clone()) {
+            for id in deployments_since(&self.codedeploy, &self.region, &app, &group, self.since_ms / 1000).await? {
+                if self.seen.contains(&id) {
                     continue;
                 }
-                let Some((d, over)) = describe(&self.codedeploy, &self.region, &self.stack, &id, &self.options).await?
-                else {
-                    continue;
-                };
-                // The margin for clock skew may catch an earlier update's deployment: it is over.
-                if over {
-                    continue;
+                let described = describe(&self.codedeploy, &self.region, &self.stack, &id, &self.options).await?;
+                self.seen.insert(id.clone());
+                match described {
+                    // Created before this execution began: an earlier update's.
+                    Described::Move { created_ms, .. } if created_ms < self.since_ms => {}
+                    Described::Move { deployment, .. } => self.follow(*deployment),
+                    Described::Rollback { of } => (self.say)(&format!(
+                        "{} {}: CodeDeploy deployment {id} rolls an alias back{}",
+                        self.region,
+                        self.stack,
+                        of.map(|o| format!(" (after {o})")).unwrap_or_default()
+                    )),
+                    Described::Unreadable(why) => (self.say)(&format!(
+                        "{} {}: CodeDeploy deployment {id} of {group} is not followed: {why}",
+                        self.region, self.stack
+                    )),
                 }
-                self.follow(d);
             }
         }
         Ok(())
     }
 
     /// Gives the deployment to the driver, on a blocking thread.
-    pub(crate) fn follow(&mut self, d: FollowedDeployment) {
+    pub fn follow(&mut self, d: FollowedDeployment) {
         let handle = CodeDeployHandle::new(
             tokio::runtime::Handle::current(),
             self.codedeploy.clone(),
@@ -459,14 +530,18 @@ impl Followers {
 
     /// The operation is over: every follower takes one last look and ends. Returns why the
     /// deployments that did not succeed did not.
-    pub(crate) async fn finish(mut self, why: &str) -> Vec<String> {
+    pub async fn finish(mut self, why: &str) -> Vec<String> {
         *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(why.to_string());
         let mut failures = Vec::new();
         for (id, task) in std::mem::take(&mut self.tasks) {
             match task.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => failures.push(e),
-                Err(e) => failures.push(format!("following deployment {id} stopped: {e}")),
+                // The follower itself failed: the deployment's outcome is the stack's to say.
+                Err(e) => (self.say)(&format!(
+                    "{} {}: following deployment {id} stopped: {e}",
+                    self.region, self.stack
+                )),
             }
         }
         failures

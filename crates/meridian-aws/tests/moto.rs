@@ -578,7 +578,7 @@ print('{}')",
 fn codedeploy_deployments_are_found_read_and_followed() {
     use meridian_aws::codedeploy::{self, CodeDeployHandle};
     use meridian_delivery::follow::RemoteStatus;
-    use meridian_region::stacks::{AliasShifter, DeliveryOptions, DeploymentHandle};
+    use meridian_region::stacks::{DeliveryOptions, DeploymentHandle};
     let Some(moto) = moto() else { return };
     let options = AwsOptions {
         endpoint_url: Some(moto.url.clone()),
@@ -622,11 +622,16 @@ print(json.dumps(d['deploymentId']))
         execution_id: Some("e-1".into()),
         ..Default::default()
     };
-    let (d, over) = rt
+    let d = match rt
         .block_on(codedeploy::describe(&cd, "eu-west-1", "app", &id, &delivery))
         .unwrap()
-        .expect("a Lambda deployment");
-    assert!(!over);
+    {
+        codedeploy::Described::Move { deployment, created_ms } => {
+            assert!(created_ms >= started * 1000 - 1000, "{created_ms}");
+            *deployment
+        }
+        other => panic!("{other:?}"),
+    };
     assert_eq!(
         (
             d.function.as_str(),
@@ -644,32 +649,54 @@ print(json.dumps(d['deploymentId']))
         )
     );
 
-    let ended = std::sync::Arc::new(std::sync::Mutex::new(None));
-    let handle = CodeDeployHandle::new(rt.handle().clone(), cd, lambda, d.clone(), ended.clone());
+    let handle = CodeDeployHandle::new(
+        rt.handle().clone(),
+        cd.clone(),
+        lambda.clone(),
+        d.clone(),
+        Default::default(),
+    );
     // Looked at from a blocking thread, as the driver does.
     let look = std::thread::scope(|s| s.spawn(|| handle.look()).join().unwrap()).unwrap();
     assert_eq!(look.status, RemoteStatus::Created);
     assert_eq!(look.new_version_percent, Some(10.0));
+    // (moto has no StopDeployment: the error names the action, as AWS's AccessDenied would)
     let e = std::thread::scope(|s| s.spawn(|| handle.stop("test")).join().unwrap()).unwrap_err();
     assert!(e.to_string().contains("codedeploy:StopDeployment"), "{e}");
 
-    // Followed by the engine's driver until the stack operation says it is over.
+    // Followed by the engine's driver, as a change set's execution follows it: on a blocking
+    // thread of the stack operation's runtime, until the operation says it is over.
     let dir = tempfile::tempdir().unwrap();
     let functions = std::sync::Arc::new(meridian_aws::functions::AwsFunctions::new(options.clone()).unwrap());
-    let shifter = meridian_engine::delivery::Shifter::new(
-        functions,
-        meridian_engine::delivery::DeliveryStore::open(dir.path()).unwrap(),
-    )
-    .for_backend("aws");
-    let lines = std::sync::Mutex::new(Vec::new());
-    let result = std::thread::scope(|s| {
-        let t = s.spawn(|| shifter.follow(&d, &handle, &|l| lines.lock().unwrap().push(l.to_string())));
-        std::thread::sleep(Duration::from_millis(300));
-        *ended.lock().unwrap() = Some("the stack ended UPDATE_COMPLETE".to_string());
-        t.join().unwrap()
+    let shifter = std::sync::Arc::new(
+        meridian_engine::delivery::Shifter::new(
+            functions,
+            meridian_engine::delivery::DeliveryStore::open(dir.path()).unwrap(),
+        )
+        .for_backend("aws"),
+    );
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let say: meridian_region::Say = {
+        let lines = lines.clone();
+        std::sync::Arc::new(move |l: &str| lines.lock().unwrap().push(l.to_string()))
+    };
+    let failures = rt.block_on(async {
+        let mut followers = codedeploy::Followers::new(
+            shifter.clone(),
+            delivery.clone(),
+            say,
+            "eu-west-1",
+            "app",
+            started * 1000,
+            cd,
+            lambda,
+        );
+        followers.follow(d.clone());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        followers.finish("the stack ended UPDATE_COMPLETE").await
     });
-    assert_eq!(result, Ok(()));
-    let said = lines.into_inner().unwrap().join("\n");
+    assert!(failures.is_empty(), "{failures:?}");
+    let said = lines.lock().unwrap().join("\n");
     assert!(
         said.contains(&format!(
             "[eu-west-1 {id}] CodeDeploy deploys app-Hello-1:live version 1 -> 2"

@@ -84,7 +84,8 @@ pub struct FollowConfig {
     /// Judge the new version against the old while traffic is on it, every `judge_every_ms`.
     pub judge: bool,
     pub judge_every_ms: u64,
-    /// Looks that may fail in a row before the deployment is given up as unknown.
+    /// Looks that may fail in a row before the deployment is given up as unknown; each failure
+    /// doubles the wait before the next look (up to a minute).
     pub max_failed_looks: u32,
     /// `StopDeployment` calls that may fail before the follower gives up stopping it.
     pub max_stop_attempts: u32,
@@ -96,7 +97,7 @@ impl Default for FollowConfig {
             look_every_ms: 5_000,
             judge: false,
             judge_every_ms: 60_000,
-            max_failed_looks: 5,
+            max_failed_looks: 10,
             max_stop_attempts: 5,
         }
     }
@@ -117,6 +118,8 @@ pub enum FollowEvent {
     StopFailed {
         error: String,
     },
+    /// The answer to [`FollowEffect::PutBack`]: `Ok` once the alias serves the old version.
+    PutBack(Result<(), String>),
     /// Operator commands.
     Abort,
     Promote,
@@ -141,6 +144,10 @@ pub enum FollowEffect {
     Judge { since_ms: i64 },
     /// `StopDeployment` with automatic rollback; answer with `StopAccepted` or `StopFailed`.
     Stop { reason: String },
+    /// The deployment finished although the judge failed it: put the alias back on the old
+    /// version (the stack still names the new one until its next deploy). Answer with
+    /// `PutBack`.
+    PutBack,
     /// Send `Timer` at this time.
     WakeAt(i64),
 }
@@ -211,6 +218,9 @@ pub struct Follow {
     stop_attempts: u32,
     /// Waiting for the answer to a `Stop`.
     stop_pending: bool,
+    /// CodeDeploy accepted a `Stop`: it is stopping, nothing more to send.
+    #[serde(default)]
+    stop_accepted: bool,
 }
 
 impl Follow {
@@ -228,6 +238,7 @@ impl Follow {
             failed_looks: 0,
             stop_attempts: 0,
             stop_pending: false,
+            stop_accepted: false,
         }
     }
 
@@ -274,12 +285,14 @@ impl Follow {
                         self.failed_looks
                     );
                     out.push(FollowEffect::Record(format!("given up: {reason}")));
-                    self.state = FollowState::Unknown { reason };
+                    self.unseen(reason);
                 } else {
                     out.push(FollowEffect::Record(format!(
                         "could not look at the deployment: {error}"
                     )));
-                    self.schedule_look(now, &mut out);
+                    // Throttled or unreachable: wait longer each time.
+                    let wait = (self.config.look_every_ms << self.failed_looks.min(6)).min(60_000);
+                    self.look_at(now + wait as i64, &mut out);
                 }
             }
             FollowEvent::Verdict(v) => {
@@ -303,6 +316,7 @@ impl Follow {
             }
             FollowEvent::StopAccepted => {
                 self.stop_pending = false;
+                self.stop_accepted = true;
                 out.push(FollowEffect::Record(
                     "CodeDeploy accepted the stop: it puts the alias back on the old version".into(),
                 ));
@@ -352,14 +366,41 @@ impl Follow {
                         .unwrap_or_else(|| "nothing".into())
                 );
                 out.push(FollowEffect::Record(format!("no longer followed: {reason}")));
-                self.state = FollowState::Unknown { reason };
+                self.unseen(reason);
+            }
+            FollowEvent::PutBack(result) => {
+                let reason = self.state.reason().unwrap_or_default().to_string();
+                let reason = match result {
+                    Ok(()) => format!(
+                        "{reason}; the alias is back on the old version, and the stack names the new one until its next deploy (or `meridian rollback`)"
+                    ),
+                    Err(e) => {
+                        self.percent = 100.0;
+                        format!("{reason}; the alias could not be put back on the old version ({e}): the new version serves all traffic")
+                    }
+                };
+                out.push(FollowEffect::Record(reason.clone()));
+                self.state = FollowState::Failed { reason };
             }
         }
         out
     }
 
+    /// Ends unseen; if Meridian was stopping it, the judge's (or operator's) verdict stands.
+    fn unseen(&mut self, reason: String) {
+        self.state = match self.stopping() {
+            Some(stopping) => FollowState::Failed {
+                reason: format!("{stopping}; whether CodeDeploy stopped it is unknown ({reason})"),
+            },
+            None => FollowState::Unknown { reason },
+        };
+    }
+
     fn schedule_look(&mut self, now: i64, out: &mut Vec<FollowEffect>) {
-        let at = now + self.config.look_every_ms as i64;
+        self.look_at(now + self.config.look_every_ms as i64, out);
+    }
+
+    fn look_at(&mut self, at: i64, out: &mut Vec<FollowEffect>) {
         if self.next_look.is_none_or(|t| t > at) {
             self.next_look = Some(at);
             out.push(FollowEffect::WakeAt(at));
@@ -373,7 +414,12 @@ impl Follow {
                 *stopping = Some(reason.clone());
             }
         }
-        if !self.stop_pending && self.stop_attempts < self.config.max_stop_attempts.max(1) {
+        self.send_stop(reason, out);
+    }
+
+    /// Sends a stop unless one is in flight, was accepted, or the attempts are used up.
+    fn send_stop(&mut self, reason: String, out: &mut Vec<FollowEffect>) {
+        if !self.stop_pending && !self.stop_accepted && self.stop_attempts < self.config.max_stop_attempts.max(1) {
             self.stop_attempts += 1;
             self.stop_pending = true;
             out.push(FollowEffect::Stop { reason });
@@ -411,10 +457,12 @@ impl Follow {
                 self.state = FollowState::Succeeded;
             }
             (RemoteStatus::Succeeded, Some(reason)) => {
-                self.percent = 100.0;
+                // Still following (stopping): the put-back's answer ends it.
+                self.percent = 0.0;
                 let reason = format!("{reason}; CodeDeploy had finished the deployment before it could be stopped");
                 out.push(FollowEffect::Record(reason.clone()));
-                self.state = FollowState::Failed { reason };
+                self.state = FollowState::Following { stopping: Some(reason) };
+                out.push(FollowEffect::PutBack);
             }
             (RemoteStatus::Failed | RemoteStatus::Stopped, ours) => {
                 self.percent = 0.0;
@@ -426,12 +474,8 @@ impl Follow {
                 self.state = FollowState::RolledBack { reason };
             }
             (_, Some(reason)) => {
-                // Still running after Meridian asked it to stop: ask again.
-                if !self.stop_pending && self.stop_attempts < self.config.max_stop_attempts.max(1) {
-                    self.stop_attempts += 1;
-                    self.stop_pending = true;
-                    out.push(FollowEffect::Stop { reason });
-                }
+                // Still running after Meridian asked it to stop, and the stop failed: ask again.
+                self.send_stop(reason, out);
                 self.schedule_look(now, out);
             }
             (_, None) => self.schedule_look(now, out),
@@ -593,10 +637,91 @@ mod tests {
             },
             60_100,
         );
-        f.apply(FollowEvent::Looked(look(RemoteStatus::Succeeded, 100.0)), 61_000);
+        let out = f.apply(FollowEvent::Looked(look(RemoteStatus::Succeeded, 100.0)), 61_000);
+        // The alias is put back by Meridian: the judge's verdict stands.
+        assert!(out.contains(&FollowEffect::PutBack), "{out:?}");
+        assert!(!f.is_terminal());
+        f.apply(FollowEvent::PutBack(Ok(())), 61_100);
         match f.state() {
-            FollowState::Failed { reason } => assert!(reason.contains("before it could be stopped"), "{reason}"),
+            FollowState::Failed { reason } => assert!(
+                reason.contains("before it could be stopped")
+                    && reason.contains("the alias is back on the old version"),
+                "{reason}"
+            ),
             s => panic!("{s:?}"),
+        }
+        assert_eq!(f.new_version_percent(), 0.0);
+    }
+
+    #[test]
+    fn an_alias_that_cannot_be_put_back_is_said_to_serve_the_new_version() {
+        let mut f = Follow::new(FollowConfig::default());
+        f.apply(FollowEvent::Start, 0);
+        f.apply(FollowEvent::Abort, 1);
+        f.apply(FollowEvent::StopFailed { error: "x".into() }, 2);
+        f.apply(FollowEvent::Looked(look(RemoteStatus::Succeeded, 100.0)), 3);
+        f.apply(FollowEvent::PutBack(Err("AccessDenied".into())), 4);
+        assert_eq!(f.state().name(), "Failed");
+        assert!(f
+            .state()
+            .reason()
+            .unwrap()
+            .contains("the new version serves all traffic"));
+        assert_eq!(f.new_version_percent(), 100.0);
+    }
+
+    #[test]
+    fn an_accepted_stop_is_not_sent_again_while_codedeploy_rolls_back() {
+        let mut f = judging();
+        f.apply(FollowEvent::Start, 0);
+        f.apply(FollowEvent::Looked(look(RemoteStatus::InProgress, 10.0)), 0);
+        f.apply(FollowEvent::Timer, 60_000);
+        let out = f.apply(
+            FollowEvent::Verdict(Verdict::Fail {
+                reasons: vec!["errors".into()],
+            }),
+            60_000,
+        );
+        assert_eq!(out.iter().filter(|e| matches!(e, FollowEffect::Stop { .. })).count(), 1);
+        f.apply(FollowEvent::StopAccepted, 60_100);
+        // CodeDeploy says InProgress a while longer, and the operator aborts too: no second stop.
+        let mut later = f.apply(FollowEvent::Looked(look(RemoteStatus::InProgress, 10.0)), 65_100);
+        later.extend(f.apply(FollowEvent::Abort, 65_200));
+        assert!(
+            !later.iter().any(|e| matches!(e, FollowEffect::Stop { .. })),
+            "{later:?}"
+        );
+        f.apply(FollowEvent::Looked(look(RemoteStatus::Stopped, 0.0)), 70_100);
+        assert_eq!(f.state().name(), "RolledBack");
+    }
+
+    #[test]
+    fn losing_sight_while_stopping_keeps_the_verdict() {
+        for lose in [
+            FollowEvent::Ended {
+                why: "the stack ended UPDATE_COMPLETE".into(),
+            },
+            FollowEvent::LookFailed { error: "x".into() },
+        ] {
+            let mut f = Follow::new(FollowConfig {
+                max_failed_looks: 1,
+                ..FollowConfig::default()
+            });
+            f.apply(FollowEvent::Start, 0);
+            f.apply(FollowEvent::Abort, 1);
+            f.apply(
+                FollowEvent::StopFailed {
+                    error: "throttled".into(),
+                },
+                2,
+            );
+            f.apply(lose, 3);
+            assert_eq!(f.state().name(), "Failed", "{:?}", f.state());
+            assert!(f
+                .state()
+                .reason()
+                .unwrap()
+                .starts_with("the operator aborted it; whether CodeDeploy stopped it is unknown"));
         }
     }
 
@@ -648,13 +773,16 @@ mod tests {
     }
 
     #[test]
-    fn looks_failing_in_a_row_give_up_as_unknown_and_one_success_resets_the_count() {
+    fn looks_failing_in_a_row_back_off_then_give_up_as_unknown_and_one_success_resets_the_count() {
         let mut f = Follow::new(FollowConfig {
             max_failed_looks: 2,
             ..FollowConfig::default()
         });
         f.apply(FollowEvent::Start, 0);
-        f.apply(FollowEvent::LookFailed { error: "x".into() }, 1);
+        // twice the usual 5 s before the next look
+        assert!(f
+            .apply(FollowEvent::LookFailed { error: "x".into() }, 1)
+            .contains(&FollowEffect::WakeAt(10_001)));
         f.apply(FollowEvent::Looked(look(RemoteStatus::InProgress, 0.0)), 2);
         f.apply(FollowEvent::LookFailed { error: "x".into() }, 3);
         assert_eq!(f.state().name(), "InProgress");
@@ -692,8 +820,10 @@ mod tests {
         let mut f = judging();
         f.apply(FollowEvent::Start, 0);
         f.apply(FollowEvent::Looked(look(RemoteStatus::InProgress, 10.0)), 0);
+        f.apply(FollowEvent::Abort, 1);
         let back: Follow = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&f).unwrap());
+        assert_eq!(back.state().name(), "RollingBack");
         assert_eq!(back.new_version_percent(), 10.0);
-        assert_eq!(back.state(), f.state());
     }
 }

@@ -279,6 +279,23 @@ impl DeliveryStore {
                 cmd.verb()
             ));
         }
+        if !matches!(cmd, Command::Abort) {
+            let backend: Option<String> = self.db(|c| {
+                c.query_row(
+                    "SELECT backend FROM deployment_backends WHERE deployment_id=?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .optional()
+            })?;
+            if backend.as_deref() == Some("codedeploy") {
+                return Err(format!(
+                    "deployment {id} is run by CodeDeploy, by its own configuration ({}): it cannot {}; `meridian abort {id}` stops it",
+                    row.schedule.trim_end_matches(" (run by CodeDeploy)"),
+                    cmd.verb()
+                ));
+            }
+        }
         let (name, by) = match cmd {
             Command::Promote => ("promote", None),
             Command::Extend { by_ms } => ("extend", Some(*by_ms as i64)),
@@ -973,6 +990,53 @@ fn judgement(to: &str, canary: &Sample, from: &str, baseline: &Sample, v: &Verdi
 }
 
 impl Shifter {
+    /// The row of a followed deployment: made, or taken over by this process when a resumed
+    /// execution follows it again. An id that another kind of deployment holds is refused.
+    fn record_followed(&self, d: &FollowedDeployment, schedule: &str, f: &Follow) -> Result<(), String> {
+        let id = d.id.as_str();
+        let backend: Option<String> = self.store.db(|c| {
+            c.query_row(
+                "SELECT backend FROM deployment_backends WHERE deployment_id=?1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()
+        })?;
+        if self.store.get(id)?.is_some() {
+            if backend.as_deref() != Some("codedeploy") {
+                return Err(format!("the id {id} is another deployment's"));
+            }
+            let pid = std::process::id();
+            let start = crate::journal::process_start_time(pid).map(|s| s as i64);
+            return self.store.db(|c| {
+                c.execute(
+                    "UPDATE deployments SET owner_pid=?2, owner_start=?3 WHERE id=?1",
+                    params![id, pid as i64, start],
+                )
+                .map(|_| ())
+            });
+        }
+        let row = NewRow {
+            region: &d.region,
+            stack: &d.stack_name,
+            function: &d.function,
+            alias: &d.alias,
+            from_version: &d.from_version,
+            to_version: &d.to_version,
+            options: &d.options,
+        };
+        let state = serde_json::to_string(f).map_err(|e| e.to_string())?;
+        self.store
+            .insert(id, &row, schedule, &state, f.state().name(), self.now())?;
+        self.store.db(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO deployment_backends (deployment_id, backend) VALUES (?1, 'codedeploy')",
+                params![id],
+            )
+            .map(|_| ())
+        })
+    }
+
     /// Performs the follower's effects until none is left.
     fn follow_effects(
         &self,
@@ -1027,6 +1091,11 @@ impl Shifter {
                     };
                     FollowEvent::Verdict(v)
                 }
+                FollowEffect::PutBack => FollowEvent::PutBack(
+                    self.control
+                        .route_alias(&d.region, &d.function, &d.alias, &d.from_version, None)
+                        .map_err(|e| e.to_string()),
+                ),
                 FollowEffect::Stop { reason } => match handle.stop(&reason) {
                     Ok(()) => FollowEvent::StopAccepted,
                     Err(e) => FollowEvent::StopFailed { error: e.to_string() },
@@ -1043,44 +1112,20 @@ impl AliasShifter for Shifter {
             judge: d.options.judge.is_some(),
             ..FollowConfig::default()
         });
-        let state = |f: &Follow| serde_json::to_string(f).map_err(|e| e.to_string());
         let schedule = format!("{} (run by CodeDeploy)", d.config_name);
         let id = d.id.as_str();
-        if self.store.get(id)?.is_some() {
-            // Followed again (a resumed execution): this process follows it now.
-            let pid = std::process::id();
-            let start = crate::journal::process_start_time(pid).map(|s| s as i64);
-            self.store.db(|c| {
-                c.execute(
-                    "UPDATE deployments SET owner_pid=?2, owner_start=?3 WHERE id=?1",
-                    params![id, pid as i64, start],
-                )
-                .map(|_| ())
-            })?;
-        } else {
-            let row = NewRow {
-                region: &d.region,
-                stack: &d.stack_name,
-                function: &d.function,
-                alias: &d.alias,
-                from_version: &d.from_version,
-                to_version: &d.to_version,
-                options: &d.options,
-            };
-            self.store
-                .insert(id, &row, &schedule, &state(&f)?, f.state().name(), self.now())?;
-        }
-        self.store.db(|c| {
-            c.execute(
-                "INSERT OR REPLACE INTO deployment_backends (deployment_id, backend) VALUES (?1, 'codedeploy')",
-                params![id],
-            )
-            .map(|_| ())
-        })?;
+        // The record is for people: if it cannot be written, the deployment is still followed,
+        // judged and stopped, and that is said.
+        let recorded = self.record_followed(d, &schedule, &f);
         let say = |line: &str| {
             log(&format!("[{} {id}] {line}", d.region));
-            let _ = self.store.event(id, self.now(), line);
+            if recorded.is_ok() {
+                let _ = self.store.event(id, self.now(), line);
+            }
         };
+        if let Err(e) = &recorded {
+            say(&format!("not recorded in `meridian deployments`: {e}"));
+        }
         say(&format!(
             "CodeDeploy deploys {}:{} version {} -> {}: {schedule}{}",
             d.function,
@@ -1097,15 +1142,22 @@ impl AliasShifter for Shifter {
         let start = f.apply(FollowEvent::Start, self.now());
         self.follow_effects(d, handle, &mut f, start, &mut wakes, &say);
         loop {
-            let reason = f.state().reason().map(String::from);
-            self.store.update(
-                id,
-                &state(&f)?,
-                f.state().name(),
-                reason.as_deref(),
-                f.new_version_percent(),
-                self.now(),
-            )?;
+            if recorded.is_ok() {
+                let reason = f.state().reason().map(String::from);
+                let saved = serde_json::to_string(&f).map_err(|e| e.to_string()).and_then(|state| {
+                    self.store.update(
+                        id,
+                        &state,
+                        f.state().name(),
+                        reason.as_deref(),
+                        f.new_version_percent(),
+                        self.now(),
+                    )
+                });
+                if let Err(e) = saved {
+                    log(&format!("[{} {id}] the record could not be saved: {e}", d.region));
+                }
+            }
             if f.is_terminal() {
                 break;
             }
@@ -1124,7 +1176,12 @@ impl AliasShifter for Shifter {
                 continue;
             }
             self.clock.sleep(self.tick);
-            for cmd in self.store.take_commands(id)? {
+            let commands = if recorded.is_ok() {
+                self.store.take_commands(id).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            for cmd in commands {
                 let ev = match cmd {
                     Command::Promote => FollowEvent::Promote,
                     Command::Extend { .. } => FollowEvent::Extend,
@@ -1143,6 +1200,8 @@ impl AliasShifter for Shifter {
                 self.follow_effects(d, handle, &mut f, effects, &mut wakes, &say);
             }
         }
+        // Err only when the new version is not what it should be: CodeDeploy failed it, or the
+        // judge or an operator did. Not seeing how it ended leaves the stack's result to speak.
         match f.state() {
             FollowState::Succeeded => Ok(()),
             FollowState::Unknown { reason } => {
@@ -1159,7 +1218,7 @@ impl AliasShifter for Shifter {
                 "CodeDeploy deployment {id} of {}:{}: {reason}",
                 d.function, d.alias
             )),
-            FollowState::Following { stopping: None } => Err(format!("deployment {id} stopped being followed")),
+            FollowState::Following { stopping: None } => Ok(()),
         }
     }
 
@@ -1386,6 +1445,8 @@ mod tests {
         stops: Mutex<Vec<String>>,
         looked: AtomicUsize,
         ended_after: Option<usize>,
+        /// `StopDeployment` refused (the deployment is finishing).
+        refuse_stop: bool,
     }
 
     impl Script {
@@ -1396,6 +1457,7 @@ mod tests {
                 stops: Mutex::new(Vec::new()),
                 looked: AtomicUsize::new(0),
                 ended_after,
+                refuse_stop: false,
             }
         }
     }
@@ -1421,6 +1483,9 @@ mod tests {
             }
         }
         fn stop(&self, reason: &str) -> Result<(), RegionError> {
+            if self.refuse_stop {
+                return Err(RegionError::permanent("DeploymentAlreadyCompletedException"));
+            }
             self.stops.lock().unwrap().push(reason.to_string());
             Ok(())
         }
@@ -1582,16 +1647,17 @@ mod tests {
             {
                 std::thread::sleep(Duration::from_millis(1));
             }
-            store.command("d-ABCDEF123", &Command::Promote).unwrap();
+            let refused = store.command("d-ABCDEF123", &Command::Promote).unwrap_err();
+            assert!(
+                refused.contains("run by CodeDeploy, by its own configuration (CodeDeployDefault.LambdaCanary10Percent5Minutes): it cannot promote"),
+                "{refused}"
+            );
             store.command("d-ABCDEF123", &Command::Abort).unwrap();
             t.join().unwrap()
         });
         assert!(r.unwrap_err().contains("the operator aborted it"));
         let said = lines.into_inner().unwrap().join("\n");
-        assert!(
-            said.contains("promote and extend apply to Meridian's schedules only"),
-            "{said}"
-        );
+        assert!(said.contains("operator: abort"), "{said}");
         assert_eq!(script.stops.lock().unwrap().len(), 1);
         assert_eq!(store.get("d-ABCDEF123").unwrap().unwrap().status, "RolledBack");
     }
@@ -1612,6 +1678,42 @@ mod tests {
         assert!(row.is_over());
         // Over: no command is taken.
         assert!(shifter.store().command("d-ABCDEF123", &Command::Abort).is_err());
+    }
+
+    #[test]
+    fn a_deployment_that_finishes_before_it_can_be_stopped_has_its_alias_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let region = Arc::new(Region {
+            routing: Mutex::new(("2".into(), None)),
+            calls: AtomicUsize::new(0),
+            fail: Vec::new(),
+        });
+        let clock = Arc::new(meridian_core::ManualClock::new(1_000_000));
+        let shifter = Shifter::new(region.clone(), DeliveryStore::open(dir.path()).unwrap())
+            .with_clock(clock, Duration::from_millis(500))
+            .for_backend("aws");
+        let store = shifter.store().clone();
+        let mut looks = vec![at(RemoteStatus::InProgress, 10.0); 3];
+        looks.push(at(RemoteStatus::Succeeded, 100.0));
+        let mut script = Script::new(looks, None);
+        script.refuse_stop = true;
+        // The operator aborts before the first look.
+        let r = std::thread::scope(|s| {
+            let t = s.spawn(|| shifter.follow(&followed(false), &script, &|_| {}));
+            while store.get("d-ABCDEF123").unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            store.command("d-ABCDEF123", &Command::Abort).unwrap();
+            t.join().unwrap()
+        });
+        let e = r.unwrap_err();
+        assert!(
+            e.contains("the operator aborted it; CodeDeploy had finished the deployment before it could be stopped; the alias is back on the old version"),
+            "{e}"
+        );
+        assert_eq!(*region.routing.lock().unwrap(), ("1".to_string(), None));
+        let row = store.get("d-ABCDEF123").unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.new_version_percent), ("Failed", 0.0));
     }
 
     #[test]
