@@ -246,6 +246,17 @@ impl Follow {
         &self.state
     }
 
+    /// The word `meridian deployments` shows: the state's, except that a deployment Meridian
+    /// could not stop is `InProgress` (CodeDeploy goes on with it), not `RollingBack`.
+    pub fn status_name(&self) -> &'static str {
+        let gave_up =
+            !self.stop_pending && !self.stop_accepted && self.stop_attempts >= self.config.max_stop_attempts.max(1);
+        match self.state {
+            FollowState::Following { stopping: Some(_) } if gave_up => "InProgress",
+            ref s => s.name(),
+        }
+    }
+
     pub fn is_terminal(&self) -> bool {
         !matches!(self.state, FollowState::Following { .. })
     }
@@ -755,7 +766,9 @@ mod tests {
         );
         let out = f.apply(FollowEvent::Looked(look(RemoteStatus::InProgress, 10.0)), 10_300);
         assert!(!out.iter().any(|e| matches!(e, FollowEffect::Stop { .. })), "{out:?}");
-        assert_eq!(f.state().name(), "RollingBack");
+        // CodeDeploy goes on with it: shown in progress, the reason kept for its end.
+        assert_eq!(f.status_name(), "InProgress");
+        assert_eq!(f.state().reason(), Some("the operator aborted it"));
     }
 
     #[test]

@@ -1148,7 +1148,7 @@ impl AliasShifter for Shifter {
                     self.store.update(
                         id,
                         &state,
-                        f.state().name(),
+                        f.status_name(),
                         reason.as_deref(),
                         f.new_version_percent(),
                         self.now(),
