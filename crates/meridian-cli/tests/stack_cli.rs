@@ -1319,3 +1319,69 @@ fn a_module_is_refused_with_the_reason() {
         "{e}"
     );
 }
+
+/// What AWS refuses is refused locally too, with what to do: a parameter value over 4,096 bytes,
+/// a function's environment over Lambda's 4 KB, a template over 1 MB.
+#[test]
+fn aws_quotas_are_refused_locally_as_aws_refuses_them() {
+    let env = setup();
+    let t = write(&env, "t.yaml", &function_template("!Ref Greeting", 128, ""));
+    let o = deploy(&env, &t, "app", &["--param", &format!("Greeting={}", "x".repeat(4097))]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "parameter `Greeting` is 4097 bytes long; CloudFormation takes parameter values of at most 4096 bytes"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("SSM Parameter Store"), "{}", stderr(&o));
+    // 4,096 bytes is still a parameter, but as an environment variable it breaks Lambda's 4 KB.
+    let o = deploy(&env, &t, "app", &["--param", &format!("Greeting={}", "x".repeat(4096))]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("exceeded the 4KB limit: 4111 bytes measured as JSON, of variables GREETING"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(describe(&env, "app")["Stack"]["StackStatus"], "ROLLBACK_COMPLETE");
+    let o = deploy(
+        &env,
+        &t,
+        "small",
+        &["--param", &format!("Greeting={}", "x".repeat(4000))],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A template over 1 MB as it is sent (its metadata: comments would not be sent) is refused
+    // before anything is made.
+    let text = function_template("hi", 128, "").replace("FunctionName: greeter\n", "FunctionName: big\n");
+    let big = format!("Metadata:\n  Blob: {}\n{text}", "x".repeat(1_048_600));
+    let b = write(&env, "big.yaml", &big);
+    let o = deploy(&env, &b, "big", &[]);
+    assert_ne!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("over CloudFormation's limit of 1048576 bytes for a template"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("nested stacks"), "{}", stderr(&o));
+    let d = cmd(
+        &env,
+        &[
+            "--output",
+            "json",
+            "stack",
+            "describe",
+            "--region",
+            "us-east-1",
+            "--stack-name",
+            "big",
+        ],
+    );
+    assert!(
+        !d.status.success(),
+        "no stack is made: {}",
+        String::from_utf8_lossy(&d.stdout)
+    );
+}

@@ -97,6 +97,16 @@ impl FunctionSpec {
                 self.memory_size
             )));
         }
+        // Lambda measures the variables as the JSON object it stores.
+        let measured = serde_json::to_string(&self.environment).unwrap_or_default();
+        if !self.environment.is_empty() && measured.len() > MAX_ENVIRONMENT_BYTES {
+            let keys: Vec<&str> = self.environment.keys().map(String::as_str).collect();
+            return Err(LambdaError::InvalidParameterValue(format!(
+                "Lambda was unable to configure your environment variables because the environment variables you have provided exceeded the 4KB limit: {} bytes measured as JSON, of variables {}; move large values to SSM Parameter Store or Secrets Manager and read them at run time",
+                measured.len(),
+                keys.join(", ")
+            )));
+        }
         for key in self.environment.keys() {
             let ok = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
                 && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -109,6 +119,9 @@ impl FunctionSpec {
         Ok(())
     }
 }
+
+/// Lambda's quota on a function's environment variables: 4 KB, measured as their JSON object.
+pub const MAX_ENVIRONMENT_BYTES: usize = 4096;
 
 /// Variables Lambda sets itself; a function may not override them.
 const RESERVED_ENV: &[&str] = &[

@@ -151,6 +151,10 @@ fn me() -> (i64, i64) {
     (pid as i64, start as i64)
 }
 
+/// CloudFormation's quota on a template (read from S3; 51,200 bytes when sent inline): a larger
+/// one is refused before anything is read further, as AWS would refuse it.
+pub const MAX_TEMPLATE_BYTES: u64 = 1_048_576;
+
 const INTERRUPTED: &str =
     "The process running this operation ended before it finished; rolled back when Meridian next opened the stacks";
 
@@ -808,8 +812,18 @@ impl LocalStacks {
     }
 
     fn prepared(req: &StackRequest) -> Result<Prepared, String> {
-        let text = std::fs::read_to_string(&req.template_path)
-            .map_err(|e| format!("cannot read the template {}: {e}", req.template_path.display()))?;
+        use meridian_pipeline::source::{read_text, ReadError};
+        let shown = req.template_path.display();
+        let text = read_text(&req.template_path, MAX_TEMPLATE_BYTES).map_err(|e| match e {
+            ReadError::TooLarge { size, limit } => format!(
+                "the template {shown} is {}, over CloudFormation's limit of {limit} bytes for a template (from S3; 51,200 sent inline): AWS would refuse it. Split it into nested stacks (AWS::CloudFormation::Stack), or move large inline code and data out of it",
+                size.map(|s| format!("{s} bytes")).unwrap_or_else(|| format!("more than {limit} bytes"))
+            ),
+            ReadError::NotText { offset, .. } => {
+                format!("the template {shown} is not UTF-8 text (at byte {offset}): check that this is the template")
+            }
+            ReadError::Io(e) => format!("cannot read the template {shown}: {e}"),
+        })?;
         Ok(Prepared {
             file: req.template_path.display().to_string(),
             template_text: text,
@@ -818,10 +832,11 @@ impl LocalStacks {
             allow_unsupported: req.allow_unsupported,
             publish_on_config_change: req.publish_on_config_change,
             artifact_root: req.artifact_root.clone(),
-            source: req
-                .source_template
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok().map(|t| (p.display().to_string(), t))),
+            source: req.source_template.as_ref().and_then(|p| {
+                read_text(p, meridian_pipeline::source::MAX_INPUT_BYTES)
+                    .ok()
+                    .map(|t| (p.display().to_string(), t))
+            }),
             delivery: req.delivery.clone(),
             create: false,
             tags: req.tags.clone(),

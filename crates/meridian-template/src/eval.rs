@@ -98,6 +98,9 @@ fn scalar_string(v: &Value) -> Option<String> {
     }
 }
 
+/// CloudFormation's quota on a parameter's value.
+pub const MAX_PARAMETER_VALUE_BYTES: usize = 4096;
+
 /// Resolves the template's parameters from the values given (`--param`, ParameterOverrides) and
 /// the defaults, checks types and constraints, and reads `AWS::SSM::Parameter::Value<...>` types
 /// from the local parameter store (`ssm`).
@@ -153,6 +156,13 @@ pub fn resolve_parameters(
                 },
             },
         };
+        if value.len() > MAX_PARAMETER_VALUE_BYTES {
+            return Err(err(format!(
+                "parameter `{name}` is {} bytes long; CloudFormation takes parameter values of at most {MAX_PARAMETER_VALUE_BYTES} bytes",
+                value.len()
+            ))
+            .help("keep large values in SSM Parameter Store and give the parameter the type `AWS::SSM::Parameter::Value<String>` (its value is then the parameter's name), or ship them as a file in the artifact"));
+        }
         let shown = |v: &str| {
             if out.no_echo.contains(name) {
                 "****".to_string()
