@@ -1359,11 +1359,13 @@ mod tests {
     use meridian_region::RegionError;
     use std::sync::atomic::AtomicUsize;
 
-    /// An honest in-memory region: one alias, whose routing calls fail at chosen calls.
+    /// An honest in-memory region: one alias, whose routing calls fail at chosen calls, and
+    /// whose versions served `(invocations, errors)` each time its metrics are read.
     struct Region {
         routing: Mutex<(String, Option<(String, f64)>)>,
         calls: AtomicUsize,
         fail: Vec<usize>,
+        served: BTreeMap<String, (u64, u64)>,
     }
 
     impl FunctionControl for Region {
@@ -1391,46 +1393,21 @@ mod tests {
             &self,
             _: &str,
             _: &str,
-            _: Option<&str>,
-            _: i64,
-            _: i64,
-            _: i64,
-        ) -> Result<Vec<MetricPoint>, RegionError> {
-            Ok(Vec::new())
-        }
-    }
-
-    /// An honest in-memory region whose versions served `(invocations, errors)` each time its
-    /// metrics are read.
-    struct Served(BTreeMap<String, (u64, u64)>);
-
-    impl FunctionControl for Served {
-        fn route_alias(&self, _: &str, _: &str, _: &str, _: &str, _: Option<(&str, f64)>) -> Result<(), RegionError> {
-            Err(RegionError::permanent("CodeDeploy moves this alias, not the driver"))
-        }
-        fn invoke_event(&self, _: &str, _: &str, _: &[u8]) -> Result<(), RegionError> {
-            Ok(())
-        }
-        fn invoke(&self, _: &str, _: &str, _: &[u8]) -> Result<bool, RegionError> {
-            Ok(true)
-        }
-        fn metrics(
-            &self,
-            _: &str,
-            _: &str,
             version: Option<&str>,
             since: i64,
             _: i64,
             _: i64,
         ) -> Result<Vec<MetricPoint>, RegionError> {
-            let (invocations, errors) = self.0.get(version.unwrap_or_default()).copied().unwrap_or_default();
-            Ok(vec![MetricPoint {
-                start_ms: since,
-                period_ms: 60_000,
-                invocations,
-                errors,
-                ..MetricPoint::default()
-            }])
+            Ok(match self.served.get(version.unwrap_or_default()) {
+                Some(&(invocations, errors)) => vec![MetricPoint {
+                    start_ms: since,
+                    period_ms: 60_000,
+                    invocations,
+                    errors,
+                    ..MetricPoint::default()
+                }],
+                None => Vec::new(),
+            })
         }
     }
 
@@ -1526,7 +1503,12 @@ mod tests {
     fn follower(served: &[(&str, u64, u64)]) -> (Shifter, tempfile::TempDir, Arc<meridian_core::ManualClock>) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(meridian_core::ManualClock::new(1_000_000));
-        let region = Served(served.iter().map(|(v, i, e)| (v.to_string(), (*i, *e))).collect());
+        let region = Region {
+            routing: Mutex::new(("1".into(), None)),
+            calls: AtomicUsize::new(0),
+            fail: Vec::new(),
+            served: served.iter().map(|(v, i, e)| (v.to_string(), (*i, *e))).collect(),
+        };
         let shifter = Shifter::new(Arc::new(region), DeliveryStore::open(dir.path()).unwrap())
             .with_clock(clock.clone(), Duration::from_millis(500))
             .for_backend("aws");
@@ -1687,6 +1669,7 @@ mod tests {
             routing: Mutex::new(("2".into(), None)),
             calls: AtomicUsize::new(0),
             fail: Vec::new(),
+            served: BTreeMap::new(),
         });
         let clock = Arc::new(meridian_core::ManualClock::new(1_000_000));
         let shifter = Shifter::new(region.clone(), DeliveryStore::open(dir.path()).unwrap())
@@ -1731,15 +1714,26 @@ mod tests {
                 )
             })
             .unwrap();
-        // Local regions' recovery does not touch it; AWS's marks it, and moves no alias
-        // (`Served` refuses any routing).
-        let local = Shifter::new(Arc::new(Served(BTreeMap::new())), shifter.store().clone());
+        // Local regions' recovery does not touch it; AWS's marks it, and moves no alias.
+        let region = Arc::new(Region {
+            routing: Mutex::new(("1".into(), Some(("2".into(), 0.1)))),
+            calls: AtomicUsize::new(0),
+            fail: Vec::new(),
+            served: BTreeMap::new(),
+        });
+        let local = Shifter::new(region.clone(), shifter.store().clone());
         assert_eq!(local.recover().unwrap(), Vec::<String>::new());
         assert_eq!(
             shifter.store().get("d-ABCDEF123").unwrap().unwrap().status,
             "InProgress"
         );
-        assert_eq!(shifter.recover().unwrap(), Vec::<String>::new());
+        let aws = Shifter::new(region.clone(), shifter.store().clone()).for_backend("aws");
+        assert_eq!(aws.recover().unwrap(), Vec::<String>::new());
+        assert_eq!(
+            region.calls.load(Ordering::SeqCst),
+            0,
+            "CodeDeploy's alias is not moved"
+        );
         let row = shifter.store().get("d-ABCDEF123").unwrap().unwrap();
         assert_eq!(row.status, "Unknown");
         assert!(
@@ -1784,6 +1778,7 @@ mod tests {
                 routing: Mutex::new(("1".into(), None)),
                 calls: AtomicUsize::new(0),
                 fail: fail.to_vec(),
+                served: BTreeMap::new(),
             });
             let shifter = Shifter::new(region.clone(), DeliveryStore::open(dir.path()).unwrap());
             let result = shifter.shift(&deployment(), &|_| {});
