@@ -453,6 +453,13 @@ impl Followers {
         }
     }
 
+    /// The deployment groups to search, `(application, group)`, when they are known; otherwise
+    /// they are read from the stack's resources.
+    pub fn with_groups(mut self, groups: Vec<(String, String)>) -> Followers {
+        self.groups = Some(groups);
+        self
+    }
+
     /// A stack event: an alias being updated may be CodeDeploy's to move.
     pub fn saw(&mut self, resource_type: &str, status: &str) {
         if resource_type == "AWS::Lambda::Alias" && status == "UPDATE_IN_PROGRESS" {
@@ -481,6 +488,13 @@ impl Followers {
                 ));
             }
         }
+    }
+
+    /// One last search once the stack has settled: a deployment that began and ended between
+    /// two searches (an all-at-once one, a hook failing at once) is recorded too.
+    pub async fn find_last(&mut self, cf: &aws_sdk_cloudformation::Client) {
+        self.last_find = None;
+        self.find(cf).await;
     }
 
     async fn find_inner(&mut self, cf: &aws_sdk_cloudformation::Client) -> Result<(), RegionError> {

@@ -292,7 +292,10 @@ impl CloudFormationStacks {
             };
             // The deployments CloudFormation waited for are over: their followers end.
             let followed = match followers.take() {
-                Some(f) => f.finish(&format!("the stack ended {}", now.stack_status)).await,
+                Some(mut f) => {
+                    f.find_last(cf).await;
+                    f.finish(&format!("the stack ended {}", now.stack_status)).await
+                }
                 None => Vec::new(),
             };
             match ok {

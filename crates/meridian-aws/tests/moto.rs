@@ -680,21 +680,68 @@ print(json.dumps(d['deploymentId']))
         let lines = lines.clone();
         std::sync::Arc::new(move |l: &str| lines.lock().unwrap().push(l.to_string()))
     };
+    let cf = aws_sdk_cloudformation::Client::new(&config);
     let failures = rt.block_on(async {
+        let mut followers = codedeploy::Followers::new(
+            shifter.clone(),
+            delivery.clone(),
+            say.clone(),
+            "eu-west-1",
+            "app",
+            started * 1000,
+            cd.clone(),
+            lambda.clone(),
+        )
+        .with_groups(vec![(
+            "app-ServerlessDeploymentApplication-X".into(),
+            "app-HelloDeploymentGroup-Y".into(),
+        )]);
+        // Nothing is searched before an alias is being updated.
+        followers.find(&cf).await;
+        followers.saw("AWS::Lambda::Function", "UPDATE_IN_PROGRESS");
+        followers.find(&cf).await;
+        assert!(lines.lock().unwrap().is_empty(), "{:?}", lines.lock().unwrap());
+        followers.saw("AWS::Lambda::Alias", "UPDATE_IN_PROGRESS");
+        followers.find(&cf).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // found once: the last search after the stack settles follows nothing twice
+        followers.find_last(&cf).await;
+        followers.finish("the stack ended UPDATE_COMPLETE").await
+    });
+    let said = lines.lock().unwrap().join("\n");
+    assert_eq!(said.matches("CodeDeploy deploys app-Hello-1:live").count(), 1, "{said}");
+    // A deployment created before the execution began is an earlier update's: not followed.
+    let failures_later = rt.block_on(async {
         let mut followers = codedeploy::Followers::new(
             shifter.clone(),
             delivery.clone(),
             say,
             "eu-west-1",
             "app",
-            started * 1000,
+            (started + 120) * 1000,
             cd,
             lambda,
-        );
-        followers.follow(d.clone());
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        )
+        .with_groups(vec![(
+            "app-ServerlessDeploymentApplication-X".into(),
+            "app-HelloDeploymentGroup-Y".into(),
+        )]);
+        followers.saw("AWS::Lambda::Alias", "UPDATE_IN_PROGRESS");
+        followers.find_last(&cf).await;
         followers.finish("the stack ended UPDATE_COMPLETE").await
     });
+    assert!(failures_later.is_empty());
+    assert_eq!(
+        lines
+            .lock()
+            .unwrap()
+            .join("\n")
+            .matches("CodeDeploy deploys app-Hello-1:live")
+            .count(),
+        1,
+        "{}",
+        lines.lock().unwrap().join("\n")
+    );
     assert!(failures.is_empty(), "{failures:?}");
     let said = lines.lock().unwrap().join("\n");
     assert!(
