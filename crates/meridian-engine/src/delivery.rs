@@ -95,6 +95,34 @@ struct NewRow<'a> {
     options: &'a crate::stacks::DeliveryOptions,
 }
 
+impl<'a> From<&'a AliasDeployment> for NewRow<'a> {
+    fn from(d: &'a AliasDeployment) -> NewRow<'a> {
+        NewRow {
+            region: &d.region,
+            stack: &d.stack_name,
+            function: &d.function,
+            alias: &d.alias,
+            from_version: &d.from_version,
+            to_version: &d.to_version,
+            options: &d.options,
+        }
+    }
+}
+
+impl<'a> From<&'a FollowedDeployment> for NewRow<'a> {
+    fn from(d: &'a FollowedDeployment) -> NewRow<'a> {
+        NewRow {
+            region: &d.region,
+            stack: &d.stack_name,
+            function: &d.function,
+            alias: &d.alias,
+            from_version: &d.from_version,
+            to_version: &d.to_version,
+            options: &d.options,
+        }
+    }
+}
+
 /// The statuses of a deployment that is over.
 const OVER: [&str; 4] = ["Succeeded", "RolledBack", "Failed", "Unknown"];
 
@@ -132,16 +160,7 @@ impl DeliveryStore {
 
     fn create(&self, id: &str, d: &AliasDeployment, schedule: &str, dep: &Deployment, at: i64) -> Result<(), String> {
         let state = serde_json::to_string(dep).map_err(|e| e.to_string())?;
-        let row = NewRow {
-            region: &d.region,
-            stack: &d.stack_name,
-            function: &d.function,
-            alias: &d.alias,
-            from_version: &d.from_version,
-            to_version: &d.to_version,
-            options: &d.options,
-        };
-        self.insert(id, &row, schedule, &state, dep.state().name(), at)
+        self.insert(id, &NewRow::from(d), schedule, &state, dep.state().name(), at)
     }
 
     fn insert(&self, id: &str, d: &NewRow, schedule: &str, state: &str, status: &str, at: i64) -> Result<(), String> {
@@ -1016,18 +1035,9 @@ impl Shifter {
                 .map(|_| ())
             });
         }
-        let row = NewRow {
-            region: &d.region,
-            stack: &d.stack_name,
-            function: &d.function,
-            alias: &d.alias,
-            from_version: &d.from_version,
-            to_version: &d.to_version,
-            options: &d.options,
-        };
         let state = serde_json::to_string(f).map_err(|e| e.to_string())?;
         self.store
-            .insert(id, &row, schedule, &state, f.state().name(), self.now())?;
+            .insert(id, &NewRow::from(d), schedule, &state, f.state().name(), self.now())?;
         self.store.db(|c| {
             c.execute(
                 "INSERT OR REPLACE INTO deployment_backends (deployment_id, backend) VALUES (?1, 'codedeploy')",
